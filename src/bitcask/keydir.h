@@ -1,0 +1,95 @@
+/*
+ * keydir.h -- the storage engine's in-memory key directory: key -> location of
+ * the key's newest record (file number, offset, size).
+ *
+ * MEMORY
+ *   The goal is as few bytes per key as possible beyond the key itself.  Each
+ *   key costs one 8-byte slot in an open-addressing table plus one entry of
+ *   14 + key_len bytes (u32 file number, u32 offset, u32 size, u16 key length,
+ *   the key), packed with 2-byte alignment in 64 KiB slabs, so no malloc
+ *   header per key.  The table grows by 1.5x when 90% full, so it is 60% to
+ *   90% full: 8.9 to 13.3 bytes of slot per key.  Total: about 23 to 28 bytes
+ *   per key plus the key.  A slot holds the entry's address (47 bits on
+ *   x86-64/aarch64 user space) and the top 16 bits of the key's hash, so a
+ *   probe compares keys only when 16 hash bits already match.
+ *
+ * ORDER
+ *   A key's home slot is (hash >> 32) * nbuckets >> 32, which grows with the
+ *   hash, and linear probing never wraps (the table has an overflow tail), so
+ *   entries lie in hash order up to local displacement, whatever the table's
+ *   size.  keydir_scan() uses this to walk keys in (hash, key) order and to
+ *   resume after a given key even across a resize: the basis of an iterator
+ *   that stays correct while writes go on.
+ *
+ * HASHING
+ *   SipHash-2-4 under a key given at creation (random per process), so a
+ *   client cannot choose keys that collide.
+ *
+ * THREADS
+ *   Not thread-safe: the store's mutex guards every call.
+ */
+#ifndef DKV_BITCASK_KEYDIR_H
+#define DKV_BITCASK_KEYDIR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "siphash.h"
+
+typedef struct keydir keydir;
+
+/* Where a key's newest record is. */
+typedef struct kd_loc {
+	uint32_t fileno;    /* the store's local number for the data file */
+	uint32_t offset;    /* of the record in the file */
+	uint32_t size;      /* of the whole record */
+} kd_loc;
+
+keydir *keydir_new(const siphash_key *hkey);
+void keydir_free(keydir *kd);
+
+/* Look key up: true and *loc if present. */
+bool keydir_get(const keydir *kd, const void *key, size_t key_len, kd_loc *loc);
+
+/* Insert or replace.  If the key was present, *old gets its previous location
+ * and *had_old is set.  Returns 0 or -ENOMEM. */
+int keydir_put(keydir *kd, const void *key, size_t key_len, const kd_loc *loc,
+	       kd_loc *old, bool *had_old);
+
+/* Replace key's location with *loc only if it is now *expect (merge's
+ * compare-and-swap).  True iff swapped. */
+bool keydir_cas(keydir *kd, const void *key, size_t key_len,
+		const kd_loc *expect, const kd_loc *loc);
+
+/* Remove key; true and *old if it was present. */
+bool keydir_del(keydir *kd, const void *key, size_t key_len, kd_loc *old);
+
+size_t keydir_count(const keydir *kd);
+size_t keydir_memory(const keydir *kd);   /* bytes held: table + slabs + large entries */
+
+/* Visit every entry in table order (not hash order); fn returns false to stop.
+ * The key is borrowed for the callback; the keydir must not change during
+ * the walk. */
+typedef bool (*keydir_visit_fn)(void *ctx, const uint8_t *key, size_t key_len, const kd_loc *loc);
+void keydir_foreach(const keydir *kd, keydir_visit_fn fn, void *ctx);
+
+/* Ordered, resumable scan.  A position is (hash, key) of the last key
+ * returned; `started` false means "from the beginning".  Calls fn for up to
+ * about `limit` of the next keys in (hash, key) order (whole runs of slots
+ * at a time, so it may exceed limit by one run), then fills *next with the
+ * position to resume from.  Returns true iff more keys may follow. */
+typedef struct kd_pos {
+	bool started;           /* false: before the first key */
+	uint64_t hash;          /* of the last key visited */
+	uint16_t key_len;
+	uint8_t key[65535];     /* the last key visited */
+} kd_pos;
+bool keydir_scan(const keydir *kd, const kd_pos *from, size_t limit,
+		 keydir_visit_fn fn, void *ctx, kd_pos *next);
+
+/* Check the table's invariants (every entry reachable from its home, no gaps,
+ * count right).  0 or -1 with the reason in err. */
+int keydir_check(const keydir *kd, char *err, size_t errlen);
+
+#endif /* DKV_BITCASK_KEYDIR_H */
