@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -134,9 +135,29 @@ void bc_fail_locked(bitcask *bc, int rc, const char *what)
 
 /* --- files --------------------------------------------------------------- */
 
+/* Map len bytes of f for reading.  The active file is mapped at its full
+ * max_file_size at once: only bytes already written are ever read, so the
+ * part past the end of the file is never touched.  Without a mapping (none
+ * wanted, or mmap failed) reads fall back to pread. */
+void bc_file_map(bitcask *bc, bc_file *f, size_t len)
+{
+	if (bc->cfg.no_mmap || len == 0 || f->map)
+		return;
+	void *p = mmap(NULL, len, PROT_READ, MAP_SHARED, f->fd, 0);
+	if (p == MAP_FAILED) {
+		bc_log(bc, 1, "mmap of %016" PRIx64 ".data failed: %s; reading with pread",
+		       f->id, strerror(errno));
+		return;
+	}
+	f->map = p;
+	f->map_len = len;
+}
+
 void bc_file_unref(bc_file *f)
 {
 	if (f && atomic_fetch_sub(&f->refs, 1) == 1) {
+		if (f->map)
+			munmap((void *)f->map, f->map_len);
 		f->io->close(f->fd);
 		free(f);
 	}
@@ -308,6 +329,7 @@ static int open_active_locked(bitcask *bc)
 		bc->io->unlink(path);
 		return rc;
 	}
+	bc_file_map(bc, f, (size_t)bc->cfg.max_file_size);
 	bc->active = f;
 	return 0;
 }
@@ -536,28 +558,44 @@ int bitcask_get(bitcask *bc, const void *key, size_t key_len,
 	atomic_fetch_add(&f->refs, 1);
 	pthread_mutex_unlock(&bc->mu);
 
-	uint8_t *buf = malloc(loc.size ? loc.size : 1);
-	int rc = buf ? bc_pread_full(bc->io, f->fd, buf, loc.size, loc.offset) : -ENOMEM;
 	uint64_t fid = f->id;
-	bc_file_unref(f);
-	if (rc)
-		goto out_free;
+	int rc = 0;
+	uint8_t *buf = NULL;
+	const uint8_t *rec;
+	if (f->map && (uint64_t)loc.offset + loc.size <= f->map_len) {
+		rec = f->map + loc.offset;
+	} else {
+		buf = malloc(loc.size ? loc.size : 1);
+		rc = buf ? bc_pread_full(bc->io, f->fd, buf, loc.size, loc.offset) : -ENOMEM;
+		rec = buf;
+	}
 	rec_view rv;
-	if (rec_decode(buf, loc.size, 0, &rv) != 0 || rv.size != loc.size ||
-	    rv.key_len != key_len || memcmp(rv.key, key, key_len) != 0 ||
-	    (rv.flags & REC_FLAG_TOMBSTONE)) {
+	if (!rc && (rec_decode(rec, loc.size, 0, &rv) != 0 || rv.size != loc.size ||
+		    rv.key_len != key_len || memcmp(rv.key, key, key_len) != 0 ||
+		    (rv.flags & REC_FLAG_TOMBSTONE))) {
 		bc_log(bc, 0, "record of a key at %016" PRIx64 ".data offset %" PRIu32
 		       " fails its checksum", fid, loc.offset);
 		rc = DKV_ECORRUPT;
-		goto out_free;
 	}
-	memmove(buf, rv.value, rv.value_len);
+	if (!rc) {
+		if (buf) {
+			memmove(buf, rv.value, rv.value_len);
+		} else {
+			buf = malloc(rv.value_len ? rv.value_len : 1);
+			if (buf)
+				memcpy(buf, rv.value, rv.value_len);
+			else
+				rc = -ENOMEM;
+		}
+	}
+	bc_file_unref(f);
+	if (rc) {
+		free(buf);
+		return rc;
+	}
 	*value = buf;
 	*value_len = rv.value_len;
 	return 0;
-out_free:
-	free(buf);
-	return rc;
 }
 
 /* --- iteration ----------------------------------------------------------- */
@@ -885,16 +923,14 @@ int bitcask_merge(bitcask *bc)
 		pthread_mutex_unlock(&bc->mu);
 		return DKV_ECLOSED;
 	}
-	if (bc->st.merging || bc->merge_requested) {
-		pthread_mutex_unlock(&bc->mu);
-		return DKV_EBUSY;
-	}
-	uint64_t gen = bc->merge_gen;
+	/* A merge already running may have chosen its inputs before the caller's
+	 * last writes: wait for the one after it. */
+	uint64_t target = bc->merge_gen + (bc->st.merging ? 2 : 1);
 	bc->merge_requested = true;
 	pthread_cond_signal(&bc->work_cv);
-	while (bc->merge_gen == gen && !bc->stop)
+	while (bc->merge_gen < target && !bc->stop)
 		pthread_cond_wait(&bc->merge_done_cv, &bc->mu);
-	int rc = bc->merge_gen == gen ? DKV_ECLOSED : bc->merge_rc;
+	int rc = bc->merge_gen < target ? DKV_ECLOSED : bc->merge_rc;
 	pthread_mutex_unlock(&bc->mu);
 	return rc;
 }

@@ -88,6 +88,7 @@ typedef struct bitcask_config {
 	uint64_t merge_dead_bytes;   /* ... or when a file holds this many dead bytes (0 = off) */
 	uint64_t merge_min_bytes;    /* never merge automatically below this much immutable data */
 	uint32_t merge_check_ms;     /* how often the background thread checks the thresholds */
+	bool no_mmap;                /* true: read records with pread, not through a mapping */
 	const bcio *io;              /* system-call table (NULL = the real one); tests inject faults */
 	bitcask_log_fn log;          /* NULL = log to stderr */
 	void *log_ctx;
@@ -128,9 +129,11 @@ int bitcask_delete(bitcask *bc, const void *key, size_t key_len);
 /* fdatasync the active file now, whatever the policy.  0, DKV_EFAILED or -errno. */
 int bitcask_sync_now(bitcask *bc);
 
-/* Merge now, in the background thread, and wait for it to finish.
- * 0 (also when there was nothing to merge), DKV_EBUSY if one is running and
- * an error if the merge failed (the store keeps its old files). */
+/* Merge now, in the background thread, and wait for it to finish (if one is
+ * running, wait for it and then for a new one, so that every file immutable
+ * at the call is merged).  0 (also when there was nothing to merge),
+ * DKV_ECLOSED if the store closed meanwhile, or the error that failed the
+ * merge (the store then keeps its old files). */
 int bitcask_merge(bitcask *bc);
 
 /* Close the active file (making it immutable, with a hint file) and start a

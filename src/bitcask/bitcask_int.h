@@ -47,6 +47,8 @@ typedef struct bc_file {
 	uint64_t live_keys;     /* keydir entries pointing here */
 	bool has_hint;          /* true iff a valid hint file is on disk */
 	atomic_int refs;        /* the file table's one, plus readers and merges */
+	const uint8_t *map;     /* read-only mapping of the file, or NULL: read with pread */
+	size_t map_len;         /* bytes mapped (active file: max_file_size) */
 	const bcio *io;         /* to close fd on the last unref */
 } bc_file;
 
@@ -108,6 +110,7 @@ struct bitcask {
 /* bitcask.c */
 void bc_log(bitcask *bc, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void bc_file_unref(bc_file *f);
+void bc_file_map(bitcask *bc, bc_file *f, size_t len);
 int bc_file_register_locked(bitcask *bc, uint64_t id, int fd, uint64_t size, bc_file **out);
 void bc_path(const bitcask *bc, char *out, size_t outlen, uint64_t id, const char *suffix);
 int bc_fsync_dir(bitcask *bc);

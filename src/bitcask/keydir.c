@@ -172,7 +172,7 @@ void keydir_free(keydir *kd)
 /* Index of the slot holding key, or SIZE_MAX. */
 static size_t find(const keydir *kd, const void *key, size_t key_len, uint64_t hash)
 {
-	uint16_t tag = (uint16_t)(hash >> 48);
+	uint16_t tag = (uint16_t)hash;
 	for (size_t i = home_of(kd, hash); i < kd->nslots; i++) {
 		uint64_t s = kd->slots[i];
 		if (!s)
@@ -265,7 +265,7 @@ int keydir_put(keydir *kd, const void *key, size_t key_len, const kd_loc *loc,
 	memcpy(e + 12, &kl, 2);
 	if (key_len)
 		memcpy(e + ENT_HDR, key, key_len);
-	uint64_t sv = ((hash >> 48) << PTR_BITS) | (uint64_t)(uintptr_t)e;
+	uint64_t sv = ((uint64_t)(uint16_t)hash << PTR_BITS) | (uint64_t)(uintptr_t)e;
 	while (!place(kd->slots, kd->nslots, home_of(kd, hash), sv)) {
 		int rc = resize(kd, kd->nbuckets + kd->nbuckets / 2);
 		if (rc) {
@@ -316,6 +316,14 @@ bool keydir_del(keydir *kd, const void *key, size_t key_len, kd_loc *old)
 		}
 	}
 	return true;
+}
+
+int keydir_reserve(keydir *kd, size_t n)
+{
+	size_t need = n * MAX_LOAD_DEN / MAX_LOAD_NUM + 1;
+	if (need <= kd->nbuckets)
+		return 0;
+	return resize(kd, need);
 }
 
 size_t keydir_count(const keydir *kd)
@@ -407,7 +415,9 @@ bool keydir_scan(const keydir *kd, const kd_pos *from, size_t limit,
 			run[n].ent = e;
 			n++;
 		}
-		qsort(run, n, sizeof(*run), cmp_item);
+		if (n > 1)
+			qsort(run, n, sizeof(*run), cmp_item);
+		bool stop = false;
 		for (size_t k = 0; k < n; k++) {
 			const uint8_t *e = run[k].ent;
 			kd_loc loc;
@@ -417,9 +427,15 @@ bool keydir_scan(const keydir *kd, const kd_pos *from, size_t limit,
 			pos.key_len = ent_klen(e);
 			memcpy(pos.key, e + ENT_HDR, pos.key_len);
 			emitted++;
-			if (!fn(ctx, e + ENT_HDR, ent_klen(e), &loc) || emitted >= limit)
+			if (!fn(ctx, e + ENT_HDR, ent_klen(e), &loc)) {
+				stop = true;
+				break;
+			}
+			if (emitted >= limit)
 				break;
 		}
+		if (stop)
+			break;
 	}
 	free(run);
 	*next = pos;
@@ -436,7 +452,7 @@ int keydir_check(const keydir *kd, char *err, size_t errlen)
 		n++;
 		const uint8_t *e = slot_ent(s);
 		uint64_t h = ent_hash(kd, e);
-		if (slot_tag(s) != (uint16_t)(h >> 48)) {
+		if (slot_tag(s) != (uint16_t)h) {
 			snprintf(err, errlen, "keydir: slot %zu tag does not match its key", i);
 			return -1;
 		}

@@ -7,11 +7,12 @@
  *   key costs one 8-byte slot in an open-addressing table plus one entry of
  *   14 + key_len bytes (u32 file number, u32 offset, u32 size, u16 key length,
  *   the key), packed with 2-byte alignment in 64 KiB slabs, so no malloc
- *   header per key.  The table grows by 1.5x when 90% full, so it is 60% to
- *   90% full: 8.9 to 13.3 bytes of slot per key.  Total: about 23 to 28 bytes
- *   per key plus the key.  A slot holds the entry's address (47 bits on
- *   x86-64/aarch64 user space) and the top 16 bits of the key's hash, so a
- *   probe compares keys only when 16 hash bits already match.
+ *   header per key.  The table grows by 1.5x when 85% full, so it is 57% to
+ *   85% full: 9.4 to 14.1 bytes of slot per key (plus a 3% overflow tail).
+ *   Total: about 24 to 30 bytes per key plus the key.  A slot holds the entry's address (47 bits on
+ *   x86-64/aarch64 user space) and the low 16 bits of the key's hash (the
+ *   high bits pick the home slot, so neighbours share them), so a probe
+ *   compares keys only when 16 independent hash bits already match.
  *
  * ORDER
  *   A key's home slot is (hash >> 32) * nbuckets >> 32, which grows with the
@@ -65,10 +66,15 @@ bool keydir_cas(keydir *kd, const void *key, size_t key_len,
 /* Remove key; true and *old if it was present. */
 bool keydir_del(keydir *kd, const void *key, size_t key_len, kd_loc *old);
 
+/* Grow the table now to hold n keys without resizing (recovery knows the
+ * count from the hint files).  0 or -ENOMEM. */
+int keydir_reserve(keydir *kd, size_t n);
+
 size_t keydir_count(const keydir *kd);
 size_t keydir_memory(const keydir *kd);   /* bytes held: table + slabs + large entries */
 
-/* Visit every entry in table order (not hash order); fn returns false to stop.
+/* Visit every entry in table order (not hash order); fn returns false to stop
+ * (keydir_scan too: it then stops at once, resuming after the last key given).
  * The key is borrowed for the callback; the keydir must not change during
  * the walk. */
 typedef bool (*keydir_visit_fn)(void *ctx, const uint8_t *key, size_t key_len, const kd_loc *loc);

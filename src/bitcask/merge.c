@@ -297,6 +297,7 @@ static int swap(merge_state *m, bc_file **outs)
 		}
 		m->out[i].fd = -1;        /* owned by the file table now */
 		outs[i]->has_hint = true;
+		bc_file_map(bc, outs[i], (size_t)m->out[i].size);
 	}
 	unsigned batch = 0;
 	for (size_t i = 0; i < m->nout; i++) {

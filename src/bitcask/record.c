@@ -15,7 +15,7 @@ _Static_assert(DATAFILE_HDR_SIZE == 8 + 4 + 4, "data file header layout");
 
 uint32_t rec_size(size_t key_len, size_t value_len)
 {
-	if (key_len > REC_MAX_KEY)
+	if (key_len > REC_MAX_KEY || value_len > UINT32_MAX)
 		return 0;
 	uint64_t total = (uint64_t)REC_HDR_SIZE + key_len + value_len;
 	if (total > UINT32_MAX)

@@ -358,6 +358,7 @@ static int recover_one(bitcask *bc, uint64_t id, bool newest, bool hint_exists, 
 		rc = load_hint(bc, f);
 		if (rc == 0) {
 			bc->st.hint_loads++;
+			bc_file_map(bc, f, (size_t)f->size);
 			return 0;
 		}
 		bc_log(bc, 1, "%016" PRIx64 ".hint: %s; scanning the data file", id, dkv_strerror(rc));
@@ -373,6 +374,7 @@ static int recover_one(bitcask *bc, uint64_t id, bool newest, bool hint_exists, 
 		return rc;
 	}
 	bc->st.data_scans++;
+	bc_file_map(bc, f, (size_t)f->size);
 	if (records == 0 && bad == 0) {
 		/* Nothing in it: nothing it could shadow.  Drop it. */
 		bc_hint_free(&hint);
@@ -392,6 +394,32 @@ static int recover_one(bitcask *bc, uint64_t id, bool newest, bool hint_exists, 
 	*bc->jobs_tail = job;
 	bc->jobs_tail = &job->next;
 	return 0;
+}
+
+/* Size the keydir once for the entries the hint files announce, instead of
+ * growing it step by step while replaying them. */
+static void reserve_keydir(bitcask *bc, const id_list *data, const id_list *hints)
+{
+	uint64_t total = 0;
+	for (size_t i = 0; i < hints->n; i++) {
+		if (!id_has(data, hints->v[i]))
+			continue;
+		char path[4096];
+		uint8_t buf[HINT_HDR_SIZE];
+		hint_header h;
+		bc_path(bc, path, sizeof(path), hints->v[i], ".hint");
+		int fd = bc->io->open(path, O_RDONLY, 0);
+		if (fd < 0)
+			continue;
+		if (bc_pread_full(bc->io, fd, buf, sizeof(buf), 0) == 0 &&
+		    hint_header_decode(buf, sizeof(buf), &h) == 0)
+			total += h.count;
+		bc->io->close(fd);
+	}
+	/* Entries include overwritten keys and tombstones: an upper bound.
+	 * Never reserve more than the hints' bytes could describe. */
+	if (total && total < (uint64_t)SIZE_MAX / 2)
+		keydir_reserve(bc->kd, (size_t)total);
 }
 
 int bc_recover(bitcask *bc, char *err, size_t errlen)
@@ -427,11 +455,13 @@ int bc_recover(bitcask *bc, char *err, size_t errlen)
 	closedir(d);
 	if (rc)
 		goto out;
-	qsort(data.v, data.n, sizeof(uint64_t), cmp_u64);
+	if (data.n > 1)
+		qsort(data.v, data.n, sizeof(uint64_t), cmp_u64);
 	/* Ids are never reused, even those of files recovery ignores. */
 	if (data.n)
 		bc->max_id_seen = data.v[data.n - 1];
 
+	reserve_keydir(bc, &data, &hints);
 	pthread_mutex_lock(&bc->mu);
 	for (size_t i = 0; i < data.n && !rc; i++)
 		rc = recover_one(bc, data.v[i], i + 1 == data.n, id_has(&hints, data.v[i]), err, errlen);
