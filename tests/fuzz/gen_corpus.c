@@ -9,7 +9,7 @@
  * that they can be made again after a format change.  It is not part of the
  * build.  By hand, from the top of a configured tree:
  *
- *   cc -std=c11 -I. -Isrc -Isrc/bitcask -o /tmp/gen_corpus \
+ *   cc -std=c11 -pthread -I. -Isrc -Isrc/bitcask -o /tmp/gen_corpus \
  *      tests/fuzz/gen_corpus.c src/bitcask/record.c src/crc32c.c src/error.c
  *   rm -rf tests/fuzz/corpus && /tmp/gen_corpus tests/fuzz/corpus
  *
