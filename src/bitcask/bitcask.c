@@ -354,6 +354,14 @@ static int rotate_locked(bitcask *bc)
 		if (bc->io->fdatasync(old->fd) != 0) {
 			rc = -errno;
 			bc_fail_locked(bc, rc, "fdatasync on rotation");
+			/* Writers waiting for this file must hear of it: a
+			 * later fdatasync may report success for pages the
+			 * kernel has already dropped. */
+			pthread_mutex_lock(&bc->sync_mu);
+			if (!bc->sync_err)
+				bc->sync_err = rc;
+			pthread_cond_broadcast(&bc->sync_cv);
+			pthread_mutex_unlock(&bc->sync_mu);
 			return rc;
 		}
 		bc->st.syncs++;
@@ -399,6 +407,11 @@ int bitcask_rotate(bitcask *bc)
 static int sync_once(bitcask *bc, uint64_t *covered)
 {
 	pthread_mutex_lock(&bc->mu);
+	if (bc->failed_rc) {
+		int frc = bc->failed_rc;
+		pthread_mutex_unlock(&bc->mu);
+		return frc;
+	}
 	bc_file *f = bc->active;
 	atomic_fetch_add(&f->refs, 1);
 	uint64_t target = bc->write_seq;
@@ -412,6 +425,8 @@ static int sync_once(bitcask *bc, uint64_t *covered)
 	pthread_mutex_lock(&bc->mu);
 	if (rc)
 		bc_fail_locked(bc, rc, "fdatasync");
+	else if (bc->failed_rc)
+		rc = bc->failed_rc;   /* failed meanwhile (a rotation's sync): no success after that */
 	else
 		bc->st.syncs++;
 	pthread_mutex_unlock(&bc->mu);

@@ -340,6 +340,50 @@ static int swap(merge_state *m, bc_file **outs)
 	return 0;
 }
 
+/* A merge failed after some outputs were renamed into place.  They hold
+ * valid copies, but no later merge would take them as inputs (they are not
+ * in the file table), so a tombstone dropped by a later merge could let one
+ * of their values come back at the next open.  Remove them; if that fails,
+ * fail the store so that it is reopened, which reads them back in.  The
+ * inputs are untouched and still hold everything. */
+static void unpublish(merge_state *m, bc_file **outs)
+{
+	bitcask *bc = m->bc;
+	char path[4096];
+	int rc = 0;
+	bool any = outs != NULL;
+	for (size_t i = 0; i < m->nout; i++)
+		any |= m->out[i].renamed;
+	if (!any)
+		return;
+	pthread_mutex_lock(&bc->mu);
+	for (size_t i = 0; outs && i < m->nout; i++) {
+		if (outs[i] && bc->files[outs[i]->fileno] == outs[i]) {
+			bc->files[outs[i]->fileno] = NULL;
+			bc_file_unref(outs[i]);
+		}
+	}
+	pthread_mutex_unlock(&bc->mu);
+	for (size_t i = 0; i < m->nout; i++) {
+		if (!m->out[i].renamed)
+			continue;
+		bc_path(bc, path, sizeof(path), m->out[i].id, ".hint");
+		if (bc->io->unlink(path) != 0 && errno != ENOENT)
+			rc = -errno;
+		bc_path(bc, path, sizeof(path), m->out[i].id, ".data");
+		if (bc->io->unlink(path) != 0 && errno != ENOENT)
+			rc = -errno;
+		m->out[i].renamed = false;
+	}
+	if (!rc)
+		rc = bc_fsync_dir(bc);
+	if (rc) {
+		pthread_mutex_lock(&bc->mu);
+		bc_fail_locked(bc, rc, "removing the outputs of a failed merge");
+		pthread_mutex_unlock(&bc->mu);
+	}
+}
+
 static void cleanup_outputs(merge_state *m)
 {
 	char path[4096];
@@ -409,24 +453,36 @@ int bc_merge_run(bitcask *bc)
 	if (!rc) {
 		outs = calloc(m.nout ? m.nout : 1, sizeof(*outs));
 		rc = outs ? swap(&m, outs) : -ENOMEM;
-		free(outs);
 	}
 	if (rc) {
-		/* Published outputs stay: they hold valid, newest-of-input copies
-		 * and replay correctly; the inputs stay too. */
+		unpublish(&m, outs);
+		free(outs);
 		goto out;
 	}
+	free(outs);
 
-	/* DELETE, part two: unlink the inputs oldest first. */
-	for (size_t i = 0; i < m.nin; i++) {
+	/* DELETE, part two: unlink the inputs oldest first, and stop at the
+	 * first failure: a newer input may hold the tombstone that shadows a
+	 * value in the one that could not be removed.  The inputs left on disk
+	 * are read back in, and merged again, at the next open; until then the
+	 * store is failed so that someone reopens it. */
+	for (size_t i = 0; i < m.nin && !rc; i++) {
 		char path[4096];
 		bc_path(bc, path, sizeof(path), m.in[i]->id, ".hint");
-		bc->io->unlink(path);
+		if (bc->io->unlink(path) != 0 && errno != ENOENT)
+			rc = -errno;
 		bc_path(bc, path, sizeof(path), m.in[i]->id, ".data");
-		if (bc->io->unlink(path) != 0)
-			bc_log(bc, 1, "merge: cannot remove %s: %s", path, strerror(errno));
+		if (!rc && bc->io->unlink(path) != 0)
+			rc = -errno;
 	}
-	bc_fsync_dir(bc);
+	if (!rc)
+		rc = bc_fsync_dir(bc);
+	if (rc) {
+		pthread_mutex_lock(&bc->mu);
+		bc_fail_locked(bc, rc, "removing merged files");
+		pthread_mutex_unlock(&bc->mu);
+		goto out;
+	}
 
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	pthread_mutex_lock(&bc->mu);
