@@ -591,6 +591,9 @@ int bitcask_get(bitcask *bc, const void *key, size_t key_len,
 		bc_log(bc, 0, "record of a key at %016" PRIx64 ".data offset %" PRIu32
 		       " fails its checksum", fid, loc.offset);
 		rc = DKV_ECORRUPT;
+		pthread_mutex_lock(&bc->mu);
+		bc->st.read_errors++;
+		pthread_mutex_unlock(&bc->mu);
 	}
 	if (!rc) {
 		if (buf) {
@@ -698,8 +701,8 @@ int bitcask_iter_next(bitcask_iter *it, const uint8_t **key, size_t *key_len,
 		if (it->want_values) {
 			size_t vl;
 			int rc = bitcask_get(it->bc, k, kl, &it->value, &vl);
-			if (rc == DKV_ENOTFOUND)
-				continue;     /* deleted since the batch was taken */
+			if (rc == DKV_ENOTFOUND || rc == DKV_ECORRUPT)
+				continue;     /* deleted since the batch was taken, or unreadable (logged) */
 			if (rc)
 				return rc;
 			*value = it->value;

@@ -152,7 +152,9 @@ int bitcask_rotate(bitcask *bc);
  *   bitcask_iter_close(it);
  *
  * bitcask_iter_next returns 0 with the next key and value (both borrowed until
- * the next call or close), DKV_ENOTFOUND at the end, or an error.  With
+ * the next call or close), DKV_ENOTFOUND at the end, or an error.  A key whose
+ * record fails its checksum when read is skipped (and counted in read_errors
+ * and logged): one bad record must not stop a whole handoff.  With
  * want_values false the value pointers are set to NULL and no value is read. */
 int bitcask_iter_open(bitcask *bc, bool want_values, bitcask_iter **out);
 int bitcask_iter_next(bitcask_iter *it, const uint8_t **key, size_t *key_len,
@@ -187,6 +189,7 @@ typedef struct bitcask_stats {
 	uint64_t truncated_bytes;   /* torn tail cut off at open */
 	uint64_t hint_loads;        /* files recovered from their hint file at open */
 	uint64_t data_scans;        /* files recovered by scanning at open */
+	uint64_t read_errors;       /* gets that found a record failing its checksum */
 	uint64_t syncs;             /* fdatasync calls on active files */
 	uint64_t writes;            /* puts and deletes appended */
 	bool failed;                /* true iff the store refuses writes after an I/O error */

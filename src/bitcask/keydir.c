@@ -103,7 +103,7 @@ static uint8_t *ent_alloc(keydir *kd, size_t size)
 	}
 	e = kd->free_small[size / 2];
 	if (e) {
-		memcpy(&kd->free_small[size / 2], e, sizeof(e));
+		memcpy(&kd->free_small[size / 2], e, sizeof(uint8_t *));
 		return e;
 	}
 	if (kd->bump_left < size) {
@@ -130,7 +130,7 @@ static void ent_free(keydir *kd, uint8_t *e)
 		free(e);
 		return;
 	}
-	memcpy(e, &kd->free_small[size / 2], sizeof(e));
+	memcpy(e, &kd->free_small[size / 2], sizeof(uint8_t *));
 	kd->free_small[size / 2] = e;
 }
 

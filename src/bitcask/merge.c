@@ -283,6 +283,63 @@ static int publish(merge_state *m)
 	return bc_fsync_dir(bc);
 }
 
+typedef struct stranded_ctx {
+	const merge_state *m;
+	uint8_t *keys;          /* key_len (2 bytes) + key, back to back */
+	size_t len, cap;
+	bool oom;
+} stranded_ctx;
+
+static bool collect_stranded(void *ctx, const uint8_t *key, size_t key_len, const kd_loc *loc)
+{
+	stranded_ctx *c = ctx;
+	bool in = false;
+	for (size_t i = 0; i < c->m->nin && !in; i++)
+		in = c->m->in[i]->fileno == loc->fileno;
+	if (!in)
+		return true;
+	if (c->len + 2 + key_len > c->cap) {
+		size_t ncap = c->cap ? c->cap * 2 : 4096;
+		while (ncap < c->len + 2 + key_len)
+			ncap *= 2;
+		uint8_t *nk = realloc(c->keys, ncap);
+		if (!nk) {
+			c->oom = true;
+			return false;
+		}
+		c->keys = nk;
+		c->cap = ncap;
+	}
+	put_u16(c->keys + c->len, (uint16_t)key_len);
+	memcpy(c->keys + c->len + 2, key, key_len);
+	c->len += 2 + key_len;
+	return true;
+}
+
+static void drop_stranded_locked(merge_state *m)
+{
+	bitcask *bc = m->bc;
+	stranded_ctx c = { .m = m };
+	keydir_foreach(bc->kd, collect_stranded, &c);
+	uint64_t n = 0;
+	for (size_t pos = 0; pos < c.len;) {
+		uint16_t kl = get_u16(c.keys + pos);
+		kd_loc old;
+		if (keydir_del(bc->kd, c.keys + pos + 2, kl, &old)) {
+			bc_file *f = bc->files[old.fileno];
+			f->live_bytes -= old.size;
+			f->dead_bytes += old.size;
+			f->live_keys--;
+			n++;
+		}
+		pos += 2 + (size_t)kl;
+	}
+	free(c.keys);
+	bc->st.corrupt_records += n;
+	bc_log(bc, 0, "merge: %" PRIu64 " keys whose records fail their checksum were dropped%s",
+	       n, c.oom ? " (out of memory: some remain)" : "");
+}
+
 /* SWAP: point the keydir at the copies.  Returns 0 or -ENOMEM (registering
  * the outputs), in which case nothing was swapped. */
 static int swap(merge_state *m, bc_file **outs)
@@ -328,6 +385,14 @@ static int swap(merge_state *m, bc_file **outs)
 			}
 		}
 	}
+	/* Keys the copy could not read (a hint pointed at a record that fails
+	 * its checksum) still point into the inputs: drop them, or they would
+	 * point into unlinked files.  Their records were unreadable anyway. */
+	uint64_t stranded = 0;
+	for (size_t i = 0; i < m->nin; i++)
+		stranded += m->in[i]->live_keys;
+	if (stranded)
+		drop_stranded_locked(m);
 	/* DELETE, part one: no keydir entry points into an input any more. */
 	for (size_t i = 0; i < m->nin; i++) {
 		bc_file *in = m->in[i];
