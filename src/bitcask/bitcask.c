@@ -855,6 +855,13 @@ static void run_job(bitcask *bc, bc_job *job)
 {
 	bc_file *f = job->file;
 	int rc = 0;
+	/* A merge that began just after the rotation may have removed the file
+	 * already: then there is nothing to describe. */
+	pthread_mutex_lock(&bc->mu);
+	bool gone = bc->files[f->fileno] != f;
+	pthread_mutex_unlock(&bc->mu);
+	if (gone)
+		goto out;
 	/* The hint promises records that must be on disk: sync the data first. */
 	if (bc->cfg.sync != BITCASK_SYNC_NONE && bc->io->fdatasync(f->fd) != 0)
 		rc = -errno;
@@ -867,6 +874,7 @@ static void run_job(bitcask *bc, bc_job *job)
 	if (!rc)
 		f->has_hint = true;
 	pthread_mutex_unlock(&bc->mu);
+out:
 	bc_hint_free(&job->hint);
 	bc_file_unref(f);
 	free(job);
