@@ -165,24 +165,26 @@ void bc_file_unref(bc_file *f)
 
 int bc_file_register_locked(bitcask *bc, uint64_t id, int fd, uint64_t size, bc_file **out)
 {
-	if (bc->nfiles == bc->files_cap) {
-		uint32_t ncap = bc->files_cap ? bc->files_cap * 2 : 16;
-		bc_file **nf = realloc(bc->files, ncap * sizeof(*nf));
-		if (!nf)
+	uint32_t n = bc->nfiles;
+	if (n >= BC_FILE_CHUNK * BC_FILE_CHUNKS)
+		return -EMFILE;   /* 4M files over one store's life: reopen it */
+	bc_file ***chunk = &bc->files[n >> BC_FILE_CHUNK_BITS];
+	if (!*chunk) {
+		*chunk = calloc(BC_FILE_CHUNK, sizeof(bc_file *));
+		if (!*chunk)
 			return -ENOMEM;
-		bc->files = nf;
-		bc->files_cap = ncap;
 	}
 	bc_file *f = calloc(1, sizeof(*f));
 	if (!f)
 		return -ENOMEM;
 	f->id = id;
-	f->fileno = bc->nfiles;
+	f->fileno = n;
 	f->fd = fd;
 	f->size = size;
 	f->io = bc->io;
 	atomic_init(&f->refs, 1);
-	bc->files[bc->nfiles++] = f;
+	(*chunk)[n & (BC_FILE_CHUNK - 1)] = f;
+	bc->nfiles = n + 1;
 	*out = f;
 	return 0;
 }
@@ -193,14 +195,21 @@ int bc_file_register_locked(bitcask *bc, uint64_t id, int fd, uint64_t size, bc_
 void bc_apply_locked(bitcask *bc, bc_file *f, const uint8_t *key, uint16_t key_len,
 		     uint8_t flags, uint32_t off, uint32_t size)
 {
+	bc_apply_hashed_locked(bc, f, keydir_hash(bc->kd, key, key_len), key, key_len,
+			       flags, off, size);
+}
+
+void bc_apply_hashed_locked(bitcask *bc, bc_file *f, uint64_t hash, const uint8_t *key,
+			    uint16_t key_len, uint8_t flags, uint32_t off, uint32_t size)
+{
 	kd_loc old;
 	bool had_old;
 	if (flags & REC_FLAG_TOMBSTONE) {
-		had_old = keydir_del(bc->kd, key, key_len, &old);
+		had_old = keydir_del_h(bc->kd, hash, key, key_len, &old);
 		f->dead_bytes += size;
 	} else {
 		kd_loc loc = { f->fileno, off, size };
-		int rc = keydir_put(bc->kd, key, key_len, &loc, &old, &had_old);
+		int rc = keydir_put_h(bc->kd, hash, key, key_len, &loc, &old, &had_old);
 		if (rc) {
 			bc_fail_locked(bc, rc, "key directory insert");
 			return;
@@ -209,7 +218,7 @@ void bc_apply_locked(bitcask *bc, bc_file *f, const uint8_t *key, uint16_t key_l
 		f->live_keys++;
 	}
 	if (had_old) {
-		bc_file *of = bc->files[old.fileno];
+		bc_file *of = bc_file_at(bc, old.fileno);
 		of->live_bytes -= old.size;
 		of->dead_bytes += old.size;
 		of->live_keys--;
@@ -307,8 +316,8 @@ static uint64_t newest_id_locked(const bitcask *bc)
 {
 	uint64_t max = bc->max_id_seen;
 	for (uint32_t i = 0; i < bc->nfiles; i++)
-		if (bc->files[i] && bc->files[i]->id > max)
-			max = bc->files[i]->id;
+		if (bc_file_at(bc, i) && bc_file_at(bc, i)->id > max)
+			max = bc_file_at(bc, i)->id;
 	return max;
 }
 
@@ -556,6 +565,21 @@ int bitcask_delete(bitcask *bc, const void *key, size_t key_len)
 
 /* --- reads --------------------------------------------------------------- */
 
+typedef struct get_pin {
+	bitcask *bc;
+	bc_file *f;             /* referenced by pin_file */
+} get_pin;
+
+/* Under the keydir shard's lock: the file the key points at cannot be
+ * removed before this reference is taken (a merge moves every key out of a
+ * file, under the same locks, before it forgets the file). */
+static void pin_file(void *ctx, const kd_loc *loc)
+{
+	get_pin *p = ctx;
+	p->f = bc_file_at(p->bc, loc->fileno);
+	atomic_fetch_add(&p->f->refs, 1);
+}
+
 int bitcask_get(bitcask *bc, const void *key, size_t key_len,
 		void **value, size_t *value_len)
 {
@@ -564,15 +588,10 @@ int bitcask_get(bitcask *bc, const void *key, size_t key_len,
 
 	if (key_len > REC_MAX_KEY)
 		return DKV_ENOTFOUND;
-	pthread_mutex_lock(&bc->mu);
-	if (!keydir_get(bc->kd, key, key_len, &loc)) {
-		pthread_mutex_unlock(&bc->mu);
+	get_pin pin = { bc, NULL };
+	if (!keydir_get_pin(bc->kd, key, key_len, &loc, pin_file, &pin))
 		return DKV_ENOTFOUND;
-	}
-	f = bc->files[loc.fileno];
-	atomic_fetch_add(&f->refs, 1);
-	pthread_mutex_unlock(&bc->mu);
-
+	f = pin.f;
 	uint64_t fid = f->id;
 	int rc = 0;
 	uint8_t *buf = NULL;
@@ -686,10 +705,8 @@ int bitcask_iter_next(bitcask_iter *it, const uint8_t **key, size_t *key_len,
 				return DKV_ENOTFOUND;
 			it->n = it->idx = it->keys_len = 0;
 			it->offs[0] = 0;
-			pthread_mutex_lock(&it->bc->mu);
 			it->more = keydir_scan(it->bc->kd, it->pos, ITER_BATCH,
 					       iter_collect, it, it->pos);
-			pthread_mutex_unlock(&it->bc->mu);
 			if (it->n == 0 && !it->more)
 				return DKV_ENOTFOUND;
 			if (it->n == 0)
@@ -738,7 +755,7 @@ void bitcask_stats_get(bitcask *bc, bitcask_stats *st, bitcask_file_stats *files
 	st->keydir_bytes = keydir_memory(bc->kd);
 	st->live_bytes = st->dead_bytes = st->total_bytes = 0;
 	for (uint32_t i = 0; i < bc->nfiles; i++) {
-		bc_file *f = bc->files[i];
+		bc_file *f = bc_file_at(bc, i);
 		if (!f)
 			continue;
 		st->live_bytes += f->live_bytes;
@@ -778,7 +795,7 @@ static bool check_visit(void *ctx, const uint8_t *key, size_t key_len, const kd_
 	check_ctx *c = ctx;
 	(void)key;
 	(void)key_len;
-	bc_file *f = loc->fileno < c->bc->nfiles ? c->bc->files[loc->fileno] : NULL;
+	bc_file *f = loc->fileno < c->bc->nfiles ? bc_file_at(c->bc, loc->fileno) : NULL;
 	if (!f) {
 		snprintf(c->err, c->errlen, "keydir points at file number %u, which is gone", loc->fileno);
 		c->bad = true;
@@ -814,7 +831,7 @@ int bitcask_check(bitcask *bc, char *err, size_t errlen)
 		goto out_free;
 	}
 	for (uint32_t i = 0; i < bc->nfiles; i++) {
-		bc_file *f = bc->files[i];
+		bc_file *f = bc_file_at(bc, i);
 		if (!f)
 			continue;
 		if (f->live_bytes != c.live_bytes[i] || f->live_keys != c.live_keys[i]) {
@@ -858,7 +875,7 @@ static void run_job(bitcask *bc, bc_job *job)
 	/* A merge that began just after the rotation may have removed the file
 	 * already: then there is nothing to describe. */
 	pthread_mutex_lock(&bc->mu);
-	bool gone = bc->files[f->fileno] != f;
+	bool gone = bc_file_at(bc, f->fileno) != f;
 	pthread_mutex_unlock(&bc->mu);
 	if (gone)
 		goto out;
@@ -1001,8 +1018,9 @@ static int take_lock(bitcask *bc, char *err, size_t errlen)
 static void free_store(bitcask *bc)
 {
 	for (uint32_t i = 0; i < bc->nfiles; i++)
-		bc_file_unref(bc->files[i]);
-	free(bc->files);
+		bc_file_unref(bc_file_at(bc, i));
+	for (uint32_t i = 0; i < BC_FILE_CHUNKS && bc->files[i]; i++)
+		free(bc->files[i]);
 	while (bc->jobs) {
 		bc_job *j = bc->jobs;
 		bc->jobs = j->next;

@@ -37,6 +37,13 @@
 
 #define BC_ID_SUB_BITS 16
 
+/* The file table is read without bc->mu by gets (under the keydir shard lock
+ * that published the file number), so it never moves: chunks of 1024
+ * pointers, allocated as needed, 4M file numbers over a store's life. */
+#define BC_FILE_CHUNK_BITS 10
+#define BC_FILE_CHUNK      (1u << BC_FILE_CHUNK_BITS)
+#define BC_FILE_CHUNKS     4096u
+
 typedef struct bc_file {
 	uint64_t id;            /* file id; the name is id in 16 hex digits */
 	uint32_t fileno;        /* index in bc->files, what the keydir stores */
@@ -76,9 +83,8 @@ struct bitcask {
 
 	pthread_mutex_t mu;             /* see LOCKS above */
 	keydir *kd;                     /* key -> newest record */
-	bc_file **files;                /* by fileno; NULL = gone */
-	uint32_t nfiles;                /* used length of files[] */
-	uint32_t files_cap;             /* allocated length */
+	bc_file **files[BC_FILE_CHUNKS]; /* by fileno, in chunks that never move; NULL = gone */
+	uint32_t nfiles;                /* filenos handed out so far */
 	bc_file *active;                /* being appended to */
 	bc_hintbuf active_hint;         /* hint entries of the active file */
 	uint64_t write_seq;             /* appends so far */
@@ -107,6 +113,19 @@ struct bitcask {
 	pthread_cond_t syncer_cv;       /* wakes the syncer early to stop */
 };
 
+/* The file with this number, or NULL. */
+static inline bc_file *bc_file_at(const bitcask *bc, uint32_t fileno)
+{
+	bc_file **chunk = bc->files[fileno >> BC_FILE_CHUNK_BITS];
+	return chunk ? chunk[fileno & (BC_FILE_CHUNK - 1)] : NULL;
+}
+
+/* Forget file number fileno (its chunk exists); caller holds bc->mu. */
+static inline void bc_file_forget_locked(bitcask *bc, uint32_t fileno)
+{
+	bc->files[fileno >> BC_FILE_CHUNK_BITS][fileno & (BC_FILE_CHUNK - 1)] = NULL;
+}
+
 /* bitcask.c */
 void bc_log(bitcask *bc, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void bc_file_unref(bc_file *f);
@@ -123,6 +142,8 @@ int bc_pread_full(const bcio *io, int fd, void *buf, size_t len, uint64_t off);
 int bc_pwrite_full(const bcio *io, int fd, const void *buf, size_t len, uint64_t off);
 void bc_apply_locked(bitcask *bc, bc_file *f, const uint8_t *key, uint16_t key_len,
 		     uint8_t flags, uint32_t off, uint32_t size);
+void bc_apply_hashed_locked(bitcask *bc, bc_file *f, uint64_t hash, const uint8_t *key,
+			    uint16_t key_len, uint8_t flags, uint32_t off, uint32_t size);
 void bc_fail_locked(bitcask *bc, int rc, const char *what);
 
 /* recover.c: rebuild the keydir and the file table from dir. */

@@ -84,7 +84,7 @@ bool bc_merge_wanted_locked(bitcask *bc)
 	uint64_t immutable = 0;
 	bool over = false;
 	for (uint32_t i = 0; i < bc->nfiles; i++) {
-		bc_file *f = bc->files[i];
+		bc_file *f = bc_file_at(bc, i);
 		if (!f || f == bc->active)
 			continue;
 		immutable += f->size;
@@ -326,7 +326,7 @@ static void drop_stranded_locked(merge_state *m)
 		uint16_t kl = get_u16(c.keys + pos);
 		kd_loc old;
 		if (keydir_del(bc->kd, c.keys + pos + 2, kl, &old)) {
-			bc_file *f = bc->files[old.fileno];
+			bc_file *f = bc_file_at(bc, old.fileno);
 			f->live_bytes -= old.size;
 			f->dead_bytes += old.size;
 			f->live_keys--;
@@ -368,7 +368,7 @@ static int swap(merge_state *m, bc_file **outs)
 			kd_loc expect = { o->moves[k].fileno, o->moves[k].offset, e.size };
 			kd_loc loc = { of->fileno, e.offset, e.size };
 			if (keydir_cas(bc->kd, e.key, e.key_len, &expect, &loc)) {
-				bc_file *in = bc->files[expect.fileno];
+				bc_file *in = bc_file_at(bc, expect.fileno);
 				in->live_bytes -= e.size;
 				in->dead_bytes += e.size;
 				in->live_keys--;
@@ -396,8 +396,8 @@ static int swap(merge_state *m, bc_file **outs)
 	/* DELETE, part one: no keydir entry points into an input any more. */
 	for (size_t i = 0; i < m->nin; i++) {
 		bc_file *in = m->in[i];
-		if (bc->files[in->fileno] == in) {
-			bc->files[in->fileno] = NULL;
+		if (bc_file_at(bc, in->fileno) == in) {
+			bc_file_forget_locked(bc, in->fileno);
 			bc_file_unref(in);        /* the table's reference */
 		}
 	}
@@ -423,8 +423,8 @@ static void unpublish(merge_state *m, bc_file **outs)
 		return;
 	pthread_mutex_lock(&bc->mu);
 	for (size_t i = 0; outs && i < m->nout; i++) {
-		if (outs[i] && bc->files[outs[i]->fileno] == outs[i]) {
-			bc->files[outs[i]->fileno] = NULL;
+		if (outs[i] && bc_file_at(bc, outs[i]->fileno) == outs[i]) {
+			bc_file_forget_locked(bc, outs[i]->fileno);
 			bc_file_unref(outs[i]);
 		}
 	}
@@ -489,7 +489,7 @@ int bc_merge_run(bitcask *bc)
 		return -ENOMEM;
 	}
 	for (uint32_t i = 0; i < bc->nfiles; i++) {
-		bc_file *f = bc->files[i];
+		bc_file *f = bc_file_at(bc, i);
 		if (f && f != bc->active) {
 			atomic_fetch_add(&f->refs, 1);
 			m.in[m.nin++] = f;

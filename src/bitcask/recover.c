@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -218,23 +219,58 @@ static int load_hint(bitcask *bc, bc_file *f)
 	hint_header hdr;
 
 	bc_path(bc, path, sizeof(path), f->id, ".hint");
-	int rc = slurp(bc->io, path, &buf, &len);
-	if (rc)
+	/* Mapped, populated in one call: no copy, no fault per page. */
+	bool mapped = false;
+	int rc = 0;
+	if (!bc->cfg.no_mmap) {
+		int fd = bc->io->open(path, O_RDONLY, 0);
+		if (fd < 0)
+			return -errno;
+		struct stat stt;
+		if (fstat(fd, &stt) == 0 && stt.st_size > 0) {
+			void *p = mmap(NULL, (size_t)stt.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+			if (p != MAP_FAILED) {
+				buf = p;
+				len = (size_t)stt.st_size;
+				mapped = true;
+			}
+		}
+		bc->io->close(fd);
+	}
+	if (!mapped && (rc = slurp(bc->io, path, &buf, &len)) != 0)
 		return rc;
 	rc = hint_validate(buf, len, &hdr);
 	if (!rc && hdr.data_size != f->size)
 		rc = DKV_ECORRUPT;
 	if (!rc) {
+		/* Entries are applied PREFETCH behind their decoding: each key's
+		 * home slot is prefetched when it is decoded and is in the cache
+		 * when it is applied.  Recovery is a stream of cache misses into a
+		 * table of many megabytes otherwise. */
+		enum { PREFETCH = 8 };
+		hint_entry ring[PREFETCH];
+		uint64_t hashes[PREFETCH];
 		size_t pos = HINT_HDR_SIZE;
-		for (uint32_t i = 0; i < hdr.count; i++) {
-			hint_entry e;
-			int n = hint_entry_decode(buf + pos, len - pos, &e);
-			bc_apply_locked(bc, f, e.key, e.key_len, e.flags, e.offset, e.size);
-			pos += (size_t)n;
+		for (uint32_t i = 0; i < hdr.count + PREFETCH; i++) {
+			unsigned slot = i % PREFETCH;
+			if (i >= PREFETCH) {
+				hint_entry *e = &ring[slot];
+				bc_apply_hashed_locked(bc, f, hashes[slot], e->key, e->key_len,
+						       e->flags, e->offset, e->size);
+			}
+			if (i < hdr.count) {
+				int n = hint_entry_decode(buf + pos, len - pos, &ring[slot]);
+				pos += (size_t)n;
+				hashes[slot] = keydir_hash(bc->kd, ring[slot].key, ring[slot].key_len);
+				keydir_prefetch(bc->kd, hashes[slot]);
+			}
 		}
 		f->has_hint = true;
 	}
-	free(buf);
+	if (mapped)
+		munmap(buf, len);
+	else
+		free(buf);
 	return rc;
 }
 
@@ -378,7 +414,7 @@ static int recover_one(bitcask *bc, uint64_t id, bool newest, bool hint_exists, 
 	if (records == 0 && bad == 0) {
 		/* Nothing in it: nothing it could shadow.  Drop it. */
 		bc_hint_free(&hint);
-		bc->files[f->fileno] = NULL;
+		bc_file_forget_locked(bc, f->fileno);
 		bc_file_unref(f);
 		remove_file(bc, id, ".data");
 		return 0;

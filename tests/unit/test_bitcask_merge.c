@@ -441,3 +441,73 @@ Test(merge, no_automatic_merge_below_thresholds)
 	cr_assert_eq(st.merges, 0);
 	bitcask_close(bc);
 }
+
+/* Readers on other threads while a writer overwrites and deletes and merges
+ * run: every value read belongs to its key (no torn or misdirected read), and
+ * no read fails but with not-found. */
+typedef struct reader_arg {
+	bitcask *bc;
+	volatile int *stop;
+	long reads, bad;
+} reader_arg;
+
+static void *reader(void *p)
+{
+	reader_arg *a = p;
+	char key[32];
+	unsigned seed = (unsigned)(uintptr_t)p;
+	while (!*a->stop) {
+		uint64_t i = (uint64_t)rand_r(&seed) % 500;
+		size_t kl = bct_key(key, i);
+		void *v;
+		size_t vl;
+		int rc = bitcask_get(a->bc, key, kl, &v, &vl);
+		if (rc == DKV_ENOTFOUND)
+			continue;
+		if (rc != 0 || vl < kl || memcmp(v, key, kl) != 0)
+			a->bad++;
+		if (rc == 0)
+			free(v);
+		a->reads++;
+	}
+	return NULL;
+}
+
+Test(merge, concurrent_readers, .timeout = 60)
+{
+	bitcask_config c;
+	bct_config(&c);
+	c.max_file_size = 16384;
+	bitcask *bc = bct_open(dir, &c);
+	volatile int stop = 0;
+	reader_arg ra[2] = { { bc, &stop, 0, 0 }, { bc, &stop, 0, 0 } };
+	pthread_t t[2];
+	for (int i = 0; i < 2; i++)
+		pthread_create(&t[i], NULL, reader, &ra[i]);
+	char key[32], val[200];
+	srand(5);
+	for (int op = 0; op < 20000; op++) {
+		uint64_t i = (uint64_t)rand() % 500;
+		size_t kl = bct_key(key, i);
+		if (rand() % 5 == 0) {
+			cr_assert_eq(bitcask_delete(bc, key, kl), 0);
+		} else {
+			size_t vl = kl + (size_t)rand() % 150;
+			memcpy(val, key, kl);
+			memset(val + kl, 'a' + op % 26, vl - kl);
+			cr_assert_eq(bitcask_put(bc, key, kl, val, vl), 0);
+		}
+		if (op % 4000 == 3999) {
+			cr_assert_eq(bitcask_rotate(bc), 0);
+			cr_assert_eq(bitcask_merge(bc), 0);
+		}
+	}
+	stop = 1;
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	cr_log_info("readers: %ld and %ld reads", ra[0].reads, ra[1].reads);
+	cr_assert_gt(ra[0].reads + ra[1].reads, 1000);
+	cr_assert_eq(ra[0].bad + ra[1].bad, 0, "%ld bad reads", ra[0].bad + ra[1].bad);
+	bct_check(bc);
+	bitcask_close(bc);
+}

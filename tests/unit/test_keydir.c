@@ -54,7 +54,7 @@ static keydir *new_kd(void)
 	return kd;
 }
 
-static void check_kd(const keydir *kd, const char *when)
+static void check_kd(keydir *kd, const char *when)
 {
 	char err[256] = "";
 
@@ -703,7 +703,7 @@ Test(keydir, foreach_visits_all)
 
 /* Run a whole scan in batches of `limit`, checking progress; returns the
  * number of calls. */
-static size_t scan_all(const keydir *kd, size_t limit, visit_log *v)
+static size_t scan_all(keydir *kd, size_t limit, visit_log *v)
 {
 	kd_pos *a = calloc(1, sizeof(kd_pos)), *b = calloc(1, sizeof(kd_pos));
 	size_t calls = 0;
