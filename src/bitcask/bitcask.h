@@ -18,8 +18,9 @@
  *
  * WHAT SURVIVES A CRASH
  *   sync = always:   every put/delete that returned 0 is on disk (fdatasync
- *                    of the active file; group commit: one fdatasync covers
- *                    every writer waiting at that moment).
+ *                    of the active file; group commit: writers queue, and the
+ *                    one at the head writes every queued record in one pwrite
+ *                    and covers them all with one fdatasync).
  *   sync = interval: a background thread fdatasyncs every sync_interval_ms;
  *                    a process crash loses nothing (the page cache survives),
  *                    a power loss at most that interval.
@@ -46,10 +47,11 @@
  *   shadows every remaining older value.  Reads and writes go on meanwhile.
  *
  * THREADS
- *   Every function here may be called from any thread, concurrently: one mutex
- *   guards the keydir and file table (held for microseconds), disk reads run
- *   outside it, and writers under sync=always wait on a condition variable
- *   while one of them syncs.  Each open store has one background thread for
+ *   Every function here may be called from any thread, concurrently.  Writes
+ *   are serialised by one mutex (held for the append itself); gets take only
+ *   the lock of their key directory shard and copy the value out of a
+ *   read-only mapping of the data file.  Under sync=always, writers wait in
+ *   a queue while the one at its head writes and syncs for all of them.  Each open store has one background thread for
  *   interval syncs, hint files and merges.
  *
  * OWNERSHIP

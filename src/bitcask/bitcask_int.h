@@ -4,17 +4,24 @@
  * modules.
  *
  * LOCKS
- *   bc->mu guards the keydir, the file table, every bc_file counter, the
- *   active file's append offset and hint buffer, write_seq, failed_rc, the
- *   statistics and the worker's job list.  It is held for memory work and for
- *   the append itself (a pwrite into the page cache), never across a read of a
- *   record or an fsync -- except the fsync of the old active file on rotation,
- *   which happens once per max_file_size bytes.
- *   bc->sync_mu guards the group-commit state (synced_seq, syncing, sync_err).
- *   Order: mu before sync_mu; nobody takes mu while holding sync_mu.
- *   A bc_file's fd and id never change; its refs are atomic.  A reader takes a
- *   reference under mu and preads after dropping it, so a merge may unlink the
- *   file meanwhile: the last reference closes the fd.
+ *   bc->mu serialises every change: the file table, every bc_file counter,
+ *   the active file's append offset and hint buffer, write_seq, failed_rc,
+ *   the statistics, the writer queue and the worker's job list; and every
+ *   keydir change is made with it held.  It is held for memory work and for
+ *   the append itself (a pwrite into the page cache), never across a read of
+ *   a record or an fsync -- except the fsync of the old active file on
+ *   rotation, once per max_file_size bytes.
+ *   The keydir has its own shard locks, taken inside bc->mu by writers and
+ *   alone by gets: a get finds the location and takes a reference on the
+ *   data file under its shard's lock (bc_file_at() needs no bc->mu: the file
+ *   table never moves), then copies the record out of the file's mapping
+ *   with no lock at all.  A merge moves every key out of a file, under the
+ *   same shard locks, before it forgets the file, so the reference is always
+ *   taken on a live file; the last reference unmaps and closes it.
+ *   bc->sync_mu guards the interval syncer's state (synced_seq, syncing,
+ *   sync_err).
+ *   Order: mu, then a keydir shard, then the keydir allocator; mu before
+ *   sync_mu; nobody takes mu while holding sync_mu or a shard lock.
  *
  * FILE IDS
  *   64-bit, written as 16 hex digits in file names.  A new active file takes
@@ -67,6 +74,21 @@ typedef struct bc_hintbuf {
 	bool broken;            /* true iff an allocation failed: write no hint */
 } bc_hintbuf;
 
+/* A writer waiting in the group-commit queue (sync = always).  Lives on the
+ * writer's stack; every field is guarded by bc->mu. */
+typedef struct bc_writer {
+	struct bc_writer *next; /* the next writer in the queue */
+	const uint8_t *rec;     /* the encoded record (borrowed) */
+	uint32_t size;          /* its size */
+	const void *key;        /* its key (borrowed), for the keydir and hint */
+	uint16_t key_len;
+	uint8_t flags;
+	uint64_t ts;
+	int rc;                 /* the result, once done */
+	bool done;              /* true iff a leader wrote and synced this record */
+	pthread_cond_t cv;      /* signalled when done, or when it leads */
+} bc_writer;
+
 /* A job for the worker thread: write the hint file of an immutable file. */
 typedef struct bc_job {
 	struct bc_job *next;
@@ -92,6 +114,11 @@ struct bitcask {
 	int failed_rc;                  /* 0, or the I/O error that failed the store */
 	bool closing;                   /* true iff close has begun */
 	bitcask_stats st;               /* counters kept under mu (derived ones filled on read) */
+
+	bc_writer *wq_head;             /* group-commit queue: the head leads */
+	bc_writer **wq_tail;
+	uint8_t *gbuf;                  /* the leader's buffer for one group's records */
+	size_t gbuf_cap;
 
 	pthread_mutex_t sync_mu;        /* group commit */
 	pthread_cond_t sync_cv;         /* broadcast when a sync ends */
@@ -145,6 +172,7 @@ void bc_apply_locked(bitcask *bc, bc_file *f, const uint8_t *key, uint16_t key_l
 void bc_apply_hashed_locked(bitcask *bc, bc_file *f, uint64_t hash, const uint8_t *key,
 			    uint16_t key_len, uint8_t flags, uint32_t off, uint32_t size);
 void bc_fail_locked(bitcask *bc, int rc, const char *what);
+int bc_write_records_locked(bitcask *bc, bc_writer *first, bc_writer *end, size_t glen);
 
 /* recover.c: rebuild the keydir and the file table from dir. */
 int bc_recover(bitcask *bc, char *err, size_t errlen);
