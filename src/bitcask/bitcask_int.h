@@ -191,6 +191,8 @@ typedef struct bc_reader {
 	uint64_t buf_off;       /* file offset of buf[0] */
 	size_t buf_len;         /* valid bytes in buf */
 	uint32_t max_rec;       /* bound for rec_decode */
+	uint64_t zero_from;     /* every byte from here to the end is 0 (computed on demand) */
+	bool zero_known;        /* true iff zero_from is computed */
 } bc_reader;
 
 int bc_reader_init(bc_reader *r, const bcio *io, int fd, uint64_t file_size, uint32_t max_rec);

@@ -109,6 +109,34 @@ static int try_record(bc_reader *r, uint64_t off, rec_view *rv)
 	return rc ? DKV_ECORRUPT : 0;
 }
 
+/* Find where the file's all-zero tail begins (file_size if its last byte is
+ * not 0), reading backwards a window at a time.  A file system may leave a
+ * zero-filled tail after a crash (the size reached the disk, the data did
+ * not): no record can start there (a zero header fails its checksum), so a
+ * resync need not try each of those offsets one by one. */
+static int find_zero_tail(bc_reader *r)
+{
+	uint64_t end = r->file_size;
+	uint8_t buf[65536];
+	while (end > 0) {
+		size_t n = end < sizeof(buf) ? (size_t)end : sizeof(buf);
+		int rc = bc_pread_full(r->io, r->fd, buf, n, end - n);
+		if (rc)
+			return rc == DKV_ECORRUPT ? -EIO : rc;
+		size_t i = n;
+		while (i > 0 && buf[i - 1] == 0)
+			i--;
+		if (i > 0) {
+			end -= n - i;
+			break;
+		}
+		end -= n;
+	}
+	r->zero_from = end;
+	r->zero_known = true;
+	return 0;
+}
+
 int bc_reader_next(bc_reader *r, uint64_t off, rec_view *rv, uint64_t *next)
 {
 	if (off >= r->file_size)
@@ -118,7 +146,9 @@ int bc_reader_next(bc_reader *r, uint64_t off, rec_view *rv, uint64_t *next)
 		return BC_SCAN_RECORD;
 	if (rc != DKV_ECORRUPT)
 		return rc;
-	for (uint64_t p = off + 1; p + REC_HDR_SIZE <= r->file_size; p++) {
+	if (!r->zero_known && (rc = find_zero_tail(r)) != 0)
+		return rc;
+	for (uint64_t p = off + 1; p + REC_HDR_SIZE <= r->file_size && p < r->zero_from; p++) {
 		rec_view tmp;
 		rc = try_record(r, p, &tmp);
 		if (rc == 0) {
@@ -305,8 +335,10 @@ static int scan_file(bitcask *bc, bc_file *f, bool newest, bc_hintbuf *hint,
 		}
 		/* BC_SCAN_BAD */
 		if (next >= f->size && newest) {
-			bc_log(bc, 1, "%016" PRIx64 ".data: torn tail of %" PRIu64 " bytes at offset %" PRIu64
-			       " cut off", f->id, f->size - off, off);
+			bool zeros = r.zero_known && off >= r.zero_from;
+			bc_log(bc, 1, "%016" PRIx64 ".data: %s of %" PRIu64 " bytes at offset %"
+			       PRIu64 " cut off", f->id, zeros ? "zero-filled tail" : "torn tail",
+			       f->size - off, off);
 			if (bc->io->ftruncate(f->fd, (off_t)off) != 0 || bc->io->fdatasync(f->fd) != 0) {
 				rc = -errno;
 				break;
