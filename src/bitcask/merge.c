@@ -235,16 +235,11 @@ static int copy_input(merge_state *m, bc_file *in)
 			continue;
 		}
 		if (!(rv.flags & REC_FLAG_TOMBSTONE)) {
+			/* Only the key's shard lock: a put racing with this check
+			 * makes the copy dead, which the swap's CAS finds. */
 			kd_loc loc;
-			pthread_mutex_lock(&bc->mu);
 			bool live = keydir_get(bc->kd, rv.key, rv.key_len, &loc) &&
 				    loc.fileno == in->fileno && loc.offset == off;
-			bool stop = bc->stop;
-			pthread_mutex_unlock(&bc->mu);
-			if (stop) {
-				rc = DKV_ECLOSED;
-				break;
-			}
 			if (live && (rc = copy_record(m, in, off, &rv)) != 0)
 				break;
 		}

@@ -184,6 +184,20 @@ char **bct_list(const char *dir, const char *suffix, size_t *n)
 	return v;
 }
 
+size_t bct_unlink_all(const char *dir, const char *suffix)
+{
+	size_t n;
+	char **v = bct_list(dir, suffix, &n);
+	for (size_t i = 0; i < n; i++) {
+		char p[4096];
+		snprintf(p, sizeof(p), "%s/%s", dir, v[i]);
+		unlink(p);
+		free(v[i]);
+	}
+	free(v);
+	return n;
+}
+
 long long bct_file_size(const char *path)
 {
 	struct stat st;

@@ -138,15 +138,7 @@ Test(recovery, torn_tail_at_every_byte)
 			free(d[i]);
 		}
 		free(d);
-		size_t nh;
-		char **h = bct_list(dir, ".hint", &nh);
-		for (size_t i = 0; i < nh; i++) {
-			char p[4096];
-			snprintf(p, sizeof(p), "%s/%s", dir, h[i]);
-			unlink(p);
-			free(h[i]);
-		}
-		free(h);
+		bct_unlink_all(dir, ".hint");
 	}
 	free(orig);
 	free(path);
@@ -173,15 +165,7 @@ Test(recovery, zero_filled_tail)
 		cr_assert_eq(st.truncated_bytes, zeros[z]);
 		bitcask_close(bc);
 		cr_assert_eq(bct_file_size(path), (long long)len);
-		size_t nh;
-		char **h = bct_list(dir, ".hint", &nh);
-		for (size_t i = 0; i < nh; i++) {
-			char p[4096];
-			snprintf(p, sizeof(p), "%s/%s", dir, h[i]);
-			unlink(p);
-			free(h[i]);
-		}
-		free(h);
+		bct_unlink_all(dir, ".hint");
 	}
 	free(orig);
 	free(path);
@@ -221,15 +205,7 @@ Test(recovery, bit_flip_in_the_middle)
 		bct_check(bc);
 		bitcask_close(bc);
 		/* The hint written at close would hide the damage next round. */
-		size_t nh;
-		char **h = bct_list(dir, ".hint", &nh);
-		for (size_t i = 0; i < nh; i++) {
-			char p[4096];
-			snprintf(p, sizeof(p), "%s/%s", dir, h[i]);
-			unlink(p);
-			free(h[i]);
-		}
-		free(h);
+		bct_unlink_all(dir, ".hint");
 		/* Close created nothing new (no writes), so the file is the same. */
 	}
 	free(b);
@@ -521,15 +497,7 @@ Test(recovery, hints_and_scans_agree)
 	cr_assert_eq(st.data_scans, 0);
 	bct_assert_model(bc, &m);
 	cr_assert_eq(bitcask_close(bc), 0);
-	size_t nh;
-	char **h = bct_list(dir, ".hint", &nh);
-	for (size_t i = 0; i < nh; i++) {
-		char p[4096];
-		snprintf(p, sizeof(p), "%s/%s", dir, h[i]);
-		unlink(p);
-		free(h[i]);
-	}
-	free(h);
+	bct_unlink_all(dir, ".hint");
 	bc = bct_open(dir, &c);
 	bitcask_stats_get(bc, &st, NULL, NULL);
 	cr_assert_eq(st.hint_loads, 0);
