@@ -19,7 +19,7 @@ for t in "$@"; do
 	name=$(basename "$t")
 	mkdir -p "$logs/$name"
 	printf 'valgrind: %s ... ' "$name"
-	valgrind --trace-children=yes --leak-check=full --show-leak-kinds=definite,indirect \
+	valgrind --trace-children=yes --trace-children-skip='/usr/bin/*,/bin/*' --leak-check=full --show-leak-kinds=definite,indirect \
 		--errors-for-leak-kinds=definite,indirect --track-fds=no \
 		--log-file="$logs/$name/vg.%p" "$t" -j1 >"$logs/$name/out" 2>&1
 	rc=$?

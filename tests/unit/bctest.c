@@ -91,6 +91,15 @@ size_t bct_key(char *buf, uint64_t i)
 	return (size_t)sprintf(buf, "k%08" PRIu64, i);
 }
 
+unsigned long bct_key_index(const uint8_t *key, size_t key_len)
+{
+	char tmp[32];
+	cr_assert(key_len > 1 && key_len < sizeof(tmp) && key[0] == 'k', "not a test key");
+	memcpy(tmp, key + 1, key_len - 1);
+	tmp[key_len - 1] = 0;
+	return strtoul(tmp, NULL, 10);
+}
+
 void bct_value(uint8_t *buf, size_t len, uint64_t i, uint64_t gen)
 {
 	uint64_t x = i * 0x9E3779B97F4A7C15ull ^ (gen + 1) * 0xC2B2AE3D27D4EB4Full;

@@ -32,6 +32,8 @@ void bct_check(bitcask *bc);
 /* Deterministic key and value number i: "k<i>" and a value of len bytes
  * derived from i and gen. */
 size_t bct_key(char *buf, uint64_t i);
+/* The index of a key made by bct_key from its (not NUL-terminated) bytes. */
+unsigned long bct_key_index(const uint8_t *key, size_t key_len);
 void bct_value(uint8_t *buf, size_t len, uint64_t i, uint64_t gen);
 
 /* The model: value per key index, or absent. */

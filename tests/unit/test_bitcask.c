@@ -381,7 +381,7 @@ Test(bitcask, iterator_basic)
 	int rc, n = 0;
 	while ((rc = bitcask_iter_next(it, &k, &kl, &v, &vl)) == 0) {
 		cr_assert(kl == vl && memcmp(k, v, kl) == 0, "value of the key");
-		unsigned long i = strtoul((const char *)k + 1, NULL, 10);
+		unsigned long i = bct_key_index(k, kl);
 		cr_assert_lt(i, N);
 		cr_assert_eq(seen[i], 0, "key %lu visited twice", i);
 		cr_assert_neq(i % 3, 0, "deleted key %lu visited", i);

@@ -1249,7 +1249,7 @@ Test(bitcask_fault, real_full_filesystem)
 	assert_sticky(bc, -ENOSPC, &m, &op);
 	cr_assert_eq(bitcask_close(bc), -ENOSPC);
 
-	if (mount("tmpfs", dir, NULL, MS_REMOUNT, "size=8m") != 0)
+	if (mount("tmpfs", dir, "tmpfs", MS_REMOUNT, "size=8m") != 0)
 		cr_skip("cannot grow the tmpfs: %s", strerror(errno));
 	bc = reopen_real(dir, &cfg, &m, &op);
 	cr_assert_eq(bitcask_close(bc), 0);
