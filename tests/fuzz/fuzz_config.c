@@ -101,7 +101,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(copy, data, size);
 	copy[size] = '\0';
-	argv[argc++] = "dynkvd";
+	static char prog[] = "dynkvd";
+	argv[argc++] = prog;
 	for (char *p = copy; argc < MAXARGS && p <= copy + size;) {
 		char *nl = memchr(p, '\n', (size_t)(copy + size - p));
 		if (nl)

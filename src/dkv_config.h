@@ -1,0 +1,251 @@
+/*
+ * dkv_config.h -- the configuration of dynkvd: dynkv.conf(5) and its
+ * command-line options.
+ *
+ * (The module is dkv_config, not config, because autoconf's generated
+ * config.h, which every .c includes first, owns that name.)
+ *
+ * ONE TABLE
+ *   DKV_CONFIG_KEYS below is the only list of settings.  It generates the
+ *   fields of struct dkv_config, their defaults, the parser of each value,
+ *   the long options (ring_size <-> --ring-size) and the list that
+ *   dynkvd --help prints and the man-page test checks (dkv_config_key_at).
+ *   Adding a setting is adding one row; adding a kind of value is adding one
+ *   row to DKV_CONFIG_TYPES and a parse and format case in dkv_config.c.
+ *   Defaults are written as text and parsed by the same code as the file, so
+ *   the documented default and the real one cannot differ.
+ *
+ * THE FILE
+ *   `key = value` lines; blank lines and lines whose first non-blank byte is
+ *   '#' are ignored; blanks around key and value are trimmed.  An unquoted
+ *   value ends at a '#' that starts it or follows a blank (a trailing
+ *   comment).  A value in double quotes may hold any byte but NUL, newline
+ *   and control bytes, with \" and \\ as the only escapes; nothing but a
+ *   comment may follow the closing quote.  Each key may appear once.
+ *   Unknown keys, duplicates, bad values, lines without '=', lines longer
+ *   than DKV_CONFIG_LINE_MAX bytes, NUL bytes and files larger than
+ *   DKV_CONFIG_FILE_MAX are errors, reported as
+ *       dynkv.conf:12: ring_size: 100 is not a power of two between 64 and 1024
+ *   (the name as given, the line, the reason).  The first error stops the
+ *   load and leaves the config as it was: a reload on SIGHUP with a broken
+ *   file keeps the running settings.
+ *
+ * THE COMMAND LINE
+ *   Every key is a long option, `--ring-size 512` or `--ring-size=512`;
+ *   `--config FILE` names the file; `-h`/`--help` and `--version` are only
+ *   reported back.  Options override the file whatever their position:
+ *   dkv_config_from_cmdline() reads the file first and applies the options
+ *   after it.  A repeated option: the last one wins.
+ *
+ * CROSS-FIELD RULES
+ *   A value is checked alone when it is set; rules that tie keys together
+ *   (r and w at most n_val; a frame big enough for the largest key and value)
+ *   are checked by dkv_config_check(), once everything is set.
+ *
+ * ERRORS
+ *   DKV_EINVAL for anything wrong in the text (with the reason in err),
+ *   -errno when the file cannot be read, -ENOMEM.
+ *
+ * THREADS AND OWNERSHIP
+ *   A dkv_config is a plain value: no locks; one thread builds it, then it
+ *   may be read from any thread.  Its string fields are malloc'd and owned by
+ *   it: dkv_config_free() frees them, dkv_config_copy() duplicates them.
+ *   An all-zero struct is a valid empty config for dkv_config_free().
+ */
+#ifndef DKV_DKV_CONFIG_H
+#define DKV_DKV_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log.h"
+
+/* Longest line of a config file, newline excluded. */
+#define DKV_CONFIG_LINE_MAX 4096
+/* Largest config file: a real one is a few KiB; this bounds a mistake
+ * such as --config pointing at a data file. */
+#define DKV_CONFIG_FILE_MAX (1024 * 1024)
+/* Largest n_val, r and w. */
+#define DKV_CONFIG_N_MAX 16
+/* Room a frame needs besides the key and value of a put: the 4-byte
+ * length, the msgpack envelope [version, type, request_id, body] and the
+ * body's map (a few dozen bytes), and the causal context: a version vector
+ * of at most vclock_max = 50 entries of (actor id <= 255 bytes, counter 8,
+ * timestamp 8, msgpack headers ~8) = 50 * 279 < 14 KiB.  64 KiB leaves
+ * room for siblings' dots and for growth of the envelope. */
+#define DKV_CONFIG_FRAME_OVERHEAD (64 * 1024)
+
+/* r and w given as words; numbers are stored as themselves (1..16). */
+#define DKV_QUORUM_ONE    (-1)   /* one replica */
+#define DKV_QUORUM_QUORUM (-2)   /* a majority: n_val / 2 + 1 */
+#define DKV_QUORUM_ALL    (-3)   /* every replica: n_val */
+
+/* Durability of writes (the same order as bitcask_sync). */
+typedef enum dkv_config_sync {
+	DKV_SYNC_NONE = 0,          /* never fsync; the kernel writes back */
+	DKV_SYNC_INTERVAL,          /* fdatasync every sync_interval_ms */
+	DKV_SYNC_ALWAYS,            /* fsync before every acknowledgement */
+} dkv_config_sync;
+
+/*
+ * The kinds of value: X(TYPE, "doc name", C type of the field).
+ *   STR       text; min..max is its length in bytes; no control bytes
+ *   HOSTPORT  HOST:PORT, [IPv6]:PORT; port 1..65535
+ *   HOSTLIST  comma-separated HOSTPORTs, blanks around commas allowed; may be empty
+ *   UINT      decimal min..max
+ *   POW2      a power of two min..max
+ *   QUORUM    1..min(max, n_val) or one, quorum, all
+ *   SYNC      none, interval, always
+ *   LOGLEVEL  error, warning, info, debug
+ *   SIZE      bytes min..max; suffix K, M, G (or KiB, MiB, GiB) for 2^10, 2^20, 2^30
+ *   DURATION  milliseconds min..max; suffix ms, s or m (a bare number is ms)
+ */
+#define DKV_CONFIG_TYPES(X)                  \
+	X(STR,      "string",   char *)          \
+	X(HOSTPORT, "host:port", char *)         \
+	X(HOSTLIST, "host:port,...", char *)     \
+	X(UINT,     "number",   uint32_t)        \
+	X(POW2,     "power of two", uint32_t)    \
+	X(QUORUM,   "quorum",   int32_t)         \
+	X(SYNC,     "none|interval|always", dkv_config_sync) \
+	X(LOGLEVEL, "error|warning|info|debug", dkv_log_level) \
+	X(SIZE,     "size",     uint64_t)        \
+	X(DURATION, "duration", uint32_t)
+
+/*
+ * The settings: X(name, TYPE, "default", min, max, "description").
+ * The description is the field's comment and the line in dynkvd --help.
+ *
+ * Why these defaults: N=3 survives one lost disk while a second replica is
+ * down; R=W=quorum=2 gives R+W > N (reads see the latest acknowledged write)
+ * and tolerates one slow or dead replica per request.  ring_size 256: with
+ * the placement of DESIGN section 5 the busiest of five nodes holds about
+ * 1.06x the mean of replicas at Q=256 against 1.12x at 64, and 256
+ * partitions are 256 small stores per node, not thousands of files.
+ * max_frame 8 MiB = 8 frames' worth of the 1 MiB value limit, far above
+ * 1 MiB + 1 KiB + DKV_CONFIG_FRAME_OVERHEAD.
+ */
+#define DKV_CONFIG_KEYS(X) \
+	X(node_id,          STR,      "",               0, 255,        "this node's id in the ring (empty: the listen address)") \
+	X(listen,           HOSTPORT, "127.0.0.1:7070", 0, 0,          "address for clients and peers (TCP) and gossip (UDP)") \
+	X(data_dir,         STR,      "./var/dynkv",    1, 4095,       "directory holding this node's partitions") \
+	X(seeds,            HOSTLIST, "",               0, 0,          "members to contact when starting (comma-separated host:port)") \
+	X(n_val,            UINT,     "3",              1, DKV_CONFIG_N_MAX, "replicas of each key (N)") \
+	X(r,                QUORUM,   "quorum",         1, DKV_CONFIG_N_MAX, "default read quorum (R): a number, one, quorum or all") \
+	X(w,                QUORUM,   "quorum",         1, DKV_CONFIG_N_MAX, "default write quorum (W): a number, one, quorum or all") \
+	X(ring_size,        POW2,     "256",            64, 1024,      "partitions in the ring, fixed when the cluster is created") \
+	X(sync,             SYNC,     "interval",       0, 0,          "when writes are fsynced: none, interval or always") \
+	X(sync_interval_ms, UINT,     "1000",           1, 60000,      "milliseconds between fsyncs with sync = interval") \
+	X(max_key_size,     SIZE,     "1K",             1, 65535,      "largest key accepted, in bytes") \
+	X(max_value_size,   SIZE,     "1M",             1, 512u << 20, "largest value accepted, in bytes") \
+	X(max_frame,        SIZE,     "8M",             4096, 1u << 30, "largest frame accepted on a connection, in bytes") \
+	X(max_connections,  UINT,     "10000",          1, 1000000,    "most client and peer connections open at once") \
+	X(request_timeout,  DURATION, "5s",             1, 3600000,    "default time a request may take before it fails") \
+	X(log_level,        LOGLEVEL, "info",           0, 0,          "least severe messages logged: error, warning, info or debug") \
+	X(log_file,         STR,      "",               0, 4095,       "file the log is appended to (empty: stderr); reopened on SIGHUP")
+
+#define DKV_CONFIG_CTYPE_(type, docname, ctype) typedef ctype dkv_config_ctype_##type;
+DKV_CONFIG_TYPES(DKV_CONFIG_CTYPE_)
+#undef DKV_CONFIG_CTYPE_
+
+/* The daemon's settings.  Each field is one row of DKV_CONFIG_KEYS, whose
+ * description is its comment; strings are owned (see THREADS AND OWNERSHIP);
+ * QUORUM fields are 1..16 or DKV_QUORUM_*; DURATION fields are in ms. */
+typedef struct dkv_config {
+#define DKV_CONFIG_FIELD_(name, type, def, min, max, desc) dkv_config_ctype_##type name;
+	DKV_CONFIG_KEYS(DKV_CONFIG_FIELD_)
+#undef DKV_CONFIG_FIELD_
+} dkv_config;
+
+/* The index of each key in the table: DKV_CONFIG_KEY_ring_size, ... */
+enum {
+#define DKV_CONFIG_INDEX_(name, type, def, min, max, desc) DKV_CONFIG_KEY_##name,
+	DKV_CONFIG_KEYS(DKV_CONFIG_INDEX_)
+#undef DKV_CONFIG_INDEX_
+	DKV_CONFIG_NKEYS
+};
+
+/* One row of the table, for documentation and --help. */
+typedef struct dkv_config_key {
+	const char *name;          /* file key, e.g. "ring_size" */
+	char option[64];           /* long option, e.g. "--ring-size" */
+	const char *type;          /* kind of value for people, e.g. "size" */
+	const char *default_text;  /* the default as written in the table, e.g. "1M" */
+	const char *description;   /* one line */
+} dkv_config_key;
+
+/* Fill *out with row i of the table; false iff i >= DKV_CONFIG_NKEYS.
+ *   for (size_t i = 0; dkv_config_key_at(i, &k); i++) ... */
+bool dkv_config_key_at(size_t i, dkv_config_key *out);
+/* Fill *out with the row of a file key; false iff there is none. */
+bool dkv_config_key_find(const char *name, dkv_config_key *out);
+
+/* Fill *cfg with the defaults (overwriting it: free it first if it held a
+ * config).  0 or -ENOMEM (then *cfg is empty). */
+int dkv_config_init(dkv_config *cfg);
+/* Free the strings and zero *cfg.  An all-zero struct is fine. */
+void dkv_config_free(dkv_config *cfg);
+/* Make *dst (not initialised, or freed) a deep copy of *src.  0 or -ENOMEM. */
+int dkv_config_copy(dkv_config *dst, const dkv_config *src);
+
+/* Set one key from its text, checked alone.  0, or DKV_EINVAL with
+ * "key: reason" in err (unknown key: "unknown key 'x'"), or -ENOMEM.
+ * On error *cfg is unchanged. */
+int dkv_config_set(dkv_config *cfg, const char *key, const char *value,
+		   char *err, size_t errlen);
+
+/* Format key's current value as text that dkv_config_set accepts back.
+ * 0, DKV_ENOTFOUND for an unknown key, DKV_ETOOBIG if it does not fit. */
+int dkv_config_get(const dkv_config *cfg, const char *key, char *buf, size_t len);
+
+/* Parse config text.  name is used only in messages ("name:line: reason").
+ * Keys in the text are set on *cfg, others keep their values; on error *cfg
+ * is unchanged.  buf need not be NUL-terminated; len may be anything (more
+ * than DKV_CONFIG_FILE_MAX is an error).  No cross-field check. */
+int dkv_config_load_buffer(dkv_config *cfg, const char *name, const void *buf,
+			   size_t len, char *err, size_t errlen);
+/* Read path and parse it as above.  -errno ("path: reason") if unreadable. */
+int dkv_config_load_file(dkv_config *cfg, const char *path, char *err, size_t errlen);
+
+/* What the command line said besides settings. */
+typedef struct dkv_config_cmdline {
+	const char *config_path;   /* --config FILE (borrowed from argv), or NULL */
+	bool help;                 /* true iff -h or --help was given */
+	bool version;              /* true iff --version was given */
+} dkv_config_cmdline;
+
+/* Apply the options of argv[1..argc) to *cfg and fill *cl.  Only long
+ * options; every argument must be one.  On error (DKV_EINVAL, with
+ * "--ring-size: 100 is not ...", "unknown option '--x'", "--listen needs a
+ * value" or "unexpected argument 'x'" in err) *cfg may hold the options
+ * before the bad one. */
+int dkv_config_parse_args(dkv_config *cfg, int argc, char *const argv[],
+			  dkv_config_cmdline *cl, char *err, size_t errlen);
+
+/* The whole start-up: defaults, then the file (--config FILE, else
+ * default_path if that exists; NULL = none), then the options, then
+ * dkv_config_check.  *cfg is initialised here (free it with
+ * dkv_config_free, also after an error).  With --help or --version in
+ * *cl, the file is not read and nothing is checked. */
+int dkv_config_from_cmdline(dkv_config *cfg, int argc, char *const argv[],
+			    const char *default_path, dkv_config_cmdline *cl,
+			    char *err, size_t errlen);
+
+/* Check the rules that tie keys together.  0 or DKV_EINVAL with a reason. */
+int dkv_config_check(const dkv_config *cfg, char *err, size_t errlen);
+
+/* The number of replicas a QUORUM value stands for with n_val replicas. */
+uint32_t dkv_config_quorum(int32_t q, uint32_t n_val);
+
+/* Split "HOST:PORT" or "[V6]:PORT" (len bytes, need not be NUL-terminated)
+ * into host (NUL-terminated, brackets removed) and port.  0 or DKV_EINVAL. */
+int dkv_config_hostport(const char *s, size_t len, char *host, size_t hostlen,
+			uint16_t *port);
+
+/* The seeds: how many, and the i-th split as by dkv_config_hostport. */
+size_t dkv_config_seed_count(const dkv_config *cfg);
+int dkv_config_seed(const dkv_config *cfg, size_t i, char *host, size_t hostlen,
+		    uint16_t *port);
+
+#endif /* DKV_DKV_CONFIG_H */
