@@ -1,0 +1,257 @@
+/*
+ * object.h -- the stored value of one key: a dotted version vector set
+ * (DVVS; Preguiça, Baquero et al., "Dotted Version Vectors", 2012).
+ *
+ * WHAT AN OBJECT IS
+ *   A version vector (actor -> counter, plus a timestamp per entry used only
+ *   for pruning) and a set of siblings, each {dot = (actor, counter), value
+ *   bytes or a tombstone, timestamp}.  Actors are node ids (the node layer
+ *   maps node names to 64-bit ids); puts are forwarded to a node of the
+ *   preference list, so a key's vector holds a handful of entries.
+ *
+ *   The vector says which writes the object has seen: it "covers" dot (a, c)
+ *   iff vector[a] >= c.  Every sibling is a write the object has seen and no
+ *   seen write has superseded.  A sibling is superseded when a later write's
+ *   context (the vector a client's read returned) covers its dot.
+ *
+ * INVARIANTS (object_check() tests them; every function keeps them)
+ *   - vector entries are sorted by actor, strictly (no duplicate actor), and
+ *     every counter is >= 1 (a missing actor means counter 0);
+ *   - siblings are sorted by dot (actor, then counter), strictly;
+ *   - the vector covers every sibling's dot;
+ *   - a tombstone has no value bytes (value NULL, value_len 0).
+ *   So the encoding below is canonical: equal objects encode to equal bytes,
+ *   which is what the merge laws are tested on.
+ *
+ *   An all-zero `object` (or one from object_new()) is the empty object, "no
+ *   value": no siblings, empty vector.  An object whose siblings are all
+ *   tombstones (or that has none) is deleted: a get reports not-found but
+ *   still returns the object's context, so that a later put supersedes the
+ *   tombstones.
+ *
+ * OPERATIONS
+ *   put(obj, a, ctx, value): c = max(obj.vv[a], ctx[a]) + 1; drop every
+ *     sibling whose dot ctx covers; add sibling ((a, c), value); vv =
+ *     max(obj.vv, ctx) with vv[a] = c.  An empty ctx (a blind write) drops
+ *     nothing, so the new value becomes a sibling of what was there.
+ *   delete: the same with a tombstone sibling.
+ *   merge(x, y): a sibling of x survives iff y has it too or y's vector does
+ *     not cover its dot, and likewise for y; vectors merge entry-wise by max
+ *     of (counter, timestamp).  This is commutative, associative and
+ *     idempotent on objects that keep the invariants (same dot, same
+ *     sibling: dots are unique because only actor a makes a's dots, on its
+ *     own replica, with a counter above every one it made before); for two
+ *     siblings with one dot and different contents, which only corrupt or
+ *     forged input gives, the greater (tombstone, timestamp, bytes) wins, so
+ *     the laws hold even then.
+ *
+ * PRUNING
+ *   object_prune() drops the oldest vector entries (by entry timestamp)
+ *   beyond vclock_max, never the entry of `self` (the local node's actor) and
+ *   never the entry of an actor that has a sibling (its dot must stay
+ *   covered).  Why pruning never loses a sibling: siblings are never touched,
+ *   and a sibling is only ever dropped by a put or a merge when some vector
+ *   covers its dot; pruning only makes a vector cover less, so afterwards
+ *   fewer siblings can be dropped, never more.  The price is a false
+ *   sibling: a replica that still holds a value the pruned entry had seen
+ *   superseded can bring it back at the next merge, next to its successor;
+ *   the next write with a read's context removes it again.
+ *   Why `self` is kept: a's next counter is max(obj.vv[a], ctx[a]) + 1, read
+ *   on a's own replica.  If a's own entry were pruned there, a would reuse a
+ *   dot it had already given to another write, and the two writes would be
+ *   taken for one (or a replica still covering the old dot would discard the
+ *   new write): that would lose a write.  Keeping self's entry on self's
+ *   replica keeps a's counters increasing; entries of other actors may go.
+ *   A node must therefore prune only objects it coordinates for, with its
+ *   own actor as self (the vnode's local copy).  With actors = replica nodes
+ *   a key's vector rarely grows past N + a few fallbacks, so a vclock_max of
+ *   a few dozen (the node's default is the lead's to set) almost never prunes.
+ *
+ * ENCODING (version 1; the same bytes on disk and on the wire)
+ *   One msgpack array of three elements:
+ *
+ *     [ version, vector, siblings ]
+ *     version  = 1 (positive fixint 0x01)
+ *     vector   = array of n entries, each array(3) [actor, counter, timestamp]
+ *                sorted by actor, strictly; counter >= 1
+ *     siblings = array of m entries, each array(4)
+ *                [actor, counter, timestamp, value]
+ *                sorted by (actor, counter), strictly; value is bin 8/16/32
+ *                (the bytes; may be empty) or nil (a tombstone); the vector
+ *                covers (actor, counter)
+ *
+ *   Integers are msgpack unsigned (positive fixint, uint 8/16/32/64); the
+ *   encoder writes the shortest form, the decoder accepts any width.  Arrays
+ *   are fixarray, array 16 or array 32; nothing else (maps, str, negative or
+ *   float numbers, ext) is accepted anywhere.  The input must end exactly
+ *   after the outer array.
+ *   Example: actor 1 at counter 2 (timestamp 100) with the live sibling
+ *   (1,2) "hi", and actor 2 at 1 (timestamp 200) with the tombstone (2,1):
+ *     93 01 92 93 01 02 64 93 02 01 cc c8
+ *           92 94 01 02 64 c4 02 68 69 94 02 01 cc c8 c0
+ *
+ *   The decoder reads the bytes itself (it does not build a msgpack_object
+ *   tree): it checks every declared container length against the bytes left
+ *   before it allocates (an entry takes at least 4 bytes, a sibling 5), and
+ *   refuses with
+ *     DKV_EVERSION  the first element is an unsigned integer other than 1;
+ *     DKV_ETOOBIG   more vector entries, siblings or value bytes than the
+ *                   limits allow (an object past a configured limit is not
+ *                   necessarily damaged, so it gets its own code);
+ *     DKV_ECORRUPT  anything else: wrong type or shape, truncation, trailing
+ *                   bytes, unsorted or duplicate actors or dots, a counter of
+ *                   0, a sibling dot the vector does not cover.
+ *
+ * CONTEXT (what a get returns, what a put or delete hands back)
+ *   The object's vector, opaque to clients.  Version 1 is one msgpack array
+ *     [ 1, vector ]
+ *   with the vector as above.  A zero-length context is the empty context (a
+ *   blind write).  object_context_decode() refuses malformed contexts with
+ *   DKV_EPROTO (they come from clients), DKV_EVERSION and DKV_ETOOBIG as
+ *   above.
+ *
+ * THREADS AND OWNERSHIP
+ *   Pure functions on memory: no I/O, no globals, thread-compatible (one
+ *   thread per object at a time; distinct objects from any threads).  An
+ *   object owns its arrays and its siblings' value bytes.  Mutating functions
+ *   either succeed or leave the object unchanged (on -ENOMEM).  Fields may be
+ *   read directly; change them only through these functions.
+ */
+#ifndef DKV_OBJECT_H
+#define DKV_OBJECT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <msgpack.h>
+
+/* The format version written first in an encoded object and context. */
+#define OBJECT_FORMAT_VERSION 1
+
+/* Decoder limits' defaults, the arithmetic behind them:
+ *   entries:  vectors hold replica nodes: N=3 plus fallbacks, a few more per
+ *             membership change; 256 is far above any real key and bounds a
+ *             vector at 256 * 28 bytes = 7 KiB;
+ *   siblings: each concurrent blind write adds one; 512 is a broken client,
+ *             not a workload, and bounds the per-sibling overhead (~30 bytes
+ *             encoded, ~48 in memory) at about 24 KiB;
+ *   value:    8 MiB, the default max_frame: a value must fit in one frame. */
+#define OBJECT_DEFAULT_MAX_ENTRIES  256u
+#define OBJECT_DEFAULT_MAX_SIBLINGS 512u
+#define OBJECT_DEFAULT_MAX_VALUE    (8u * 1024u * 1024u)
+
+/* One version-vector entry. */
+typedef struct object_vv_entry {
+	uint64_t actor;      /* node id */
+	uint64_t counter;    /* >= 1: the actor's writes 1..counter are covered */
+	uint64_t timestamp;  /* when the counter last advanced (for pruning only) */
+} object_vv_entry;
+
+/* A version vector (also a context).  All-zero is the empty vector. */
+typedef struct object_vv {
+	object_vv_entry *entries;  /* sorted by actor, strictly; owned */
+	size_t n;                  /* entries in use */
+	size_t cap;                /* entries allocated */
+} object_vv;
+
+/* One sibling: a write no seen write has superseded. */
+typedef struct object_sibling {
+	uint64_t actor;      /* dot: the coordinating node's actor id ... */
+	uint64_t counter;    /* ... and its counter for this write (>= 1) */
+	uint64_t timestamp;  /* the coordinator's clock at the write */
+	bool tombstone;      /* true iff the write was a delete */
+	uint8_t *value;      /* the value bytes, owned; NULL when empty or a tombstone */
+	size_t value_len;    /* bytes at value; 0 for a tombstone */
+} object_sibling;
+
+/* A stored object.  All-zero is the empty object ("no value"). */
+typedef struct object {
+	object_vv vv;            /* what this object has seen */
+	object_sibling *sibs;    /* sorted by dot, strictly; owned */
+	size_t nsibs;            /* siblings in use */
+	size_t capsibs;          /* siblings allocated */
+} object;
+
+/* Decoder limits.  object_limits_init() sets the defaults above. */
+typedef struct object_limits {
+	size_t max_entries;   /* most vector entries accepted */
+	size_t max_siblings;  /* most siblings accepted */
+	size_t max_value;     /* most bytes in one sibling's value */
+} object_limits;
+
+void object_limits_init(object_limits *lim);
+
+/* --- version vectors ------------------------------------------------------ */
+
+/* Free vv's entries and make it empty (all-zero). */
+void object_vv_release(object_vv *vv);
+/* dst (released first, on success) becomes a copy of src.  0 or -ENOMEM. */
+int object_vv_copy(object_vv *dst, const object_vv *src);
+/* The counter of actor (0 if absent).  vv may be NULL (empty). */
+uint64_t object_vv_get(const object_vv *vv, uint64_t actor);
+/* True iff vv covers dot (actor, counter).  vv may be NULL (empty). */
+bool object_vv_covers(const object_vv *vv, uint64_t actor, uint64_t counter);
+/* Set actor's entry to exactly (counter, timestamp); counter 0 removes it.
+ * 0 or -ENOMEM. */
+int object_vv_set(object_vv *vv, uint64_t actor, uint64_t counter, uint64_t timestamp);
+/* dst = max(dst, src) entry-wise (by counter, then timestamp).  0 or
+ * -ENOMEM (dst unchanged). */
+int object_vv_merge(object_vv *dst, const object_vv *src);
+
+/* --- objects -------------------------------------------------------------- */
+
+/* A new empty object; caller frees with object_free().  NULL on ENOMEM. */
+object *object_new(void);
+/* Free obj and everything it owns.  NULL is fine. */
+void object_free(object *obj);
+/* Free what obj owns and make it the empty object (for embedded objects). */
+void object_release(object *obj);
+/* *out = a deep copy of src; caller frees with object_free().  0 or -ENOMEM. */
+int object_clone(const object *src, object **out);
+
+/* Accessors.  Sibling pointers are borrowed until obj is next changed. */
+size_t object_sibling_count(const object *obj);
+const object_sibling *object_sibling_at(const object *obj, size_t i);
+const object_vv *object_vector(const object *obj);
+/* True iff obj has no siblings and an empty vector ("no value"). */
+bool object_is_empty(const object *obj);
+/* True iff every sibling is a tombstone, or there is none. */
+bool object_is_deleted(const object *obj);
+
+/* A write by `actor` with the context ctx (NULL or empty: a blind write);
+ * see OPERATIONS.  The value is copied (value may be NULL when len is 0).
+ * 0, -ENOMEM (obj unchanged), DKV_EINVAL if a counter would overflow. */
+int object_put(object *obj, uint64_t actor, const object_vv *ctx,
+	       const void *value, size_t len, uint64_t timestamp);
+/* The same with a tombstone. */
+int object_delete(object *obj, uint64_t actor, const object_vv *ctx, uint64_t timestamp);
+
+/* dst = merge(dst, src); see OPERATIONS.  0 or -ENOMEM (dst unchanged). */
+int object_merge(object *dst, const object *src);
+
+/* Drop the oldest vector entries beyond vclock_max, sparing self's and
+ * those of actors with a sibling; see PRUNING.  Returns how many entries
+ * were dropped (never fails: it only shrinks). */
+size_t object_prune(object *obj, size_t vclock_max, uint64_t self);
+
+/* Check the invariants.  0, or -1 with the reason in err. */
+int object_check(const object *obj, char *err, size_t errlen);
+
+/* --- encodings ------------------------------------------------------------ */
+
+/* Append obj's canonical encoding to sbuf.  0 or -ENOMEM. */
+int object_encode(const object *obj, msgpack_sbuffer *sbuf);
+/* Decode len bytes at buf (lim NULL: defaults).  On success *out is a new
+ * object the caller frees with object_free(); on error *out is NULL.
+ * 0, -ENOMEM, DKV_ECORRUPT, DKV_ETOOBIG or DKV_EVERSION (see ENCODING). */
+int object_decode(const void *buf, size_t len, const object_limits *lim, object **out);
+
+/* Append obj's context (its vector) to sbuf.  0 or -ENOMEM. */
+int object_context_encode(const object *obj, msgpack_sbuffer *sbuf);
+/* Decode a context into *vv (released first; left empty on error).
+ * 0, -ENOMEM, DKV_EPROTO, DKV_ETOOBIG or DKV_EVERSION. */
+int object_context_decode(const void *buf, size_t len, const object_limits *lim,
+			  object_vv *vv);
+
+#endif /* DKV_OBJECT_H */
