@@ -606,9 +606,18 @@ int dkv_config_set(dkv_config *cfg, const char *key, const char *value,
 		return DKV_EINVAL;
 	}
 	int rc = set_value(cfg, &keys[i], value, why, sizeof(why));
+	if (rc == 0)
+		cfg->explicitly_set |= UINT64_C(1) << i;
 	if (rc != 0)
 		snprintf(err, errlen, "%s: %s", keys[i].name, why);
 	return rc;
+}
+
+bool dkv_config_is_set(const dkv_config *cfg, const char *key)
+{
+	int i = key_index(key, strlen(key));
+
+	return i >= 0 && (cfg->explicitly_set >> i & 1) != 0;
 }
 
 int dkv_config_get(const dkv_config *cfg, const char *key, char *buf, size_t len)
@@ -747,6 +756,8 @@ static int parse_line(dkv_config *cfg, const char *line, size_t len,
 
 	char vwhy[512];
 	int rc = set_value(cfg, &keys[ki], value, vwhy, sizeof(vwhy));
+	if (rc == 0)
+		cfg->explicitly_set |= UINT64_C(1) << ki;
 	if (rc != 0) {
 		snprintf(why, whylen, "%s: %s", keys[ki].name, vwhy);
 		return rc;
@@ -901,6 +912,8 @@ int dkv_config_parse_args(dkv_config *cfg, int argc, char *const argv[],
 			continue;
 		}
 		int rc = set_value(cfg, &keys[ki], value, why, sizeof(why));
+		if (rc == 0)
+			cfg->explicitly_set |= UINT64_C(1) << ki;
 		if (rc != 0) {
 			dkv_config_key k;
 			dkv_config_key_at((size_t)ki, &k);

@@ -142,6 +142,9 @@ typedef enum dkv_config_sync {
 	X(max_frame,        SIZE,     "8M",             4096, 1u << 30, "largest frame accepted on a connection, in bytes") \
 	X(max_connections,  UINT,     "10000",          1, 1000000,    "most client and peer connections open at once") \
 	X(request_timeout,  DURATION, "5s",             1, 3600000,    "default time a request may take before it fails") \
+	X(output_buffer_limit, SIZE,  "64M",            65536, 1u << 30, "unsent reply bytes a connection may hold before it is closed") \
+	X(write_timeout,    DURATION, "30s",            1, 3600000,    "how long a connection with unsent replies may accept no byte before it is closed") \
+	X(vclock_max,       UINT,     "32",             4, 1024,       "version vector entries kept per object before the oldest are pruned") \
 	X(log_level,        LOGLEVEL, "info",           0, 0,          "least severe messages logged: error, warning, info or debug") \
 	X(log_file,         STR,      "",               0, 4095,       "file the log is appended to (empty: stderr); reopened on SIGHUP")
 
@@ -156,6 +159,7 @@ typedef struct dkv_config {
 #define DKV_CONFIG_FIELD_(name, type, def, min, max, desc) dkv_config_ctype_##type name;
 	DKV_CONFIG_KEYS(DKV_CONFIG_FIELD_)
 #undef DKV_CONFIG_FIELD_
+	uint64_t explicitly_set;   /* bit i: key i was set by a file or an option */
 } dkv_config;
 
 /* The index of each key in the table: DKV_CONFIG_KEY_ring_size, ... */
@@ -165,6 +169,7 @@ enum {
 #undef DKV_CONFIG_INDEX_
 	DKV_CONFIG_NKEYS
 };
+_Static_assert(DKV_CONFIG_NKEYS <= 64, "explicitly_set is a 64-bit mask");
 
 /* One row of the table, for documentation and --help. */
 typedef struct dkv_config_key {
@@ -198,6 +203,9 @@ int dkv_config_set(dkv_config *cfg, const char *key, const char *value,
 /* Format key's current value as text that dkv_config_set accepts back.
  * 0, DKV_ENOTFOUND for an unknown key, DKV_ETOOBIG if it does not fit. */
 int dkv_config_get(const dkv_config *cfg, const char *key, char *buf, size_t len);
+/* True iff key was set by a file, an option or dkv_config_set(), not only
+ * defaulted (the node lets recorded settings win over defaults). */
+bool dkv_config_is_set(const dkv_config *cfg, const char *key);
 
 /* Parse config text.  name is used only in messages ("name:line: reason").
  * Keys in the text are set on *cfg, others keep their values; on error *cfg

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "mpr.h"
 #include "object.h"
 
 void object_limits_init(object_limits *lim)
@@ -631,132 +632,22 @@ int object_context_encode(const object *obj, msgpack_sbuffer *sbuf)
 
 /* --- decoding ------------------------------------------------------------- */
 
-/* A cursor over untrusted bytes.  Every read checks the bytes left; `bad` is
- * the code for malformed input (DKV_ECORRUPT for objects, DKV_EPROTO for
- * contexts). */
-typedef struct rd {
-	const uint8_t *p;    /* next byte */
-	const uint8_t *end;  /* one past the last byte */
-	int bad;             /* error code for malformed input */
-} rd;
-
-static size_t rd_left(const rd *r)
-{
-	return (size_t)(r->end - r->p);
-}
-
-/* Read a big-endian integer of w bytes (caller checked they are there). */
-static uint64_t be(const uint8_t *p, size_t w)
-{
-	uint64_t v = 0;
-
-	for (size_t i = 0; i < w; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static int rd_uint(rd *r, uint64_t *v)
-{
-	size_t w;
-
-	if (rd_left(r) < 1)
-		return r->bad;
-	if (r->p[0] <= 0x7f) {
-		*v = r->p[0];
-		r->p++;
-		return 0;
-	}
-	switch (r->p[0]) {
-	case 0xcc: w = 1; break;
-	case 0xcd: w = 2; break;
-	case 0xce: w = 4; break;
-	case 0xcf: w = 8; break;
-	default: return r->bad;
-	}
-	if (rd_left(r) < 1 + w)
-		return r->bad;
-	*v = be(r->p + 1, w);
-	r->p += 1 + w;
-	return 0;
-}
-
-static int rd_array(rd *r, uint64_t *n)
-{
-	size_t w;
-
-	if (rd_left(r) < 1)
-		return r->bad;
-	if ((r->p[0] & 0xf0) == 0x90) {
-		*n = r->p[0] & 0x0f;
-		r->p++;
-		return 0;
-	}
-	switch (r->p[0]) {
-	case 0xdc: w = 2; break;
-	case 0xdd: w = 4; break;
-	default: return r->bad;
-	}
-	if (rd_left(r) < 1 + w)
-		return r->bad;
-	*n = be(r->p + 1, w);
-	r->p += 1 + w;
-	return 0;
-}
-
-/* A bin (*nil false, *val and *len the bytes, borrowed from the input) or nil
- * (*nil true).  A declared length past the bytes left, or past max, fails
- * before anything is allocated. */
-static int rd_value(rd *r, size_t max, bool *nil, const uint8_t **val, size_t *len)
-{
-	uint64_t n;
-	size_t w;
-
-	if (rd_left(r) < 1)
-		return r->bad;
-	if (r->p[0] == 0xc0) {
-		*nil = true;
-		*val = NULL;
-		*len = 0;
-		r->p++;
-		return 0;
-	}
-	switch (r->p[0]) {
-	case 0xc4: w = 1; break;
-	case 0xc5: w = 2; break;
-	case 0xc6: w = 4; break;
-	default: return r->bad;
-	}
-	if (rd_left(r) < 1 + w)
-		return r->bad;
-	n = be(r->p + 1, w);
-	r->p += 1 + w;
-	if (n > rd_left(r))
-		return r->bad;
-	if (n > max)
-		return DKV_ETOOBIG;
-	*nil = false;
-	*val = r->p;
-	*len = (size_t)n;
-	r->p += n;
-	return 0;
-}
-
 /* The smallest encodings: [a, c, t] is 4 bytes, [a, c, t, nil] 5. */
 #define MIN_ENTRY_BYTES   4u
 #define MIN_SIBLING_BYTES 5u
 
 /* Read `[ version, ...` and check the version; *n gets the outer length. */
-static int rd_header(rd *r, uint64_t *n)
+static int rd_header(mpr *r, uint64_t *n)
 {
 	uint64_t version;
 	int rc;
 
-	rc = rd_array(r, n);
+	rc = mpr_array(r, n);
 	if (rc != 0)
 		return rc;
 	if (*n < 1)
 		return r->bad;
-	rc = rd_uint(r, &version);
+	rc = mpr_uint(r, &version);
 	if (rc != 0)
 		return rc;
 	if (version != OBJECT_FORMAT_VERSION)
@@ -765,15 +656,15 @@ static int rd_header(rd *r, uint64_t *n)
 }
 
 /* Read a vector into *vv (empty on entry). */
-static int rd_vv(rd *r, size_t max_entries, object_vv *vv)
+static int rd_vv(mpr *r, size_t max_entries, object_vv *vv)
 {
 	uint64_t n, m;
 	int rc;
 
-	rc = rd_array(r, &n);
+	rc = mpr_array(r, &n);
 	if (rc != 0)
 		return rc;
-	if (n > rd_left(r) / MIN_ENTRY_BYTES)
+	if (n > mpr_left(r) / MIN_ENTRY_BYTES)
 		return r->bad;
 	if (n > max_entries)
 		return DKV_ETOOBIG;
@@ -786,13 +677,13 @@ static int rd_vv(rd *r, size_t max_entries, object_vv *vv)
 	for (uint64_t i = 0; i < n; i++) {
 		object_vv_entry *e = &vv->entries[i];
 
-		if ((rc = rd_array(r, &m)) != 0)
+		if ((rc = mpr_array(r, &m)) != 0)
 			return rc;
 		if (m != 3)
 			return r->bad;
-		if ((rc = rd_uint(r, &e->actor)) != 0 ||
-		    (rc = rd_uint(r, &e->counter)) != 0 ||
-		    (rc = rd_uint(r, &e->timestamp)) != 0)
+		if ((rc = mpr_uint(r, &e->actor)) != 0 ||
+		    (rc = mpr_uint(r, &e->counter)) != 0 ||
+		    (rc = mpr_uint(r, &e->timestamp)) != 0)
 			return rc;
 		if (e->counter == 0)
 			return r->bad;
@@ -803,7 +694,7 @@ static int rd_vv(rd *r, size_t max_entries, object_vv *vv)
 	return 0;
 }
 
-static int decode_body(rd *r, const object_limits *lim, object *o)
+static int decode_body(mpr *r, const object_limits *lim, object *o)
 {
 	uint64_t n, m;
 	int rc;
@@ -814,9 +705,9 @@ static int decode_body(rd *r, const object_limits *lim, object *o)
 		return r->bad;
 	if ((rc = rd_vv(r, lim->max_entries, &o->vv)) != 0)
 		return rc;
-	if ((rc = rd_array(r, &n)) != 0)
+	if ((rc = mpr_array(r, &n)) != 0)
 		return rc;
-	if (n > rd_left(r) / MIN_SIBLING_BYTES)
+	if (n > mpr_left(r) / MIN_SIBLING_BYTES)
 		return r->bad;
 	if (n > lim->max_siblings)
 		return DKV_ETOOBIG;
@@ -832,15 +723,15 @@ static int decode_body(rd *r, const object_limits *lim, object *o)
 		size_t len;
 		bool nil;
 
-		if ((rc = rd_array(r, &m)) != 0)
+		if ((rc = mpr_array(r, &m)) != 0)
 			return rc;
 		if (m != 4)
 			return r->bad;
-		if ((rc = rd_uint(r, &s->actor)) != 0 ||
-		    (rc = rd_uint(r, &s->counter)) != 0 ||
-		    (rc = rd_uint(r, &s->timestamp)) != 0)
+		if ((rc = mpr_uint(r, &s->actor)) != 0 ||
+		    (rc = mpr_uint(r, &s->counter)) != 0 ||
+		    (rc = mpr_uint(r, &s->timestamp)) != 0)
 			return rc;
-		if ((rc = rd_value(r, lim->max_value, &nil, &val, &len)) != 0)
+		if ((rc = mpr_bin_or_nil(r, lim->max_value, &nil, &val, &len)) != 0)
 			return rc;
 		if (s->counter == 0)
 			return r->bad;
@@ -858,7 +749,7 @@ static int decode_body(rd *r, const object_limits *lim, object *o)
 		}
 		o->nsibs++;
 	}
-	if (rd_left(r) != 0)
+	if (mpr_left(r) != 0)
 		return r->bad;   /* trailing bytes */
 	return 0;
 }
@@ -866,13 +757,12 @@ static int decode_body(rd *r, const object_limits *lim, object *o)
 int object_decode(const void *buf, size_t len, const object_limits *lim, object **out)
 {
 	object_limits dflt;
-	rd r = { .p = buf, .end = buf, .bad = DKV_ECORRUPT };
+	mpr r;
 	object *o;
 	int rc;
 
 	*out = NULL;
-	if (buf != NULL)
-		r.end += len;   /* (NULL + 0 is undefined) */
+	mpr_init(&r, buf, len, DKV_ECORRUPT);
 	if (lim == NULL) {
 		object_limits_init(&dflt);
 		lim = &dflt;
@@ -893,14 +783,14 @@ int object_context_decode(const void *buf, size_t len, const object_limits *lim,
 			  object_vv *vv)
 {
 	object_limits dflt;
-	rd r = { .p = buf, .end = buf, .bad = DKV_EPROTO };
+	mpr r;
 	uint64_t n;
 	int rc;
 
 	object_vv_release(vv);
 	if (len == 0)
 		return 0;   /* the empty context */
-	r.end += len;
+	mpr_init(&r, buf, len, DKV_EPROTO);
 	if (lim == NULL) {
 		object_limits_init(&dflt);
 		lim = &dflt;
@@ -910,7 +800,7 @@ int object_context_decode(const void *buf, size_t len, const object_limits *lim,
 		rc = r.bad;
 	if (rc == 0)
 		rc = rd_vv(&r, lim->max_entries, vv);
-	if (rc == 0 && rd_left(&r) != 0)
+	if (rc == 0 && mpr_left(&r) != 0)
 		rc = r.bad;
 	if (rc != 0)
 		object_vv_release(vv);

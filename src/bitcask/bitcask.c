@@ -1212,7 +1212,7 @@ static int check_config(const bitcask_config *c, char *err, size_t errlen)
 		snprintf(err, errlen, "max_key_size %" PRIu32 " is over the format's limit of %u", c->max_key_size, REC_MAX_KEY);
 		return DKV_EINVAL;
 	}
-	if (c->sync > BITCASK_SYNC_ALWAYS) {
+	if (c->sync > BITCASK_SYNC_MANUAL) {
 		snprintf(err, errlen, "unknown sync policy %d", (int)c->sync);
 		return DKV_EINVAL;
 	}

@@ -75,6 +75,8 @@ typedef enum bitcask_sync {
 	BITCASK_SYNC_NONE = 0,      /* never fsync the active file */
 	BITCASK_SYNC_INTERVAL,      /* background fdatasync every sync_interval_ms */
 	BITCASK_SYNC_ALWAYS,        /* every write durable before it returns (group commit) */
+	BITCASK_SYNC_MANUAL,        /* the caller runs bitcask_sync_now(); rotations and
+	                             * close sync like INTERVAL, but no syncer thread */
 } bitcask_sync;
 
 /* Logging hook: level 0 = error, 1 = warning, 2 = info, 3 = debug. */

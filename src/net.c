@@ -1,0 +1,714 @@
+#include "config.h"
+/*
+ * net.c -- connections, framing, back-pressure and the world binding of
+ * net.h.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/listener.h>
+
+#include "error.h"
+#include "net.h"
+#include "node.h"
+#include "proto.h"
+
+typedef struct conn {
+	uint64_t id;               /* (generation << 32) | slot */
+	net *nt;
+	struct bufferevent *bev;
+	uint32_t inflight;         /* requests handed to the node, not answered */
+	bool paused;               /* reading stopped by back-pressure */
+	bool closing;              /* close once the output is flushed */
+	bool in_read;              /* inside read_cb (do not free there) */
+	bool dead;                 /* freed at the end of read_cb */
+} conn;
+
+struct world_timer {
+	struct event *ev;
+	net *nt;
+	world_timer_fn fn;
+	void *arg;
+};
+
+/* A durability batch: the pool syncs its stores, the loop runs done. */
+typedef struct sync_job {
+	struct sync_job *next;
+	bitcask **stores;
+	size_t n;
+	size_t next_store;         /* next store to take (under the pool lock) */
+	size_t remaining;          /* stores not yet synced (under the pool lock) */
+	int rc;                    /* first error */
+	world_durable_fn done;
+	void *arg;
+} sync_job;
+
+struct net {
+	world w;                   /* first: net_world() returns &nt->w */
+	struct event_base *base;
+	const dkv_config *cfg;
+	dkv_log *log;
+	struct evconnlistener *lis;
+	struct node *nd;
+	bool stopping;
+
+	conn **slots;              /* by slot; NULL when free */
+	uint32_t nslots;
+	uint32_t *free_slots;
+	uint32_t nfree;
+	uint32_t gen;
+	size_t nconns;
+
+	struct event *resume_accept;
+
+	/* the sync pool */
+	pthread_t threads[NET_SYNC_THREADS];
+	int nthreads;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	sync_job *queue;           /* jobs with stores left to take */
+	sync_job *finished;        /* jobs done, for the loop */
+	bool quit;
+	int pipe_rd, pipe_wr;
+	struct event *pipe_ev;
+};
+
+static void logm(net *nt, dkv_log_level lv, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void logm(net *nt, dkv_log_level lv, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (nt->log == NULL || !dkv_log_enabled(nt->log, lv))
+		return;
+	va_start(ap, fmt);
+	dkv_log_vmsg(nt->log, lv, fmt, ap);
+	va_end(ap);
+}
+
+/* --- connection table ----------------------------------------------------- */
+
+static conn *conn_find(net *nt, uint64_t id)
+{
+	uint32_t slot = (uint32_t)id;
+
+	if (slot >= nt->nslots || nt->slots[slot] == NULL || nt->slots[slot]->id != id)
+		return NULL;
+	return nt->slots[slot];
+}
+
+static int conn_slot(net *nt, conn *c)
+{
+	uint32_t slot;
+
+	if (nt->nfree == 0) {
+		uint32_t n = nt->nslots ? nt->nslots * 2 : 64;
+		conn **s = realloc(nt->slots, n * sizeof(*s));
+		uint32_t *f;
+
+		if (s == NULL)
+			return -ENOMEM;
+		nt->slots = s;
+		f = realloc(nt->free_slots, n * sizeof(*f));
+		if (f == NULL)
+			return -ENOMEM;
+		nt->free_slots = f;
+		for (uint32_t i = n; i > nt->nslots; i--)
+			nt->free_slots[nt->nfree++] = i - 1;
+		memset(&nt->slots[nt->nslots], 0, (n - nt->nslots) * sizeof(*s));
+		nt->nslots = n;
+	}
+	slot = nt->free_slots[--nt->nfree];
+	nt->slots[slot] = c;
+	c->id = (uint64_t)++nt->gen << 32 | slot;
+	return 0;
+}
+
+static void conn_free(conn *c)
+{
+	net *nt = c->nt;
+	uint32_t slot = (uint32_t)c->id;
+
+	if (c->in_read) {
+		c->dead = true;
+		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+		return;
+	}
+	nt->slots[slot] = NULL;
+	nt->free_slots[nt->nfree++] = slot;
+	nt->nconns--;
+	bufferevent_free(c->bev);
+	free(c);
+}
+
+/* Close once the output is flushed. */
+static void conn_close_soon(conn *c)
+{
+	c->closing = true;
+	bufferevent_disable(c->bev, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		conn_free(c);
+	else
+		bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+}
+
+/* --- framing -------------------------------------------------------------- */
+
+static bool must_pause(const conn *c)
+{
+	return evbuffer_get_length(bufferevent_get_output(c->bev)) > NET_OUTPUT_PAUSE ||
+	       c->inflight >= NET_MAX_INFLIGHT;
+}
+
+static void send_error_and_close(conn *c, uint32_t code, const char *msg)
+{
+	const void *frame;
+	size_t len;
+
+	node_error_frame(c->nt->nd, code, msg, &frame, &len);
+	if (frame != NULL)
+		bufferevent_write(c->bev, frame, len);
+	conn_close_soon(c);
+}
+
+/* Hand every whole frame in the input to the node, until back-pressure. */
+static void process_input(conn *c)
+{
+	net *nt = c->nt;
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+
+	c->in_read = true;
+	while (!c->closing && !c->dead && !nt->stopping) {
+		uint8_t hdr[PROTO_HEADER_SIZE];
+		size_t have = evbuffer_get_length(in);
+		uint32_t len;
+		uint8_t *p;
+		int rc;
+
+		if (must_pause(c)) {
+			c->paused = true;
+			bufferevent_disable(c->bev, EV_READ);
+			/* the write callback resumes us below the low mark */
+			bufferevent_setwatermark(c->bev, EV_WRITE, NET_OUTPUT_RESUME, 0);
+			break;
+		}
+		if (have < PROTO_HEADER_SIZE)
+			break;
+		evbuffer_copyout(in, hdr, sizeof(hdr));
+		len = proto_frame_length(hdr);
+		if (len == 0 || len > nt->cfg->max_frame) {
+			char msg[128];
+
+			if (len == 0)
+				snprintf(msg, sizeof(msg), "frame length 0");
+			else
+				snprintf(msg, sizeof(msg), "frame length %u > max_frame %llu",
+					 len, (unsigned long long)nt->cfg->max_frame);
+			logm(nt, DKV_LOG_INFO, "connection %llu: %s; closing",
+			     (unsigned long long)c->id, msg);
+			send_error_and_close(c, len == 0 ? PROTO_ERR_PROTOCOL : PROTO_ERR_TOOBIG, msg);
+			break;
+		}
+		if (have < PROTO_HEADER_SIZE + (size_t)len)
+			break;
+		p = evbuffer_pullup(in, PROTO_HEADER_SIZE + (ssize_t)len);
+		if (p == NULL) {
+			send_error_and_close(c, PROTO_ERR_INTERNAL, "out of memory");
+			break;
+		}
+		c->inflight++;
+		rc = node_request(nt->nd, c->id, p + PROTO_HEADER_SIZE, len);
+		evbuffer_drain(in, PROTO_HEADER_SIZE + (size_t)len);
+		if (rc != 0) {
+			logm(nt, DKV_LOG_INFO, "connection %llu: malformed request; closing",
+			     (unsigned long long)c->id);
+			conn_close_soon(c);
+			break;
+		}
+	}
+	c->in_read = false;
+	if (c->dead) {
+		c->dead = false;
+		conn_free(c);
+	}
+}
+
+static void read_cb(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	process_input(arg);
+}
+
+static void write_cb(struct bufferevent *bev, void *arg)
+{
+	conn *c = arg;
+
+	if (c->closing) {
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			conn_free(c);
+		return;
+	}
+	if (c->paused && !must_pause(c) && !c->nt->stopping) {
+		c->paused = false;
+		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+		bufferevent_enable(bev, EV_READ);
+		process_input(c);   /* frames already buffered */
+	}
+}
+
+static void event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	conn *c = arg;
+
+	(void)bev;
+	if (what & BEV_EVENT_TIMEOUT)
+		logm(c->nt, DKV_LOG_WARNING,
+		     "connection %llu: client accepted no reply byte for %u ms; closing",
+		     (unsigned long long)c->id, c->nt->cfg->write_timeout);
+	else if (what & BEV_EVENT_ERROR)
+		logm(c->nt, DKV_LOG_DEBUG, "connection %llu: %s", (unsigned long long)c->id,
+		     strerror(EVUTIL_SOCKET_ERROR()));
+	conn_free(c);
+}
+
+/* --- accepting ------------------------------------------------------------ */
+
+static void resume_accept_cb(evutil_socket_t fd, short what, void *arg)
+{
+	net *nt = arg;
+
+	(void)fd;
+	(void)what;
+	if (!nt->stopping)
+		evconnlistener_enable(nt->lis);
+}
+
+static void accept_error_cb(struct evconnlistener *lis, void *arg)
+{
+	net *nt = arg;
+	struct timeval tv = { 0, 100 * 1000 };
+	int e = EVUTIL_SOCKET_ERROR();
+
+	logm(nt, DKV_LOG_WARNING, "accept: %s; pausing accepts for 100 ms", strerror(e));
+	evconnlistener_disable(lis);
+	evtimer_add(nt->resume_accept, &tv);
+}
+
+static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
+		      struct sockaddr *sa, int salen, void *arg)
+{
+	net *nt = arg;
+	struct timeval wt;
+	int one = 1;
+	conn *c;
+
+	(void)lis;
+	(void)sa;
+	(void)salen;
+	if (nt->nconns >= nt->cfg->max_connections) {
+		const void *frame;
+		size_t len;
+		char msg[128];
+
+		snprintf(msg, sizeof(msg), "too many connections (max_connections %u)",
+			 nt->cfg->max_connections);
+		node_error_frame(nt->nd, PROTO_ERR_OVERLOAD, msg, &frame, &len);
+		if (frame != NULL && send(fd, frame, len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+			(void)0;   /* best effort */
+		evutil_closesocket(fd);
+		logm(nt, DKV_LOG_WARNING, "refused a connection: %s", msg);
+		return;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c = calloc(1, sizeof(*c));
+	if (c == NULL || conn_slot(nt, c) != 0) {
+		free(c);
+		evutil_closesocket(fd);
+		logm(nt, DKV_LOG_ERROR, "out of memory accepting a connection");
+		return;
+	}
+	c->nt = nt;
+	c->bev = bufferevent_socket_new(nt->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL) {
+		nt->slots[(uint32_t)c->id] = NULL;
+		nt->free_slots[nt->nfree++] = (uint32_t)c->id;
+		free(c);
+		evutil_closesocket(fd);
+		return;
+	}
+	nt->nconns++;
+	wt.tv_sec = nt->cfg->write_timeout / 1000;
+	wt.tv_usec = (nt->cfg->write_timeout % 1000) * 1000;
+	bufferevent_set_timeouts(c->bev, NULL, &wt);
+	bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+/* --- the world ------------------------------------------------------------ */
+
+static uint64_t w_now_ms(world *w)
+{
+	struct timespec ts;
+
+	(void)w;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t w_wall_ms(world *w)
+{
+	struct timespec ts;
+
+	(void)w;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	world_timer *t = arg;
+	world_timer_fn fn = t->fn;
+	void *farg = t->arg;
+
+	(void)fd;
+	(void)what;
+	event_free(t->ev);
+	free(t);
+	fn(farg);
+}
+
+static world_timer *w_timer_add(world *w, uint64_t ms, world_timer_fn fn, void *arg)
+{
+	net *nt = (net *)w;
+	world_timer *t = calloc(1, sizeof(*t));
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+
+	if (t == NULL)
+		return NULL;
+	t->nt = nt;
+	t->fn = fn;
+	t->arg = arg;
+	t->ev = evtimer_new(nt->base, timer_cb, t);
+	if (t->ev == NULL || evtimer_add(t->ev, &tv) != 0) {
+		if (t->ev)
+			event_free(t->ev);
+		free(t);
+		return NULL;
+	}
+	return t;
+}
+
+static void w_timer_cancel(world *w, world_timer *t)
+{
+	(void)w;
+	if (t == NULL)
+		return;
+	event_free(t->ev);
+	free(t);
+}
+
+static void w_reply(world *w, uint64_t client, const void *frame, size_t len)
+{
+	net *nt = (net *)w;
+	conn *c = conn_find(nt, client);
+	struct evbuffer *out;
+
+	if (c == NULL || c->dead)
+		return;   /* the client has gone */
+	if (c->inflight > 0)
+		c->inflight--;
+	out = bufferevent_get_output(c->bev);
+	if (evbuffer_get_length(out) + len > nt->cfg->output_buffer_limit) {
+		logm(nt, DKV_LOG_WARNING,
+		     "connection %llu: %zu unsent reply bytes would exceed output_buffer_limit %llu; closing",
+		     (unsigned long long)c->id, evbuffer_get_length(out) + len,
+		     (unsigned long long)nt->cfg->output_buffer_limit);
+		conn_free(c);
+		return;
+	}
+	if (bufferevent_write(c->bev, frame, len) != 0) {
+		logm(nt, DKV_LOG_ERROR, "connection %llu: out of memory queueing a reply; closing",
+		     (unsigned long long)c->id);
+		conn_free(c);
+	}
+}
+
+static void *sync_main(void *arg)
+{
+	net *nt = arg;
+
+	pthread_mutex_lock(&nt->mu);
+	for (;;) {
+		sync_job *j;
+		bitcask *bc;
+		size_t i;
+		int rc;
+
+		while (nt->queue == NULL && !nt->quit)
+			pthread_cond_wait(&nt->cv, &nt->mu);
+		if (nt->queue == NULL)
+			break;
+		j = nt->queue;
+		i = j->next_store++;
+		if (j->next_store == j->n)
+			nt->queue = j->next;   /* every store taken */
+		bc = j->stores[i];
+		pthread_mutex_unlock(&nt->mu);
+		rc = bitcask_sync_now(bc);
+		pthread_mutex_lock(&nt->mu);
+		if (rc != 0 && j->rc == 0)
+			j->rc = rc;
+		if (--j->remaining == 0) {
+			char b = 1;
+
+			j->next = nt->finished;
+			nt->finished = j;
+			if (write(nt->pipe_wr, &b, 1) < 0)
+				(void)0;   /* a full pipe already wakes the loop */
+		}
+	}
+	pthread_mutex_unlock(&nt->mu);
+	return NULL;
+}
+
+static void pipe_cb(evutil_socket_t fd, short what, void *arg)
+{
+	net *nt = arg;
+	char buf[256];
+	sync_job *j, *rev = NULL;
+
+	(void)what;
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	pthread_mutex_lock(&nt->mu);
+	j = nt->finished;
+	nt->finished = NULL;
+	pthread_mutex_unlock(&nt->mu);
+	while (j != NULL) {   /* oldest first */
+		sync_job *next = j->next;
+
+		j->next = rev;
+		rev = j;
+		j = next;
+	}
+	while (rev != NULL) {
+		sync_job *next = rev->next;
+
+		rev->done(rev->arg, rev->rc);
+		free(rev->stores);
+		free(rev);
+		rev = next;
+	}
+}
+
+static void w_durable(world *w, bitcask *const *stores, size_t n,
+		      world_durable_fn done, void *arg)
+{
+	net *nt = (net *)w;
+	sync_job *j = calloc(1, sizeof(*j)), **tail;
+
+	if (j != NULL)
+		j->stores = malloc(n * sizeof(*j->stores));
+	if (j == NULL || j->stores == NULL) {
+		/* No memory for the job: sync here rather than lose a sync. */
+		int rc = 0;
+
+		free(j);
+		for (size_t i = 0; i < n; i++) {
+			int r = bitcask_sync_now(stores[i]);
+
+			if (r != 0 && rc == 0)
+				rc = r;
+		}
+		done(arg, rc);
+		return;
+	}
+	memcpy(j->stores, stores, n * sizeof(*stores));
+	j->n = n;
+	j->remaining = n;
+	j->done = done;
+	j->arg = arg;
+	pthread_mutex_lock(&nt->mu);
+	for (tail = &nt->queue; *tail != NULL; tail = &(*tail)->next)
+		;
+	*tail = j;
+	pthread_cond_broadcast(&nt->cv);
+	pthread_mutex_unlock(&nt->mu);
+}
+
+static const world_ops net_ops = {
+	.now_ms = w_now_ms,
+	.wall_ms = w_wall_ms,
+	.timer_add = w_timer_add,
+	.timer_cancel = w_timer_cancel,
+	.reply = w_reply,
+	.durable = w_durable,
+};
+
+/* --- lifecycle ------------------------------------------------------------ */
+
+int net_open(net **out, struct event_base *base, const dkv_config *cfg, dkv_log *log,
+	     char *err, size_t errlen)
+{
+	char host[256];
+	uint16_t port;
+	char portstr[8];
+	struct addrinfo hints, *ai = NULL;
+	int fds[2], rc;
+	net *nt;
+
+	*out = NULL;
+	if (dkv_config_hostport(cfg->listen, strlen(cfg->listen), host, sizeof(host), &port) != 0) {
+		snprintf(err, errlen, "listen %s: not HOST:PORT", cfg->listen);
+		return DKV_EINVAL;
+	}
+	nt = calloc(1, sizeof(*nt));
+	if (nt == NULL)
+		return -ENOMEM;
+	nt->w.ops = &net_ops;
+	nt->base = base;
+	nt->cfg = cfg;
+	nt->log = log;
+	nt->pipe_rd = nt->pipe_wr = -1;
+	pthread_mutex_init(&nt->mu, NULL);
+	pthread_cond_init(&nt->cv, NULL);
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	snprintf(portstr, sizeof(portstr), "%u", port);
+	rc = getaddrinfo(host, portstr, &hints, &ai);
+	if (rc != 0) {
+		snprintf(err, errlen, "listen %s: %s", cfg->listen, gai_strerror(rc));
+		free(nt);
+		return DKV_EINVAL;
+	}
+	nt->lis = evconnlistener_new_bind(base, accept_cb, nt,
+					  LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE |
+					  LEV_OPT_DISABLED | LEV_OPT_CLOSE_ON_EXEC,
+					  4096, ai->ai_addr, (int)ai->ai_addrlen);
+	freeaddrinfo(ai);
+	if (nt->lis == NULL) {
+		rc = -errno;
+		snprintf(err, errlen, "listen %s: %s", cfg->listen, strerror(errno));
+		free(nt);
+		return rc ? rc : -EADDRINUSE;
+	}
+	evconnlistener_set_error_cb(nt->lis, accept_error_cb);
+	nt->resume_accept = evtimer_new(base, resume_accept_cb, nt);
+	if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) {
+		rc = -errno;
+		snprintf(err, errlen, "pipe: %s", strerror(errno));
+		net_close(nt);
+		return rc;
+	}
+	nt->pipe_rd = fds[0];
+	nt->pipe_wr = fds[1];
+	nt->pipe_ev = event_new(base, nt->pipe_rd, EV_READ | EV_PERSIST, pipe_cb, nt);
+	if (nt->resume_accept == NULL || nt->pipe_ev == NULL || event_add(nt->pipe_ev, NULL) != 0) {
+		net_close(nt);
+		return -ENOMEM;
+	}
+	for (int i = 0; i < NET_SYNC_THREADS; i++) {
+		if (pthread_create(&nt->threads[i], NULL, sync_main, nt) != 0) {
+			snprintf(err, errlen, "cannot start sync threads");
+			net_close(nt);
+			return -EAGAIN;
+		}
+		nt->nthreads++;
+	}
+	*out = nt;
+	return 0;
+}
+
+world *net_world(net *nt)
+{
+	return &nt->w;
+}
+
+void net_start(net *nt, struct node *nd)
+{
+	nt->nd = nd;
+	evconnlistener_enable(nt->lis);
+}
+
+void net_stop_accepting(net *nt)
+{
+	nt->stopping = true;
+	if (nt->lis != NULL)
+		evconnlistener_disable(nt->lis);
+	for (uint32_t i = 0; i < nt->nslots; i++)
+		if (nt->slots[i] != NULL)
+			bufferevent_disable(nt->slots[i]->bev, EV_READ);
+}
+
+size_t net_pending_output(const net *nt)
+{
+	size_t total = 0;
+
+	for (uint32_t i = 0; i < nt->nslots; i++)
+		if (nt->slots[i] != NULL)
+			total += evbuffer_get_length(bufferevent_get_output(nt->slots[i]->bev));
+	return total;
+}
+
+size_t net_connections(const net *nt)
+{
+	return nt->nconns;
+}
+
+void net_close(net *nt)
+{
+	if (nt == NULL)
+		return;
+	pthread_mutex_lock(&nt->mu);
+	nt->quit = true;
+	pthread_cond_broadcast(&nt->cv);
+	pthread_mutex_unlock(&nt->mu);
+	for (int i = 0; i < nt->nthreads; i++)
+		pthread_join(nt->threads[i], NULL);
+	/* Jobs the threads finished but the loop did not see: run them so
+	 * their memory goes (the node is closed: nothing waits on them). */
+	while (nt->finished != NULL) {
+		sync_job *j = nt->finished;
+
+		nt->finished = j->next;
+		free(j->stores);
+		free(j);
+	}
+	for (uint32_t i = 0; i < nt->nslots; i++)
+		if (nt->slots[i] != NULL) {
+			nt->slots[i]->in_read = false;
+			conn_free(nt->slots[i]);
+		}
+	free(nt->slots);
+	free(nt->free_slots);
+	if (nt->lis != NULL)
+		evconnlistener_free(nt->lis);
+	if (nt->resume_accept != NULL)
+		event_free(nt->resume_accept);
+	if (nt->pipe_ev != NULL)
+		event_free(nt->pipe_ev);
+	if (nt->pipe_rd >= 0)
+		close(nt->pipe_rd);
+	if (nt->pipe_wr >= 0)
+		close(nt->pipe_wr);
+	pthread_mutex_destroy(&nt->mu);
+	pthread_cond_destroy(&nt->cv);
+	free(nt);
+}

@@ -1,0 +1,100 @@
+/*
+ * node.h -- one dynkv node: its identity, its partition stores and the
+ * request coordinator (DESIGN section 6).
+ *
+ * A node is one struct; nothing is global, so tests run several in one
+ * process.  It reaches the clock, timers, clients and fsync only through
+ * the `world` it is given (world.h), and runs entirely on that world's loop
+ * thread: no function here may be called from another thread.
+ *
+ * THE DATA DIRECTORY
+ *   DATA_DIR/LOCK         flock(2)ed while the node runs
+ *   DATA_DIR/NODE         identity and ring settings, written once at the
+ *                         first start (temporary file, fsync, rename, fsync
+ *                         of the directory): "key = value" lines for
+ *                         format, node_id, actor, ring_size, n_val.  Later
+ *                         starts read it; a configuration that names a
+ *                         different node_id, ring_size or n_val is refused
+ *                         (DKV_EINVAL, the message names both values).
+ *   DATA_DIR/partitions/NNNN/
+ *                         the Bitcask store of partition NNNN (decimal,
+ *                         four digits), opened on first use.
+ *   `actor` is a random 64-bit id drawn when NODE is created: the node's
+ *   name in version vectors.  A node that loses its disk comes back with a
+ *   new actor, so it can never reuse a counter it gave out before.
+ *
+ * THE REQUEST PATH
+ *   Every request is coordinated the way DESIGN section 6 describes: the
+ *   key's preference list gives the replicas, each replica is asked, and the
+ *   request answers once R (or W) replicas (PR/PW of them primaries) have,
+ *   or fails once that can no longer happen or the deadline passes, saying
+ *   how many answered.  Until the cluster exists the list has one entry,
+ *   this node, so N = min(n_val, members) = 1 and an R or W above 1 fails
+ *   with "quorum not met".
+ *
+ * DURABILITY
+ *   Stores are opened with BITCASK_SYNC_MANUAL; the node drives syncing.
+ *   sync = always: a write is acknowledged only after an fdatasync that
+ *   covers it.  Writes made while a sync runs wait for the next one, which
+ *   covers all of them (group commit: one fdatasync per dirty store per
+ *   batch, the batch being whatever arrived during the previous sync).
+ *   sync = interval: dirty stores are synced every sync_interval_ms.
+ *   sync = none: only rotation, merge and close sync.
+ */
+#ifndef DKV_NODE_H
+#define DKV_NODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dkv_config.h"
+#include "log.h"
+#include "world.h"
+
+typedef struct node node;
+
+typedef struct node_stats {
+	uint64_t gets, puts, deletes, pings;  /* requests answered, by type */
+	uint64_t errors;                       /* error replies sent */
+	uint64_t syncs;                        /* durable() batches completed */
+	size_t inflight;                       /* requests not yet answered */
+	size_t partitions_open;                /* stores opened so far */
+	uint32_t ring_size, n_val;             /* as recorded in NODE */
+	uint64_t actor;
+} node_stats;
+
+/* Open the node described by cfg (its data_dir is created if missing).
+ * 0, or an error with the reason in err: DKV_EINVAL when cfg conflicts with
+ * the recorded identity (a usage error), DKV_ELOCKED when another process
+ * runs on the directory, -errno or DKV_ECORRUPT for an unusable directory. */
+int node_open(node **out, const dkv_config *cfg, world *w, dkv_log *log,
+	      char *err, size_t errlen);
+
+/* Handle one frame's payload (the bytes after the length prefix) from
+ * client `client`; replies go through world->reply().  Returns 0, or
+ * DKV_EPROTO / DKV_EVERSION when the frame could not be understood: an
+ * ERROR reply has been sent and the caller should close the connection
+ * once it is flushed. */
+int node_request(node *n, uint64_t client, const void *payload, size_t len);
+
+/* An ERROR frame for a problem found before a payload exists (a length of
+ * 0 or over max_frame, too many connections), request id 0: *frame and
+ * *len point into a buffer the node owns, valid until the next call into
+ * the node (*frame NULL on ENOMEM). */
+void node_error_frame(node *n, uint32_t code, const char *msg,
+		      const void **frame, size_t *len);
+
+/* From now on every new request is answered with a SHUTDOWN error. */
+void node_drain(node *n);
+/* Requests not yet answered (waiting for a sync or for replicas). */
+size_t node_inflight(const node *n);
+void node_stats_get(const node *n, node_stats *st);
+/* The node's id, as recorded. */
+const char *node_id(const node *n);
+
+/* Fail whatever is still in flight (SHUTDOWN), sync and close every store,
+ * release the lock and free the node.  0 or the first sync/close error. */
+int node_close(node *n);
+
+#endif /* DKV_NODE_H */

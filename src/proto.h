@@ -1,0 +1,196 @@
+/*
+ * proto.h -- the wire protocol: frames and every message type.
+ *
+ * FRAMES (man/dynkv-protocol.7 is the normative text; this is its summary)
+ *   A frame is a 4-byte big-endian payload length, then the payload: one
+ *   msgpack array of four elements
+ *
+ *     [ version, type, request_id, body ]
+ *
+ *   version     = 1 (PROTO_VERSION)
+ *   type        = unsigned integer, one of PROTO_TYPES below
+ *   request_id  = unsigned 64-bit integer chosen by the sender of a request
+ *                 and echoed in its reply, so a connection can pipeline;
+ *                 replies may come out of order
+ *   body        = depends on the type (below)
+ *
+ *   A payload of 0 bytes or above max_frame is refused before it is read:
+ *   the node answers with an ERROR (request id 0) and closes.  So does a
+ *   payload that is not exactly one well-formed message.
+ *
+ * BODIES
+ *   GET     [key, opts]
+ *   PUT     [key, value, context, opts]
+ *   DELETE  [key, context, opts]
+ *   PING    nil
+ *   VALUE   [found, values, context, tombstones]    reply to GET
+ *   OK      context                                 reply to PUT, DELETE
+ *   PONG    nil                                     reply to PING
+ *   ERROR   [code, message]                         reply to anything
+ *
+ *   key, value   bin (a key of 1..max_key_size bytes; a value of
+ *                0..max_value_size bytes)
+ *   context      bin (opaque: the bytes a VALUE or OK returned; empty = none)
+ *                or nil.  The OK of a write carries the context of the
+ *                object the write produced, so a client can write again
+ *                without reading in between
+ *   opts         map from str to int; unknown keys are an error.  Keys:
+ *                "r", "w", "pr", "pw": a count 1..16, or -1 one, -2 quorum,
+ *                -3 all (0 or absent: the node's default; pr, pw default 0
+ *                = no primary requirement); "timeout_ms": 1..3600000 (0 or
+ *                absent: the node's request_timeout)
+ *   found        bool: false when the key has no value (never written, or
+ *                every sibling is a tombstone)
+ *   values       array of bin: the live siblings, in dot order
+ *   tombstones   uint: how many siblings are deletes (a delete concurrent
+ *                with a write shows up here, beside the written value)
+ *   code         uint, one of PROTO_ERRORS
+ *   message      str, for people: "quorum not met: 1 of w=2 replicas answered"
+ *
+ * DECODING
+ *   proto_decode() reads a payload with the bounded reader of mpr.h: every
+ *   declared length is checked against the bytes left before anything is
+ *   allocated; byte strings in the result point into the payload.
+ */
+#ifndef DKV_PROTO_H
+#define DKV_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <msgpack.h>
+
+#include "dkv_config.h"   /* DKV_QUORUM_*, DKV_CONFIG_N_MAX */
+
+#define PROTO_VERSION     1u
+#define PROTO_HEADER_SIZE 4u            /* the big-endian length prefix */
+#define PROTO_MAX_VALUES  4096u         /* most values one VALUE reply may carry */
+#define PROTO_MAX_MESSAGE 4096u         /* longest error message kept */
+
+/* X(name, number, "wire name", is_request) */
+#define PROTO_TYPES(X)                         \
+	X(GET,    1,  "GET",    true)          \
+	X(PUT,    2,  "PUT",    true)          \
+	X(DELETE, 3,  "DELETE", true)          \
+	X(PING,   4,  "PING",   true)          \
+	X(VALUE,  64, "VALUE",  false)         \
+	X(OK,     65, "OK",     false)         \
+	X(PONG,   66, "PONG",   false)         \
+	X(ERROR,  67, "ERROR",  false)
+
+typedef enum proto_type {
+#define X(name, num, wire, req) PROTO_##name = num,
+	PROTO_TYPES(X)
+#undef X
+} proto_type;
+
+/* Error codes on the wire: X(name, number, DKV error it maps to, "text"). */
+#define PROTO_ERRORS(X)                                                    \
+	X(PROTOCOL,  1,  DKV_EPROTO,    "malformed frame or message")      \
+	X(VERSION,   2,  DKV_EVERSION,  "unsupported protocol version")   \
+	X(TYPE,      3,  DKV_EPROTO,    "unknown message type")           \
+	X(TOOBIG,    4,  DKV_ETOOBIG,   "key, value or frame too large")  \
+	X(INVALID,   5,  DKV_EINVAL,    "invalid request option")         \
+	X(QUORUM,    6,  DKV_EQUORUM,   "quorum not met")                 \
+	X(TIMEOUT,   7,  DKV_ETIMEDOUT, "request timed out")              \
+	X(STORAGE,   8,  DKV_EFAILED,   "storage failure")                \
+	X(OVERLOAD,  9,  DKV_EBUSY,     "node overloaded")                \
+	X(SHUTDOWN,  10, DKV_ECLOSED,   "node shutting down")             \
+	X(CONTEXT,   11, DKV_EPROTO,    "malformed context")              \
+	X(INTERNAL,  12, DKV_EFAILED,   "internal error")
+
+typedef enum proto_error {
+#define X(name, num, dkv, text) PROTO_ERR_##name = num,
+	PROTO_ERRORS(X)
+#undef X
+} proto_error;
+
+/* Per-request options; 0 everywhere means "the node's defaults". */
+typedef struct proto_opts {
+	int32_t r, w, pr, pw;   /* 1..16 or DKV_QUORUM_ONE/QUORUM/ALL; 0 = default */
+	uint32_t timeout_ms;    /* 0 = default */
+} proto_opts;
+
+/* A byte string borrowed from a payload. */
+typedef struct proto_bytes {
+	const uint8_t *p;
+	size_t len;
+} proto_bytes;
+
+/* A decoded message.  Byte strings borrow from the payload; `values` is the
+ * only allocation (proto_msg_release() frees it). */
+typedef struct proto_msg {
+	uint32_t type;
+	uint64_t id;
+	proto_bytes key;        /* GET, PUT, DELETE */
+	proto_bytes value;      /* PUT */
+	proto_bytes context;    /* PUT, DELETE, VALUE (len 0: none) */
+	proto_opts opts;        /* GET, PUT, DELETE */
+	bool found;             /* VALUE */
+	proto_bytes *values;    /* VALUE: nvalues live siblings */
+	size_t nvalues;
+	uint64_t tombstones;    /* VALUE */
+	uint32_t code;          /* ERROR */
+	proto_bytes message;    /* ERROR (not NUL-terminated) */
+	bool header_ok;         /* version 1 with a type and an id: the frame
+	                         * was whole even if the body was refused */
+} proto_msg;
+
+/* Limits the decoder enforces (the node's configuration). */
+typedef struct proto_limits {
+	size_t max_key;
+	size_t max_value;
+} proto_limits;
+
+/* "GET", ... or NULL for an unknown type. */
+const char *proto_type_name(uint32_t type);
+/* True iff type is a request a node answers. */
+bool proto_is_request(uint32_t type);
+/* Text of a wire error code ("quorum not met"), "unknown error" if none. */
+const char *proto_error_text(uint32_t code);
+/* The DKV_E* code a wire error stands for (DKV_EFAILED if unknown). */
+int proto_error_to_dkv(uint32_t code);
+/* The wire code for a DKV_E* or -errno code. */
+uint32_t proto_error_from_dkv(int rc);
+
+/* The payload length of the frame whose first 4 bytes are at hdr. */
+uint32_t proto_frame_length(const uint8_t hdr[PROTO_HEADER_SIZE]);
+
+/* Decode one payload (lim must not be NULL).  0, or: DKV_EVERSION (*m has
+ * the id and type when they could be read), DKV_ETOOBIG (a key or value
+ * past the limits; the id is set), DKV_EINVAL (an empty key, an unknown
+ * option or one out of range; the id is set), DKV_EPROTO (malformed, or an
+ * unknown type; the id and header_ok are set if the header could be read),
+ * -ENOMEM.  On any error *m holds no allocation.  err (errlen may be 0)
+ * gets a reason for people ("value too large: 2000000 > max_value_size
+ * 1048576"). */
+int proto_decode(const void *payload, size_t len, const proto_limits *lim,
+		 proto_msg *m, char *err, size_t errlen);
+void proto_msg_release(proto_msg *m);
+
+/*
+ * Encoders append one whole frame (length prefix included) to sbuf and
+ * return 0, -ENOMEM, or DKV_ETOOBIG for a payload over 4 GiB or more than
+ * PROTO_MAX_VALUES values (sbuf as it was on any error).
+ */
+int proto_encode_get(msgpack_sbuffer *sb, uint64_t id, const void *key, size_t klen,
+		     const proto_opts *opts);
+int proto_encode_put(msgpack_sbuffer *sb, uint64_t id, const void *key, size_t klen,
+		     const void *val, size_t vlen, const void *ctx, size_t ctxlen,
+		     const proto_opts *opts);
+int proto_encode_delete(msgpack_sbuffer *sb, uint64_t id, const void *key, size_t klen,
+			const void *ctx, size_t ctxlen, const proto_opts *opts);
+int proto_encode_ping(msgpack_sbuffer *sb, uint64_t id);
+int proto_encode_value(msgpack_sbuffer *sb, uint64_t id, bool found,
+		       const proto_bytes *values, size_t nvalues,
+		       const void *ctx, size_t ctxlen, uint64_t tombstones);
+int proto_encode_ok(msgpack_sbuffer *sb, uint64_t id, const void *ctx, size_t ctxlen);
+int proto_encode_pong(msgpack_sbuffer *sb, uint64_t id);
+int proto_encode_error(msgpack_sbuffer *sb, uint64_t id, uint32_t code, const char *msg);
+/* Any decoded message, with the encoder of its type (an ERROR's message is
+ * cut at its first NUL, as proto_encode_error takes a C string); DKV_EPROTO
+ * for an unknown type. */
+int proto_encode_msg(msgpack_sbuffer *sb, const proto_msg *m);
+
+#endif /* DKV_PROTO_H */

@@ -1,0 +1,135 @@
+# tests/integration/lib.sh -- helpers for integration tests that run real
+# dynkvd processes.  Sourced by the tests; speaks TAP.
+#
+#   start_node NAME [DYNKVD OPTIONS...]  start a node on a free 127.0.0.1 port
+#                                        with data in $tmp/NAME; sets
+#                                        port_NAME and pid_NAME; waits until
+#                                        it answers
+#   stop_node NAME                       SIGTERM, wait; sets status_NAME
+#   kill_node NAME                       SIGKILL, wait
+#   dkv NAME ARGS...                     the dynkv command against NAME
+#   check DESCRIPTION COMMAND...         one TAP line from COMMAND's status
+#   finish                               the plan; exit status
+# Everything started is killed on exit; $tmp is removed unless a test failed
+# (then its logs are shown).
+
+set -u
+top_builddir=${top_builddir:-.}
+top_srcdir=${top_srcdir:-.}
+DYNKVD=$top_builddir/src/dynkvd
+DYNKV=$top_builddir/src/dynkv
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/dkv-it.XXXXXX")
+tap_n=0
+tap_failed=0
+declare -A node_pids=()
+
+cleanup() {
+	local name
+	for name in "${!node_pids[@]}"; do
+		kill -9 "${node_pids[$name]}" 2>/dev/null || true
+	done
+	wait 2>/dev/null || true
+	if ((tap_failed == 0)); then
+		rm -rf "$tmp"
+	else
+		for f in "$tmp"/*.log; do
+			[[ -f $f ]] || continue
+			echo "# --- $f (last 20 lines)"
+			tail -n 20 "$f" | sed 's/^/# /'
+		done
+		echo "# (kept $tmp)"
+	fi
+}
+trap cleanup EXIT
+
+ok() { tap_n=$((tap_n + 1)); echo "ok $tap_n - $*"; }
+not_ok() { tap_n=$((tap_n + 1)); tap_failed=$((tap_failed + 1)); echo "not ok $tap_n - $*"; }
+check() {
+	local desc=$1
+	shift
+	if "$@"; then ok "$desc"; else not_ok "$desc"; fi
+}
+finish() {
+	echo "1..$tap_n"
+	((tap_failed == 0))
+}
+bail() {
+	tap_failed=$((tap_failed + 1))
+	echo "Bail out! $*"
+	exit 1
+}
+
+# A port nobody listens on now (a race with other processes is possible,
+# and start_node retries).
+free_port() {
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 40000))
+		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+	done
+}
+
+# Wait until NAME answers a get (a missing key is fine), up to 10 s.
+wait_ready() {
+	local name=$1 port=$2 i
+	for ((i = 0; i < 200; i++)); do
+		kill -0 "${node_pids[$name]}" 2>/dev/null || return 1
+		"$DYNKV" --host "127.0.0.1:$port" --connect-timeout 500 ping >/dev/null 2>&1 && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+start_node() {
+	local name=$1 try port
+	shift
+	for try in 1 2 3 4 5; do
+		port=$(free_port)
+		"$DYNKVD" --data-dir "$tmp/$name" --listen "127.0.0.1:$port" "$@" \
+			>>"$tmp/$name.log" 2>&1 </dev/null &
+		node_pids[$name]=$!
+		printf -v "port_$name" %s "$port"
+		printf -v "pid_$name" %s "${node_pids[$name]}"
+		wait_ready "$name" "$port" && return 0
+		if grep -q 'Address already in use' "$tmp/$name.log"; then
+			wait "${node_pids[$name]}" 2>/dev/null
+			continue
+		fi
+		return 1
+	done
+	return 1
+}
+
+# Restart NAME on its old port with new options.
+restart_node() {
+	local name=$1 port_var="port_$1"
+	shift
+	local port=${!port_var}
+	"$DYNKVD" --data-dir "$tmp/$name" --listen "127.0.0.1:$port" "$@" \
+		>>"$tmp/$name.log" 2>&1 </dev/null &
+	node_pids[$name]=$!
+	printf -v "pid_$name" %s "${node_pids[$name]}"
+	wait_ready "$name" "$port"
+}
+
+stop_node() {
+	local name=$1 pid=${node_pids[$1]} st=0
+	kill -TERM "$pid" 2>/dev/null || true
+	timeout 20 tail --pid="$pid" -f /dev/null || true
+	wait "$pid" || st=$?
+	printf -v "status_$name" %s "$st"
+	unset "node_pids[$name]"
+}
+
+kill_node() {
+	local name=$1 pid=${node_pids[$1]}
+	kill -9 "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	unset "node_pids[$name]"
+}
+
+dkv() {
+	local port_var="port_$1"
+	shift
+	timeout 30 "$DYNKV" --host "127.0.0.1:${!port_var}" "$@"
+}

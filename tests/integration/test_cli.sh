@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# tests/integration/test_cli.sh -- a real dynkvd driven through the dynkv
+# command: binary round trips and size limits, siblings and their resolution,
+# quorum errors and exit statuses, persistence across a clean restart and
+# across kill -9 with sync = always, identity conflicts, the data directory
+# lock, and SIGTERM.  TAP.
+. "${top_srcdir:-.}/tests/integration/lib.sh"
+
+json_field() {   # json_field FIELD < json  (a string or a literal)
+	python3 -c 'import json,sys; v=json.load(sys.stdin)[sys.argv[1]]; print(v if isinstance(v,str) else json.dumps(v))' "$1"
+}
+
+start_node a --n-val 1 --max-value-size 65536 --sync always || bail "dynkvd did not start"
+
+# --- round trips -------------------------------------------------------------
+dkv a put greeting 'hello, world'
+check "put with a value on the command line" test $? -eq 0
+check "get prints exactly the value" test "$(dkv a -q get greeting)" = 'hello, world'
+
+head -c 65536 /dev/urandom >"$tmp/max"
+dkv a put binmax <"$tmp/max"
+check "a value of exactly max_value_size (65536 random bytes) from stdin is stored" test $? -eq 0
+dkv a -q get binmax >"$tmp/max.out"
+check "... and comes back byte for byte" cmp -s "$tmp/max" "$tmp/max.out"
+
+head -c 65537 /dev/urandom >"$tmp/over"
+out=$(dkv a put over <"$tmp/over" 2>&1)
+st=$?
+check "max_value_size + 1 is refused with exit status 1" test $st -eq 1
+check "... with the documented message" grep -q 'value too large: 65537 > max_value_size 65536' <<<"$out"
+out=$(dkv a --json get over)
+check "... and nothing was stored" test "$(json_field found <<<"$out")" = false
+
+: >"$tmp/empty"
+dkv a put empty <"$tmp/empty"
+check "a 0-byte value is stored" test $? -eq 0
+out=$(dkv a --json get empty)
+check "... and found, empty" test "$(json_field found <<<"$out")/$(json_field values <<<"$out")" = 'true/[""]'
+printf '\0' >"$tmp/one"
+dkv a put one <"$tmp/one" && dkv a -q get one >"$tmp/one.out"
+check "a 1-byte value (NUL) round-trips" cmp -s "$tmp/one" "$tmp/one.out"
+key=$'k\x01\x7f\xff\xfe end'
+printf 'v\xff\x00w' >"$tmp/bink"
+dkv a put "$key" <"$tmp/bink" && dkv a -q get "$key" >"$tmp/bink.out"
+check "a binary key and value round-trip" cmp -s "$tmp/bink" "$tmp/bink.out"
+out=$(dkv a --json get "$key")
+check "--json shows a non-UTF-8 value in its documented encoding" \
+	test "$(json_field encodings <<<"$out")" = '["base64"]'
+
+out=$(dkv a --json get no-such-key)
+st=$?
+check "get of a missing key exits 0" test $st -eq 0
+check "... and says found: false" test "$(json_field found <<<"$out")" = false
+
+# --- siblings ---------------------------------------------------------------
+dkv a put s first && dkv a put s second
+out=$(dkv a --json get s)
+check "two blind writes are kept as two siblings" \
+	test "$(json_field values <<<"$out")" = '["first", "second"]'
+ctx=$(json_field context <<<"$out")
+dkv a --context "$ctx" put s resolved
+out=$(dkv a --json get s)
+check "a write with the read's context resolves them" \
+	test "$(json_field values <<<"$out")" = '["resolved"]'
+ctx=$(json_field context <<<"$out")
+dkv a --context "$ctx" del s
+out=$(dkv a --json get s)
+check "a delete with the context makes the key not found" test "$(json_field found <<<"$out")" = false
+check "... and still returns a context" test -n "$(json_field context <<<"$out")"
+
+# --- quorums and usage ------------------------------------------------------
+out=$(dkv a -w 2 put q v 2>&1)
+st=$?
+check "w=2 with n_val 1 is refused (exit 1, not a quorum failure)" test $st -eq 1
+check "... saying why" grep -q 'w=2 exceeds n_val=1' <<<"$out"
+dkv a get 2>/dev/null
+check "a usage error exits 2" test $? -eq 2
+
+start_node q --n-val 3 || bail "second node did not start"
+out=$(dkv q -w 2 put k v 2>&1)
+st=$?
+check "a quorum that cannot be met exits 3" test $st -eq 3
+check "... with the documented message" grep -q 'quorum not met: 1 of w=2 replicas answered' <<<"$out"
+out=$(dkv q --json -r all get k)
+st=$?
+check "r=all on a lone n_val 3 node exits 3 too" test $st -eq 3
+check "... and --json reports the error" grep -q '"error"' <<<"$out"
+check "w=one still works there" dkv q -w one put k v
+stop_node q
+
+# --- persistence ------------------------------------------------------------
+for i in $(seq 1 200); do
+	dkv a put "p$i" "value $i" || break
+done
+check "200 acknowledged writes (sync = always)" test "$i" -eq 200
+kill_node a
+restart_node a --max-value-size 65536 || bail "restart after kill -9 failed"
+missing=0
+for i in $(seq 1 200); do
+	[[ $(dkv a -q get "p$i") == "value $i" ]] || missing=$((missing + 1))
+done
+check "after kill -9 every acknowledged write is there ($missing missing)" test $missing -eq 0
+dkv a -q get binmax >"$tmp/max.out2"
+check "... including the largest value" cmp -s "$tmp/max" "$tmp/max.out2"
+
+stop_node a
+check "SIGTERM stops the node with status 0" test "$status_a" -eq 0
+check "... after logging the shutdown" grep -q 'shutting down' "$tmp/a.log"
+restart_node a || bail "restart with only --data-dir failed"
+check "a restart needs nothing but --data-dir and --listen" \
+	test "$(dkv a -q get p17)" = 'value 17'
+
+# --- identity and the lock --------------------------------------------------
+"$DYNKVD" --data-dir "$tmp/a" --listen "127.0.0.1:$(free_port)" >"$tmp/second.log" 2>&1 </dev/null
+st=$?
+check "a second dynkvd on the same data directory exits 1" test $st -eq 1
+check "... naming the holder" grep -q "in use by another dynkvd (pid $pid_a)" "$tmp/second.log"
+stop_node a
+"$DYNKVD" --data-dir "$tmp/a" --listen "127.0.0.1:$(free_port)" --ring-size 128 \
+	>"$tmp/conflict.log" 2>&1 </dev/null
+st=$?
+check "a restart with a conflicting --ring-size exits 2" test $st -eq 2
+check "... and says why" grep -q 'ring_size 128 conflicts with ring_size 256 recorded in' "$tmp/conflict.log"
+"$DYNKVD" --no-such-option 1 >"$tmp/usage.log" 2>&1
+check "an unknown option exits 2" test $? -eq 2
+"$DYNKVD" --version | grep -q '^dynkvd (dynkv) '
+check "dynkvd --version" test $? -eq 0
+"$DYNKVD" --check --n-val 1 | grep -q '^n_val = 1$'
+check "dynkvd --check prints the effective settings" test $? -eq 0
+
+finish
