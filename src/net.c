@@ -19,7 +19,6 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/listener.h>
 
 #include "error.h"
@@ -30,7 +29,12 @@
 typedef struct conn {
 	uint64_t id;               /* (generation << 32) | slot */
 	net *nt;
-	struct bufferevent *bev;
+	evutil_socket_t fd;
+	struct event *rev;         /* readable (persistent; removed while paused) */
+	struct event *wev;         /* writable, added only while output waits */
+	struct evbuffer *in, *out;
+	bool reading;              /* rev is added */
+	bool writing;              /* wev is added */
 	uint32_t inflight;         /* requests handed to the node, not answered */
 	bool paused;               /* reading stopped by back-pressure */
 	bool closing;              /* close once the output is flushed */
@@ -138,39 +142,55 @@ static int conn_slot(net *nt, conn *c)
 	return 0;
 }
 
+static void stop_reading(conn *c)
+{
+	if (c->reading) {
+		event_del(c->rev);
+		c->reading = false;
+	}
+}
+
 static void conn_free(conn *c)
 {
 	net *nt = c->nt;
 	uint32_t slot = (uint32_t)c->id;
 
+	stop_reading(c);
+	if (c->writing) {
+		event_del(c->wev);
+		c->writing = false;
+	}
 	if (c->in_read) {
-		c->dead = true;
-		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+		c->dead = true;   /* process_input frees it on its way out */
 		return;
 	}
 	nt->slots[slot] = NULL;
 	nt->free_slots[nt->nfree++] = slot;
 	nt->nconns--;
-	bufferevent_free(c->bev);
+	event_free(c->rev);
+	event_free(c->wev);
+	evbuffer_free(c->in);
+	evbuffer_free(c->out);
+	evutil_closesocket(c->fd);
 	free(c);
 }
+
+static void flush(conn *c);
 
 /* Close once the output is flushed. */
 static void conn_close_soon(conn *c)
 {
 	c->closing = true;
-	bufferevent_disable(c->bev, EV_READ);
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
-		conn_free(c);
-	else
-		bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+	stop_reading(c);
+	if (!c->in_read)
+		flush(c);
 }
 
 /* --- framing -------------------------------------------------------------- */
 
 static bool must_pause(const conn *c)
 {
-	return evbuffer_get_length(bufferevent_get_output(c->bev)) > NET_OUTPUT_PAUSE ||
+	return evbuffer_get_length(c->out) > NET_OUTPUT_PAUSE ||
 	       c->inflight >= NET_MAX_INFLIGHT;
 }
 
@@ -181,7 +201,7 @@ static void send_error_and_close(conn *c, uint32_t code, const char *msg)
 
 	node_error_frame(c->nt->nd, code, msg, &frame, &len);
 	if (frame != NULL)
-		bufferevent_write(c->bev, frame, len);
+		evbuffer_add(c->out, frame, len);
 	conn_close_soon(c);
 }
 
@@ -189,7 +209,7 @@ static void send_error_and_close(conn *c, uint32_t code, const char *msg)
 static void process_input(conn *c)
 {
 	net *nt = c->nt;
-	struct evbuffer *in = bufferevent_get_input(c->bev);
+	struct evbuffer *in = c->in;
 
 	c->in_read = true;
 	while (!c->closing && !c->dead && !nt->stopping) {
@@ -200,10 +220,9 @@ static void process_input(conn *c)
 		int rc;
 
 		if (must_pause(c)) {
+			/* flush() resumes us once replies drain */
 			c->paused = true;
-			bufferevent_disable(c->bev, EV_READ);
-			/* the write callback resumes us below the low mark */
-			bufferevent_setwatermark(c->bev, EV_WRITE, NET_OUTPUT_RESUME, 0);
+			stop_reading(c);
 			break;
 		}
 		if (have < PROTO_HEADER_SIZE)
@@ -244,45 +263,101 @@ static void process_input(conn *c)
 	if (c->dead) {
 		c->dead = false;
 		conn_free(c);
+		return;
 	}
+	flush(c);   /* one write for every reply this batch made */
 }
 
-static void read_cb(struct bufferevent *bev, void *arg)
+static bool retriable(int e)
 {
-	(void)bev;
-	process_input(arg);
+	return e == EAGAIN || e == EWOULDBLOCK || e == EINTR;
 }
 
-static void write_cb(struct bufferevent *bev, void *arg)
+/* Write what the output holds; watch for writability only while some is
+ * left.  Replies made inside process_input() wait for its end, so a batch
+ * of pipelined requests costs one write. */
+static void flush(conn *c)
 {
-	conn *c = arg;
+	size_t left = evbuffer_get_length(c->out);
 
+	if (left > 0) {
+		int n = evbuffer_write(c->out, c->fd);
+
+		if (n < 0 && !retriable(errno)) {
+			logm(c->nt, DKV_LOG_DEBUG, "connection %llu: write: %s",
+			     (unsigned long long)c->id, strerror(EVUTIL_SOCKET_ERROR()));
+			conn_free(c);
+			return;
+		}
+		left = evbuffer_get_length(c->out);
+	}
+	if (left > 0 && !c->writing) {
+		struct timeval wt = { (time_t)(c->nt->cfg->write_timeout / 1000),
+				      (suseconds_t)(c->nt->cfg->write_timeout % 1000) * 1000 };
+
+		event_add(c->wev, &wt);
+		c->writing = true;
+	} else if (left == 0 && c->writing) {
+		event_del(c->wev);
+		c->writing = false;
+	}
 	if (c->closing) {
-		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		if (left == 0)
 			conn_free(c);
 		return;
 	}
-	if (c->paused && !must_pause(c) && !c->nt->stopping) {
+	if (c->paused && !c->nt->stopping && left <= NET_OUTPUT_RESUME &&
+	    c->inflight < NET_MAX_INFLIGHT) {
 		c->paused = false;
-		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-		bufferevent_enable(bev, EV_READ);
+		event_add(c->rev, NULL);
+		c->reading = true;
 		process_input(c);   /* frames already buffered */
 	}
 }
 
-static void event_cb(struct bufferevent *bev, short what, void *arg)
+static void read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	conn *c = arg;
+	struct evbuffer_iovec v;
+	ssize_t n;
+
+	(void)what;
+	/* recv straight into the buffer: evbuffer_read() would ask FIONREAD
+	 * first, a second system call per read */
+	if (evbuffer_reserve_space(c->in, 65536, &v, 1) < 1) {
+		logm(c->nt, DKV_LOG_ERROR, "connection %llu: out of memory reading; closing",
+		     (unsigned long long)c->id);
+		conn_free(c);
+		return;
+	}
+	n = recv(fd, v.iov_base, v.iov_len, 0);
+	if (n <= 0) {
+		if (n < 0 && retriable(errno))
+			return;
+		if (n < 0)
+			logm(c->nt, DKV_LOG_DEBUG, "connection %llu: %s",
+			     (unsigned long long)c->id, strerror(errno));
+		conn_free(c);   /* closed by the client, or reset */
+		return;
+	}
+	v.iov_len = (size_t)n;
+	evbuffer_commit_space(c->in, &v, 1);
+	process_input(c);
+}
+
+static void write_cb(evutil_socket_t fd, short what, void *arg)
 {
 	conn *c = arg;
 
-	(void)bev;
-	if (what & BEV_EVENT_TIMEOUT)
+	(void)fd;
+	if (what & EV_TIMEOUT) {
 		logm(c->nt, DKV_LOG_WARNING,
 		     "connection %llu: client accepted no reply byte for %u ms; closing",
 		     (unsigned long long)c->id, c->nt->cfg->write_timeout);
-	else if (what & BEV_EVENT_ERROR)
-		logm(c->nt, DKV_LOG_DEBUG, "connection %llu: %s", (unsigned long long)c->id,
-		     strerror(EVUTIL_SOCKET_ERROR()));
-	conn_free(c);
+		conn_free(c);
+		return;
+	}
+	flush(c);
 }
 
 /* --- accepting ------------------------------------------------------------ */
@@ -312,7 +387,6 @@ static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
 		      struct sockaddr *sa, int salen, void *arg)
 {
 	net *nt = arg;
-	struct timeval wt;
 	int one = 1;
 	conn *c;
 
@@ -342,20 +416,27 @@ static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
 		return;
 	}
 	c->nt = nt;
-	c->bev = bufferevent_socket_new(nt->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (c->bev == NULL) {
+	c->fd = fd;
+	evutil_make_socket_nonblocking(fd);
+	c->in = evbuffer_new();
+	c->out = evbuffer_new();
+	c->rev = event_new(nt->base, fd, EV_READ | EV_PERSIST, read_cb, c);
+	c->wev = event_new(nt->base, fd, EV_WRITE | EV_PERSIST, write_cb, c);
+	if (c->in == NULL || c->out == NULL || c->rev == NULL || c->wev == NULL ||
+	    event_add(c->rev, NULL) != 0) {
+		if (c->in) evbuffer_free(c->in);
+		if (c->out) evbuffer_free(c->out);
+		if (c->rev) event_free(c->rev);
+		if (c->wev) event_free(c->wev);
 		nt->slots[(uint32_t)c->id] = NULL;
 		nt->free_slots[nt->nfree++] = (uint32_t)c->id;
 		free(c);
 		evutil_closesocket(fd);
+		logm(nt, DKV_LOG_ERROR, "out of memory accepting a connection");
 		return;
 	}
+	c->reading = true;
 	nt->nconns++;
-	wt.tv_sec = nt->cfg->write_timeout / 1000;
-	wt.tv_usec = (nt->cfg->write_timeout % 1000) * 1000;
-	bufferevent_set_timeouts(c->bev, NULL, &wt);
-	bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
 
 /* --- the world ------------------------------------------------------------ */
@@ -431,7 +512,7 @@ static void w_reply(world *w, uint64_t client, const void *frame, size_t len)
 		return;   /* the client has gone */
 	if (c->inflight > 0)
 		c->inflight--;
-	out = bufferevent_get_output(c->bev);
+	out = c->out;
 	if (evbuffer_get_length(out) + len > nt->cfg->output_buffer_limit) {
 		logm(nt, DKV_LOG_WARNING,
 		     "connection %llu: %zu unsent reply bytes would exceed output_buffer_limit %llu; closing",
@@ -440,11 +521,14 @@ static void w_reply(world *w, uint64_t client, const void *frame, size_t len)
 		conn_free(c);
 		return;
 	}
-	if (bufferevent_write(c->bev, frame, len) != 0) {
+	if (evbuffer_add(out, frame, len) != 0) {
 		logm(nt, DKV_LOG_ERROR, "connection %llu: out of memory queueing a reply; closing",
 		     (unsigned long long)c->id);
 		conn_free(c);
+		return;
 	}
+	if (!c->in_read)
+		flush(c);   /* a reply from outside a read (a sync batch): now */
 }
 
 static void *sync_main(void *arg)
@@ -654,7 +738,7 @@ void net_stop_accepting(net *nt)
 		evconnlistener_disable(nt->lis);
 	for (uint32_t i = 0; i < nt->nslots; i++)
 		if (nt->slots[i] != NULL)
-			bufferevent_disable(nt->slots[i]->bev, EV_READ);
+			stop_reading(nt->slots[i]);
 }
 
 size_t net_pending_output(const net *nt)
@@ -663,7 +747,7 @@ size_t net_pending_output(const net *nt)
 
 	for (uint32_t i = 0; i < nt->nslots; i++)
 		if (nt->slots[i] != NULL)
-			total += evbuffer_get_length(bufferevent_get_output(nt->slots[i]->bev));
+			total += evbuffer_get_length(nt->slots[i]->out);
 	return total;
 }
 

@@ -661,7 +661,8 @@ Test(node, random_histories_match_the_model)
 					  mk->sibs[i].val);
 			}
 			cr_assert_leq(m.context.len, sizeof(mk->ctx));
-			memcpy(mk->ctx, m.context.p, m.context.len);
+			if (m.context.len > 0)   /* (p is NULL for none) */
+				memcpy(mk->ctx, m.context.p, m.context.len);
 			mk->ctxlen = m.context.len;
 			mk->nseen = 0;
 			for (int i = 0; i < mk->n; i++)
