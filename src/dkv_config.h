@@ -27,8 +27,9 @@
  *   DKV_CONFIG_FILE_MAX are errors, reported as
  *       dynkv.conf:12: ring_size: 100 is not a power of two between 64 and 1024
  *   (the name as given, the line, the reason).  The first error stops the
- *   load and leaves the config as it was: a reload on SIGHUP with a broken
- *   file keeps the running settings.
+ *   load and leaves the config as it was, so that a future reload (dynkvd
+ *   does not reload settings today: SIGHUP only reopens the log) with a
+ *   broken file would keep the running settings.
  *
  * THE COMMAND LINE
  *   Every key is a long option, `--ring-size 512` or `--ring-size=512`;
@@ -144,7 +145,7 @@ typedef enum dkv_config_sync {
 	X(request_timeout,  DURATION, "5s",             1, 3600000,    "default time a request may take before it fails") \
 	X(output_buffer_limit, SIZE,  "64M",            65536, 1u << 30, "unsent reply bytes a connection may hold before it is closed") \
 	X(write_timeout,    DURATION, "30s",            1, 3600000,    "how long a connection with unsent replies may accept no byte before it is closed") \
-	X(vclock_max,       UINT,     "32",             4, 1024,       "version vector entries kept per object before the oldest are pruned") \
+	X(vclock_max,       UINT,     "32",             4, 256,        "version vector entries kept per object before the oldest are pruned") \
 	X(log_level,        LOGLEVEL, "info",           0, 0,          "least severe messages logged: error, warning, info or debug") \
 	X(log_file,         STR,      "",               0, 4095,       "file the log is appended to (empty: stderr); reopened on SIGHUP")
 

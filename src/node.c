@@ -230,7 +230,7 @@ static int read_meta(const char *path, meta *m, char *err, size_t errlen)
 		else if (strcmp(k, "actor") == 0) {
 			m->actor = x;
 			m->have_actor = true;
-		} else if (strcmp(k, "ring_size") == 0 && x >= 1 && x <= 65536) {
+		} else if (strcmp(k, "ring_size") == 0 && x >= 64 && x <= 1024 && (x & (x - 1)) == 0) {
 			m->ring_size = (uint32_t)x;
 			m->have_ring = true;
 		} else if (strcmp(k, "n_val") == 0 && x >= 1 && x <= DKV_CONFIG_N_MAX) {
@@ -495,7 +495,8 @@ static int local_read(node *n, const proto_bytes *key, bitcask **bcp, object **o
 	if (rc != 0) {
 		logf_(n, DKV_LOG_ERROR, "partition %" PRIu32 ": a stored object fails to decode: %s",
 		      p, dkv_strerror(rc));
-		return DKV_ECORRUPT;
+		/* a newer format is not corruption: say which it is */
+		return rc == DKV_EVERSION ? DKV_EVERSION : DKV_ECORRUPT;
 	}
 	return 0;
 }
@@ -739,6 +740,16 @@ static void do_write(node *n, uint64_t client, const proto_msg *m)
 		reply_store_error(n, client, m->id, rc, "read before write failed");
 		return;
 	}
+	if (object_vv_get(&ctx, n->actor) > object_vv_get(obj ? object_vector(obj) : NULL, n->actor)) {
+		/* Only this node makes its own dots, and it stores each one
+		 * before anyone can read it: a context claiming more is forged
+		 * or from a lost incarnation, and would burn our counters. */
+		object_vv_release(&ctx);
+		object_free(obj);
+		reply_error(n, client, m->id, PROTO_ERR_CONTEXT,
+			    "malformed context: it claims writes this node never made");
+		return;
+	}
 	if (obj == NULL && (obj = object_new()) == NULL) {
 		object_vv_release(&ctx);
 		reply_error(n, client, m->id, PROTO_ERR_INTERNAL, "out of memory");
@@ -754,6 +765,15 @@ static void do_write(node *n, uint64_t client, const proto_msg *m)
 		object_prune(obj, n->cfg.vclock_max, n->actor);
 		n->ob.size = 0;
 		rc = object_encode(obj, &n->ob);
+	}
+	if (rc == 0 && object_sibling_count(obj) > n->olim.max_siblings) {
+		/* stored, it could never be read back */
+		reply_error(n, client, m->id, PROTO_ERR_TOOBIG,
+			    "too many siblings: this write would make %zu > %zu; resolve them by "
+			    "writing with the context of a read",
+			    object_sibling_count(obj), n->olim.max_siblings);
+		object_free(obj);
+		return;
 	}
 	if (rc == 0 && n->ob.size > n->max_object) {
 		reply_error(n, client, m->id, PROTO_ERR_TOOBIG,

@@ -22,6 +22,7 @@
 #include "dkv_config.h"
 #include "error.h"
 #include "node.h"
+#include "object.h"
 #include "proto.h"
 #include "simworld.h"
 
@@ -710,5 +711,85 @@ Test(node, the_ok_of_a_write_carries_its_context)
 	get(&r, "k", 1, NULL, &m);
 	cr_assert(has_values(&m, (const char *const[]){ "second" }, 1));
 	proto_msg_release(&m);
+	rig_fini(&r);
+}
+
+Test(node, a_write_past_the_sibling_limit_is_refused_and_the_key_stays_usable)
+{
+	rig r;
+	proto_msg m;
+	uint64_t id;
+	uint8_t ctx[16384];
+	size_t cl;
+
+	rig_init(&r, 10, n1);
+	for (unsigned i = 0; i < OBJECT_DEFAULT_MAX_SIBLINGS; i++)
+		put_ok(&r, "k", "v", NULL, 0);
+	id = put_async(&r, "k", 1, "one too many", 12, NULL, 0, NULL);
+	expect_error(&r, id, PROTO_ERR_TOOBIG, "too many siblings: this write would make 513 > 512");
+	get(&r, "k", 1, NULL, &m);
+	cr_assert_eq(m.nvalues, OBJECT_DEFAULT_MAX_SIBLINGS, "the key can still be read");
+	cr_assert_leq(m.context.len, sizeof(ctx));
+	memcpy(ctx, m.context.p, m.context.len);
+	cl = m.context.len;
+	proto_msg_release(&m);
+	clear_replies(&r);
+	put_ok(&r, "k", "resolved", ctx, cl);
+	get(&r, "k", 1, NULL, &m);
+	cr_assert(has_values(&m, (const char *const[]){ "resolved" }, 1));
+	proto_msg_release(&m);
+	rig_fini(&r);
+}
+
+Test(node, a_context_claiming_writes_never_made_is_refused)
+{
+	rig r;
+	node_stats st;
+	object *o = object_new();
+	msgpack_sbuffer sb;
+	uint64_t id;
+
+	rig_init(&r, 11, n1);
+	put_ok(&r, "k", "v", NULL, 0);
+	node_stats_get(r.nd, &st);
+	/* a context saying this node made 2^64 - 2 writes to the key */
+	cr_assert_not_null(o);
+	cr_assert_eq(object_put(o, st.actor, NULL, "x", 1, 1), 0);
+	cr_assert_eq(object_vv_set(&o->vv, st.actor, UINT64_MAX - 1, 1), 0);
+	msgpack_sbuffer_init(&sb);
+	cr_assert_eq(object_context_encode(o, &sb), 0);
+	id = put_async(&r, "k", 1, "w", 1, sb.data, sb.size, NULL);
+	expect_error(&r, id, PROTO_ERR_CONTEXT, "claims writes this node never made");
+	msgpack_sbuffer_destroy(&sb);
+	object_free(o);
+	put_ok(&r, "k", "still writable", NULL, 0);
+	rig_fini(&r);
+}
+
+Test(node, a_damaged_node_file_is_refused)
+{
+	static const char *const bad[] = {
+		"format = 1\nnode_id = x\nactor = 5\nring_size = 100\nn_val = 1\n",
+		"format = 1\nnode_id = x\nactor = 5\nring_size = 2048\nn_val = 1\n",
+		"format = 1\nnode_id = x\nactor = 5\nring_size = 64\n",
+		"format = 1\nnode_id = x\nactor = 5\nring_size = 64\nn_val = 1\nwhat = 2\n",
+		"format = 9\nnode_id = x\nactor = 5\nring_size = 64\nn_val = 1\n",
+	};
+	char path[128], err[512];
+	rig r;
+
+	rig_init(&r, 12, n1);
+	rig_close_node(&r);
+	snprintf(path, sizeof(path), "%s/NODE", r.dir);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		FILE *f = fopen(path, "w");
+
+		cr_assert_not_null(f);
+		fputs(bad[i], f);
+		fclose(f);
+		cr_assert_neq(rig_open_node(&r, NULL, err, sizeof(err)), 0, "NODE case %zu accepted", i);
+		cr_expect_not_null(strstr(err, "NODE"), "the message names the file: %s", err);
+		r.nd = NULL;
+	}
 	rig_fini(&r);
 }
