@@ -110,6 +110,15 @@ restart_node a || bail "restart with only --data-dir failed"
 check "a restart needs nothing but --data-dir and --listen" \
 	test "$(dkv a -q get p17)" = 'value 17'
 
+# --- SIGHUP reopens the log file ---------------------------------------------
+stop_node a
+restart_node a --log-file "$tmp/a-file.log" || bail "restart with --log-file failed"
+mv "$tmp/a-file.log" "$tmp/a-file.log.1"
+kill -HUP "$pid_a"
+for _ in $(seq 1 50); do [[ -s $tmp/a-file.log ]] && break; sleep 0.1; done
+check "SIGHUP reopens log_file under its name (log rotation)" grep -q 'log reopened' "$tmp/a-file.log"
+check "... and the node keeps serving" test "$(dkv a -q get p17)" = 'value 17'
+
 # --- identity and the lock --------------------------------------------------
 "$DYNKVD" --data-dir "$tmp/a" --listen "127.0.0.1:$(free_port)" >"$tmp/second.log" 2>&1 </dev/null
 st=$?

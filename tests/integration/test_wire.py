@@ -311,6 +311,7 @@ def main():
         # 1,000 concurrent connections, each served.
         socks = []
         try:
+            rss_before = n.rss_kib()
             for i in range(1000):
                 socks.append(n.connect())
             for i, s in enumerate(socks):
@@ -321,6 +322,9 @@ def main():
                 answered += typ == PONG and rid == i
             check("1000 concurrent connections are all served", answered == 1000,
                   f"{answered} of 1000 answered")
+            grown = n.rss_kib() - rss_before
+            check(f"... and 1000 idle connections cost {grown} KiB of RSS (< 16 MiB)",
+                  grown < 16 * 1024, f"RSS grew by {grown} KiB")
         finally:
             for s in socks:
                 s.close()
