@@ -16,7 +16,7 @@
 #
 # Environment: BENCH_DIR (default /var/tmp/dkv-bench; must be a real disk,
 # not tmpfs), BENCH_SECONDS, BENCH_CLIENTS (50), BENCH_KEYS (100000),
-# BENCH_VALUE (1024), DYNKV_PORT (7391), REDIS_PORT (7392).
+# BENCH_VALUE (1024), BENCH_PIPELINE (1), DYNKV_PORT (7391), REDIS_PORT (7392).
 set -Eeuo pipefail
 
 build=${1:-build}
@@ -27,6 +27,7 @@ keys=${BENCH_KEYS:-100000}
 value=${BENCH_VALUE:-1024}
 dport=${DYNKV_PORT:-7391}
 rport=${REDIS_PORT:-7392}
+pipeline=${BENCH_PIPELINE:-1}
 
 command -v redis-server >/dev/null || { echo "needs redis-server (apt-get install redis-server)" >&2; exit 1; }
 [[ -x $build/src/dynkvd && -x $build/src/dynkv-bench ]] || { echo "build $build first" >&2; exit 1; }
@@ -50,7 +51,7 @@ sleep 1
 
 run() {   # run NAME TARGET PORT WORKLOAD
 	"$build/src/dynkv-bench" --target "$2" --host "127.0.0.1:$3" --workload "$4" \
-		--clients "$clients" --pipeline 1 --duration "$secs" --keys "$keys" \
+		--clients "$clients" --pipeline "$pipeline" --duration "$secs" --keys "$keys" \
 		--value-size "$value" --no-preload --json >"$bench_dir/$1.json"
 	python3 -c 'import json,sys
 d=json.load(open(sys.argv[1]))
@@ -60,7 +61,7 @@ print("%-14s %10.0f ops/s  errors %-4d p50 %7.0f us  p99 %7.0f us  p99.9 %7.0f u
 }
 
 echo "# $(uname -srm), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-echo "# $clients clients x pipeline 1, $keys keys, $value-byte values, $secs s per phase"
+echo "# $clients clients x pipeline $pipeline, $keys keys, $value-byte values, $secs s per phase"
 echo "# data in $bench_dir ($(df -T "$bench_dir" | awk 'NR==2 {print $2}'))"
 echo "# $("$build/src/dynkvd" --version), $(redis-server --version | cut -d' ' -f1-3)"
 run dynkv-put dynkv "$dport" put
