@@ -901,6 +901,21 @@ int node_request(node *n, uint64_t client, const void *payload, size_t len)
 	return 0;
 }
 
+/* Release what a node owns besides its stores (closed by then, or never
+ * opened), and the node. */
+static void node_free(node *n)
+{
+	if (n->lock_fd >= 0)
+		close(n->lock_fd);
+	free(n->parts);
+	free(n->batch_stores);
+	free(n->dir);
+	msgpack_sbuffer_destroy(&n->sb);
+	msgpack_sbuffer_destroy(&n->ob);
+	dkv_config_free(&n->cfg);
+	free(n);
+}
+
 int node_open(node **out, const dkv_config *cfg, world *w, dkv_log *log,
 	      char *err, size_t errlen)
 {
@@ -965,15 +980,7 @@ int node_open(node **out, const dkv_config *cfg, world *w, dkv_log *log,
 fail:
 	if (rc == -ENOMEM)
 		snprintf(err, errlen, "out of memory");
-	if (n->lock_fd >= 0)
-		close(n->lock_fd);
-	free(n->parts);
-	free(n->batch_stores);
-	free(n->dir);
-	msgpack_sbuffer_destroy(&n->sb);
-	msgpack_sbuffer_destroy(&n->ob);
-	dkv_config_free(&n->cfg);
-	free(n);
+	node_free(n);
 	return rc;
 }
 
@@ -1036,14 +1043,6 @@ int node_close(node *n)
 				rc = r;
 		}
 	}
-	if (n->lock_fd >= 0)
-		close(n->lock_fd);
-	free(n->parts);
-	free(n->batch_stores);
-	free(n->dir);
-	msgpack_sbuffer_destroy(&n->sb);
-	msgpack_sbuffer_destroy(&n->ob);
-	dkv_config_free(&n->cfg);
-	free(n);
+	node_free(n);
 	return rc;
 }
