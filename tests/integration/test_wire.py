@@ -323,8 +323,10 @@ def main():
             check("1000 concurrent connections are all served", answered == 1000,
                   f"{answered} of 1000 answered")
             grown = n.rss_kib() - rss_before
-            check(f"... and 1000 idle connections cost {grown} KiB of RSS (< 16 MiB)",
-                  grown < 16 * 1024, f"RSS grew by {grown} KiB")
+            # ASan pads and quarantines every allocation: a looser bound there
+            bound = 64 if os.environ.get("DKV_SANITIZERS") == "1" else 16
+            check(f"... and 1000 idle connections cost {grown} KiB of RSS (< {bound} MiB)",
+                  grown < bound * 1024, f"RSS grew by {grown} KiB")
         finally:
             for s in socks:
                 s.close()
