@@ -250,6 +250,14 @@ int main(int argc, char **argv)
 		status = EXIT_RUNTIME;
 		goto out;
 	}
+	/* Bind only now: a second dynkvd on the same data directory hears of
+	 * the lock, which names the running one, not of a busy port. */
+	rc = net_start(d.nt, d.nd, err, sizeof(err));
+	if (rc != 0) {
+		dkv_log_msg(d.log, DKV_LOG_ERROR, "%s", err);
+		status = rc == DKV_EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
+		goto out;
+	}
 	{
 		node_stats st;
 		char sync[16];
@@ -262,7 +270,6 @@ int main(int argc, char **argv)
 			    PACKAGE_VERSION, node_id(d.nd), d.cfg.listen, d.cfg.data_dir,
 			    st.ring_size, st.n_val, sync);
 	}
-	net_start(d.nt, d.nd);
 	if (event_base_dispatch(d.base) < 0) {
 		dkv_log_msg(d.log, DKV_LOG_ERROR, "event loop failed");
 		status = EXIT_RUNTIME;

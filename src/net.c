@@ -648,18 +648,10 @@ static const world_ops net_ops = {
 int net_open(net **out, struct event_base *base, const dkv_config *cfg, dkv_log *log,
 	     char *err, size_t errlen)
 {
-	char host[256];
-	uint16_t port;
-	char portstr[8];
-	struct addrinfo hints, *ai = NULL;
 	int fds[2], rc;
 	net *nt;
 
 	*out = NULL;
-	if (dkv_config_hostport(cfg->listen, strlen(cfg->listen), host, sizeof(host), &port) != 0) {
-		snprintf(err, errlen, "listen %s: not HOST:PORT", cfg->listen);
-		return DKV_EINVAL;
-	}
 	nt = calloc(1, sizeof(*nt));
 	if (nt == NULL)
 		return -ENOMEM;
@@ -671,29 +663,6 @@ int net_open(net **out, struct event_base *base, const dkv_config *cfg, dkv_log 
 	pthread_mutex_init(&nt->mu, NULL);
 	pthread_cond_init(&nt->cv, NULL);
 
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	snprintf(portstr, sizeof(portstr), "%u", port);
-	rc = getaddrinfo(host, portstr, &hints, &ai);
-	if (rc != 0) {
-		snprintf(err, errlen, "listen %s: %s", cfg->listen, gai_strerror(rc));
-		free(nt);
-		return DKV_EINVAL;
-	}
-	nt->lis = evconnlistener_new_bind(base, accept_cb, nt,
-					  LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE |
-					  LEV_OPT_DISABLED | LEV_OPT_CLOSE_ON_EXEC,
-					  4096, ai->ai_addr, (int)ai->ai_addrlen);
-	freeaddrinfo(ai);
-	if (nt->lis == NULL) {
-		rc = -errno;
-		snprintf(err, errlen, "listen %s: %s", cfg->listen, strerror(errno));
-		free(nt);
-		return rc ? rc : -EADDRINUSE;
-	}
-	evconnlistener_set_error_cb(nt->lis, accept_error_cb);
 	nt->resume_accept = evtimer_new(base, resume_accept_cb, nt);
 	if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) {
 		rc = -errno;
@@ -725,10 +694,44 @@ world *net_world(net *nt)
 	return &nt->w;
 }
 
-void net_start(net *nt, struct node *nd)
+int net_start(net *nt, struct node *nd, char *err, size_t errlen)
 {
+	const dkv_config *cfg = nt->cfg;
+	struct event_base *base = nt->base;
+	char host[256];
+	uint16_t port;
+	char portstr[8];
+	struct addrinfo hints, *ai = NULL;
+	int rc;
+
+	if (dkv_config_hostport(cfg->listen, strlen(cfg->listen), host, sizeof(host), &port) != 0) {
+		snprintf(err, errlen, "listen %s: not HOST:PORT", cfg->listen);
+		return DKV_EINVAL;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	snprintf(portstr, sizeof(portstr), "%u", port);
+	rc = getaddrinfo(host, portstr, &hints, &ai);
+	if (rc != 0) {
+		snprintf(err, errlen, "listen %s: %s", cfg->listen, gai_strerror(rc));
+		return DKV_EINVAL;
+	}
+	nt->lis = evconnlistener_new_bind(base, accept_cb, nt,
+					  LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE |
+					  LEV_OPT_DISABLED | LEV_OPT_CLOSE_ON_EXEC,
+					  4096, ai->ai_addr, (int)ai->ai_addrlen);
+	freeaddrinfo(ai);
+	if (nt->lis == NULL) {
+		rc = -errno;
+		snprintf(err, errlen, "listen %s: %s", cfg->listen, strerror(errno));
+		return rc ? rc : -EADDRINUSE;
+	}
+	evconnlistener_set_error_cb(nt->lis, accept_error_cb);
 	nt->nd = nd;
 	evconnlistener_enable(nt->lis);
+	return 0;
 }
 
 void net_stop_accepting(net *nt)

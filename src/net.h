@@ -43,14 +43,17 @@
 typedef struct net net;
 struct node;
 
-/* Bind cfg->listen on base and start the sync threads.  0 or an error with
- * the reason in err ("listen 127.0.0.1:7070: Address already in use"). */
+/* Make the world on base and start the sync threads (nothing is bound yet:
+ * the node takes its data directory's lock first).  0 or an error with the
+ * reason in err. */
 int net_open(net **out, struct event_base *base, const dkv_config *cfg, dkv_log *log,
 	     char *err, size_t errlen);
 /* The world the node is opened with. */
 world *net_world(net *nt);
-/* Start accepting, handing frames to nd. */
-void net_start(net *nt, struct node *nd);
+/* Bind cfg->listen and start accepting, handing frames to nd.  0 or an
+ * error with the reason in err ("listen 127.0.0.1:7070: Address already in
+ * use"; DKV_EINVAL for an address that does not parse or resolve). */
+int net_start(net *nt, struct node *nd, char *err, size_t errlen);
 /* Stop accepting and stop reading requests (shutdown, first step). */
 void net_stop_accepting(net *nt);
 /* Unsent reply bytes over every connection. */
