@@ -23,25 +23,13 @@
 
 #include "error.h"
 #include "mpr.h"
+#include "testutil.h"
 
 /* The bad code every cursor here is given: not one the reader could
  * return on its own, so that a test sees which code came from where. */
 #define BAD (-777)
 
 /* --- helpers ----------------------------------------------------------- */
-
-/* An exact-size heap copy of n bytes; NULL for n == 0. */
-static uint8_t *copy_exact(const void *src, size_t n)
-{
-	uint8_t *p;
-
-	if (n == 0)
-		return NULL;
-	p = malloc(n);
-	cr_assert_not_null(p);
-	memcpy(p, src, n);
-	return p;
-}
 
 /* The readers, as one switch, so that tables can name them. */
 typedef enum kind {

@@ -25,6 +25,7 @@
 
 #include "error.h"
 #include "object.h"
+#include "testutil.h"
 
 /* --- helpers ----------------------------------------------------------- */
 
@@ -1165,36 +1166,6 @@ Test(object, decoder_survives_random_garbage)
 			  rc == DKV_ETOOBIG, "rc %d", rc);
 		object_vv_release(&vv);
 	}
-}
-
-/* Cap the address space, so that a decoder that believed a declared
- * length would fail with -ENOMEM instead of passing.  Not under ASan, which
- * reserves terabytes of shadow memory up front. */
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-
-static void cap_address_space(void)
-{
-#ifndef UNDER_ASAN
-	FILE *f = fopen("/proc/self/statm", "r");
-	unsigned long pages = 0;
-	struct rlimit rl;
-
-	if (f == NULL)
-		return;
-	if (fscanf(f, "%lu", &pages) != 1)
-		pages = 0;
-	fclose(f);
-	if (pages == 0)
-		return;
-	rl.rlim_cur = rl.rlim_max = pages * 4096ul + (64ul << 20);
-	cr_assert_eq(setrlimit(RLIMIT_AS, &rl), 0);
-#endif
 }
 
 Test(object, decoder_refuses_container_bombs_quickly)

@@ -28,6 +28,7 @@
 #include "dkv_config.h"   /* DKV_QUORUM_* */
 #include "error.h"
 #include "proto.h"
+#include "testutil.h"
 
 /* The node's default limits (dkv_config.h: max_key_size 1K,
  * max_value_size 1M), and small ones the tests can reach. */
@@ -35,19 +36,6 @@ static const proto_limits deflim = { .max_key = 1024, .max_value = 1u << 20 };
 static const proto_limits small = { .max_key = 4, .max_value = 8 };
 
 /* --- helpers ----------------------------------------------------------- */
-
-/* An exact-size heap copy; NULL for n == 0. */
-static uint8_t *copy_exact(const void *src, size_t n)
-{
-	uint8_t *p;
-
-	if (n == 0)
-		return NULL;
-	p = malloc(n);
-	cr_assert_not_null(p);
-	memcpy(p, src, n);
-	return p;
-}
 
 /* A payload in an exact-size heap buffer: caller frees p with free(). */
 typedef struct payload {
@@ -1252,36 +1240,6 @@ Test(proto, every_single_bit_flip_is_survived)
 	flips(&small, &accepted, &refused);
 	cr_assert_gt(accepted, 100);
 	cr_assert_gt(refused, 100);
-}
-
-/* Cap the address space, so that a decoder that believed a declared count
- * would fail with -ENOMEM instead of passing.  Not under ASan, which
- * reserves terabytes of shadow memory up front. */
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-
-static void cap_address_space(void)
-{
-#ifndef UNDER_ASAN
-	FILE *f = fopen("/proc/self/statm", "r");
-	unsigned long pages = 0;
-	struct rlimit rl;
-
-	if (f == NULL)
-		return;
-	if (fscanf(f, "%lu", &pages) != 1)
-		pages = 0;
-	fclose(f);
-	if (pages == 0)
-		return;
-	rl.rlim_cur = rl.rlim_max = pages * 4096ul + (64ul << 20);
-	cr_assert_eq(setrlimit(RLIMIT_AS, &rl), 0);
-#endif
 }
 
 Test(proto, container_bombs_are_refused_without_allocating)
