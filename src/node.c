@@ -984,6 +984,24 @@ fail:
 	return rc;
 }
 
+void node_datagram(node *n, const void *buf, size_t len)
+{
+	(void)buf;
+	(void)len;
+	n->st.datagrams++;
+}
+
+void node_peer_down(node *n, const char *addr)
+{
+	(void)addr;
+	n->st.peer_downs++;
+}
+
+const char *node_addr(const node *n)
+{
+	return n->cfg.listen;
+}
+
 void node_drain(node *n)
 {
 	n->draining = true;

@@ -58,6 +58,8 @@ typedef struct node_stats {
 	uint64_t gets, puts, deletes, pings;  /* requests answered, by type */
 	uint64_t errors;                       /* error replies sent */
 	uint64_t syncs;                        /* durable() batches completed */
+	uint64_t datagrams;                    /* node_datagram() calls */
+	uint64_t peer_downs;                   /* node_peer_down() calls */
 	size_t inflight;                       /* requests not yet answered */
 	size_t partitions_open;                /* stores opened so far */
 	uint32_t ring_size, n_val;             /* as recorded in NODE */
@@ -84,6 +86,15 @@ int node_request(node *n, uint64_t client, const void *payload, size_t len);
  * the node (*frame NULL on ENOMEM). */
 void node_error_frame(node *n, uint32_t code, const char *msg,
 		      const void **frame, size_t *len);
+
+/* A datagram (gossip) that arrived on the node's UDP port, from anyone:
+ * anything malformed is counted and dropped. */
+void node_datagram(node *n, const void *buf, size_t len);
+/* The world's connection to the peer at addr failed or closed (world.h,
+ * PEERS): requests waiting on that peer fail over now. */
+void node_peer_down(node *n, const char *addr);
+/* This node's address for peers and clients (its listen address). */
+const char *node_addr(const node *n);
 
 /* From now on every new request is answered with a SHUTDOWN error. */
 void node_drain(node *n);

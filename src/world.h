@@ -23,6 +23,32 @@
  *   - durable() makes every append made to the listed stores before the call
  *     durable, then calls done with 0 or the first error.  The stores must
  *     stay open until done runs.
+ *
+ * PEERS (the cluster)
+ *   Nodes talk to each other in one-way messages: a request carries the
+ *   sender's address and the answer comes back as another message the
+ *   answering node sends.  So the world needs no request/reply pairing:
+ *
+ *   - send() queues one whole frame (length prefix included) for the peer
+ *     at addr ("host:port", the peer's listen address) on the world's one
+ *     pooled connection to it, connecting first if need be.  Frames to one
+ *     peer arrive in the order sent, or not at all; nothing is retried
+ *     (the node's timeouts and repair take care of loss).  Returns 0 when
+ *     queued, or a negative error when the frame cannot be: -EAGAIN while
+ *     the peer is in reconnect backoff, -ENOBUFS past the connection's
+ *     output limit, -ENOMEM.  A refused send means the frame is lost.
+ *   - The receiving world hands such a frame to node_request() as it does
+ *     a client's (peer message types are >= 128; the client id is that of
+ *     the inbound connection and is not used for answers).
+ *   - When a connection to a peer fails to connect, errors, or is closed
+ *     by the peer, the world calls node_peer_down(node, addr) (on the loop,
+ *     after the send that discovered it has returned).  Frames queued on it
+ *     are dropped; the node fails the requests waiting on that peer at
+ *     once instead of at their timeouts.  The world reconnects on the next
+ *     send after a backoff (100 ms doubling to 5 s; reset by a success).
+ *   - dgram() sends one UDP datagram (gossip) to addr's port; it may be
+ *     lost, duplicated or reordered.  Received datagrams go to
+ *     node_datagram().
  */
 #ifndef DKV_WORLD_H
 #define DKV_WORLD_H
@@ -52,6 +78,12 @@ typedef struct world_ops {
 	/* fdatasync the stores (see the rules above); n >= 1. */
 	void (*durable)(world *w, bitcask *const *stores, size_t n,
 			world_durable_fn done, void *arg);
+	/* Queue a whole frame for the peer at addr (see PEERS above). */
+	int (*send)(world *w, const char *addr, const void *frame, size_t len);
+	/* Send one datagram to addr (see PEERS above). */
+	void (*dgram)(world *w, const char *addr, const void *buf, size_t len);
+	/* Open connections (clients and peers), for status reports. */
+	size_t (*connections)(world *w);
 } world_ops;
 
 struct world {
