@@ -239,6 +239,18 @@ int main(int argc, char **argv)
 		status = rc == DKV_EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
 		goto out;
 	}
+	if (strcmp(node_addr(d.nd), d.cfg.listen) != 0) {
+		/* No --listen: listen where the node's cluster knows it. */
+		char *a = strdup(node_addr(d.nd));
+
+		if (a == NULL) {
+			dkv_log_msg(d.log, DKV_LOG_ERROR, "out of memory");
+			status = EXIT_RUNTIME;
+			goto out;
+		}
+		free(d.cfg.listen);
+		d.cfg.listen = a;
+	}
 	d.drain_ev = evtimer_new(d.base, drain_cb, &d);
 	sig_term = evsignal_new(d.base, SIGTERM, stop_cb, &d);
 	sig_int = evsignal_new(d.base, SIGINT, stop_cb, &d);

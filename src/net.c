@@ -1,7 +1,8 @@
 #include "config.h"
 /*
  * net.c -- connections, framing, back-pressure and the world binding of
- * net.h.
+ * net.h: accepted connections (clients and inbound peers), the pool of
+ * outbound peer connections, the UDP socket, timers and the sync pool.
  */
 
 #include <errno.h>
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,6 +27,10 @@
 #include "net.h"
 #include "node.h"
 #include "proto.h"
+
+/* The receive buffer for datagrams (the largest UDP payload is 65,507
+ * bytes) and for the bytes outbound peer connections discard. */
+#define NET_SCRATCH 65536
 
 typedef struct conn {
 	uint64_t id;               /* (generation << 32) | slot */
@@ -41,6 +47,50 @@ typedef struct conn {
 	bool in_read;              /* inside read_cb (do not free there) */
 	bool dead;                 /* freed at the end of read_cb */
 } conn;
+
+/*
+ * An outbound peer connection and its state (net.h, PEERS):
+ *
+ *                 send(), backoff over: pconn_connect()
+ *        DOWN  ----------------------------------------> CONNECTING
+ *         ^  ^                                              |
+ *         |  |  connect error, write_timeout: pconn_fail()  | writable,
+ *         |  +----------------------------------------------+ SO_ERROR 0:
+ *         |                                                 v pconn_write_cb()
+ *         +-------------------------------------------------UP
+ *            EOF, read/write error, write_timeout: pconn_fail()
+ *
+ *   DOWN        no socket.  send() before retry_at: -EAGAIN; after it:
+ *               connect, then queue the frame.
+ *   CONNECTING  non-blocking connect under way; frames queue in out.
+ *   UP          frames are written as they are sent; bytes that arrive
+ *               are read and discarded, only to see EOF and errors.
+ *   pconn_fail() closes the socket, drops out, sets retry_at = now +
+ *   backoff (100 ms, doubled per failure up to 5 s, back to 100 ms once a
+ *   connect succeeds) and arms down_ev, which tells the node from the loop.
+ */
+typedef enum pconn_state {
+	PCONN_DOWN = 0,
+	PCONN_CONNECTING,
+	PCONN_UP,
+} pconn_state;
+
+#define NET_BACKOFF_MIN_MS 100u
+#define NET_BACKOFF_MAX_MS 5000u
+
+typedef struct pconn {
+	char *addr;                /* "host:port", as the node names it; owned */
+	net *nt;
+	pconn_state state;
+	evutil_socket_t fd;        /* -1 iff DOWN */
+	struct event *rev;         /* readable (added iff UP); NULL iff DOWN */
+	struct event *wev;         /* writable: connect done, or output waits; NULL iff DOWN */
+	bool writing;              /* true iff wev is added */
+	struct evbuffer *out;      /* frames not yet written */
+	struct event *down_ev;     /* zero-delay timer: node_peer_down() */
+	uint64_t retry_at;         /* monotonic ms; DOWN sends before it get -EAGAIN */
+	uint32_t backoff_ms;       /* the last backoff; 0 after a connect succeeded */
+} pconn;
 
 struct world_timer {
 	struct event *ev;
@@ -78,6 +128,16 @@ struct net {
 	size_t nconns;
 
 	struct event *resume_accept;
+
+	/* outbound peer connections (one per address, kept until net_close) */
+	pconn **peers;
+	size_t npeers, peers_cap;
+	size_t npeer_conns;        /* connections CONNECTING or UP */
+
+	/* UDP (gossip) */
+	evutil_socket_t udp_fd;    /* -1 before net_start */
+	struct event *udp_ev;      /* readable, persistent */
+	uint8_t *scratch;          /* NET_SCRATCH bytes: datagrams, discarded peer bytes */
 
 	/* the sync pool */
 	pthread_t threads[NET_SYNC_THREADS];
@@ -273,34 +333,73 @@ static bool retriable(int e)
 	return e == EAGAIN || e == EWOULDBLOCK || e == EINTR;
 }
 
+/* Most iovecs one write takes: 64 chains of an evbuffer is at least 64
+ * frames, or 256 KiB of the 4 KiB chains a bulk add makes; the rest goes
+ * on the next writable event. */
+#define NET_WRITE_IOV 64
+
+/* Write what out holds to fd in one sendmsg (MSG_NOSIGNAL: a closed peer is
+ * an EPIPE here, never a SIGPIPE, whether or not the program ignores it),
+ * and keep wev added, with the write timeout, exactly while some is left.
+ * The timeout restarts whenever wev fires, so it measures a time in which
+ * the socket took no byte.  0, or -errno of a failed write (nothing else
+ * changed then). */
+static int out_write(net *nt, evutil_socket_t fd, struct evbuffer *out,
+		     struct event *wev, bool *writing)
+{
+	size_t left = evbuffer_get_length(out);
+
+	if (left > 0) {
+		struct evbuffer_iovec v[NET_WRITE_IOV];
+		struct iovec iov[NET_WRITE_IOV];
+		struct msghdr mh;
+		int n = evbuffer_peek(out, -1, NULL, v, NET_WRITE_IOV);
+		ssize_t w;
+
+		if (n > NET_WRITE_IOV)
+			n = NET_WRITE_IOV;
+		for (int i = 0; i < n; i++) {
+			iov[i].iov_base = v[i].iov_base;
+			iov[i].iov_len = v[i].iov_len;
+		}
+		memset(&mh, 0, sizeof(mh));
+		mh.msg_iov = iov;
+		mh.msg_iovlen = (size_t)n;
+		w = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w < 0 && !retriable(errno))
+			return -errno;
+		if (w > 0)
+			evbuffer_drain(out, (size_t)w);
+		left = evbuffer_get_length(out);
+	}
+	if (left > 0 && !*writing) {
+		struct timeval wt = { (time_t)(nt->cfg->write_timeout / 1000),
+				      (suseconds_t)(nt->cfg->write_timeout % 1000) * 1000 };
+
+		event_add(wev, &wt);
+		*writing = true;
+	} else if (left == 0 && *writing) {
+		event_del(wev);
+		*writing = false;
+	}
+	return 0;
+}
+
 /* Write what the output holds; watch for writability only while some is
  * left.  Replies made inside process_input() wait for its end, so a batch
  * of pipelined requests costs one write. */
 static void flush(conn *c)
 {
-	size_t left = evbuffer_get_length(c->out);
+	size_t left;
+	int rc = out_write(c->nt, c->fd, c->out, c->wev, &c->writing);
 
-	if (left > 0) {
-		int n = evbuffer_write(c->out, c->fd);
-
-		if (n < 0 && !retriable(errno)) {
-			logm(c->nt, DKV_LOG_DEBUG, "connection %llu: write: %s",
-			     (unsigned long long)c->id, strerror(EVUTIL_SOCKET_ERROR()));
-			conn_free(c);
-			return;
-		}
-		left = evbuffer_get_length(c->out);
+	if (rc != 0) {
+		logm(c->nt, DKV_LOG_DEBUG, "connection %llu: write: %s",
+		     (unsigned long long)c->id, strerror(-rc));
+		conn_free(c);
+		return;
 	}
-	if (left > 0 && !c->writing) {
-		struct timeval wt = { (time_t)(c->nt->cfg->write_timeout / 1000),
-				      (suseconds_t)(c->nt->cfg->write_timeout % 1000) * 1000 };
-
-		event_add(c->wev, &wt);
-		c->writing = true;
-	} else if (left == 0 && c->writing) {
-		event_del(c->wev);
-		c->writing = false;
-	}
+	left = evbuffer_get_length(c->out);
 	if (c->closing) {
 		if (left == 0)
 			conn_free(c);
@@ -634,6 +733,335 @@ static void w_durable(world *w, bitcask *const *stores, size_t n,
 	pthread_mutex_unlock(&nt->mu);
 }
 
+/* --- peers ---------------------------------------------------------------- */
+
+/* The first address "host:port" resolves to for socktype.  0, DKV_EINVAL
+ * (not HOST:PORT, or no such host), -ENOMEM.  Caller frees *ai with
+ * freeaddrinfo().  getaddrinfo() blocks the loop while it resolves a name;
+ * numeric addresses, the norm for peers, cost no lookup. */
+static int resolve(const char *addr, int socktype, struct addrinfo **ai)
+{
+	char host[256], portstr[8];
+	struct addrinfo hints;
+	uint16_t port;
+	int rc;
+
+	*ai = NULL;
+	if (dkv_config_hostport(addr, strlen(addr), host, sizeof(host), &port) != 0)
+		return DKV_EINVAL;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = socktype;
+	hints.ai_flags = AI_NUMERICSERV;
+	snprintf(portstr, sizeof(portstr), "%u", port);
+	rc = getaddrinfo(host, portstr, &hints, ai);
+	if (rc == EAI_MEMORY)
+		return -ENOMEM;
+	return rc == 0 ? 0 : DKV_EINVAL;
+}
+
+static void pconn_down_cb(evutil_socket_t fd, short what, void *arg)
+{
+	pconn *p = arg;
+
+	(void)fd;
+	(void)what;
+	if (p->nt->nd != NULL)
+		node_peer_down(p->nt->nd, p->addr);
+}
+
+/* Close p's socket, if any, and drop its unsent frames: DOWN. */
+static void pconn_disconnect(pconn *p)
+{
+	if (p->state == PCONN_DOWN)
+		return;
+	if (p->rev != NULL)
+		event_free(p->rev);
+	if (p->wev != NULL)
+		event_free(p->wev);
+	p->rev = p->wev = NULL;
+	p->writing = false;
+	evutil_closesocket(p->fd);
+	p->fd = -1;
+	evbuffer_drain(p->out, evbuffer_get_length(p->out));
+	p->state = PCONN_DOWN;
+	p->nt->npeer_conns--;
+}
+
+/* The connection to p failed or closed: DOWN, backoff, and the node hears
+ * of it from the loop (never inside the send() that found it).  Several
+ * failures before down_ev runs make one call: the node learns the same. */
+static void pconn_fail(pconn *p, const char *why)
+{
+	net *nt = p->nt;
+	static const struct timeval now = { 0, 0 };
+
+	p->backoff_ms = p->backoff_ms == 0 ? NET_BACKOFF_MIN_MS :
+			p->backoff_ms >= NET_BACKOFF_MAX_MS / 2 ? NET_BACKOFF_MAX_MS :
+			p->backoff_ms * 2;
+	p->retry_at = w_now_ms(&nt->w) + p->backoff_ms;
+	logm(nt, DKV_LOG_INFO, "peer %s: %s; dropping %zu unsent bytes, reconnecting in %u ms at the earliest",
+	     p->addr, why, evbuffer_get_length(p->out), p->backoff_ms);
+	pconn_disconnect(p);
+	if (!evtimer_pending(p->down_ev, NULL))
+		evtimer_add(p->down_ev, &now);
+}
+
+/* Write what p holds once it is connected. */
+static void pconn_flush(pconn *p)
+{
+	int rc;
+
+	if (p->state != PCONN_UP)
+		return;   /* pconn_write_cb flushes when the connect completes */
+	rc = out_write(p->nt, p->fd, p->out, p->wev, &p->writing);
+	if (rc != 0) {
+		char why[128];
+
+		snprintf(why, sizeof(why), "write: %s", strerror(-rc));
+		pconn_fail(p, why);
+	}
+}
+
+/* Outbound connections are one-way: what arrives is read only to see EOF
+ * and errors, and discarded (answers come as messages on the peer's own
+ * connection to us; handing these bytes to the node could loop error
+ * replies between two nodes). */
+static void pconn_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	pconn *p = arg;
+	ssize_t n;
+	char why[128];
+
+	(void)what;
+	n = recv(fd, p->nt->scratch, NET_SCRATCH, 0);
+	if (n > 0 || (n < 0 && retriable(errno)))
+		return;
+	if (n == 0)
+		snprintf(why, sizeof(why), "closed by the peer");
+	else
+		snprintf(why, sizeof(why), "%s", strerror(errno));
+	pconn_fail(p, why);
+}
+
+static void pconn_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	pconn *p = arg;
+	net *nt = p->nt;
+	char why[160];
+
+	if (what & EV_TIMEOUT) {
+		snprintf(why, sizeof(why), "%s for %u ms",
+			 p->state == PCONN_CONNECTING ? "no connection" : "accepted no byte",
+			 nt->cfg->write_timeout);
+		pconn_fail(p, why);
+		return;
+	}
+	if (p->state == PCONN_CONNECTING) {
+		int e = 0;
+		socklen_t elen = sizeof(e);
+
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &elen) != 0)
+			e = errno;
+		if (e != 0) {
+			snprintf(why, sizeof(why), "connect: %s", strerror(e));
+			pconn_fail(p, why);
+			return;
+		}
+		if (event_add(p->rev, NULL) != 0) {
+			pconn_fail(p, "cannot watch the connection");
+			return;
+		}
+		p->state = PCONN_UP;
+		p->backoff_ms = 0;
+		logm(nt, DKV_LOG_DEBUG, "peer %s: connected", p->addr);
+	}
+	pconn_flush(p);
+}
+
+/* Start connecting p (DOWN): CONNECTING, or an error with p DOWN again and
+ * in backoff. */
+static int pconn_connect(pconn *p)
+{
+	net *nt = p->nt;
+	struct timeval wt = { (time_t)(nt->cfg->write_timeout / 1000),
+			      (suseconds_t)(nt->cfg->write_timeout % 1000) * 1000 };
+	struct addrinfo *ai;
+	char why[160];
+	int one = 1, rc;
+
+	rc = resolve(p->addr, SOCK_STREAM, &ai);
+	if (rc != 0) {
+		snprintf(why, sizeof(why), "cannot resolve the address: %s", dkv_strerror(rc));
+		goto out_fail;
+	}
+	p->fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (p->fd < 0) {
+		rc = -errno;
+		freeaddrinfo(ai);
+		snprintf(why, sizeof(why), "socket: %s", strerror(-rc));
+		goto out_fail;
+	}
+	p->state = PCONN_CONNECTING;
+	nt->npeer_conns++;
+	setsockopt(p->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	p->rev = event_new(nt->base, p->fd, EV_READ | EV_PERSIST, pconn_read_cb, p);
+	p->wev = event_new(nt->base, p->fd, EV_WRITE | EV_PERSIST, pconn_write_cb, p);
+	if (p->rev == NULL || p->wev == NULL) {
+		freeaddrinfo(ai);
+		rc = -ENOMEM;
+		snprintf(why, sizeof(why), "out of memory");
+		goto out_close;
+	}
+	rc = connect(p->fd, ai->ai_addr, ai->ai_addrlen) == 0 ? 0 : -errno;
+	freeaddrinfo(ai);
+	if (rc != 0 && rc != -EINPROGRESS) {
+		snprintf(why, sizeof(why), "connect: %s", strerror(-rc));
+		goto out_close;
+	}
+	/* Connected or not, the outcome shows as writability (SO_ERROR says
+	 * which); a connect that takes write_timeout has failed. */
+	if (event_add(p->wev, &wt) != 0) {
+		rc = -ENOMEM;
+		snprintf(why, sizeof(why), "cannot watch the connection");
+		goto out_close;
+	}
+	p->writing = true;
+	return 0;
+
+out_close:   /* pconn_fail closes the socket and frees the events */
+out_fail:
+	pconn_fail(p, why);
+	return rc;
+}
+
+/* The peer entry for addr, made on first use; NULL on ENOMEM.  A linear
+ * search: a node talks to its cluster's members, a few dozen at most, and
+ * a strcmp that fails on the first bytes that differ costs nanoseconds. */
+static pconn *pconn_get(net *nt, const char *addr)
+{
+	pconn *p;
+
+	for (size_t i = 0; i < nt->npeers; i++)
+		if (strcmp(nt->peers[i]->addr, addr) == 0)
+			return nt->peers[i];
+	if (nt->npeers == nt->peers_cap) {
+		size_t n = nt->peers_cap ? nt->peers_cap * 2 : 8;
+		pconn **a = realloc(nt->peers, n * sizeof(*a));
+
+		if (a == NULL)
+			return NULL;
+		nt->peers = a;
+		nt->peers_cap = n;
+	}
+	p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return NULL;
+	p->nt = nt;
+	p->fd = -1;
+	p->addr = strdup(addr);
+	p->out = evbuffer_new();
+	p->down_ev = evtimer_new(nt->base, pconn_down_cb, p);
+	if (p->addr == NULL || p->out == NULL || p->down_ev == NULL) {
+		free(p->addr);
+		if (p->out)
+			evbuffer_free(p->out);
+		if (p->down_ev)
+			event_free(p->down_ev);
+		free(p);
+		return NULL;
+	}
+	nt->peers[nt->npeers++] = p;
+	return p;
+}
+
+static void pconn_free(pconn *p)
+{
+	pconn_disconnect(p);
+	event_free(p->down_ev);
+	evbuffer_free(p->out);
+	free(p->addr);
+	free(p);
+}
+
+static int w_send(world *w, const char *addr, const void *frame, size_t len)
+{
+	net *nt = (net *)w;
+	pconn *p = pconn_get(nt, addr);
+	int rc;
+
+	if (p == NULL)
+		return -ENOMEM;
+	if (p->state == PCONN_DOWN && w_now_ms(w) < p->retry_at)
+		return -EAGAIN;
+	if (evbuffer_get_length(p->out) + len > nt->cfg->output_buffer_limit) {
+		logm(nt, DKV_LOG_DEBUG,
+		     "peer %s: %zu unsent bytes would exceed output_buffer_limit %llu; frame refused",
+		     p->addr, evbuffer_get_length(p->out) + len,
+		     (unsigned long long)nt->cfg->output_buffer_limit);
+		return -ENOBUFS;
+	}
+	if (p->state == PCONN_DOWN) {
+		rc = pconn_connect(p);
+		if (rc != 0)
+			return rc;
+	}
+	if (evbuffer_add(p->out, frame, len) != 0)
+		return -ENOMEM;
+	if (!p->writing)
+		pconn_flush(p);   /* else the socket is full: wev writes it */
+	return 0;
+}
+
+/* --- UDP -------------------------------------------------------------------- */
+
+/* Datagrams taken per readable event: level-triggered, so a busy socket
+ * is read again on the next turn; 64 keeps one turn under 64 x 64 KiB of
+ * copying while a gossip round's few datagrams take one wakeup. */
+#define NET_UDP_BATCH 64
+
+static void udp_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	net *nt = arg;
+
+	(void)what;
+	for (int i = 0; i < NET_UDP_BATCH; i++) {
+		ssize_t n = recv(fd, nt->scratch, NET_SCRATCH, MSG_DONTWAIT);
+
+		if (n < 0) {
+			if (!retriable(errno))
+				logm(nt, DKV_LOG_DEBUG, "udp: recv: %s", strerror(errno));
+			return;
+		}
+		node_datagram(nt->nd, nt->scratch, (size_t)n);
+	}
+}
+
+static void w_dgram(world *w, const char *addr, const void *buf, size_t len)
+{
+	net *nt = (net *)w;
+	struct addrinfo *ai;
+	int rc;
+
+	if (nt->udp_fd < 0) {
+		logm(nt, DKV_LOG_DEBUG, "udp: datagram to %s before net_start: dropped", addr);
+		return;
+	}
+	rc = resolve(addr, SOCK_DGRAM, &ai);
+	if (rc != 0) {
+		logm(nt, DKV_LOG_DEBUG, "udp: %s: %s: dropped", addr, dkv_strerror(rc));
+		return;
+	}
+	if (sendto(nt->udp_fd, buf, len, MSG_DONTWAIT, ai->ai_addr, ai->ai_addrlen) < 0)
+		logm(nt, DKV_LOG_DEBUG, "udp: send to %s: %s: dropped", addr, strerror(errno));
+	freeaddrinfo(ai);
+}
+
+static size_t w_connections(world *w)
+{
+	return net_connections((net *)w);
+}
+
 static const world_ops net_ops = {
 	.now_ms = w_now_ms,
 	.wall_ms = w_wall_ms,
@@ -641,6 +1069,9 @@ static const world_ops net_ops = {
 	.timer_cancel = w_timer_cancel,
 	.reply = w_reply,
 	.durable = w_durable,
+	.send = w_send,
+	.dgram = w_dgram,
+	.connections = w_connections,
 };
 
 /* --- lifecycle ------------------------------------------------------------ */
@@ -660,10 +1091,12 @@ int net_open(net **out, struct event_base *base, const dkv_config *cfg, dkv_log 
 	nt->cfg = cfg;
 	nt->log = log;
 	nt->pipe_rd = nt->pipe_wr = -1;
+	nt->udp_fd = -1;
 	pthread_mutex_init(&nt->mu, NULL);
 	pthread_cond_init(&nt->cv, NULL);
 
 	nt->resume_accept = evtimer_new(base, resume_accept_cb, nt);
+	nt->scratch = malloc(NET_SCRATCH);
 	if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) {
 		rc = -errno;
 		snprintf(err, errlen, "pipe: %s", strerror(errno));
@@ -673,7 +1106,8 @@ int net_open(net **out, struct event_base *base, const dkv_config *cfg, dkv_log 
 	nt->pipe_rd = fds[0];
 	nt->pipe_wr = fds[1];
 	nt->pipe_ev = event_new(base, nt->pipe_rd, EV_READ | EV_PERSIST, pipe_cb, nt);
-	if (nt->resume_accept == NULL || nt->pipe_ev == NULL || event_add(nt->pipe_ev, NULL) != 0) {
+	if (nt->resume_accept == NULL || nt->scratch == NULL || nt->pipe_ev == NULL ||
+	    event_add(nt->pipe_ev, NULL) != 0) {
 		net_close(nt);
 		return -ENOMEM;
 	}
@@ -692,6 +1126,46 @@ int net_open(net **out, struct event_base *base, const dkv_config *cfg, dkv_log 
 world *net_world(net *nt)
 {
 	return &nt->w;
+}
+
+/* Bind the UDP socket to the TCP listener's address and port (its real
+ * port: the same one even for a listen port of 0) and start reading.  No
+ * SO_REUSEADDR: on Linux it would let a second node share the UDP port
+ * unnoticed. */
+static int udp_bind(net *nt, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
+	int rc;
+
+	if (getsockname(evconnlistener_get_fd(nt->lis), (struct sockaddr *)&ss, &sslen) != 0) {
+		rc = -errno;
+		snprintf(err, errlen, "listen %s: %s", nt->cfg->listen, strerror(errno));
+		return rc;
+	}
+	nt->udp_fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (nt->udp_fd < 0 || bind(nt->udp_fd, (struct sockaddr *)&ss, sslen) != 0) {
+		rc = -errno;
+		snprintf(err, errlen, "listen %s (UDP): %s", nt->cfg->listen, strerror(errno));
+		goto out_close;
+	}
+	nt->udp_ev = event_new(nt->base, nt->udp_fd, EV_READ | EV_PERSIST, udp_read_cb, nt);
+	if (nt->udp_ev == NULL || event_add(nt->udp_ev, NULL) != 0) {
+		rc = -ENOMEM;
+		snprintf(err, errlen, "listen %s (UDP): out of memory", nt->cfg->listen);
+		goto out_free_event;
+	}
+	return 0;
+
+out_free_event:
+	if (nt->udp_ev != NULL)
+		event_free(nt->udp_ev);
+	nt->udp_ev = NULL;
+out_close:
+	if (nt->udp_fd >= 0)
+		close(nt->udp_fd);
+	nt->udp_fd = -1;
+	return rc ? rc : -EADDRINUSE;
 }
 
 int net_start(net *nt, struct node *nd, char *err, size_t errlen)
@@ -730,6 +1204,13 @@ int net_start(net *nt, struct node *nd, char *err, size_t errlen)
 	}
 	evconnlistener_set_error_cb(nt->lis, accept_error_cb);
 	nt->nd = nd;
+	rc = udp_bind(nt, err, errlen);
+	if (rc != 0) {
+		evconnlistener_free(nt->lis);
+		nt->lis = NULL;
+		nt->nd = NULL;
+		return rc;
+	}
 	evconnlistener_enable(nt->lis);
 	return 0;
 }
@@ -751,12 +1232,14 @@ size_t net_pending_output(const net *nt)
 	for (uint32_t i = 0; i < nt->nslots; i++)
 		if (nt->slots[i] != NULL)
 			total += evbuffer_get_length(nt->slots[i]->out);
+	for (size_t i = 0; i < nt->npeers; i++)
+		total += evbuffer_get_length(nt->peers[i]->out);
 	return total;
 }
 
 size_t net_connections(const net *nt)
 {
-	return nt->nconns;
+	return nt->nconns + nt->npeer_conns;
 }
 
 void net_close(net *nt)
@@ -785,6 +1268,14 @@ void net_close(net *nt)
 		}
 	free(nt->slots);
 	free(nt->free_slots);
+	for (size_t i = 0; i < nt->npeers; i++)
+		pconn_free(nt->peers[i]);
+	free(nt->peers);
+	if (nt->udp_ev != NULL)
+		event_free(nt->udp_ev);
+	if (nt->udp_fd >= 0)
+		close(nt->udp_fd);
+	free(nt->scratch);
 	if (nt->lis != NULL)
 		evconnlistener_free(nt->lis);
 	if (nt->resume_accept != NULL)

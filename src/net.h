@@ -4,9 +4,45 @@
  * One net per node, on one event_base, on one thread.  It listens on the
  * node's address, frames each connection's bytes (4-byte length, then the
  * payload handed to node_request()), and implements the world interface of
- * world.h for the node: the clock, timers, replies to clients by id, and
- * fdatasync batches run on a small thread pool whose results come back to
- * the loop through a pipe.
+ * world.h for the node: the clock, timers, replies to clients by id,
+ * messages to peers, datagrams, and fdatasync batches run on a small
+ * thread pool whose results come back to the loop through a pipe.
+ *
+ * PEERS (world.h, PEERS)
+ *   - Inbound: a peer's connection is accepted like a client's and its
+ *     frames go to node_request(); it counts against max_connections.
+ *   - Outbound: send() keeps one connection per peer address ("host:port"
+ *     string, compared byte for byte: "localhost:7070" and
+ *     "127.0.0.1:7070" are two peers).  The address is resolved with
+ *     getaddrinfo() at each connect, on the loop: numeric addresses, the
+ *     norm, cost nothing; a name blocks the loop while it resolves.  Only
+ *     the first address found is tried.  Connects are non-blocking, with
+ *     TCP_NODELAY; frames queue while connecting and are written in order,
+ *     at once when the socket takes them, else when it becomes writable.
+ *   - Limits: a send that would leave more than output_buffer_limit bytes
+ *     unsent on that connection is refused (-ENOBUFS; the connection
+ *     stays).  A connect that has not completed, or a connection that
+ *     accepts no byte while frames wait, for write_timeout is failed.
+ *   - Failure (connect error, read or write error, EOF, write_timeout):
+ *     the socket is closed, unsent frames are dropped, node_peer_down() is
+ *     called from a zero-delay timer (never inside send()), and sends are
+ *     refused with -EAGAIN for a backoff of 100 ms, doubled per failure up
+ *     to 5 s, back to 100 ms once a connect succeeds.  The first send after
+ *     the backoff reconnects; nothing is retried before that.  A connect
+ *     that fails at once (an address that does not resolve: DKV_EINVAL;
+ *     -ENETUNREACH, ...) fails that send with the error, and the same
+ *     backoff and node_peer_down() follow.
+ *   - Outbound connections are one-way: bytes that arrive on them are read
+ *     only to see EOF and errors, and discarded; answers come as messages
+ *     on the peer's own connection.  They do not count against
+ *     max_connections; they do count in net_connections().  A peer's
+ *     entry (its address and an empty buffer, about 300 bytes) stays until
+ *     net_close().
+ *   - UDP: net_start() binds a UDP socket to the listener's address and
+ *     port; each datagram that arrives (up to 64 KiB) goes to
+ *     node_datagram().  dgram() resolves its address as send() does, at
+ *     every call, and sends from that socket; any error only logs at debug
+ *     level (UDP is lossy by contract).
  *
  * BACK-PRESSURE (per connection)
  *   - Reading pauses while more than NET_OUTPUT_PAUSE bytes of replies are
@@ -50,18 +86,25 @@ int net_open(net **out, struct event_base *base, const dkv_config *cfg, dkv_log 
 	     char *err, size_t errlen);
 /* The world the node is opened with. */
 world *net_world(net *nt);
-/* Bind cfg->listen and start accepting, handing frames to nd.  0 or an
- * error with the reason in err ("listen 127.0.0.1:7070: Address already in
- * use"; DKV_EINVAL for an address that does not parse or resolve). */
+/* Bind cfg->listen, TCP and UDP (on the port TCP got), and start
+ * accepting, handing frames and datagrams to nd.  0 or an error with the
+ * reason in err ("listen 127.0.0.1:7070: Address already in use",
+ * "listen 127.0.0.1:7070 (UDP): Address already in use"; DKV_EINVAL for an
+ * address that does not parse or resolve); nothing stays bound then. */
 int net_start(net *nt, struct node *nd, char *err, size_t errlen);
-/* Stop accepting and stop reading requests (shutdown, first step). */
+/* Stop accepting and stop reading requests (shutdown, first step).
+ * Outbound peer connections and the UDP socket carry on: a draining node
+ * may still need its peers. */
 void net_stop_accepting(net *nt);
-/* Unsent reply bytes over every connection. */
+/* Unsent bytes over every connection: replies, and frames to peers. */
 size_t net_pending_output(const net *nt);
-/* Open connections. */
+/* Open connections: accepted ones and outbound peer ones (connecting or
+ * up). */
 size_t net_connections(const net *nt);
-/* Close every connection, stop the threads, free.  The node must be closed
- * first (it may hold timers of this world). */
+/* Close every connection and the UDP socket, stop the threads, free.  The
+ * node must be closed first (it may hold timers of this world), and the
+ * loop must not run between the node's close and this call (a pending
+ * node_peer_down() would reach the freed node). */
 void net_close(net *nt);
 
 #endif /* DKV_NET_H */

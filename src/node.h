@@ -60,6 +60,11 @@ typedef struct node_stats {
 	uint64_t syncs;                        /* durable() batches completed */
 	uint64_t datagrams;                    /* node_datagram() calls */
 	uint64_t peer_downs;                   /* node_peer_down() calls */
+	uint64_t forwarded;                    /* writes sent to a coordinator */
+	uint64_t replica_reads, replica_writes;/* RGET, RPUT served for peers */
+	uint64_t read_repairs;                 /* stale replicas sent the merged object */
+	uint64_t bad_peer_messages;            /* peer frames that failed to decode */
+	size_t members;                        /* members in the ring */
 	size_t inflight;                       /* requests not yet answered */
 	size_t partitions_open;                /* stores opened so far */
 	uint32_t ring_size, n_val;             /* as recorded in NODE */
@@ -93,7 +98,8 @@ void node_datagram(node *n, const void *buf, size_t len);
 /* The world's connection to the peer at addr failed or closed (world.h,
  * PEERS): requests waiting on that peer fail over now. */
 void node_peer_down(node *n, const char *addr);
-/* This node's address for peers and clients (its listen address). */
+/* This node's address for peers and clients: the listen address given, or
+ * when none was, the one its MEMBERS file records (dynkvd listens there). */
 const char *node_addr(const node *n);
 
 /* From now on every new request is answered with a SHUTDOWN error. */

@@ -210,6 +210,111 @@ static int rd_context(mpr *r, proto_bytes *ctx, char *err, size_t errlen)
 	return 0;
 }
 
+/* One INFO value at depth (the outer map is depth 1).  Containers are
+ * walked here so that keys can be checked and extension types refused;
+ * scalars are skipped by mpr_skip(), which bounds every length. */
+static int rd_info_value(mpr *r, unsigned depth, bool is_key, char *err, size_t errlen)
+{
+	int t = mpr_peek(r);
+	uint64_t n;
+
+	if (t < 0)
+		return fail(DKV_EPROTO, err, errlen, "INFO map is truncated");
+	if (is_key) {
+		const char *k;
+		size_t klen;
+
+		if (mpr_str(r, SIZE_MAX, &k, &klen) != 0)
+			return fail(DKV_EPROTO, err, errlen, "INFO map key is not a str");
+		return 0;
+	}
+	if ((t & 0xf0) == 0x80 || t == 0xde || t == 0xdf ||
+	    (t & 0xf0) == 0x90 || t == 0xdc || t == 0xdd) {
+		bool map = (t & 0xf0) == 0x80 || t == 0xde || t == 0xdf;
+
+		if ((map ? mpr_map(r, &n) : mpr_array(r, &n)) != 0)
+			return fail(DKV_EPROTO, err, errlen, "INFO map is truncated");
+		if (depth > PROTO_MAX_INFO_DEPTH)
+			return fail(DKV_EPROTO, err, errlen,
+				    "INFO map nested more than %u deep", PROTO_MAX_INFO_DEPTH);
+		/* each element takes at least a byte: no loop of 2^32 on 5 bytes */
+		if (n > mpr_left(r) / (map ? 2 : 1))
+			return fail(DKV_EPROTO, err, errlen, "INFO %s of %llu claims more "
+				    "than the frame holds", map ? "map" : "array",
+				    (unsigned long long)n);
+		for (uint64_t i = 0; i < (map ? 2 * n : n); i++) {
+			int rc = rd_info_value(r, depth + 1, map && i % 2 == 0, err, errlen);
+
+			if (rc != 0)
+				return rc;
+		}
+		return 0;
+	}
+	if ((t >= 0xc7 && t <= 0xc9) || (t >= 0xd4 && t <= 0xd8))
+		return fail(DKV_EPROTO, err, errlen, "INFO holds an extension type");
+	if (mpr_skip(r, 0) != 0)
+		return fail(DKV_EPROTO, err, errlen, "INFO map holds a malformed value");
+	return 0;
+}
+
+int proto_check_info(const void *p, size_t len, char *err, size_t errlen)
+{
+	mpr r;
+	int t, rc;
+
+	if (errlen > 0)
+		err[0] = '\0';
+	mpr_init(&r, p, len, DKV_EPROTO);
+	t = mpr_peek(&r);
+	if (!((t & 0xf0) == 0x80 || t == 0xde || t == 0xdf))
+		return fail(DKV_EPROTO, err, errlen, "INFO body is not a map");
+	if ((rc = rd_info_value(&r, 1, false, err, errlen)) != 0)
+		return rc;
+	if (mpr_left(&r) != 0)
+		return fail(DKV_EPROTO, err, errlen, "%zu bytes after the INFO map",
+			    mpr_left(&r));
+	return 0;
+}
+
+static int rd_admin(mpr *r, proto_msg *m, char *err, size_t errlen)
+{
+	const char *s;
+	uint64_t n;
+	int rc;
+
+	if (mpr_array(r, &n) != 0 || n != 2)
+		return fail(DKV_EPROTO, err, errlen, "ADMIN body is not [command, args]");
+	rc = mpr_str(r, PROTO_MAX_COMMAND, &s, &m->command.len);
+	if (rc == DKV_ETOOBIG)
+		return fail(DKV_EINVAL, err, errlen, "ADMIN command longer than %u bytes",
+			    PROTO_MAX_COMMAND);
+	if (rc != 0)
+		return fail(DKV_EPROTO, err, errlen, "ADMIN command is not a str");
+	if (m->command.len == 0)
+		return fail(DKV_EINVAL, err, errlen, "empty ADMIN command");
+	m->command.p = (const uint8_t *)s;
+	if (mpr_array(r, &n) != 0)
+		return fail(DKV_EPROTO, err, errlen, "ADMIN args is not an array");
+	if (n > PROTO_MAX_ARGS)
+		return fail(DKV_EINVAL, err, errlen, "ADMIN has %llu arguments, at most %u",
+			    (unsigned long long)n, PROTO_MAX_ARGS);
+	for (uint64_t i = 0; i < n; i++) {
+		proto_bytes *a = &m->args[i];
+
+		rc = mpr_str(r, PROTO_MAX_ARG, &s, &a->len);
+		if (rc == DKV_ETOOBIG)
+			return fail(DKV_EINVAL, err, errlen,
+				    "ADMIN argument %llu longer than %u bytes",
+				    (unsigned long long)i + 1, PROTO_MAX_ARG);
+		if (rc != 0)
+			return fail(DKV_EPROTO, err, errlen, "ADMIN argument %llu is not a str",
+				    (unsigned long long)i + 1);
+		a->p = (const uint8_t *)s;
+		m->nargs++;
+	}
+	return 0;
+}
+
 static int rd_body(mpr *r, const proto_limits *lim, proto_msg *m, char *err, size_t errlen)
 {
 	uint64_t n;
@@ -276,6 +381,20 @@ static int rd_body(mpr *r, const proto_limits *lim, proto_msg *m, char *err, siz
 		if (mpr_uint(r, &m->tombstones) != 0)
 			return fail(DKV_EPROTO, err, errlen, "VALUE tombstones is not a uint");
 		return 0;
+	case PROTO_ADMIN:
+		return rd_admin(r, m, err, errlen);
+	case PROTO_INFO: {
+		const uint8_t *start = r->p;
+		int t = mpr_peek(r);
+
+		if (!((t & 0xf0) == 0x80 || t == 0xde || t == 0xdf))
+			return fail(DKV_EPROTO, err, errlen, "INFO body is not a map");
+		if ((rc = rd_info_value(r, 1, false, err, errlen)) != 0)
+			return rc;
+		m->info.p = start;
+		m->info.len = (size_t)(r->p - start);
+		return 0;
+	}
 	case PROTO_ERROR: {
 		uint64_t code;
 		const char *s;
@@ -569,6 +688,63 @@ nomem:
 	return -ENOMEM;
 }
 
+/* ADMIN from byte strings (NULs allowed), within the decoder's limits. */
+static int encode_admin(msgpack_sbuffer *sb, uint64_t id, proto_bytes cmd,
+			const proto_bytes *args, size_t nargs)
+{
+	msgpack_packer pk;
+	size_t start;
+
+	if (cmd.len == 0 || cmd.len > PROTO_MAX_COMMAND || nargs > PROTO_MAX_ARGS)
+		return DKV_EINVAL;
+	for (size_t i = 0; i < nargs; i++)
+		if (args[i].len > PROTO_MAX_ARG)
+			return DKV_EINVAL;
+	if (begin(sb, &pk, &start, PROTO_ADMIN, id) != 0)
+		return -ENOMEM;
+	PK(msgpack_pack_array(&pk, 2));
+	PK(msgpack_pack_str_with_body(&pk, cmd.p, cmd.len));
+	PK(msgpack_pack_array(&pk, (size_t)nargs));
+	for (size_t i = 0; i < nargs; i++)
+		PK(msgpack_pack_str_with_body(&pk, args[i].len ? args[i].p : (const uint8_t *)"",
+					      args[i].len));
+	return finish(sb, start);
+nomem:
+	sb->size = start;
+	return -ENOMEM;
+}
+
+int proto_encode_admin(msgpack_sbuffer *sb, uint64_t id, const char *command,
+		       const char *const *args, size_t nargs)
+{
+	proto_bytes cmd = { (const uint8_t *)command, strlen(command) };
+	proto_bytes a[PROTO_MAX_ARGS];
+
+	if (nargs > PROTO_MAX_ARGS)
+		return DKV_EINVAL;
+	for (size_t i = 0; i < nargs; i++) {
+		a[i].p = (const uint8_t *)args[i];
+		a[i].len = strlen(args[i]);
+	}
+	return encode_admin(sb, id, cmd, a, nargs);
+}
+
+int proto_encode_info(msgpack_sbuffer *sb, uint64_t id, const void *map, size_t len)
+{
+	msgpack_packer pk;
+	size_t start;
+
+	if (proto_check_info(map, len, NULL, 0) != 0)
+		return DKV_EINVAL;
+	if (begin(sb, &pk, &start, PROTO_INFO, id) != 0)
+		return -ENOMEM;
+	PK(msgpack_sbuffer_write(sb, (const char *)map, len));   /* len >= 1: a map */
+	return finish(sb, start);
+nomem:
+	sb->size = start;
+	return -ENOMEM;
+}
+
 int proto_encode_msg(msgpack_sbuffer *sb, const proto_msg *m)
 {
 	char msg[PROTO_MAX_MESSAGE + 1];
@@ -592,6 +768,10 @@ int proto_encode_msg(msgpack_sbuffer *sb, const proto_msg *m)
 		return proto_encode_ok(sb, m->id, m->context.p, m->context.len);
 	case PROTO_PONG:
 		return proto_encode_pong(sb, m->id);
+	case PROTO_ADMIN:
+		return encode_admin(sb, m->id, m->command, m->args, m->nargs);
+	case PROTO_INFO:
+		return proto_encode_info(sb, m->id, m->info.p, m->info.len);
 	case PROTO_ERROR:
 		len = m->message.len < PROTO_MAX_MESSAGE ? m->message.len : PROTO_MAX_MESSAGE;
 		if (len > 0)

@@ -23,10 +23,12 @@
  *   PUT     [key, value, context, opts]
  *   DELETE  [key, context, opts]
  *   PING    nil
+ *   ADMIN   [command, args]
  *   VALUE   [found, values, context, tombstones]    reply to GET
  *   OK      context                                 reply to PUT, DELETE
  *   PONG    nil                                     reply to PING
  *   ERROR   [code, message]                         reply to anything
+ *   INFO    map                                     reply to ADMIN
  *
  *   key, value   bin (a key of 1..max_key_size bytes; a value of
  *                0..max_value_size bytes)
@@ -46,6 +48,18 @@
  *                with a write shows up here, beside the written value)
  *   code         uint, one of PROTO_ERRORS
  *   message      str, for people: "quorum not met: 1 of w=2 replicas answered"
+ *   command      str of 1..PROTO_MAX_COMMAND bytes ("members", "ring", ...)
+ *   args         array of 0..PROTO_MAX_ARGS str of 0..PROTO_MAX_ARG bytes
+ *                each.  A command or argument past these limits, or an
+ *                empty command, is DKV_EINVAL (the request is refused, the
+ *                connection kept); a command or argument that is not a
+ *                str is DKV_EPROTO
+ *   map          the command's result: one msgpack map, nested at most
+ *                PROTO_MAX_INFO_DEPTH containers deep (the map itself
+ *                counts); every map key in it is a str; values are nil,
+ *                bool, int, float, str, bin, array or map (no extension
+ *                types).  Its schema belongs to the command
+ *                (man/dynkv-admin.1), not to this codec
  *
  * DECODING
  *   proto_decode() reads a payload with the bounded reader of mpr.h: every
@@ -67,6 +81,14 @@
 #define PROTO_HEADER_SIZE 4u            /* the big-endian length prefix */
 #define PROTO_MAX_VALUES  4096u         /* most values one VALUE reply may carry */
 #define PROTO_MAX_MESSAGE 4096u         /* longest error message kept */
+#define PROTO_MAX_COMMAND 32u           /* longest ADMIN command */
+#define PROTO_MAX_ARGS    8u            /* most ADMIN arguments */
+#define PROTO_MAX_ARG     1024u         /* longest ADMIN argument */
+/* Deepest nesting of containers in an INFO map, the map included.  The
+ * deepest admin schema needs 4 (ring: map > partitions array > partition
+ * map > preflist array); 16 leaves room for more, and bounds the
+ * validator's recursion (one small C frame per level). */
+#define PROTO_MAX_INFO_DEPTH 16u
 
 /* X(name, number, "wire name", is_request) */
 #define PROTO_TYPES(X)                         \
@@ -74,10 +96,12 @@
 	X(PUT,    2,  "PUT",    true)          \
 	X(DELETE, 3,  "DELETE", true)          \
 	X(PING,   4,  "PING",   true)          \
+	X(ADMIN,  5,  "ADMIN",  true)          \
 	X(VALUE,  64, "VALUE",  false)         \
 	X(OK,     65, "OK",     false)         \
 	X(PONG,   66, "PONG",   false)         \
-	X(ERROR,  67, "ERROR",  false)
+	X(ERROR,  67, "ERROR",  false)         \
+	X(INFO,   68, "INFO",   false)
 
 typedef enum proto_type {
 #define X(name, num, wire, req) PROTO_##name = num,
@@ -133,6 +157,11 @@ typedef struct proto_msg {
 	uint64_t tombstones;    /* VALUE */
 	uint32_t code;          /* ERROR */
 	proto_bytes message;    /* ERROR (not NUL-terminated) */
+	proto_bytes command;    /* ADMIN (not NUL-terminated) */
+	proto_bytes args[PROTO_MAX_ARGS];   /* ADMIN: nargs arguments (not
+					     * NUL-terminated; may hold NULs) */
+	size_t nargs;           /* ADMIN */
+	proto_bytes info;       /* INFO: the map's msgpack bytes, validated */
 	bool header_ok;         /* version 1 with a type and an id: the frame
 	                         * was whole even if the body was refused */
 } proto_msg;
@@ -160,7 +189,8 @@ uint32_t proto_frame_length(const uint8_t hdr[PROTO_HEADER_SIZE]);
 /* Decode one payload (lim must not be NULL).  0, or: DKV_EVERSION (*m has
  * the id and type when they could be read), DKV_ETOOBIG (a key or value
  * past the limits; the id is set), DKV_EINVAL (an empty key, an unknown
- * option or one out of range; the id is set), DKV_EPROTO (malformed, or an
+ * option or one out of range, an ADMIN command or argument out of its
+ * limits; the id is set), DKV_EPROTO (malformed, or an
  * unknown type; the id and header_ok are set if the header could be read),
  * -ENOMEM.  On any error *m holds no allocation.  err (errlen may be 0)
  * gets a reason for people ("value too large: 2000000 > max_value_size
@@ -188,9 +218,23 @@ int proto_encode_value(msgpack_sbuffer *sb, uint64_t id, bool found,
 int proto_encode_ok(msgpack_sbuffer *sb, uint64_t id, const void *ctx, size_t ctxlen);
 int proto_encode_pong(msgpack_sbuffer *sb, uint64_t id);
 int proto_encode_error(msgpack_sbuffer *sb, uint64_t id, uint32_t code, const char *msg);
+/* ADMIN: command and the nargs args are C strings (borrowed for the call).
+ * DKV_EINVAL, and nothing written, for an empty command or one longer than
+ * PROTO_MAX_COMMAND, more than PROTO_MAX_ARGS args or one longer than
+ * PROTO_MAX_ARG: no decoder would accept them. */
+int proto_encode_admin(msgpack_sbuffer *sb, uint64_t id, const char *command,
+		       const char *const *args, size_t nargs);
+/* INFO: map[0..len) is an encoded msgpack map, copied as it is.  DKV_EINVAL,
+ * and nothing written, unless it is exactly one map that proto_decode()
+ * would accept (see BODIES). */
+int proto_encode_info(msgpack_sbuffer *sb, uint64_t id, const void *map, size_t len);
+/* 0 iff p[0..len) is exactly one map an INFO may carry, else DKV_EPROTO
+ * with the reason in err (errlen may be 0).  Allocates nothing. */
+int proto_check_info(const void *p, size_t len, char *err, size_t errlen);
 /* Any decoded message, with the encoder of its type (an ERROR's message is
- * cut at its first NUL, as proto_encode_error takes a C string); DKV_EPROTO
- * for an unknown type. */
+ * cut at its first NUL, as proto_encode_error takes a C string; an ADMIN's
+ * command and args are written whole, NULs included); DKV_EPROTO for an
+ * unknown type. */
 int proto_encode_msg(msgpack_sbuffer *sb, const proto_msg *m);
 
 #endif /* DKV_PROTO_H */

@@ -36,7 +36,9 @@
  *     (the node's timeouts and repair take care of loss).  Returns 0 when
  *     queued, or a negative error when the frame cannot be: -EAGAIN while
  *     the peer is in reconnect backoff, -ENOBUFS past the connection's
- *     output limit, -ENOMEM.  A refused send means the frame is lost.
+ *     output limit, -ENOMEM, or the error of a connect that failed at
+ *     once (an unusable address).  A refused send means the frame is
+ *     lost.
  *   - The receiving world hands such a frame to node_request() as it does
  *     a client's (peer message types are >= 128; the client id is that of
  *     the inbound connection and is not used for answers).

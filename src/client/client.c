@@ -60,6 +60,9 @@ static_assert(DYNKV_EOVERLOAD == WIRE(PROTO_ERR_OVERLOAD), "wire code");
 static_assert(DYNKV_ESHUTDOWN == WIRE(PROTO_ERR_SHUTDOWN), "wire code");
 static_assert(DYNKV_ECONTEXT == WIRE(PROTO_ERR_CONTEXT), "wire code");
 static_assert(DYNKV_EINTERNAL == WIRE(PROTO_ERR_INTERNAL), "wire code");
+static_assert(DYNKV_ADMIN_MAX_COMMAND == PROTO_MAX_COMMAND &&
+	      DYNKV_ADMIN_MAX_ARGS == PROTO_MAX_ARGS && DYNKV_ADMIN_MAX_ARG == PROTO_MAX_ARG,
+	      "admin limits");
 static_assert(DYNKV_ONE == DKV_QUORUM_ONE && DYNKV_QUORUM == DKV_QUORUM_QUORUM &&
 	      DYNKV_ALL == DKV_QUORUM_ALL && DYNKV_N_MAX == DKV_CONFIG_N_MAX, "quorum words");
 
@@ -771,4 +774,55 @@ int dynkv_ping(dynkv *c, unsigned timeout_ms)
 	if ((rc = encoded(c, proto_encode_ping(&c->sb, id))) != 0)
 		return rc;
 	return exchange(c, id, PROTO_PONG, deadline, NULL);
+}
+
+int dynkv_admin(dynkv *c, const char *command, const char *const *args, size_t nargs,
+		void **info, size_t *info_len)
+{
+	int64_t deadline;
+	proto_msg m;
+	uint8_t *buf;
+	size_t clen;
+	uint64_t id;
+	int rc;
+
+	*info = NULL;
+	*info_len = 0;
+	c->msg[0] = '\0';
+	if (c->broken)
+		return seterr(c, DYNKV_EBROKEN,
+			      "connection unusable after an earlier failure: %s", c->why);
+	clen = command != NULL ? strlen(command) : 0;
+	if (clen == 0 || clen > DYNKV_ADMIN_MAX_COMMAND)
+		return seterr(c, DYNKV_EARG, "admin command of %zu bytes: not 1..%d", clen,
+			      DYNKV_ADMIN_MAX_COMMAND);
+	if (nargs > DYNKV_ADMIN_MAX_ARGS)
+		return seterr(c, DYNKV_EARG, "%zu admin arguments: at most %d", nargs,
+			      DYNKV_ADMIN_MAX_ARGS);
+	for (size_t i = 0; i < nargs; i++) {
+		if (args == NULL || args[i] == NULL)
+			return seterr(c, DYNKV_EARG, "admin argument %zu is NULL", i + 1);
+		if (strlen(args[i]) > DYNKV_ADMIN_MAX_ARG)
+			return seterr(c, DYNKV_EARG, "admin argument %zu longer than %d bytes",
+				      i + 1, DYNKV_ADMIN_MAX_ARG);
+	}
+	deadline = now_ms() + (int64_t)c->request_timeout_ms;
+	id = c->next_id++;
+	rc = proto_encode_admin(&c->sb, id, command, args, nargs);
+	if ((rc = encoded(c, rc)) != 0)
+		return rc;
+	if ((rc = roundtrip(c, id, PROTO_INFO, deadline, &m, &buf)) != 0)
+		return rc;
+	/* Copy the map out of the reply buffer: the caller frees one thing. */
+	*info = malloc(m.info.len);
+	if (*info == NULL) {
+		rc = seterr(c, DYNKV_ENOMEM, "out of memory for a result of %zu bytes",
+			    m.info.len);
+	} else {
+		memcpy(*info, m.info.p, m.info.len);   /* len >= 1: a map */
+		*info_len = m.info.len;
+	}
+	proto_msg_release(&m);
+	free(buf);
+	return rc;
 }

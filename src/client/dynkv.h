@@ -270,6 +270,31 @@ int dynkv_delete(dynkv *c, const void *key, size_t klen, const void *ctx, size_t
 /* Ask the node for a PONG; the deadline is timeout_ms (0: request_timeout_ms). */
 int dynkv_ping(dynkv *c, unsigned timeout_ms);
 
+/* --- administration ----------------------------------------------------------
+ * An ADMIN request runs a command on the node ("members", "ring", "status",
+ * "join", "leave", "remove": dynkv-admin(1) lists them with the schema of
+ * each result) and returns its result as one MessagePack map, the body of
+ * the node's INFO reply (dynkv-protocol(7)).  The library has checked that
+ * the map is well-formed: exactly one map, nested at most 16 deep, string
+ * keys, no extension types; what keys it holds is the command's business.
+ */
+
+#define DYNKV_ADMIN_MAX_COMMAND 32      /* longest command, in bytes */
+#define DYNKV_ADMIN_MAX_ARGS    8       /* most arguments */
+#define DYNKV_ADMIN_MAX_ARG     1024    /* longest argument, in bytes */
+
+/* Run command (1..DYNKV_ADMIN_MAX_COMMAND bytes) with nargs C-string
+ * arguments (args may be NULL when nargs is 0).  0 and *info, the
+ * MessagePack bytes of the result map (*info_len of them), in a buffer the
+ * caller frees with free(); or an error code, with *info NULL and
+ * *info_len 0.  A command, argument count or argument past the limits
+ * above is DYNKV_EARG, before anything is sent.  The deadline is
+ * cfg.request_timeout_ms.  A node that does not know the command answers
+ * with an error (DYNKV_EINVALID, its message naming the command); one that
+ * does not know ADMIN at all, DYNKV_ETYPE. */
+int dynkv_admin(dynkv *c, const char *command, const char *const *args, size_t nargs,
+		void **info, size_t *info_len);
+
 #ifdef __cplusplus
 }
 #endif

@@ -80,6 +80,12 @@ static bool msg_eq(const proto_msg *a, const proto_msg *b)
 	for (size_t i = 0; i < a->nvalues; i++)
 		if (!bytes_eq(a->values[i], b->values[i]))
 			return false;
+	if (!bytes_eq(a->command, b->command) || a->nargs != b->nargs ||
+	    !bytes_eq(a->info, b->info))
+		return false;
+	for (size_t i = 0; i < a->nargs; i++)
+		if (!bytes_eq(a->args[i], b->args[i]))
+			return false;
 	return true;
 }
 
@@ -112,6 +118,7 @@ static void check_result(int rc, const proto_msg *m, const char *err, size_t err
 		CHECK(m->values == NULL && m->nvalues == 0);
 		CHECK(m->key.len == 0 && m->value.len == 0 && m->context.len == 0 &&
 		      m->message.len == 0);
+		CHECK(m->command.len == 0 && m->nargs == 0 && m->info.len == 0);
 		return;
 	}
 	CHECK(err[0] == '\0');
@@ -123,6 +130,16 @@ static void check_result(int rc, const proto_msg *m, const char *err, size_t err
 	CHECK((m->nvalues == 0) == (m->values == NULL));
 	CHECK(m->nvalues <= PROTO_MAX_VALUES);
 	CHECK(m->message.len <= PROTO_MAX_MESSAGE);
+	CHECK(inside(m->command, p, n) && inside(m->info, p, n));
+	CHECK(m->nargs <= PROTO_MAX_ARGS);
+	for (size_t i = 0; i < m->nargs; i++)
+		CHECK(inside(m->args[i], p, n) && m->args[i].len <= PROTO_MAX_ARG);
+	CHECK(m->type == PROTO_ADMIN || (m->command.len == 0 && m->nargs == 0));
+	CHECK(m->type == PROTO_INFO || m->info.len == 0);
+	if (m->type == PROTO_ADMIN)
+		CHECK(m->command.len >= 1 && m->command.len <= PROTO_MAX_COMMAND);
+	if (m->type == PROTO_INFO)   /* what the decoder took, the checker takes */
+		CHECK(proto_check_info(m->info.p, m->info.len, NULL, 0) == 0);
 	switch (m->type) {
 	case PROTO_GET:
 	case PROTO_PUT:

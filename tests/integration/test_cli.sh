@@ -133,7 +133,7 @@ for _ in 1 2 3 4 5; do
 	grep -q 'Address already in use' "$tmp/conflict.log" || break
 done
 check "a restart with a conflicting --ring-size exits 2" test $st -eq 2
-check "... and says why" grep -q 'ring_size 128 conflicts with ring_size 256 recorded in' "$tmp/conflict.log"
+check "... and says why" grep -q 'ring_size 128 conflicts with ring_size 512 recorded in' "$tmp/conflict.log"
 "$DYNKVD" --no-such-option 1 >"$tmp/usage.log" 2>&1
 check "an unknown option exits 2" test $? -eq 2
 "$DYNKVD" --version | grep -q '^dynkvd (dynkv) '

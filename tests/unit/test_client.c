@@ -91,6 +91,10 @@ struct fake {
 	size_t last_vlen;
 	uint8_t last_ctx[64];
 	size_t last_ctxlen;
+	char last_admin[2048];  /* ADMIN: command and args, joined by '|' */
+	/* What h_info answers to ADMIN (set by the test before it asks). */
+	const uint8_t *info;
+	size_t info_len;
 };
 
 static fake F;
@@ -169,6 +173,15 @@ static void record(const proto_msg *m, const uint8_t *p, size_t len)
 	F.last_ctxlen = m->context.len < sizeof(F.last_ctx) ? m->context.len : sizeof(F.last_ctx);
 	if (F.last_ctxlen > 0)
 		memcpy(F.last_ctx, m->context.p, F.last_ctxlen);
+	F.last_admin[0] = '\0';
+	if (m->type == PROTO_ADMIN) {
+		size_t o = (size_t)snprintf(F.last_admin, sizeof(F.last_admin), "%.*s",
+					    (int)m->command.len, (const char *)m->command.p);
+
+		for (size_t i = 0; i < m->nargs && o < sizeof(F.last_admin); i++)
+			o += (size_t)snprintf(F.last_admin + o, sizeof(F.last_admin) - o, "|%.*s",
+					      (int)m->args[i].len, (const char *)m->args[i].p);
+	}
 	pthread_mutex_unlock(&F.mu);
 }
 
@@ -519,6 +532,57 @@ static bool h_version2(fake *f, int fd, const proto_msg *m, const uint8_t *p, si
 	sb.data[5] = 2;
 	fk_send(fd, &sb);
 	msgpack_sbuffer_destroy(&sb);
+	return true;
+}
+
+/* INFO with F.info to an ADMIN; PONG to a PING. */
+static bool h_info(fake *f, int fd, const proto_msg *m, const uint8_t *p, size_t len)
+{
+	msgpack_sbuffer sb;
+
+	msgpack_sbuffer_init(&sb);
+	if (m->type == PROTO_ADMIN)
+		cr_assert_eq(proto_encode_info(&sb, m->id, f->info, f->info_len), 0);
+	else
+		proto_encode_pong(&sb, m->id);
+	fk_send(fd, &sb);
+	msgpack_sbuffer_destroy(&sb);
+	return true;
+}
+
+/* The first half of an INFO reply, then close. */
+static bool h_info_half(fake *f, int fd, const proto_msg *m, const uint8_t *p, size_t len)
+{
+	msgpack_sbuffer sb;
+
+	msgpack_sbuffer_init(&sb);
+	cr_assert_eq(proto_encode_info(&sb, m->id, f->info, f->info_len), 0);
+	fk_write(fd, sb.data, sb.size / 2);
+	msgpack_sbuffer_destroy(&sb);
+	return false;
+}
+
+/* An INFO whose map is nested too deep (by hand: the encoder refuses it). */
+static bool h_info_deep(fake *f, int fd, const proto_msg *m, const uint8_t *p, size_t len)
+{
+	uint8_t g[4 + 4 + 3 * 40 + 1];
+	size_t n = 0;
+
+	g[n++] = 0;
+	g[n++] = 0;
+	g[n++] = 0;
+	g[n++] = (uint8_t)(sizeof(g) - 4);
+	g[n++] = 0x94;
+	g[n++] = 0x01;
+	g[n++] = PROTO_INFO;
+	g[n++] = (uint8_t)m->id;
+	for (int i = 0; i < 40; i++) {
+		g[n++] = 0x81;
+		g[n++] = 0xa1;
+		g[n++] = 'k';
+	}
+	g[n++] = 0x01;
+	fk_write(fd, g, n);
 	return true;
 }
 
@@ -1331,6 +1395,9 @@ static char *slurp(int fd, size_t *len)
 	return b;
 }
 
+/* The program cli_run() runs, beside this test: ../../src/<cli_prog>. */
+static const char *cli_prog = "dynkv";
+
 static void cli_path(char *buf, size_t len)
 {
 	char exe[PATH_MAX];
@@ -1342,7 +1409,7 @@ static void cli_path(char *buf, size_t len)
 	slash = strrchr(exe, '/');     /* .../tests/unit/test_client */
 	cr_assert_not_null(slash);
 	*slash = '\0';
-	snprintf(buf, len, "%s/../../src/dynkv", exe);
+	snprintf(buf, len, "%s/../../src/%s", exe, cli_prog);
 }
 
 /* Run dynkv with args (NULL-terminated) and in as standard input. */
@@ -1696,5 +1763,355 @@ Test(cli, connection_refused_exits_1)
 	r = cli_run(NULL, 0, "-H", a, "--json", "get", "k", NULL);
 	cr_assert_eq(r.status, 1);
 	cr_assert_not_null(strstr(r.out, "{\"ok\":false,\"error\":\""), "%s", r.out);
+	run_free(&r);
+}
+
+/* --- dynkv_admin() -------------------------------------------------------- */
+
+/* {"ok": true, "message": "n2 is leaving"} */
+static const uint8_t ok_map[] = {
+	0x82, 0xa2, 'o', 'k', 0xc3, 0xa7, 'm', 'e', 's', 's', 'a', 'g', 'e',
+	0xad, 'n', '2', ' ', 'i', 's', ' ', 'l', 'e', 'a', 'v', 'i', 'n', 'g',
+};
+
+/* {"ok": false, "message": "refused: ..."} */
+static const uint8_t refused_map[] = {
+	0x82, 0xa2, 'o', 'k', 0xc2, 0xa7, 'm', 'e', 's', 's', 'a', 'g', 'e',
+	0xd9, 0x2a, 'r', 'e', 'f', 'u', 's', 'e', 'd', ':', ' ', 'n', '2', ' ', 'h', 'o', 'l',
+	'd', 's', ' ', 't', 'h', 'e', ' ', 'o', 'n', 'l', 'y', ' ', 'c', 'o', 'p', 'y', ' ',
+	'o', 'f', ' ', '3', ' ', 'p', 'a', 'r', 't', 's',
+};
+
+/* {"members": [{"id": "n1", "addr": "127.0.0.1:7070", "status": "valid",
+ *   "liveness": "up", "incarnation": 2, "version": 5}]} */
+static const uint8_t members_map[] = {
+	0x81, 0xa7, 'm', 'e', 'm', 'b', 'e', 'r', 's', 0x91, 0x86,
+	0xa2, 'i', 'd', 0xa2, 'n', '1',
+	0xa4, 'a', 'd', 'd', 'r', 0xae, '1', '2', '7', '.', '0', '.', '0', '.', '1', ':', '7', '0',
+	'7', '0',
+	0xa6, 's', 't', 'a', 't', 'u', 's', 0xa5, 'v', 'a', 'l', 'i', 'd',
+	0xa8, 'l', 'i', 'v', 'e', 'n', 'e', 's', 's', 0xa2, 'u', 'p',
+	0xab, 'i', 'n', 'c', 'a', 'r', 'n', 'a', 't', 'i', 'o', 'n', 0x02,
+	0xa7, 'v', 'e', 'r', 's', 'i', 'o', 'n', 0x05,
+};
+
+static char *last_admin(void)
+{
+	char *s;
+
+	pthread_mutex_lock(&F.mu);
+	s = strdup(F.last_admin);
+	pthread_mutex_unlock(&F.mu);
+	return s;
+}
+
+Test(client, admin_returns_the_info_map)
+{
+	dynkv *c = conn();
+	void *info = (void *)1;
+	size_t len = 1;
+	char *sent;
+
+	F.h = h_info;
+	F.info = members_map;
+	F.info_len = sizeof(members_map);
+	cr_assert_eq(dynkv_admin(c, "members", NULL, 0, &info, &len), 0, "%s", dynkv_errmsg(c));
+	cr_assert_eq(len, sizeof(members_map));
+	cr_assert_arr_eq(info, members_map, len);
+	free(info);
+	cr_assert_eq(F.last_type, PROTO_ADMIN);
+	sent = last_admin();
+	cr_assert_str_eq(sent, "members");
+	free(sent);
+
+	F.info = ok_map;
+	F.info_len = sizeof(ok_map);
+	cr_assert_eq(dynkv_admin(c, "leave", (const char *const[]){ "n2", "" }, 2, &info, &len), 0);
+	cr_assert_eq(len, sizeof(ok_map));
+	cr_assert_arr_eq(info, ok_map, len);
+	free(info);
+	sent = last_admin();
+	cr_assert_str_eq(sent, "leave|n2|");
+	free(sent);
+	/* the connection goes on */
+	cr_assert_eq(dynkv_ping(c, 0), 0);
+	cr_assert_str_empty(dynkv_errmsg(c));
+	dynkv_close(c);
+}
+
+Test(client, admin_error_is_the_nodes_error)
+{
+	dynkv *c = conn();
+	void *info = (void *)1;
+	size_t len = 1;
+
+	F.h = h_error;
+	F.err_code = PROTO_ERR_INVALID;
+	F.err_msg = "unknown admin command \"frob\"";
+	cr_assert_eq(dynkv_admin(c, "frob", NULL, 0, &info, &len), DYNKV_EINVALID);
+	cr_assert_null(info);
+	cr_assert_eq(len, 0);
+	cr_assert_str_eq(dynkv_errmsg(c), "unknown admin command \"frob\"");
+	cr_assert(!dynkv_is_broken(c));
+	F.err_code = PROTO_ERR_TYPE;
+	F.err_msg = "unknown message type 5";
+	cr_assert_eq(dynkv_admin(c, "ring", NULL, 0, &info, &len), DYNKV_ETYPE);
+	cr_assert_null(info);
+	dynkv_close(c);
+}
+
+Test(client, admin_node_dies_mid_reply)
+{
+	dynkv *c = conn();
+	void *info = (void *)1;
+	size_t len = 1;
+
+	F.h = h_info_half;
+	F.info = members_map;
+	F.info_len = sizeof(members_map);
+	cr_assert_eq(dynkv_admin(c, "members", NULL, 0, &info, &len), DYNKV_EIO);
+	cr_assert_null(info);
+	cr_assert_eq(len, 0);
+	assert_broken(c, "closed by the node");
+	cr_assert_eq(dynkv_admin(c, "members", NULL, 0, &info, &len), DYNKV_EBROKEN);
+	dynkv_close(c);
+}
+
+Test(client, admin_bad_replies_are_protocol_errors)
+{
+	dynkv *c = conn();
+	void *info = (void *)1;
+	size_t len = 1;
+
+	F.h = h_info_deep;
+	cr_assert_eq(dynkv_admin(c, "members", NULL, 0, &info, &len), DYNKV_EPROTO);
+	cr_assert_null(info);
+	cr_assert_not_null(strstr(dynkv_errmsg(c), "nested more than 16 deep"), "%s",
+			   dynkv_errmsg(c));
+	assert_broken(c, "nested");
+	dynkv_close(c);
+
+	c = conn();
+	F.h = h_pong;
+	cr_assert_eq(dynkv_admin(c, "members", NULL, 0, &info, &len), DYNKV_EPROTO);
+	cr_assert_str_eq(dynkv_errmsg(c), "reply PONG to a request that expects INFO");
+	dynkv_close(c);
+}
+
+Test(client, admin_bad_arguments_are_refused_before_sending)
+{
+	static const char *const nine[9] = { "1", "2", "3", "4", "5", "6", "7", "8", "9" };
+	dynkv *c = conn();
+	char c33[DYNKV_ADMIN_MAX_COMMAND + 2], a1025[DYNKV_ADMIN_MAX_ARG + 2];
+	void *info = (void *)1;
+	size_t len = 1;
+
+	memset(c33, 'c', sizeof(c33));
+	c33[sizeof(c33) - 1] = '\0';
+	memset(a1025, 'a', sizeof(a1025));
+	a1025[sizeof(a1025) - 1] = '\0';
+	F.h = h_info;
+	F.info = ok_map;
+	F.info_len = sizeof(ok_map);
+	cr_assert_eq(dynkv_admin(c, NULL, NULL, 0, &info, &len), DYNKV_EARG);
+	cr_assert_null(info);
+	cr_assert_eq(dynkv_admin(c, "", NULL, 0, &info, &len), DYNKV_EARG);
+	cr_assert_eq(dynkv_admin(c, c33, NULL, 0, &info, &len), DYNKV_EARG);
+	cr_assert_eq(dynkv_admin(c, "x", nine, 9, &info, &len), DYNKV_EARG);
+	cr_assert_eq(dynkv_admin(c, "x", NULL, 1, &info, &len), DYNKV_EARG);
+	cr_assert_eq(dynkv_admin(c, "x", (const char *const[]){ "a", NULL }, 2, &info, &len),
+		     DYNKV_EARG);
+	cr_assert_eq(dynkv_admin(c, "x", (const char *const[]){ a1025 }, 1, &info, &len),
+		     DYNKV_EARG);
+	cr_assert_str_eq(dynkv_errmsg(c), "admin argument 1 longer than 1024 bytes");
+	cr_assert_eq(nreq(), 0);
+	cr_assert(!dynkv_is_broken(c));
+	/* the limits themselves are fine */
+	c33[DYNKV_ADMIN_MAX_COMMAND] = '\0';
+	a1025[DYNKV_ADMIN_MAX_ARG] = '\0';
+	cr_assert_eq(dynkv_admin(c, c33, (const char *const[]){ a1025, a1025, a1025, a1025,
+		     a1025, a1025, a1025, a1025 }, 8, &info, &len), 0);
+	free(info);
+	cr_assert_eq(nreq(), 1);
+	dynkv_close(c);
+}
+
+/* --- the dynkv-admin command ---------------------------------------------- */
+
+static void admin_setup(void)
+{
+	setup();
+	cli_prog = "dynkv-admin";
+	F.h = h_info;
+}
+
+TestSuite(admin, .init = admin_setup, .fini = teardown);
+
+Test(admin, members_table_and_json)
+{
+	run r;
+	char *sent;
+
+	F.info = members_map;
+	F.info_len = sizeof(members_map);
+	r = cli_run(NULL, 0, "--host", addr, "members", NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_str_eq(r.out, "ID  ADDR            STATUS  LIVENESS\n"
+				"n1  127.0.0.1:7070  valid   up\n");
+	cr_assert_str_empty(r.err);
+	run_free(&r);
+	sent = last_admin();
+	cr_assert_str_eq(sent, "members");
+	free(sent);
+	r = cli_run(NULL, 0, "-H", addr, "--json", "members", NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_str_eq(r.out, "{\"members\":[{\"id\":\"n1\",\"addr\":\"127.0.0.1:7070\","
+				"\"status\":\"valid\",\"liveness\":\"up\",\"incarnation\":2,"
+				"\"version\":5}]}\n");
+	run_free(&r);
+}
+
+Test(admin, membership_change_prints_the_message)
+{
+	run r;
+	char *sent;
+
+	F.info = ok_map;
+	F.info_len = sizeof(ok_map);
+	r = cli_run(NULL, 0, "-H", addr, "leave", "n2", NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_str_eq(r.out, "n2 is leaving\n");
+	run_free(&r);
+	sent = last_admin();
+	cr_assert_str_eq(sent, "leave|n2");
+	free(sent);
+	/* options end at the command: a NODE may start with '-' */
+	r = cli_run(NULL, 0, "-H", addr, "remove", "-n3", NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	run_free(&r);
+	sent = last_admin();
+	cr_assert_str_eq(sent, "remove|-n3");
+	free(sent);
+}
+
+Test(admin, refusal_exits_2_with_the_message)
+{
+	run r;
+
+	F.info = refused_map;
+	F.info_len = sizeof(refused_map);
+	r = cli_run(NULL, 0, "-H", addr, "leave", NULL);
+	cr_assert_eq(r.status, 2);
+	cr_assert_str_eq(r.out, "");
+	cr_assert_str_eq(r.err, "dynkv-admin: refused: n2 holds the only copy of 3 parts\n");
+	run_free(&r);
+	r = cli_run(NULL, 0, "-H", addr, "--json", "remove", "n2", NULL);
+	cr_assert_eq(r.status, 2);
+	cr_assert_str_eq(r.out, "{\"ok\":false,\"message\":\"refused: n2 holds the only copy "
+				"of 3 parts\"}\n");
+	run_free(&r);
+}
+
+Test(admin, node_error_exits_2)
+{
+	run r;
+
+	F.h = h_error;
+	F.err_code = PROTO_ERR_INVALID;
+	F.err_msg = "unknown admin command \"frob\"";
+	r = cli_run(NULL, 0, "-H", addr, "frob", "a", "b", NULL);
+	cr_assert_eq(r.status, 2);
+	cr_assert_str_eq(r.err, "dynkv-admin: unknown admin command \"frob\"\n");
+	cr_assert_str_eq(r.out, "");
+	run_free(&r);
+	/* an unknown command reaches the node with its arguments */
+	{
+		char *sent = last_admin();
+
+		cr_assert_str_eq(sent, "frob|a|b");
+		free(sent);
+	}
+	F.h = h_info_half;
+	F.info = members_map;
+	F.info_len = sizeof(members_map);
+	r = cli_run(NULL, 0, "-H", addr, "members", NULL);
+	cr_assert_eq(r.status, 2);
+	cr_assert_not_null(strstr(r.err, "dynkv-admin: connection closed by the node"), "%s", r.err);
+	run_free(&r);
+}
+
+Test(admin, connection_refused_exits_2)
+{
+	char a[64];
+	run r;
+
+	snprintf(a, sizeof(a), "127.0.0.1:%u", closed_port());
+	r = cli_run(NULL, 0, "-H", a, "status", NULL);
+	cr_assert_eq(r.status, 2);
+	cr_assert_not_null(strstr(r.err, "dynkv-admin: "), "%s", r.err);
+	cr_assert_not_null(strstr(r.err, "refused"), "%s", r.err);
+	run_free(&r);
+}
+
+Test(admin, silent_node_times_out)
+{
+	int64_t t0 = now_ms();
+	run r;
+
+	F.h = h_silent;
+	r = cli_run(NULL, 0, "-H", addr, "--timeout", "300", "status", NULL);
+	cr_assert_eq(r.status, 2);
+	cr_assert_not_null(strstr(r.err, "timed out"), "%s", r.err);
+	cr_assert_lt(now_ms() - t0, 5000);
+	run_free(&r);
+}
+
+Test(admin, usage_errors_exit_1)
+{
+	static const char *const cases[][4] = {
+		{ NULL },
+		{ "members", "x", NULL },
+		{ "ring", "x", NULL },
+		{ "status", "x", NULL },
+		{ "join", NULL },
+		{ "join", "a", "b", NULL },
+		{ "leave", "a", "b", NULL },
+		{ "remove", NULL },
+		{ "remove", "", NULL },
+		{ "--timeout", "0", "members", NULL },
+		{ "--timeout", "x", "members", NULL },
+		{ "--bogus", "members", NULL },
+		{ "--host", "nohostport", "members", NULL },
+		{ "abcdefghijklmnopqrstuvwxyz0123456", NULL },
+		{ "frob", "1", "2", NULL },     /* completed to 9 arguments below */
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *const *a = cases[i];
+		bool nine = i + 1 == sizeof(cases) / sizeof(cases[0]);
+		run r = nine ? cli_run(NULL, 0, "-H", addr, "frob", "1", "2", "3", "4", "5", "6",
+				       "7", "8", "9", NULL)
+			     : cli_run(NULL, 0, "-H", addr, a[0], a[0] ? a[1] : NULL,
+				       a[0] && a[1] ? a[2] : NULL, NULL);
+
+		cr_assert_eq(r.status, 1, "case %zu: status %d (%s)", i, r.status, r.err);
+		cr_assert_not_null(strstr(r.err, "usage: dynkv-admin"), "case %zu: %s", i, r.err);
+		cr_assert_eq(r.outlen, 0, "case %zu", i);
+		run_free(&r);
+	}
+	cr_assert_eq(nreq(), 0, "no usage error reaches the node");
+}
+
+Test(admin, help_and_version)
+{
+	run r = cli_run(NULL, 0, "--version", NULL);
+
+	cr_assert_eq(r.status, 0);
+	cr_assert_str_eq(r.out, "dynkv-admin " PACKAGE_VERSION "\n");
+	run_free(&r);
+	r = cli_run(NULL, 0, "--help", NULL);
+	cr_assert_eq(r.status, 0);
+	cr_assert_not_null(strstr(r.out, "--timeout MS"));
+	cr_assert_not_null(strstr(r.out, "remove NODE"));
 	run_free(&r);
 }

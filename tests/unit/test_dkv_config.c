@@ -41,7 +41,7 @@ static void expect_file_error(const char *text, const char *msg)
 	cr_expect_eq(rc, DKV_EINVAL, "rc %d for [%s]", rc, text);
 	cr_expect_str_eq(err, msg, "for [%s]", text);
 	cr_expect_eq(cfg.n_val, 3);
-	cr_expect_eq(cfg.ring_size, 256);
+	cr_expect_eq(cfg.ring_size, 512);
 	dkv_config_free(&cfg);
 }
 
@@ -65,7 +65,7 @@ Test(config, defaults)
 	cr_expect_eq(cfg.r, DKV_QUORUM_QUORUM);
 	cr_expect_eq(cfg.w, DKV_QUORUM_QUORUM);
 	cr_expect_eq(dkv_config_quorum(cfg.r, cfg.n_val), 2);
-	cr_expect_eq(cfg.ring_size, 256);
+	cr_expect_eq(cfg.ring_size, 512);
 	cr_expect_eq(cfg.sync, DKV_SYNC_INTERVAL);
 	cr_expect_eq(cfg.sync_interval_ms, 1000);
 	cr_expect_eq(cfg.max_key_size, 1024);

@@ -103,6 +103,12 @@ static void assert_msg_eq(const proto_msg *a, const proto_msg *b, const char *wh
 	cr_assert_eq(a->tombstones, b->tombstones, "%s: tombstones", what);
 	cr_assert_eq(a->code, b->code, "%s: code", what);
 	cr_assert(bytes_eq(a->message, b->message), "%s: message", what);
+	cr_assert(bytes_eq(a->command, b->command), "%s: command", what);
+	cr_assert_eq(a->nargs, b->nargs, "%s: nargs %zu, not %zu", what, a->nargs, b->nargs);
+	for (size_t i = 0; i < a->nargs; i++)
+		cr_assert(bytes_eq(a->args[i], b->args[i]), "%s: arg %zu", what, i);
+	cr_assert(bytes_eq(a->info, b->info), "%s: info (%zu, %zu bytes)", what, a->info.len,
+		  b->info.len);
 }
 
 /* An all-zero message but for type and id. */
@@ -218,10 +224,11 @@ Test(proto, type_table)
 		bool req;
 	} types[] = {
 		{ 1, "GET", true }, { 2, "PUT", true }, { 3, "DELETE", true }, { 4, "PING", true },
+		{ 5, "ADMIN", true },
 		{ 64, "VALUE", false }, { 65, "OK", false }, { 66, "PONG", false },
-		{ 67, "ERROR", false },
+		{ 67, "ERROR", false }, { 68, "INFO", false },
 	};
-	static const uint32_t unknown[] = { 0, 5, 63, 68, 128, 256, UINT32_MAX };
+	static const uint32_t unknown[] = { 0, 6, 63, 69, 128, 256, UINT32_MAX };
 	size_t n = 0;
 
 	for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
@@ -353,6 +360,29 @@ static const uint8_t golden_pong[] = {
 	0x00, 0x00, 0x00, 0x0d, 0x94, 0x01, 0x42,
 	0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xc0,
 };
+static const uint8_t golden_admin[] = {
+	0x00, 0x00, 0x00, 0x10,                 /* 16 */
+	0x94, 0x01, 0x05, 0x0b,                 /* [1, ADMIN, 11, */
+	0x92, 0xa5, 'l', 'e', 'a', 'v', 'e',    /*  ["leave", */
+	0x92, 0xa2, 'n', '2', 0xa0,             /*   ["n2", ""]]] */
+};
+static const uint8_t golden_admin_noargs[] = {
+	0x00, 0x00, 0x00, 0x0b,                 /* 11 */
+	0x94, 0x01, 0x05, 0x01,                 /* [1, ADMIN, 1, */
+	0x92, 0xa4, 'r', 'i', 'n', 'g', 0x90,   /*  ["ring", []]] */
+};
+/* The map goes out exactly as given, here in a wider form than needed. */
+static const uint8_t golden_info_map[] = {
+	0xde, 0x00, 0x02,                       /* map 16 of 2: */
+	0xa2, 'o', 'k', 0xc3,                   /*  {"ok": true, */
+	0xa1, 's', 0xcb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0, /* "s": 1.5} */
+};
+static const uint8_t golden_info[] = {
+	0x00, 0x00, 0x00, 0x16,                 /* 22 */
+	0x94, 0x01, 0x44, 0x0c,                 /* [1, INFO, 12, */
+	0xde, 0x00, 0x02, 0xa2, 'o', 'k', 0xc3, /*  the map above] */
+	0xa1, 's', 0xcb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0,
+};
 static const uint8_t golden_error[] = {
 	0x00, 0x00, 0x00, 0x0d,
 	0x94, 0x01, 0x43, 0x09,                 /* [1, ERROR, 9, */
@@ -403,7 +433,40 @@ Test(proto, golden_bytes)
 
 	cr_assert_eq(proto_encode_error(&sb, 9, PROTO_ERR_QUORUM, "quorum"), 0);
 	check_golden(&sb, golden_error, sizeof golden_error, "ERROR");
+	msgpack_sbuffer_clear(&sb);
+
+	cr_assert_eq(proto_encode_admin(&sb, 11, "leave", (const char *const[]){ "n2", "" }, 2), 0);
+	check_golden(&sb, golden_admin, sizeof golden_admin, "ADMIN");
+	msgpack_sbuffer_clear(&sb);
+
+	cr_assert_eq(proto_encode_admin(&sb, 1, "ring", NULL, 0), 0);
+	check_golden(&sb, golden_admin_noargs, sizeof golden_admin_noargs, "ADMIN no args");
+	msgpack_sbuffer_clear(&sb);
+
+	cr_assert_eq(proto_encode_info(&sb, 12, golden_info_map, sizeof golden_info_map), 0);
+	check_golden(&sb, golden_info, sizeof golden_info, "INFO");
 	msgpack_sbuffer_destroy(&sb);
+}
+
+Test(proto, golden_admin_and_info_decode)
+{
+	proto_msg w;
+	payload f;
+
+	w = msg(PROTO_ADMIN, 11);
+	w.command = LIT("leave");
+	w.args[0] = LIT("n2");
+	w.args[1] = LIT("");
+	w.nargs = 2;
+	f = mkpayload(golden_admin + 4, sizeof golden_admin - 4);
+	decode_and_check(&f, &deflim, &w, "ADMIN");
+	free(f.p);
+
+	w = msg(PROTO_INFO, 12);
+	w.info = bs(golden_info_map, sizeof golden_info_map);
+	f = mkpayload(golden_info + 4, sizeof golden_info - 4);
+	decode_and_check(&f, &deflim, &w, "INFO");
+	free(f.p);
 }
 
 /* The decoder reads the golden frames back. */
@@ -917,7 +980,7 @@ Test(proto, other_versions_are_refused_with_id_and_type)
 
 Test(proto, unknown_types_are_refused_with_id_and_type)
 {
-	static const uint32_t types[] = { 0, 5, 63, 68, 255, 65535, UINT32_MAX };
+	static const uint32_t types[] = { 0, 6, 63, 69, 255, 65535, UINT32_MAX };
 	payload big = P(0x94, 0x01, 0xcf, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x01, 0xc0);
 	payload str = P(0x94, 0x01, 0xa3, 'G', 'E', 'T', 0x01, 0x92, 0xc4, 0x01, 'k', 0x80);
 
@@ -1099,6 +1162,14 @@ Test(proto, malformed_options)
 /* --- malformed input, whole ------------------------------------------------- */
 
 /* One valid payload of each type and shape, for the tests below. */
+/* {"members": [{"id": "n1", "share": 0.25, "up": nil, "b": bin "\0"}], "n": -1} */
+static const uint8_t info_sample[] = {
+	0x82, 0xa7, 'm', 'e', 'm', 'b', 'e', 'r', 's', 0x91,
+	0x84, 0xa2, 'i', 'd', 0xa2, 'n', '1', 0xa5, 's', 'h', 'a', 'r', 'e',
+	0xcb, 0x3f, 0xd0, 0, 0, 0, 0, 0, 0, 0xa2, 'u', 'p', 0xc0, 0xa1, 'b', 0xc4, 0x01, 0x00,
+	0xa1, 'n', 0xff,
+};
+
 static size_t sample_payloads(payload *out, size_t max)
 {
 	static const proto_bytes vals[] = { { (const uint8_t *)"one", 3 }, { NULL, 0 },
@@ -1129,14 +1200,18 @@ static size_t sample_payloads(payload *out, size_t max)
 	ADD(proto_encode_pong(&sb, 65536));
 	ADD(proto_encode_error(&sb, 9, PROTO_ERR_QUORUM, "quorum not met: 1 of w=2 replicas answered"));
 	ADD(proto_encode_error(&sb, 10, PROTO_ERR_INTERNAL, ""));
+	ADD(proto_encode_admin(&sb, 11, "members", NULL, 0));
+	ADD(proto_encode_admin(&sb, 12, "join", (const char *const[]){ "10.0.0.1:7070", "" }, 2));
+	ADD(proto_encode_info(&sb, 13, "\x81\xa2ok\xc3", 5));
+	ADD(proto_encode_info(&sb, 14, info_sample, sizeof info_sample));
 #undef ADD
 	return n;
 }
 
 Test(proto, every_truncation_is_malformed)
 {
-	payload s[16];
-	size_t n = sample_payloads(s, 16), tried = 0;
+	payload s[20];
+	size_t n = sample_payloads(s, 20), tried = 0;
 
 	for (size_t k = 0; k < n; k++) {
 		for (size_t len = 0; len < s[k].n; len++) {
@@ -1157,8 +1232,8 @@ Test(proto, every_truncation_is_malformed)
 
 Test(proto, trailing_bytes_are_malformed)
 {
-	payload s[16];
-	size_t n = sample_payloads(s, 16);
+	payload s[20];
+	size_t n = sample_payloads(s, 20);
 
 	for (size_t k = 0; k < n; k++) {
 		uint8_t *buf = malloc(2 * s[k].n);
@@ -1183,8 +1258,8 @@ Test(proto, trailing_bytes_are_malformed)
  * accepts round-trips. */
 static void flips(const proto_limits *lim, size_t *accepted, size_t *refused)
 {
-	payload s[16];
-	size_t n = sample_payloads(s, 16);
+	payload s[20];
+	size_t n = sample_payloads(s, 20);
 
 	for (size_t k = 0; k < n; k++) {
 		uint8_t *buf = malloc(s[k].n);
@@ -1354,7 +1429,7 @@ Test(proto, release_frees_and_zeroes)
 
 Test(proto, err_buffer_is_optional_and_bounded)
 {
-	payload f = P(0x94, 0x01, 0x05, 0x2a, 0xc0);
+	payload f = P(0x94, 0x01, 0x06, 0x2a, 0xc0);
 	char err[8];
 	proto_msg m;
 
@@ -1394,4 +1469,294 @@ Test(proto, version_is_judged_before_the_shape)
 	cr_expect_eq(m.type, 99);
 	cr_expect_eq(m.id, 9);
 	cr_expect_str_eq(err, "unknown message type 99");
+}
+
+/* --- ADMIN and INFO ---------------------------------------------------------- */
+
+Test(proto, round_trip_admin)
+{
+	static const char *const args[PROTO_MAX_ARGS] = { "a", "", "n2", "10.0.0.1:7070",
+							   "x", "y", "z", "last" };
+	char cmd[PROTO_MAX_COMMAND + 1], arg[PROTO_MAX_ARG + 1];
+
+	for (size_t n = 0; n <= PROTO_MAX_ARGS; n++) {
+		proto_msg w = msg(PROTO_ADMIN, ids[n % NIDS]);
+
+		w.command = LIT("members");
+		for (size_t i = 0; i < n; i++)
+			w.args[i] = bs(args[i], strlen(args[i]));
+		w.nargs = n;
+		round_trip(&w, &deflim, "ADMIN");
+		round_trip(&w, &small, "ADMIN, small limits: they are not for ADMIN");
+	}
+	/* the longest command and arguments; NULs travel inside a decoded
+	 * message (proto_encode_msg writes the bytes whole) */
+	memset(cmd, 'c', PROTO_MAX_COMMAND);
+	cmd[PROTO_MAX_COMMAND] = '\0';
+	memset(arg, 'a', PROTO_MAX_ARG);
+	arg[PROTO_MAX_ARG] = '\0';
+	{
+		proto_msg w = msg(PROTO_ADMIN, 77);
+		msgpack_sbuffer sb;
+		payload f;
+
+		w.command = bs(cmd, PROTO_MAX_COMMAND);
+		for (size_t i = 0; i < PROTO_MAX_ARGS; i++)
+			w.args[i] = bs(arg, PROTO_MAX_ARG);
+		w.nargs = PROTO_MAX_ARGS;
+		round_trip(&w, &deflim, "ADMIN at the limits");
+		w.command = LIT("a\0b");
+		w.args[0] = LIT("\0\xff");
+		w.nargs = 1;
+		round_trip(&w, &deflim, "ADMIN with NULs");
+
+		/* the C-string encoder gives the same bytes as the generic one */
+		msgpack_sbuffer_init(&sb);
+		cr_assert_eq(proto_encode_admin(&sb, 77, cmd, (const char *const[]){ arg, arg }, 2), 0);
+		f = take(&sb);
+		w.command = bs(cmd, PROTO_MAX_COMMAND);
+		w.args[0] = w.args[1] = bs(arg, PROTO_MAX_ARG);
+		w.nargs = 2;
+		decode_and_check(&f, &deflim, &w, "proto_encode_admin");
+		free(f.p);
+	}
+}
+
+/* A map of depth levels: {"k": {"k": ... {"k": 1}}}, in a new buffer. */
+static uint8_t *nested_map(size_t levels, size_t *len)
+{
+	uint8_t *p = malloc(3 * levels + 1);
+	size_t n = 0;
+
+	cr_assert_not_null(p);
+	for (size_t i = 0; i < levels; i++) {
+		p[n++] = 0x81;
+		p[n++] = 0xa1;
+		p[n++] = 'k';
+	}
+	p[n++] = 0x01;
+	*len = n;
+	return p;
+}
+
+Test(proto, round_trip_info)
+{
+	static const uint8_t empty[] = { 0x80 };
+	/* every value type an INFO may hold, in every width */
+	static const uint8_t all[] = {
+		0x8c,
+		0xa1, 'a', 0xc0,
+		0xa1, 'b', 0xc2,
+		0xa1, 'c', 0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+		0xa1, 'd', 0xd3, 0x80, 0, 0, 0, 0, 0, 0, 0,
+		0xa1, 'e', 0xca, 0x3f, 0xc0, 0x00, 0x00,
+		0xa1, 'f', 0xcb, 0x7f, 0xf8, 0, 0, 0, 0, 0, 0,        /* NaN */
+		0xa1, 'g', 0xd9, 0x02, 0xff, 0x00,                     /* str 8, not UTF-8 */
+		0xa1, 'h', 0xc6, 0, 0, 0, 0x01, 0x07,                  /* bin 32 */
+		0xa1, 'i', 0xdc, 0x00, 0x02, 0x90, 0x80,               /* array 16 of [], {} */
+		0xdb, 0, 0, 0, 0x01, 'j', 0xdf, 0, 0, 0, 0,           /* str 32 key, map 32 */
+		0xda, 0, 0, 0xdd, 0, 0, 0, 0,                          /* "" key, array 32 */
+		0xa1, 'l', 0xe0,
+	};
+	size_t dlen;
+	uint8_t *deep = nested_map(PROTO_MAX_INFO_DEPTH, &dlen);
+	proto_msg w = msg(PROTO_INFO, 5);
+
+	w.info = bs(empty, sizeof empty);
+	round_trip(&w, &deflim, "INFO {}");
+	w.info = bs(info_sample, sizeof info_sample);
+	round_trip(&w, &deflim, "INFO sample");
+	w.info = bs(all, sizeof all);
+	round_trip(&w, &deflim, "INFO of every type");
+	w.info = bs(deep, dlen);
+	round_trip(&w, &deflim, "INFO at the depth limit");
+	cr_assert_eq(proto_check_info(deep, dlen, NULL, 0), 0);
+	free(deep);
+}
+
+Test(proto, admin_limits_are_invalid)
+{
+	char c33[PROTO_MAX_COMMAND + 2], a1025[PROTO_MAX_ARG + 2];
+	static const char *const nine[9] = { "1", "2", "3", "4", "5", "6", "7", "8", "9" };
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	payload f;
+
+	memset(c33, 'c', sizeof c33);
+	c33[PROTO_MAX_COMMAND + 1] = '\0';
+	memset(a1025, 'a', sizeof a1025);
+	a1025[PROTO_MAX_ARG + 1] = '\0';
+
+	/* the encoder writes nothing a decoder would refuse */
+	msgpack_sbuffer_init(&sb);
+	cr_assert_eq(proto_encode_admin(&sb, 1, "", NULL, 0), DKV_EINVAL);
+	cr_assert_eq(proto_encode_admin(&sb, 1, c33, NULL, 0), DKV_EINVAL);
+	cr_assert_eq(proto_encode_admin(&sb, 1, "x", nine, 9), DKV_EINVAL);
+	cr_assert_eq(proto_encode_admin(&sb, 1, "x", (const char *const[]){ a1025 }, 1), DKV_EINVAL);
+	cr_assert_eq(sb.size, 0, "a refused frame leaves nothing behind");
+
+	/* and the decoder refuses them, by hand, keeping the id */
+#define ADMIN_BY_HAND(cmd, clen, args, nargs, alen)                              \
+	do {                                                                     \
+		msgpack_sbuffer_clear(&sb);                                      \
+		msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);            \
+		msgpack_pack_array(&pk, 4);                                      \
+		msgpack_pack_uint32(&pk, 1);                                     \
+		msgpack_pack_uint32(&pk, PROTO_ADMIN);                           \
+		msgpack_pack_uint32(&pk, 99);                                    \
+		msgpack_pack_array(&pk, 2);                                      \
+		msgpack_pack_str_with_body(&pk, cmd, clen);                      \
+		size_t na_ = (nargs);                                            \
+		msgpack_pack_array(&pk, na_);                                    \
+		for (size_t i_ = 0; i_ < na_; i_++)                              \
+			msgpack_pack_str_with_body(&pk, args, alen);             \
+		f = mkpayload((const uint8_t *)sb.data, sb.size);                \
+	} while (0)
+	ADMIN_BY_HAND(c33, PROTO_MAX_COMMAND + 1, "a", 0, 1);
+	expect(&f, &deflim, DKV_EINVAL, 99, PROTO_ADMIN, "ADMIN command longer than 32 bytes");
+	free(f.p);
+	ADMIN_BY_HAND("x", 0, "a", 0, 1);
+	expect(&f, &deflim, DKV_EINVAL, 99, PROTO_ADMIN, "empty ADMIN command");
+	free(f.p);
+	ADMIN_BY_HAND("x", 1, "a", 9, 1);
+	expect(&f, &deflim, DKV_EINVAL, 99, PROTO_ADMIN, "ADMIN has 9 arguments, at most 8");
+	free(f.p);
+	ADMIN_BY_HAND("x", 1, a1025, 2, PROTO_MAX_ARG + 1);
+	expect(&f, &deflim, DKV_EINVAL, 99, PROTO_ADMIN, "ADMIN argument 1 longer than 1024 bytes");
+	free(f.p);
+	ADMIN_BY_HAND("x", 1, a1025, 8, PROTO_MAX_ARG);
+	expect(&f, &deflim, 0, 99, PROTO_ADMIN, "");
+	free(f.p);
+#undef ADMIN_BY_HAND
+	msgpack_sbuffer_destroy(&sb);
+}
+
+Test(proto, admin_and_info_wrong_shapes_are_malformed)
+{
+	static const struct {
+		const char *what;
+		uint8_t b[24];
+		size_t n;
+		const char *reason;
+	} cases[] = {
+		{ "ADMIN body nil", { 0x94, 0x01, 0x05, 0x09, 0xc0 }, 5,
+		  "ADMIN body is not [command, args]" },
+		{ "ADMIN body of 1", { 0x94, 0x01, 0x05, 0x09, 0x91, 0xa1, 'x' }, 7,
+		  "ADMIN body is not [command, args]" },
+		{ "ADMIN body of 3", { 0x94, 0x01, 0x05, 0x09, 0x93, 0xa1, 'x', 0x90, 0xc0 }, 9,
+		  "ADMIN body is not [command, args]" },
+		{ "command bin", { 0x94, 0x01, 0x05, 0x09, 0x92, 0xc4, 0x01, 'x', 0x90 }, 9,
+		  "ADMIN command is not a str" },
+		{ "command int", { 0x94, 0x01, 0x05, 0x09, 0x92, 0x07, 0x90 }, 7,
+		  "ADMIN command is not a str" },
+		{ "command nil", { 0x94, 0x01, 0x05, 0x09, 0x92, 0xc0, 0x90 }, 7,
+		  "ADMIN command is not a str" },
+		{ "args nil", { 0x94, 0x01, 0x05, 0x09, 0x92, 0xa1, 'x', 0xc0 }, 8,
+		  "ADMIN args is not an array" },
+		{ "args map", { 0x94, 0x01, 0x05, 0x09, 0x92, 0xa1, 'x', 0x80 }, 8,
+		  "ADMIN args is not an array" },
+		{ "arg bin", { 0x94, 0x01, 0x05, 0x09, 0x92, 0xa1, 'x', 0x91, 0xc4, 0x00 }, 10,
+		  "ADMIN argument 1 is not a str" },
+		{ "arg 2 int", { 0x94, 0x01, 0x05, 0x09, 0x92, 0xa1, 'x', 0x92, 0xa0, 0x01 }, 10,
+		  "ADMIN argument 2 is not a str" },
+		{ "args claim 2^32", { 0x94, 0x01, 0x05, 0x09, 0x92, 0xa1, 'x', 0xdd, 0xff, 0xff,
+				       0xff, 0xff }, 12, NULL },
+		{ "INFO nil", { 0x94, 0x01, 0x44, 0x09, 0xc0 }, 5, "INFO body is not a map" },
+		{ "INFO array", { 0x94, 0x01, 0x44, 0x09, 0x91, 0x80 }, 6, "INFO body is not a map" },
+		{ "INFO str", { 0x94, 0x01, 0x44, 0x09, 0xa1, 'x' }, 6, "INFO body is not a map" },
+		{ "INFO int key", { 0x94, 0x01, 0x44, 0x09, 0x81, 0x01, 0x02 }, 7,
+		  "INFO map key is not a str" },
+		{ "INFO nil key", { 0x94, 0x01, 0x44, 0x09, 0x81, 0xc0, 0x02 }, 7,
+		  "INFO map key is not a str" },
+		{ "INFO map key", { 0x94, 0x01, 0x44, 0x09, 0x81, 0x80, 0x02 }, 7,
+		  "INFO map key is not a str" },
+		{ "INFO fixext", { 0x94, 0x01, 0x44, 0x09, 0x81, 0xa1, 'x', 0xd4, 0x01, 0x00 }, 10,
+		  "INFO holds an extension type" },
+		{ "INFO ext 8 in array", { 0x94, 0x01, 0x44, 0x09, 0x81, 0xa1, 'x', 0x91, 0xc7, 0x01,
+					   0x05, 0x00 }, 12, "INFO holds an extension type" },
+		{ "INFO 0xc1", { 0x94, 0x01, 0x44, 0x09, 0x81, 0xa1, 'x', 0xc1 }, 8,
+		  "INFO map holds a malformed value" },
+		{ "INFO value missing", { 0x94, 0x01, 0x44, 0x09, 0x81, 0xa1, 'x' }, 7,
+		  "INFO map is truncated" },
+		{ "INFO map32 bomb", { 0x94, 0x01, 0x44, 0x09, 0xdf, 0xff, 0xff, 0xff, 0xff, 0xa1,
+				       'x', 0x01 }, 12, "INFO map of 4294967295 claims more than the frame holds" },
+		{ "INFO array32 bomb", { 0x94, 0x01, 0x44, 0x09, 0x81, 0xa1, 'x', 0xdd, 0xff, 0xff,
+					 0xff, 0xff, 0x01 }, 13,
+		  "INFO array of 4294967295 claims more than the frame holds" },
+		{ "INFO two maps", { 0x94, 0x01, 0x44, 0x09, 0x80, 0x80 }, 6,
+		  "1 bytes after the message" },
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char err[256];
+		proto_msg m;
+		int rc = dec_rc(cases[i].b, cases[i].n, &deflim, &m, err, sizeof err);
+
+		cr_assert_eq(rc, cases[i].reason == NULL && i == 10 ? DKV_EINVAL : DKV_EPROTO,
+			     "%s: %d (%s)", cases[i].what, rc, err);
+		cr_assert_eq(m.id, 9, "%s: id", cases[i].what);
+		if (cases[i].reason != NULL)
+			cr_assert_str_eq(err, cases[i].reason, "%s", cases[i].what);
+	}
+}
+
+Test(proto, info_nested_too_deep_is_refused)
+{
+	static const size_t levels[] = { PROTO_MAX_INFO_DEPTH + 1, 100, 1000, 100000 };
+	msgpack_sbuffer sb;
+
+	cap_address_space();
+	for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++) {
+		size_t len;
+		uint8_t *map = nested_map(levels[i], &len), *p;
+		char err[256], want[64];
+		payload f;
+
+		snprintf(want, sizeof want, "INFO map nested more than %u deep",
+			 PROTO_MAX_INFO_DEPTH);
+		cr_assert_eq(proto_check_info(map, len, err, sizeof err), DKV_EPROTO);
+		cr_assert_str_eq(err, want);
+		msgpack_sbuffer_init(&sb);
+		cr_assert_eq(proto_encode_info(&sb, 1, map, len), DKV_EINVAL);
+		cr_assert_eq(sb.size, 0);
+		msgpack_sbuffer_destroy(&sb);
+		/* [1, INFO, 3, map] by hand */
+		p = malloc(len + 4);
+		cr_assert_not_null(p);
+		memcpy(p, "\x94\x01\x44\x03", 4);
+		memcpy(p + 4, map, len);
+		f.p = p;
+		f.n = len + 4;
+		expect(&f, &deflim, DKV_EPROTO, 3, PROTO_INFO, want);
+		/* arrays nest the same way */
+		for (size_t k = 0; k < levels[i]; k++)
+			p[4 + 3 * k] = 0x91, p[5 + 3 * k] = 0x91, p[6 + 3 * k] = 0x91;
+		p[4] = 0x81;
+		p[5] = 0xa1;
+		p[6] = 'k';
+		expect(&f, &deflim, DKV_EPROTO, 3, PROTO_INFO, want);
+		free(p);
+		free(map);
+	}
+}
+
+Test(proto, encode_info_refuses_what_no_decoder_accepts)
+{
+	static const uint8_t arr[] = { 0x90 }, two[] = { 0x80, 0x80 }, cut[] = { 0x81, 0xa1 },
+			     intkey[] = { 0x81, 0x01, 0x01 };
+	msgpack_sbuffer sb;
+	char err[128];
+
+	msgpack_sbuffer_init(&sb);
+	cr_assert_eq(proto_encode_info(&sb, 1, NULL, 0), DKV_EINVAL);
+	cr_assert_eq(proto_encode_info(&sb, 1, arr, sizeof arr), DKV_EINVAL);
+	cr_assert_eq(proto_encode_info(&sb, 1, two, sizeof two), DKV_EINVAL);
+	cr_assert_eq(proto_encode_info(&sb, 1, cut, sizeof cut), DKV_EINVAL);
+	cr_assert_eq(proto_encode_info(&sb, 1, intkey, sizeof intkey), DKV_EINVAL);
+	cr_assert_eq(sb.size, 0);
+	cr_assert_eq(proto_check_info(two, sizeof two, err, sizeof err), DKV_EPROTO);
+	cr_assert_str_eq(err, "1 bytes after the INFO map");
+	cr_assert_eq(proto_check_info(two, 1, err, sizeof err), 0);
+	cr_assert_str_eq(err, "");
+	msgpack_sbuffer_destroy(&sb);
 }

@@ -1,0 +1,976 @@
+#include "config.h"
+/*
+ * admin_render.c -- INFO maps as JSON and as text; see admin_render.h and,
+ * for the layouts, man/dynkv-admin.1 (a change to one is a change to both).
+ *
+ * Every read goes through an mpr cursor over the map's bytes, so a
+ * declared length never reaches past them.  The JSON writer is also the
+ * validator: the text renderers run it (into a discarded buffer) first,
+ * and after that may look keys up freely.
+ */
+
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "admin_render.h"
+#include "error.h"
+#include "mpr.h"
+
+/* --- reading -------------------------------------------------------------- */
+
+/* The kinds of value, from the first byte. */
+enum kind { K_NIL, K_BOOL, K_UINT, K_INT, K_FLOAT, K_STR, K_BIN, K_ARRAY, K_MAP, K_BAD };
+
+static enum kind kind_of(int t)
+{
+	if (t < 0)
+		return K_BAD;
+	if (t <= 0x7f || (t >= 0xcc && t <= 0xcf))
+		return K_UINT;
+	if (t >= 0xe0 || (t >= 0xd0 && t <= 0xd3))
+		return K_INT;
+	if ((t & 0xf0) == 0x80 || t == 0xde || t == 0xdf)
+		return K_MAP;
+	if ((t & 0xf0) == 0x90 || t == 0xdc || t == 0xdd)
+		return K_ARRAY;
+	if ((t & 0xe0) == 0xa0 || (t >= 0xd9 && t <= 0xdb))
+		return K_STR;
+	switch (t) {
+	case 0xc0: return K_NIL;
+	case 0xc2: case 0xc3: return K_BOOL;
+	case 0xc4: case 0xc5: case 0xc6: return K_BIN;
+	case 0xca: case 0xcb: return K_FLOAT;
+	default: return K_BAD;  /* 0xc1, extension types */
+	}
+}
+
+static bool is_scalar(enum kind k)
+{
+	return k != K_ARRAY && k != K_MAP && k != K_BAD;
+}
+
+/* A float32 or float64 as a double. */
+static int rd_float(mpr *r, double *d, bool *single)
+{
+	int t = mpr_peek(r);
+	size_t w = t == 0xca ? 4 : 8;
+	uint64_t v = 0;
+
+	if ((t != 0xca && t != 0xcb) || mpr_left(r) < 1 + w)
+		return DKV_EPROTO;
+	for (size_t i = 1; i <= w; i++)
+		v = v << 8 | r->p[i];
+	r->p += 1 + w;
+	*single = w == 4;
+	if (w == 4) {
+		uint32_t u = (uint32_t)v;
+		float f;
+
+		memcpy(&f, &u, sizeof(f));
+		*d = f;
+	} else {
+		memcpy(d, &v, sizeof(*d));
+	}
+	return 0;
+}
+
+/* Skip one value (the map was validated: depth and lengths hold). */
+static int skip(mpr *r)
+{
+	return mpr_skip(r, ADMIN_RENDER_MAX_DEPTH + 1) == 0 ? 0 : DKV_EPROTO;
+}
+
+/* Position *v at the value of key in the map at m (a cursor at a map);
+ * false if there is none. */
+static bool find(const mpr *m, const char *key, mpr *v)
+{
+	mpr r = *m;
+	uint64_t n;
+	size_t klen = strlen(key);
+
+	if (mpr_map(&r, &n) != 0)
+		return false;
+	for (uint64_t i = 0; i < n; i++) {
+		const char *k;
+		size_t len;
+		bool hit = false;
+
+		if (kind_of(mpr_peek(&r)) == K_STR) {
+			if (mpr_str(&r, SIZE_MAX, &k, &len) != 0)
+				return false;
+			hit = len == klen && memcmp(k, key, len) == 0;
+		} else if (skip(&r) != 0) {
+			return false;
+		}
+		if (hit) {
+			*v = r;
+			return true;
+		}
+		if (skip(&r) != 0)
+			return false;
+	}
+	return false;
+}
+
+static bool find_kind(const mpr *m, const char *key, enum kind want, mpr *v)
+{
+	return find(m, key, v) && kind_of(mpr_peek(v)) == want;
+}
+
+static bool get_uint(const mpr *m, const char *key, uint64_t *u)
+{
+	mpr v;
+
+	return find(m, key, &v) && mpr_uint(&v, u) == 0;
+}
+
+/* A number of any kind as a double. */
+static bool get_number(const mpr *m, const char *key, double *d)
+{
+	mpr v;
+	uint64_t u;
+	int64_t i;
+	bool single;
+
+	if (!find(m, key, &v))
+		return false;
+	switch (kind_of(mpr_peek(&v))) {
+	case K_UINT: if (mpr_uint(&v, &u) != 0) return false; *d = (double)u; return true;
+	case K_INT: if (mpr_int(&v, &i) != 0) return false; *d = (double)i; return true;
+	case K_FLOAT: return rd_float(&v, d, &single) == 0;
+	default: return false;
+	}
+}
+
+/* --- text pieces ---------------------------------------------------------- */
+
+/* The length of the well-formed UTF-8 sequence at p (left bytes), or 0
+ * (no overlongs, no surrogates, nothing above U+10FFFF). */
+static size_t utf8_seq(const uint8_t *p, size_t left)
+{
+	unsigned char c = p[0], lo = 0x80, hi = 0xbf;
+	size_t n;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 1;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 2;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 3;
+	else
+		return 0;
+	if (c == 0xe0)
+		lo = 0xa0;
+	else if (c == 0xed)
+		hi = 0x9f;
+	else if (c == 0xf0)
+		lo = 0x90;
+	else if (c == 0xf4)
+		hi = 0x8f;
+	if (left - 1 < n || p[1] < lo || p[1] > hi)
+		return 0;
+	for (size_t k = 2; k <= n; k++)
+		if (p[k] < 0x80 || p[k] > 0xbf)
+			return 0;
+	return n + 1;
+}
+
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static void put_base64(FILE *f, const uint8_t *p, size_t len)
+{
+	for (size_t i = 0; i < len; i += 3) {
+		unsigned long v = (unsigned long)p[i] << 16;
+		size_t n = len - i < 3 ? len - i : 3;
+
+		if (n > 1)
+			v |= (unsigned long)p[i + 1] << 8;
+		if (n > 2)
+			v |= p[i + 2];
+		putc(b64[v >> 18 & 63], f);
+		putc(b64[v >> 12 & 63], f);
+		putc(n > 1 ? b64[v >> 6 & 63] : '=', f);
+		putc(n > 2 ? b64[v & 63] : '=', f);
+	}
+}
+
+/* A double with the fewest significant digits that read back the same
+ * (as a float for a float32), with ".0" when it would look like an
+ * integer. */
+static void fmt_double(char *buf, size_t cap, double d, bool single)
+{
+	for (int prec = single ? 6 : 15; prec <= 17; prec++) {
+		snprintf(buf, cap, "%.*g", prec, d);
+		if (single ? (float)strtod(buf, NULL) == (float)d : strtod(buf, NULL) == d)
+			break;
+	}
+	if (strspn(buf, "-0123456789") == strlen(buf) && strlen(buf) + 3 <= cap)
+		strcat(buf, ".0");
+}
+
+/* Bytes for a terminal: well-formed UTF-8 as it is, control characters,
+ * DEL, backslash and bytes that are not UTF-8 as \xHH. */
+static void put_text(FILE *f, const uint8_t *p, size_t len)
+{
+	for (size_t i = 0; i < len; ) {
+		size_t n = utf8_seq(p + i, len - i);
+
+		if (n == 0 || p[i] < 0x20 || p[i] == 0x7f || p[i] == '\\') {
+			fprintf(f, "\\x%02x", p[i]);
+			i++;
+		} else {
+			fwrite(p + i, 1, n, f);
+			i += n;
+		}
+	}
+}
+
+/* One scalar for people; a container as "{...}" / "[...]" with its size.
+ * Advances r past the value. */
+static int put_scalar(FILE *f, mpr *r)
+{
+	enum kind k = kind_of(mpr_peek(r));
+	const uint8_t *b;
+	const char *s;
+	size_t len;
+	uint64_t u;
+	int64_t i;
+	double d;
+	bool v, single;
+	char num[40];
+
+	switch (k) {
+	case K_NIL: r->p++; fputs("null", f); return 0;
+	case K_BOOL: mpr_bool(r, &v); fputs(v ? "true" : "false", f); return 0;
+	case K_UINT:
+		if (mpr_uint(r, &u) != 0)
+			return DKV_EPROTO;
+		fprintf(f, "%llu", (unsigned long long)u);
+		return 0;
+	case K_INT:
+		if (mpr_int(r, &i) != 0)
+			return DKV_EPROTO;
+		fprintf(f, "%lld", (long long)i);
+		return 0;
+	case K_FLOAT:
+		if (rd_float(r, &d, &single) != 0)
+			return DKV_EPROTO;
+		fmt_double(num, sizeof(num), d, single);
+		fputs(num, f);
+		return 0;
+	case K_STR:
+		if (mpr_str(r, SIZE_MAX, &s, &len) != 0)
+			return DKV_EPROTO;
+		if (len == 0)
+			fputs("\"\"", f);
+		put_text(f, (const uint8_t *)s, len);
+		return 0;
+	case K_BIN:
+		if (mpr_bin(r, SIZE_MAX, &b, &len) != 0)
+			return DKV_EPROTO;
+		fputs("base64:", f);
+		put_base64(f, b, len);
+		return 0;
+	case K_ARRAY:
+	case K_MAP: {
+		mpr probe = *r;
+		uint64_t n;
+
+		if ((k == K_MAP ? mpr_map(&probe, &n) : mpr_array(&probe, &n)) != 0)
+			return DKV_EPROTO;
+		fprintf(f, k == K_MAP ? "{%llu keys}" : "[%llu items]", (unsigned long long)n);
+		return skip(r);
+	}
+	default:
+		return DKV_EPROTO;
+	}
+}
+
+/* The text of the value at v (advanced past it) in a new string; NULL on
+ * failure.  Caller frees with free(). */
+static char *cell_of(mpr *v)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	int rc;
+
+	if (f == NULL)
+		return NULL;
+	rc = put_scalar(f, v);
+	if (fclose(f) != 0 || rc != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+/* The text of key's value in map m, or "-" if there is none. */
+static char *cell(const mpr *m, const char *key)
+{
+	mpr v;
+
+	if (!find(m, key, &v))
+		return strdup("-");
+	return cell_of(&v);
+}
+
+/* Columns on the screen: code points, not bytes. */
+static size_t width(const char *s)
+{
+	size_t w = 0;
+
+	for (; *s; s++)
+		w += ((unsigned char)*s & 0xc0) != 0x80;
+	return w;
+}
+
+/* A table of nrows rows of ncol cells (row-major), under hdr; right[c]
+ * true iff column c is aligned right; two spaces between columns. */
+static void put_table(FILE *f, const char *const *hdr, const bool *right, size_t ncol,
+		      char *const *cells, size_t nrows)
+{
+	size_t w[8] = {0};
+
+	for (size_t c = 0; c < ncol; c++) {
+		w[c] = width(hdr[c]);
+		for (size_t r = 0; r < nrows; r++)
+			if (width(cells[r * ncol + c]) > w[c])
+				w[c] = width(cells[r * ncol + c]);
+	}
+	for (size_t r = 0; r <= nrows; r++) {
+		for (size_t c = 0; c < ncol; c++) {
+			const char *s = r == 0 ? hdr[c] : cells[(r - 1) * ncol + c];
+			size_t pad = w[c] - width(s);
+			bool last = c + 1 == ncol;
+
+			if (c > 0)
+				fputs("  ", f);
+			if (right[c])
+				fprintf(f, "%*s", (int)pad, "");
+			fputs(s, f);
+			if (!right[c] && !last)
+				fprintf(f, "%*s", (int)pad, "");
+		}
+		putc('\n', f);
+	}
+}
+
+/* --- JSON ----------------------------------------------------------------- */
+
+static void json_string(FILE *f, const uint8_t *p, size_t len)
+{
+	putc('"', f);
+	for (size_t i = 0; i < len; ) {
+		unsigned char c = p[i];
+		size_t n = utf8_seq(p + i, len - i);
+
+		if (n == 0) {
+			fputs("\\ufffd", f);
+			i++;
+			continue;
+		}
+		switch (c) {
+		case '"': fputs("\\\"", f); break;
+		case '\\': fputs("\\\\", f); break;
+		case '\b': fputs("\\b", f); break;
+		case '\f': fputs("\\f", f); break;
+		case '\n': fputs("\\n", f); break;
+		case '\r': fputs("\\r", f); break;
+		case '\t': fputs("\\t", f); break;
+		default:
+			if (c < 0x20 || c == 0x7f)
+				fprintf(f, "\\u%04x", c);
+			else
+				fwrite(p + i, 1, n, f);
+		}
+		i += n;
+	}
+	putc('"', f);
+}
+
+static int json_value(FILE *f, mpr *r, unsigned depth)
+{
+	enum kind k = kind_of(mpr_peek(r));
+	const uint8_t *b;
+	const char *s;
+	size_t len;
+	uint64_t n;
+	double d;
+	bool single;
+	char num[40];
+	int rc;
+
+	switch (k) {
+	case K_FLOAT:
+		if (rd_float(r, &d, &single) != 0)
+			return DKV_EPROTO;
+		if (!isfinite(d)) {
+			fputs("null", f);
+			return 0;
+		}
+		fmt_double(num, sizeof(num), d, single);
+		fputs(num, f);
+		return 0;
+	case K_STR:
+		if (mpr_str(r, SIZE_MAX, &s, &len) != 0)
+			return DKV_EPROTO;
+		json_string(f, (const uint8_t *)s, len);
+		return 0;
+	case K_BIN:
+		if (mpr_bin(r, SIZE_MAX, &b, &len) != 0)
+			return DKV_EPROTO;
+		putc('"', f);
+		put_base64(f, b, len);
+		putc('"', f);
+		return 0;
+	case K_ARRAY:
+	case K_MAP:
+		if ((k == K_MAP ? mpr_map(r, &n) : mpr_array(r, &n)) != 0)
+			return DKV_EPROTO;
+		if (depth >= ADMIN_RENDER_MAX_DEPTH || n > mpr_left(r) / (k == K_MAP ? 2 : 1))
+			return DKV_EPROTO;
+		putc(k == K_MAP ? '{' : '[', f);
+		for (uint64_t i = 0; i < n; i++) {
+			if (i > 0)
+				putc(',', f);
+			if (k == K_MAP) {
+				enum kind kk = kind_of(mpr_peek(r));
+
+				if (kk == K_STR) {
+					rc = json_value(f, r, depth + 1);
+				} else if (is_scalar(kk) && kk != K_BIN) {
+					/* a scalar key: the string of its JSON text */
+					putc('"', f);
+					rc = json_value(f, r, depth + 1);
+					putc('"', f);
+				} else {
+					rc = DKV_EPROTO;
+				}
+				if (rc != 0)
+					return rc;
+				putc(':', f);
+			}
+			if ((rc = json_value(f, r, depth + 1)) != 0)
+				return rc;
+		}
+		putc(k == K_MAP ? '}' : ']', f);
+		return 0;
+	case K_BAD:
+		return DKV_EPROTO;
+	default:
+		return put_scalar(f, r);        /* nil, bool, integers: as JSON */
+	}
+}
+
+/* Render into memory with fn, then write it whole to out. */
+typedef int (*render_fn)(FILE *f, const mpr *m, const char *command);
+
+static int render(FILE *out, const void *map, size_t len, const char *command,
+		  render_fn fn)
+{
+	char *buf = NULL;
+	size_t blen = 0;
+	FILE *f;
+	mpr m;
+	int rc;
+
+	mpr_init(&m, map, len, DKV_EPROTO);
+	if (kind_of(mpr_peek(&m)) != K_MAP)
+		return DKV_EPROTO;
+	f = open_memstream(&buf, &blen);
+	if (f == NULL)
+		return -ENOMEM;
+	rc = fn(f, &m, command);
+	if (fclose(f) != 0 && rc == 0)
+		rc = -ENOMEM;
+	if (rc == 0 && out != NULL && blen > 0 &&
+	    (fwrite(buf, 1, blen, out) != blen || ferror(out)))
+		rc = -EIO;
+	free(buf);
+	return rc;
+}
+
+static int json_top(FILE *f, const mpr *m, const char *command)
+{
+	mpr r = *m;
+	int rc = json_value(f, &r, 0);
+
+	if (rc == 0 && mpr_left(&r) != 0)
+		rc = DKV_EPROTO;        /* bytes after the map */
+	putc('\n', f);
+	return rc;
+}
+
+int admin_render_json(FILE *out, const void *map, size_t len)
+{
+	return render(out, map, len, NULL, json_top);
+}
+
+/* --- text ----------------------------------------------------------------- */
+
+static void indent(FILE *f, unsigned n)
+{
+	fprintf(f, "%*s", (int)n, "");
+}
+
+static bool listed(const char *k, size_t len, const char *const *keys)
+{
+	for (; keys != NULL && *keys != NULL; keys++)
+		if (strlen(*keys) == len && memcmp(*keys, k, len) == 0)
+			return true;
+	return false;
+}
+
+static int text_block(FILE *f, mpr *r, unsigned ind, bool inline_first,
+		      const char *const *omit, size_t *shown);
+
+/* A value after "key:" or "- ": a scalar on the same line, a container on
+ * the lines below, indented by ind. */
+static int text_after(FILE *f, mpr *r, unsigned ind)
+{
+	enum kind k = kind_of(mpr_peek(r));
+	mpr probe = *r;
+	uint64_t n = 0;
+
+	if (k != K_MAP && k != K_ARRAY) {
+		putc(' ', f);
+		if (put_scalar(f, r) != 0)
+			return DKV_EPROTO;
+		putc('\n', f);
+		return 0;
+	}
+	if ((k == K_MAP ? mpr_map(&probe, &n) : mpr_array(&probe, &n)) != 0)
+		return DKV_EPROTO;
+	if (n == 0) {
+		fputs(k == K_MAP ? " {}\n" : " []\n", f);
+		*r = probe;
+		return 0;
+	}
+	putc('\n', f);
+	return text_block(f, r, ind, false, NULL, NULL);
+}
+
+/*
+ * A map as "key: value" lines or an array as "- value" lines, at indent
+ * ind.  inline_first: the first line continues a "- " already written.
+ * Map keys in omit are skipped; *shown (if not NULL) counts the lines of
+ * keys written.
+ */
+static int text_block(FILE *f, mpr *r, unsigned ind, bool inline_first,
+		      const char *const *omit, size_t *shown)
+{
+	enum kind k = kind_of(mpr_peek(r));
+	uint64_t n;
+	int rc;
+
+	if ((k == K_MAP ? mpr_map(r, &n) : mpr_array(r, &n)) != 0)
+		return DKV_EPROTO;
+	for (uint64_t i = 0; i < n; i++) {
+		bool first = i == 0 && inline_first;
+
+		if (k == K_ARRAY) {
+			enum kind ek = kind_of(mpr_peek(r));
+			mpr probe = *r;
+			uint64_t en = 0;
+
+			if (!first)
+				indent(f, ind);
+			fputc('-', f);
+			if (ek == K_MAP && mpr_map(&probe, &en) == 0 && en > 0) {
+				putc(' ', f);
+				rc = text_block(f, r, ind + 2, true, NULL, NULL);
+			} else {
+				rc = text_after(f, r, ind + 2);
+			}
+			if (rc != 0)
+				return rc;
+			continue;
+		}
+		if (kind_of(mpr_peek(r)) == K_STR) {
+			mpr key = *r;
+			const char *s;
+			size_t len;
+
+			if (mpr_str(&key, SIZE_MAX, &s, &len) != 0)
+				return DKV_EPROTO;
+			if (listed(s, len, omit)) {
+				*r = key;
+				if (skip(r) != 0)
+					return DKV_EPROTO;
+				continue;
+			}
+		}
+		if (!first)
+			indent(f, ind);
+		if (put_scalar(f, r) != 0)
+			return DKV_EPROTO;
+		putc(':', f);
+		if ((rc = text_after(f, r, ind + 2)) != 0)
+			return rc;
+		if (shown != NULL)
+			(*shown)++;
+	}
+	return 0;
+}
+
+/* The keys of m not in handled, generically, after a blank line if any. */
+static int text_rest(FILE *f, const mpr *m, const char *const *handled)
+{
+	char *buf = NULL;
+	size_t blen = 0, shown = 0;
+	FILE *g = open_memstream(&buf, &blen);
+	mpr r = *m;
+	int rc;
+
+	if (g == NULL)
+		return -ENOMEM;
+	rc = text_block(g, &r, 0, false, handled, &shown);
+	if (fclose(g) != 0 && rc == 0)
+		rc = -ENOMEM;
+	if (rc == 0 && shown > 0) {
+		putc('\n', f);
+		fwrite(buf, 1, blen, f);
+	}
+	free(buf);
+	return rc;
+}
+
+/* Rows of an array of maps: for each element, the cells of keys (a
+ * non-map element gives "-" cells).  *cells (row-major, ncol = nkeys, for
+ * *nrows rows) is allocated even on failure; free with free_cells(). */
+static int rows_of(mpr *arr, const char *const *keys, size_t nkeys, char ***cells,
+		   size_t *nrows)
+{
+	uint64_t n;
+	char **c;
+
+	*cells = NULL;
+	*nrows = 0;
+	if (mpr_array(arr, &n) != 0 || n > mpr_left(arr))
+		return DKV_EPROTO;
+	c = calloc(n * nkeys + 1, sizeof(*c));
+	if (c == NULL)
+		return -ENOMEM;
+	*cells = c;
+	*nrows = (size_t)n;     /* cells not yet filled are NULL: free_cells() copes */
+	for (uint64_t i = 0; i < n; i++) {
+		mpr el = *arr;
+		bool map = kind_of(mpr_peek(arr)) == K_MAP;
+
+		for (size_t k = 0; k < nkeys; k++) {
+			c[i * nkeys + k] = map ? cell(&el, keys[k]) : strdup("-");
+			if (c[i * nkeys + k] == NULL)
+				return -ENOMEM;
+		}
+		if (skip(arr) != 0)
+			return DKV_EPROTO;
+	}
+	return 0;
+}
+
+static void free_cells(char **cells, size_t n)
+{
+	if (cells == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(cells[i]);
+	free(cells);
+}
+
+static int text_members(FILE *f, const mpr *m)
+{
+	static const char *const keys[] = { "id", "addr", "status", "liveness" };
+	static const char *const hdr[] = { "ID", "ADDR", "STATUS", "LIVENESS" };
+	static const bool right[] = { false, false, false, false };
+	static const char *const handled[] = { "members", NULL };
+	char **cells = NULL;
+	size_t nrows = 0;
+	mpr arr;
+	int rc;
+
+	if (!find_kind(m, "members", K_ARRAY, &arr)) {
+		arr = *m;       /* not the schema: all of it, generically */
+		return text_block(f, &arr, 0, false, NULL, NULL);
+	}
+	rc = rows_of(&arr, keys, 4, &cells, &nrows);
+	if (rc == 0)
+		put_table(f, hdr, right, 4, cells, nrows);
+	free_cells(cells, nrows * 4);
+	return rc != 0 ? rc : text_rest(f, m, handled);
+}
+
+static int text_ring(FILE *f, const mpr *m)
+{
+	static const char *const okeys[] = { "id", "replicas", "first" };
+	static const char *const hdr[] = { "ID", "REPLICAS", "FIRST", "SHARE" };
+	static const bool right[] = { false, true, true, true };
+	static const char *const handled[] = { "ring_size", "n_val", "ownership",
+					       "partitions", NULL };
+	char *q = cell(m, "ring_size"), *nv = cell(m, "n_val");
+	mpr arr;
+	int rc = 0;
+
+	if (q == NULL || nv == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	fprintf(f, "ring size %s, n_val %s\n", q, nv);
+	if (find_kind(m, "ownership", K_ARRAY, &arr)) {
+		uint64_t n;
+		char **cells;
+		mpr el = arr;
+
+		if (mpr_array(&el, &n) != 0 || n > mpr_left(&el)) {
+			rc = DKV_EPROTO;
+			goto out;
+		}
+		cells = calloc(n * 4 + 1, sizeof(*cells));
+		if (cells == NULL) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		for (uint64_t i = 0; i < n && rc == 0; i++) {
+			bool map = kind_of(mpr_peek(&el)) == K_MAP;
+			double share;
+
+			for (size_t k = 0; k < 3 && rc == 0; k++) {
+				cells[i * 4 + k] = map ? cell(&el, okeys[k]) : strdup("-");
+				if (cells[i * 4 + k] == NULL)
+					rc = -ENOMEM;
+			}
+			if (rc == 0 && map && get_number(&el, "share", &share) &&
+			    isfinite(share)) {
+				char pct[64];
+
+				snprintf(pct, sizeof(pct), "%.1f%%", share * 100.0);
+				cells[i * 4 + 3] = strdup(pct);
+			} else if (rc == 0) {
+				cells[i * 4 + 3] = map ? cell(&el, "share") : strdup("-");
+			}
+			if (rc == 0 && cells[i * 4 + 3] == NULL)
+				rc = -ENOMEM;
+			if (rc == 0 && skip(&el) != 0)
+				rc = DKV_EPROTO;
+		}
+		if (rc == 0) {
+			putc('\n', f);
+			put_table(f, hdr, right, 4, cells, (size_t)n);
+		}
+		free_cells(cells, (size_t)n * 4);
+		if (rc != 0)
+			goto out;
+	}
+	if (find_kind(m, "partitions", K_ARRAY, &arr)) {
+		uint64_t n;
+
+		if (mpr_array(&arr, &n) != 0) {
+			rc = DKV_EPROTO;
+			goto out;
+		}
+		fputs("\nPARTITION  PREFERENCE LIST\n", f);
+		for (uint64_t i = 0; i < n; i++) {
+			mpr el = arr, pl;
+			char *idx = kind_of(mpr_peek(&el)) == K_MAP ? cell(&el, "index") : strdup("-");
+
+			if (idx == NULL) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			fprintf(f, "%9s ", idx);
+			free(idx);
+			if (kind_of(mpr_peek(&el)) == K_MAP &&
+			    find_kind(&el, "preflist", K_ARRAY, &pl)) {
+				uint64_t np;
+
+				if (mpr_array(&pl, &np) != 0) {
+					rc = DKV_EPROTO;
+					goto out;
+				}
+				for (uint64_t j = 0; j < np; j++) {
+					putc(' ', f);
+					if (put_scalar(f, &pl) != 0) {
+						rc = DKV_EPROTO;
+						goto out;
+					}
+				}
+			} else {
+				fputs(" -", f);
+			}
+			putc('\n', f);
+			if (skip(&arr) != 0) {
+				rc = DKV_EPROTO;
+				goto out;
+			}
+		}
+	}
+	rc = text_rest(f, m, handled);
+out:
+	free(q);
+	free(nv);
+	return rc;
+}
+
+/* "1.5 MiB" */
+static void human_bytes(char *buf, size_t cap, uint64_t b)
+{
+	static const char *const unit[] = { "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+	double v = (double)b;
+	size_t u = 0;
+
+	if (b < 1024) {
+		snprintf(buf, cap, "%llu B", (unsigned long long)b);
+		return;
+	}
+	v /= 1024;
+	while (v >= 1024 && u + 1 < sizeof(unit) / sizeof(unit[0])) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, cap, "%.1f %s (%llu bytes)", v, unit[u], (unsigned long long)b);
+}
+
+/* "3d 4h 5m 6s" */
+static void human_secs(char *buf, size_t cap, uint64_t s)
+{
+	unsigned long long d = s / 86400, h = s / 3600 % 24, m = s / 60 % 60, x = s % 60;
+
+	if (d > 0)
+		snprintf(buf, cap, "%llud %lluh %llum %llus", d, h, m, x);
+	else if (h > 0)
+		snprintf(buf, cap, "%lluh %llum %llus", h, m, x);
+	else if (m > 0)
+		snprintf(buf, cap, "%llum %llus", m, x);
+	else
+		snprintf(buf, cap, "%llus", x);
+}
+
+static int text_status(FILE *f, const mpr *m)
+{
+	/* The schema's keys, in the order shown. */
+	static const char *const order[] = {
+		"id", "addr", "uptime_s", "keys", "bytes", "requests", "requests_per_sec",
+		"latency_us", "connections", "partitions_held", "partitions_open",
+		"ring_size", "n_val", "members", "gets", "puts", "deletes", "errors", NULL
+	};
+	static const char *const lat[] = { "p50", "p99", "p999", "max" };
+
+	for (size_t i = 0; order[i] != NULL; i++) {
+		const char *k = order[i];
+		char buf[128];
+		uint64_t u;
+		double d;
+		mpr v;
+
+		if (!find(m, k, &v))
+			continue;
+		if (strcmp(k, "uptime_s") == 0 && get_uint(m, k, &u)) {
+			human_secs(buf, sizeof(buf), u);
+			fprintf(f, "uptime: %s\n", buf);
+		} else if (strcmp(k, "bytes") == 0 && get_uint(m, k, &u)) {
+			human_bytes(buf, sizeof(buf), u);
+			fprintf(f, "bytes: %s\n", buf);
+		} else if (strcmp(k, "requests_per_sec") == 0 && get_number(m, k, &d) &&
+			   isfinite(d)) {
+			fprintf(f, "requests_per_sec: %.1f\n", d);
+		} else if (strcmp(k, "latency_us") == 0 && kind_of(mpr_peek(&v)) == K_MAP) {
+			fputs("latency:", f);
+			for (size_t j = 0; j < 4; j++) {
+				char *c = cell(&v, lat[j]);
+
+				if (c == NULL)
+					return -ENOMEM;
+				fprintf(f, "%s %s %s%s", j > 0 ? "," : "", lat[j], c,
+					strcmp(c, "-") != 0 ? " us" : "");
+				free(c);
+			}
+			putc('\n', f);
+		} else {
+			char *c = cell_of(&v);
+
+			if (c == NULL)
+				return -ENOMEM;
+			fprintf(f, "%s: %s\n", k, c);
+			free(c);
+		}
+	}
+	return text_rest(f, m, order);
+}
+
+static int text_message(FILE *f, const mpr *m)
+{
+	static const char *const handled[] = { "ok", "message", NULL };
+	mpr v;
+
+	if (find(m, "message", &v)) {
+		char *c = cell_of(&v);
+
+		if (c == NULL)
+			return -ENOMEM;
+		fprintf(f, "%s\n", c);
+		free(c);
+	} else {
+		mpr ok;
+		bool b;
+
+		if (find(m, "ok", &ok) && mpr_bool(&ok, &b) == 0)
+			fputs(b ? "ok\n" : "failed\n", f);
+	}
+	return text_rest(f, m, handled);
+}
+
+static int text_top(FILE *f, const mpr *m, const char *command)
+{
+	mpr r = *m;
+	int rc;
+
+	/* Validate first (the JSON writer refuses what is not well-formed);
+	 * the lookups below rely on it. */
+	if ((rc = admin_render_json(NULL, m->p, mpr_left(m))) != 0)
+		return rc;
+	if (command == NULL)
+		command = "";
+	if (strcmp(command, "members") == 0)
+		return text_members(f, m);
+	if (strcmp(command, "ring") == 0)
+		return text_ring(f, m);
+	if (strcmp(command, "status") == 0)
+		return text_status(f, m);
+	if (strcmp(command, "join") == 0 || strcmp(command, "leave") == 0 ||
+	    strcmp(command, "remove") == 0)
+		return text_message(f, m);
+	r = *m;
+	return text_block(f, &r, 0, false, NULL, NULL);
+}
+
+int admin_render_text(FILE *out, const char *command, const void *map, size_t len)
+{
+	return render(out, map, len, command, text_top);
+}
+
+bool admin_render_ok(const void *map, size_t len, char *msg, size_t msglen)
+{
+	mpr m, v;
+	bool ok = true, b;
+
+	if (msglen > 0)
+		msg[0] = '\0';
+	if (admin_render_json(NULL, map, len) != 0)
+		return true;    /* not a map: no "ok" in it */
+	mpr_init(&m, map, len, DKV_EPROTO);
+	if (find(&m, "ok", &v) && mpr_bool(&v, &b) == 0)
+		ok = b;
+	if (msglen > 0 && find_kind(&m, "message", K_STR, &v)) {
+		char *c = cell_of(&v);
+
+		if (c != NULL)
+			snprintf(msg, msglen, "%s", c);
+		free(c);
+	}
+	return ok;
+}

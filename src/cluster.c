@@ -1,0 +1,859 @@
+#include "config.h"
+/*
+ * cluster.c -- membership records, SWIM probing, gossip and push-pull;
+ * see cluster.h.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <msgpack.h>
+
+#include "cluster.h"
+#include "error.h"
+#include "siphash.h"
+
+#define MEMBERS_FILE    "MEMBERS"
+#define MEMBERS_FORMAT  1
+#define MAX_MEMBERS     PEER_MAX_ENTRIES
+#define RELAYS          16          /* indirect probes remembered */
+#define SEED_RETRY_MS   1000
+
+typedef struct relay {
+	uint64_t seq;                   /* our probe of the target */
+	uint64_t their_seq;             /* the requester's probe */
+	char requester[PEER_MAX_ADDR + 1];
+} relay;
+
+struct cluster {
+	world *w;
+	dkv_log *log;
+	cluster_hooks hooks;
+	char *path;                     /* DATA_DIR/MEMBERS */
+	uint32_t probe_interval, probe_timeout, probe_indirect;
+	uint32_t suspect_timeout, push_pull_interval;
+
+	member *m;                      /* sorted by id */
+	size_t n, cap;
+	size_t self;                    /* index of our own record */
+	char self_id[PEER_MAX_ADDR + 1];
+
+	/* probing */
+	char **round;                   /* ids left in this round */
+	size_t nround;
+	uint64_t seq;
+	char probe_target[PEER_MAX_ADDR + 1];   /* id */
+	uint64_t probe_seq;
+	bool probe_acked;
+	bool probing;
+	relay relays[RELAYS];
+	size_t next_relay;
+	size_t rotate;                  /* entry rotation for piggybacking */
+	uint64_t rng;
+
+	/* seeds: contacted until some SYNC answers */
+	char *seeds;
+	bool joined;
+
+	world_timer *probe_timer, *indirect_timer, *pushpull_timer, *seed_timer;
+	msgpack_sbuffer sb;
+	cluster_stats st;
+};
+
+static void logc(cluster *c, dkv_log_level lv, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void logc(cluster *c, dkv_log_level lv, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (c->log == NULL || !dkv_log_enabled(c->log, lv))
+		return;
+	va_start(ap, fmt);
+	dkv_log_vmsg(c->log, lv, fmt, ap);
+	va_end(ap);
+}
+
+const char *member_status_name(member_status s)
+{
+	static const char *const names[] = { "joining", "valid", "leaving", "removed" };
+
+	return (unsigned)s < 4 ? names[s] : "unknown";
+}
+
+const char *member_liveness_name(member_liveness l)
+{
+	static const char *const names[] = { "up", "suspect", "down" };
+
+	return (unsigned)l < 3 ? names[l] : "unknown";
+}
+
+static uint64_t now(cluster *c)
+{
+	return c->w->ops->now_ms(c->w);
+}
+
+static uint64_t rnd(cluster *c)
+{
+	/* xorshift64*: the choice of whom to probe need not be strong */
+	c->rng ^= c->rng >> 12;
+	c->rng ^= c->rng << 25;
+	c->rng ^= c->rng >> 27;
+	return c->rng * 2685821657736338717ull;
+}
+
+/* --- the member table ----------------------------------------------------- */
+
+static long find_index(const cluster *c, const char *id, size_t len)
+{
+	size_t lo = 0, hi = c->n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int cmp = strncmp(c->m[mid].id, id, len);
+
+		if (cmp == 0 && c->m[mid].id[len] != '\0')
+			cmp = 1;
+		if (cmp == 0)
+			return (long)mid;
+		if (cmp < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -(long)lo - 1;
+}
+
+static member *add_member(cluster *c, const char *id, size_t idlen)
+{
+	long at = find_index(c, id, idlen);
+	size_t i;
+
+	if (at >= 0)
+		return &c->m[at];
+	if (c->n == MAX_MEMBERS || idlen > PEER_MAX_ADDR)
+		return NULL;
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 8;
+		member *m = realloc(c->m, cap * sizeof(*m));
+
+		if (m == NULL)
+			return NULL;
+		c->m = m;
+		c->cap = cap;
+	}
+	i = (size_t)(-at - 1);
+	memmove(&c->m[i + 1], &c->m[i], (c->n - i) * sizeof(*c->m));
+	c->n++;
+	memset(&c->m[i], 0, sizeof(c->m[i]));
+	memcpy(c->m[i].id, id, idlen);
+	c->m[i].id[idlen] = '\0';
+	c->self = (size_t)find_index(c, c->self_id, strlen(c->self_id));
+	return &c->m[i];
+}
+
+size_t cluster_count(const cluster *c) { return c->n; }
+const member *cluster_at(const cluster *c, size_t i) { return i < c->n ? &c->m[i] : NULL; }
+const member *cluster_self(const cluster *c) { return &c->m[c->self]; }
+const cluster_stats *cluster_get_stats(const cluster *c) { return &c->st; }
+
+const member *cluster_find(const cluster *c, const char *id)
+{
+	long i = find_index(c, id, strlen(id));
+
+	return i >= 0 ? &c->m[i] : NULL;
+}
+
+const member *cluster_find_addr(const cluster *c, const char *addr)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (c->m[i].status != MEMBER_REMOVED && strcmp(c->m[i].addr, addr) == 0)
+			return &c->m[i];
+	return NULL;
+}
+
+size_t cluster_valid_count(const cluster *c)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < c->n; i++)
+		k += c->m[i].status == MEMBER_VALID;
+	return k;
+}
+
+static void entry_of(const member *m, peer_entry *e)
+{
+	e->id = m->id;
+	e->idlen = strlen(m->id);
+	e->addr = m->addr;
+	e->addrlen = strlen(m->addr);
+	e->status = m->status;
+	e->version = m->version;
+	e->incarnation = m->incarnation;
+	e->liveness = m->liveness;
+	e->keys = m->keys;
+	e->keys_stamp = m->keys_stamp;
+}
+
+/* --- persistence ---------------------------------------------------------- */
+
+static int fsync_dir_of(const char *path)
+{
+	char dir[4200];
+	char *slash;
+	int fd, rc = 0;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		*slash = '\0';
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) != 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+/* MEMBERS: the msgpack array [format, [entry...]] (peer.h, ENTRIES; the
+ * liveness fields are written but ignored when read). */
+static int save(cluster *c)
+{
+	char tmp[4300];
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	int fd, rc = 0;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	if (msgpack_pack_array(&pk, 2) != 0 || msgpack_pack_uint32(&pk, MEMBERS_FORMAT) != 0 ||
+	    msgpack_pack_array(&pk, (uint32_t)c->n) != 0)
+		rc = -ENOMEM;
+	for (size_t i = 0; rc == 0 && i < c->n; i++) {
+		peer_entry e;
+
+		entry_of(&c->m[i], &e);
+		e.liveness = LIVE_UP;
+		rc = peer_pack_entry(&pk, &e);
+	}
+	snprintf(tmp, sizeof(tmp), "%s.tmp", c->path);
+	if (rc == 0) {
+		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0)
+			rc = -errno;
+		else {
+			if (write(fd, sb.data, sb.size) != (ssize_t)sb.size || fsync(fd) != 0)
+				rc = errno ? -errno : -EIO;
+			close(fd);
+		}
+	}
+	if (rc == 0 && rename(tmp, c->path) != 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = fsync_dir_of(c->path);
+	msgpack_sbuffer_destroy(&sb);
+	if (rc != 0)
+		logc(c, DKV_LOG_ERROR, "cannot save %s: %s (the membership change stands in "
+		     "memory and is saved with the next change)", c->path, dkv_strerror(rc));
+	return rc;
+}
+
+static int load(cluster *c, char *err, size_t errlen)
+{
+	uint64_t n, fmt, left;
+	struct stat sst;
+	peer_entry e;
+	uint8_t *buf;
+	ssize_t got;
+	int fd, rc;
+	mpr r;
+
+	fd = open(c->path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &sst) != 0 || sst.st_size > (64 << 20)) {
+		close(fd);
+		snprintf(err, errlen, "%s: unreadable or too large", c->path);
+		return DKV_ECORRUPT;
+	}
+	buf = malloc((size_t)sst.st_size + 1);
+	if (buf == NULL) {
+		close(fd);
+		return -ENOMEM;
+	}
+	got = read(fd, buf, (size_t)sst.st_size);
+	close(fd);
+	rc = DKV_ECORRUPT;
+	if (got != sst.st_size)
+		goto out;
+	mpr_init(&r, buf, (size_t)got, DKV_ECORRUPT);
+	if (mpr_array(&r, &n) != 0 || n != 2 || mpr_uint(&r, &fmt) != 0)
+		goto out;
+	if (fmt != MEMBERS_FORMAT) {
+		snprintf(err, errlen, "%s: format %" PRIu64 " is not one this dynkvd reads (%d)",
+			 c->path, fmt, MEMBERS_FORMAT);
+		rc = DKV_EVERSION;
+		goto done;
+	}
+	if (mpr_array(&r, &left) != 0 || left > MAX_MEMBERS)
+		goto out;
+	while ((rc = peer_entry_next(&r, &left, &e)) == 1) {
+		member *m = add_member(c, e.id, e.idlen);
+
+		if (m == NULL) {
+			rc = -ENOMEM;
+			goto done;
+		}
+		memcpy(m->addr, e.addr, e.addrlen);
+		m->addr[e.addrlen] = '\0';
+		m->status = (member_status)e.status;
+		m->version = e.version;
+		m->incarnation = e.incarnation;
+		m->keys = e.keys;
+		m->keys_stamp = e.keys_stamp;
+	}
+	if (rc == 0 && mpr_left(&r) == 0)
+		goto done;
+	rc = DKV_ECORRUPT;
+out:
+	snprintf(err, errlen, "%s: damaged membership file (move it away to start this node "
+		 "as a new member)", c->path);
+done:
+	free(buf);
+	return rc;
+}
+
+/* --- sending -------------------------------------------------------------- */
+
+/* Pack up to GOSSIP_ENTRIES entries: ours first, then the rest in
+ * rotation. */
+static int pack_entries(cluster *c, msgpack_packer *pk, uint32_t count)
+{
+	peer_entry e;
+
+	entry_of(&c->m[c->self], &e);
+	if (peer_pack_entry(pk, &e) != 0)
+		return -ENOMEM;
+	for (uint32_t k = 1; k < count; ) {
+		size_t i = c->rotate++ % c->n;
+
+		if (i == c->self)
+			continue;
+		entry_of(&c->m[i], &e);
+		if (peer_pack_entry(pk, &e) != 0)
+			return -ENOMEM;
+		k++;
+	}
+	return 0;
+}
+
+static void send_gossip(cluster *c, const char *addr, uint32_t kind, uint64_t seq,
+			const char *target)
+{
+	uint32_t count = c->n < GOSSIP_ENTRIES ? (uint32_t)c->n : GOSSIP_ENTRIES;
+	msgpack_packer pk;
+
+	c->sb.size = 0;
+	msgpack_packer_init(&pk, &c->sb, msgpack_sbuffer_write);
+	if (gossip_begin(&pk, kind, c->self_id, c->m[c->self].addr, seq, target, count) != 0 ||
+	    pack_entries(c, &pk, count) != 0)
+		return;
+	c->w->ops->dgram(c->w, addr, c->sb.data, c->sb.size);
+}
+
+static void send_sync(cluster *c, const char *addr, bool reply)
+{
+	msgpack_packer pk;
+	size_t start;
+	peer_entry e;
+
+	c->sb.size = 0;
+	if (peer_sync_begin(&c->sb, &pk, &start, c->m[c->self].addr, reply, (uint32_t)c->n) != 0)
+		return;
+	for (size_t i = 0; i < c->n; i++) {
+		entry_of(&c->m[i], &e);
+		if (peer_pack_entry(&pk, &e) != 0)
+			return;
+	}
+	if (peer_sync_end(&c->sb, start) != 0)
+		return;
+	c->st.syncs_sent++;
+	(void)c->w->ops->send(c->w, addr, c->sb.data, c->sb.size);
+}
+
+/* --- merging -------------------------------------------------------------- */
+
+static void set_liveness(cluster *c, member *m, member_liveness l)
+{
+	if (m->liveness == l)
+		return;
+	if (l == LIVE_SUSPECT) {
+		m->suspect_since = now(c);
+		c->st.suspicions++;
+		logc(c, DKV_LOG_INFO, "member %s (%s) is suspect", m->id, m->addr);
+	} else if (l == LIVE_DOWN) {
+		c->st.downs++;
+		logc(c, DKV_LOG_WARNING, "member %s (%s) is down", m->id, m->addr);
+	} else {
+		logc(c, DKV_LOG_INFO, "member %s (%s) is up", m->id, m->addr);
+	}
+	m->liveness = l;
+	if (l == LIVE_DOWN && c->hooks.member_down != NULL)
+		c->hooks.member_down(c->hooks.ctx, m->addr);
+}
+
+/* Merge one entry; true if a record (not liveness) changed. */
+static bool merge_entry(cluster *c, const peer_entry *e, bool *ring)
+{
+	long at = find_index(c, e->id, e->idlen);
+	bool fresh = at < 0, changed = false;
+	member *m;
+
+	if (fresh) {
+		m = add_member(c, e->id, e->idlen);
+		if (m == NULL)
+			return false;
+		m->version = 0;
+		m->status = MEMBER_JOINING;
+		m->liveness = LIVE_UP;
+	} else
+		m = &c->m[at];
+	/* the record */
+	if (fresh || e->version > m->version ||
+	    (e->version == m->version && e->status > m->status)) {
+		bool was_valid = !fresh && m->status == MEMBER_VALID;
+		bool addr_changed = strlen(m->addr) != e->addrlen ||
+				    memcmp(m->addr, e->addr, e->addrlen) != 0;
+
+		if (addr_changed) {
+			memcpy(m->addr, e->addr, e->addrlen);
+			m->addr[e->addrlen] = '\0';
+		}
+		if (fresh || m->status != (member_status)e->status || addr_changed) {
+			logc(c, DKV_LOG_INFO, "member %s (%s) is %s", m->id, m->addr,
+			     member_status_name((member_status)e->status));
+			changed = true;
+		}
+		m->status = (member_status)e->status;
+		m->version = e->version;
+		if (was_valid != (m->status == MEMBER_VALID) || (addr_changed && was_valid))
+			*ring = true;
+	}
+	if (e->keys_stamp > m->keys_stamp) {
+		m->keys = e->keys;
+		m->keys_stamp = e->keys_stamp;
+	}
+	/* liveness (SWIM) */
+	if (m == &c->m[c->self]) {
+		if (e->liveness != LIVE_UP && e->incarnation >= m->incarnation) {
+			m->incarnation = e->incarnation + 1;
+			c->st.refutes++;
+			logc(c, DKV_LOG_INFO, "refuting a report that this node is %s "
+			     "(incarnation now %" PRIu64 ")",
+			     member_liveness_name((member_liveness)e->liveness), m->incarnation);
+		} else if (e->incarnation > m->incarnation)
+			m->incarnation = e->incarnation;
+		return changed;
+	}
+	if (e->incarnation > m->incarnation) {
+		m->incarnation = e->incarnation;
+		set_liveness(c, m, (member_liveness)e->liveness);
+	} else if (e->incarnation == m->incarnation && e->liveness > m->liveness)
+		set_liveness(c, m, (member_liveness)e->liveness);
+	return changed;
+}
+
+static void merge_all(cluster *c, mpr entries, uint64_t left)
+{
+	bool ring = false, changed = false;
+	peer_entry e;
+	int rc;
+
+	while ((rc = peer_entry_next(&entries, &left, &e)) == 1)
+		changed |= merge_entry(c, &e, &ring);
+	if (rc != 0)
+		c->st.bad_datagrams++;
+	if (changed)
+		(void)save(c);
+	if (ring && c->hooks.ring_changed != NULL)
+		c->hooks.ring_changed(c->hooks.ctx);
+}
+
+/* --- probing -------------------------------------------------------------- */
+
+static bool probeable(const cluster *c, size_t i)
+{
+	return i != c->self && c->m[i].status != MEMBER_REMOVED && c->m[i].liveness != LIVE_DOWN;
+}
+
+static void free_round(cluster *c)
+{
+	for (size_t i = 0; i < c->nround; i++)
+		free(c->round[i]);
+	free(c->round);
+	c->round = NULL;
+	c->nround = 0;
+}
+
+/* The next member to probe: a shuffled round over the probeable members. */
+static member *next_target(cluster *c)
+{
+	while (true) {
+		if (c->nround == 0) {
+			size_t k = 0;
+
+			free_round(c);
+			c->round = calloc(c->n ? c->n : 1, sizeof(*c->round));
+			if (c->round == NULL)
+				return NULL;
+			for (size_t i = 0; i < c->n; i++)
+				if (probeable(c, i) && (c->round[k] = strdup(c->m[i].id)) != NULL)
+					k++;
+			if (k == 0)
+				return NULL;
+			for (size_t i = k - 1; i > 0; i--) {
+				size_t j = rnd(c) % (i + 1);
+				char *t = c->round[i];
+
+				c->round[i] = c->round[j];
+				c->round[j] = t;
+			}
+			c->nround = k;
+		}
+		char *id = c->round[--c->nround];
+		long at = find_index(c, id, strlen(id));
+
+		free(id);
+		if (at >= 0 && probeable(c, (size_t)at))
+			return &c->m[at];
+	}
+}
+
+static void check_suspects(cluster *c)
+{
+	uint64_t t = now(c);
+
+	for (size_t i = 0; i < c->n; i++) {
+		member *m = &c->m[i];
+
+		if (i != c->self && m->liveness == LIVE_SUSPECT &&
+		    t - m->suspect_since >= c->suspect_timeout)
+			set_liveness(c, m, LIVE_DOWN);
+	}
+}
+
+static void indirect_cb(void *arg)
+{
+	cluster *c = arg;
+	long at;
+	size_t asked = 0, tries = 0;
+
+	c->indirect_timer = NULL;
+	if (!c->probing || c->probe_acked)
+		return;
+	at = find_index(c, c->probe_target, strlen(c->probe_target));
+	if (at < 0)
+		return;
+	/* ask up to k other members, chosen at random */
+	while (asked < c->probe_indirect && tries < 4 * c->n) {
+		size_t i = rnd(c) % c->n;
+
+		tries++;
+		if (!probeable(c, i) || (long)i == at || c->m[i].liveness != LIVE_UP)
+			continue;
+		send_gossip(c, c->m[i].addr, GOSSIP_PINGREQ, c->probe_seq, c->m[at].addr);
+		c->st.pingreqs_sent++;
+		asked++;
+	}
+}
+
+static void probe_cb(void *arg)
+{
+	cluster *c = arg;
+	member *self = &c->m[c->self], *t;
+
+	c->probe_timer = c->w->ops->timer_add(c->w, c->probe_interval, probe_cb, c);
+	/* the previous probe's verdict */
+	if (c->probing && !c->probe_acked) {
+		long at = find_index(c, c->probe_target, strlen(c->probe_target));
+
+		if (at >= 0 && c->m[at].liveness == LIVE_UP && (size_t)at != c->self)
+			set_liveness(c, &c->m[at], LIVE_SUSPECT);
+	}
+	c->probing = false;
+	check_suspects(c);
+	if (c->hooks.local_keys != NULL) {
+		self->keys = c->hooks.local_keys(c->hooks.ctx);
+		self->keys_stamp = c->w->ops->wall_ms(c->w);
+	}
+	if (self->status == MEMBER_REMOVED || (t = next_target(c)) == NULL)
+		return;
+	snprintf(c->probe_target, sizeof(c->probe_target), "%s", t->id);
+	c->probe_seq = ++c->seq;
+	c->probe_acked = false;
+	c->probing = true;
+	send_gossip(c, t->addr, GOSSIP_PING, c->probe_seq, NULL);
+	c->st.pings_sent++;
+	if (c->indirect_timer != NULL)
+		c->w->ops->timer_cancel(c->w, c->indirect_timer);
+	c->indirect_timer = c->w->ops->timer_add(c->w, c->probe_timeout, indirect_cb, c);
+}
+
+static void pushpull_cb(void *arg)
+{
+	cluster *c = arg;
+	size_t k = 0, pick;
+
+	c->pushpull_timer = c->w->ops->timer_add(c->w, c->push_pull_interval, pushpull_cb, c);
+	for (size_t i = 0; i < c->n; i++)
+		k += i != c->self && c->m[i].status != MEMBER_REMOVED;
+	if (k == 0)
+		return;
+	pick = rnd(c) % k;
+	for (size_t i = 0; i < c->n; i++) {
+		if (i == c->self || c->m[i].status == MEMBER_REMOVED)
+			continue;
+		if (pick-- == 0) {
+			send_sync(c, c->m[i].addr, true);
+			return;
+		}
+	}
+}
+
+static void seed_cb(void *arg)
+{
+	cluster *c = arg;
+	char *list, *save_ptr = NULL;
+
+	c->seed_timer = NULL;
+	if (c->joined || c->seeds == NULL)
+		return;
+	list = strdup(c->seeds);
+	if (list != NULL) {
+		for (char *s = strtok_r(list, ",", &save_ptr); s != NULL;
+		     s = strtok_r(NULL, ",", &save_ptr))
+			if (strcmp(s, c->m[c->self].addr) != 0)
+				send_sync(c, s, true);
+		free(list);
+	}
+	c->seed_timer = c->w->ops->timer_add(c->w, SEED_RETRY_MS, seed_cb, c);
+}
+
+/* --- inputs --------------------------------------------------------------- */
+
+void cluster_datagram(cluster *c, const void *buf, size_t len)
+{
+	gossip_msg g;
+
+	if (gossip_decode(buf, len, &g) != 0) {
+		c->st.bad_datagrams++;
+		return;
+	}
+	merge_all(c, g.entries, g.nentries);
+	switch (g.kind) {
+	case GOSSIP_PING:
+		send_gossip(c, g.from_addr, GOSSIP_ACK, g.seq, NULL);
+		break;
+	case GOSSIP_ACK:
+		c->st.acks_received++;
+		if (c->probing && g.seq == c->probe_seq) {
+			c->probe_acked = true;
+			break;
+		}
+		for (size_t i = 0; i < RELAYS; i++)
+			if (c->relays[i].seq == g.seq && c->relays[i].requester[0] != '\0') {
+				send_gossip(c, c->relays[i].requester, GOSSIP_ACK,
+					    c->relays[i].their_seq, NULL);
+				c->relays[i].requester[0] = '\0';
+			}
+		break;
+	case GOSSIP_PINGREQ: {
+		relay *r = &c->relays[c->next_relay++ % RELAYS];
+
+		if (g.target[0] == '\0')
+			break;
+		r->seq = ++c->seq;
+		r->their_seq = g.seq;
+		snprintf(r->requester, sizeof(r->requester), "%s", g.from_addr);
+		send_gossip(c, g.target, GOSSIP_PING, r->seq, NULL);
+		break;
+	}
+	default:
+		break;
+	}
+}
+
+void cluster_sync(cluster *c, const peer_msg *m)
+{
+	c->st.syncs_received++;
+	merge_all(c, m->entries, m->nentries);
+	if (c->n > 1)
+		c->joined = true;
+	if (m->flag)
+		send_sync(c, m->from, false);
+}
+
+void cluster_peer_down(cluster *c, const char *addr)
+{
+	/* A refused connection is a hint, not a verdict: SWIM decides.  But
+	 * probe that member next, so the verdict comes soon. */
+	const member *m = cluster_find_addr(c, addr);
+
+	if (m == NULL || m == &c->m[c->self] || m->liveness != LIVE_UP)
+		return;
+	for (size_t i = 0; i < c->nround; i++)
+		if (strcmp(c->round[i], m->id) == 0 && i != c->nround - 1) {
+			char *t = c->round[i];
+
+			c->round[i] = c->round[c->nround - 1];
+			c->round[c->nround - 1] = t;
+			break;
+		}
+}
+
+int cluster_join(cluster *c, const char *seed)
+{
+	if (c->m[c->self].status == MEMBER_REMOVED)
+		/* a removed node comes back only this way */
+		(void)cluster_set_status(c, c->self_id, MEMBER_VALID);
+	send_sync(c, seed, true);
+	return 0;
+}
+
+int cluster_set_status(cluster *c, const char *id, member_status st)
+{
+	long at = find_index(c, id, strlen(id));
+	uint64_t v = 0;
+	bool was_valid;
+
+	if (at < 0)
+		return DKV_ENOTFOUND;
+	for (size_t i = 0; i < c->n; i++)
+		if (c->m[i].version > v)
+			v = c->m[i].version;
+	was_valid = c->m[at].status == MEMBER_VALID;
+	c->m[at].status = st;
+	c->m[at].version = v + 1;
+	logc(c, DKV_LOG_INFO, "member %s (%s) is now %s", c->m[at].id, c->m[at].addr,
+	     member_status_name(st));
+	(void)save(c);
+	/* tell everyone now rather than at the next push-pull */
+	for (size_t i = 0; i < c->n; i++)
+		if (i != c->self && c->m[i].status != MEMBER_REMOVED)
+			send_sync(c, c->m[i].addr, false);
+	if (at >= 0 && (size_t)at != c->self && st == MEMBER_REMOVED)
+		send_sync(c, c->m[at].addr, false);
+	if (was_valid != (st == MEMBER_VALID) && c->hooks.ring_changed != NULL)
+		c->hooks.ring_changed(c->hooks.ctx);
+	return 0;
+}
+
+/* --- open/close ----------------------------------------------------------- */
+
+int cluster_open(cluster **out, world *w, dkv_log *log, const dkv_config *cfg,
+		 const char *dir, const char *self_id, const char *self_addr,
+		 bool keep_addr, const cluster_hooks *hooks, char *err, size_t errlen)
+{
+	cluster *c = calloc(1, sizeof(*c));
+	member *self;
+	size_t plen = strlen(dir) + sizeof(MEMBERS_FILE) + 2;
+	int rc;
+
+	*out = NULL;
+	if (c == NULL)
+		return -ENOMEM;
+	c->w = w;
+	c->log = log;
+	c->hooks = *hooks;
+	c->probe_interval = cfg->probe_interval;
+	c->probe_timeout = cfg->probe_timeout;
+	c->probe_indirect = cfg->probe_indirect;
+	c->suspect_timeout = cfg->suspect_timeout;
+	c->push_pull_interval = cfg->push_pull_interval;
+	snprintf(c->self_id, sizeof(c->self_id), "%s", self_id);
+	msgpack_sbuffer_init(&c->sb);
+	c->path = malloc(plen);
+	if (c->path == NULL) {
+		cluster_close(c);
+		return -ENOMEM;
+	}
+	snprintf(c->path, plen, "%s/%s", dir, MEMBERS_FILE);
+	c->rng = (w->ops->wall_ms(w) ^ siphash24(&(siphash_key){ 0x6475, 0x6b76 }, self_id,
+						 strlen(self_id))) | 1;
+	rc = load(c, err, errlen);
+	if (rc != 0 && rc != -ENOENT) {
+		cluster_close(c);
+		return rc;
+	}
+	bool fresh = rc == -ENOENT;
+
+	bool self_new = find_index(c, self_id, strlen(self_id)) < 0;
+
+	self = add_member(c, self_id, strlen(self_id));
+	if (self == NULL) {
+		cluster_close(c);
+		return -ENOMEM;
+	}
+	if (keep_addr && self->addr[0] != '\0')
+		self_addr = self->addr;
+	if (self->status == MEMBER_REMOVED)
+		/* Removed stays removed (DESIGN property 6): only an explicit
+		 * join brings it back. */
+		logc(c, DKV_LOG_WARNING, "this node was removed from its cluster: it holds no "
+		     "partitions and stays out of the ring until `dynkv-admin join SEED`");
+	if (self_new || strcmp(self->addr, self_addr) != 0) {
+		uint64_t v = 0;
+
+		for (size_t i = 0; i < c->n; i++)
+			if (c->m[i].version > v)
+				v = c->m[i].version;
+		if (self_new)
+			self->status = MEMBER_VALID;
+		self->version = v + 1;
+		if (self->addr != self_addr)
+			snprintf(self->addr, sizeof(self->addr), "%s", self_addr);
+		rc = save(c);
+		if (rc != 0) {
+			snprintf(err, errlen, "%s: %s", c->path, dkv_strerror(rc));
+			cluster_close(c);
+			return rc;
+		}
+	}
+	self->liveness = LIVE_UP;
+	c->joined = !fresh || c->n > 1;
+	if (fresh && cfg->seeds != NULL && cfg->seeds[0] != '\0') {
+		c->seeds = strdup(cfg->seeds);
+		c->seed_timer = w->ops->timer_add(w, 0, seed_cb, c);
+	}
+	c->probe_timer = w->ops->timer_add(w, c->probe_interval, probe_cb, c);
+	c->pushpull_timer = w->ops->timer_add(w, c->push_pull_interval, pushpull_cb, c);
+	*out = c;
+	return 0;
+}
+
+void cluster_close(cluster *c)
+{
+	if (c == NULL)
+		return;
+	if (c->w != NULL) {
+		c->w->ops->timer_cancel(c->w, c->probe_timer);
+		c->w->ops->timer_cancel(c->w, c->indirect_timer);
+		c->w->ops->timer_cancel(c->w, c->pushpull_timer);
+		c->w->ops->timer_cancel(c->w, c->seed_timer);
+	}
+	free_round(c);
+	free(c->m);
+	free(c->seeds);
+	free(c->path);
+	msgpack_sbuffer_destroy(&c->sb);
+	free(c);
+}

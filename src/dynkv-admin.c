@@ -1,0 +1,239 @@
+#include "config.h"
+/*
+ * dynkv-admin.c -- the cluster administration command: a thin main over
+ * libdynkv's dynkv_admin() (dynkv.h) and the renderers of admin_render.h.
+ * man/dynkv-admin.1 is the user's description of the commands, the output
+ * and the exit statuses; a change to one is a change to both.
+ *
+ * The node decides what a command means; this program checks only the
+ * number of arguments of the commands it knows, and passes any other
+ * command to the node as it is (a newer node may know it), printing its
+ * result generically.
+ */
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "admin_render.h"
+#include "dynkv.h"
+
+#define EXIT_USAGE 1
+#define EXIT_FAILED 2           /* no answer, an error answer, or a refusal */
+#define DEFAULT_HOST "127.0.0.1:7070"
+
+static const char usage_text[] =
+	"usage: dynkv-admin [--host HOST:PORT] [--json] [--timeout MS] COMMAND [ARGS]\n"
+	"commands:\n"
+	"  members            the cluster's members, their status and liveness\n"
+	"  ring               ring size, n_val, ownership and preference lists\n"
+	"  status             the node's own figures\n"
+	"  join SEED          make the node join the cluster SEED (HOST:PORT) is in\n"
+	"  leave [NODE]       make the node (or member NODE) leave the cluster\n"
+	"  remove NODE        remove member NODE (a node that is gone for good)\n"
+	"dynkv-admin --help for the options, man dynkv-admin for everything.\n";
+
+static const char help_text[] =
+	"options:\n"
+	"  -H, --host HOST:PORT   node to ask (default $DYNKV_HOST, else " DEFAULT_HOST ")\n"
+	"  -j, --json             print the result as one JSON object\n"
+	"  -t, --timeout MS       time limit for connecting, and for the answer\n"
+	"                         (1..3600000; default 5000 and 30000)\n"
+	"  -h, --help             this help\n"
+	"  -V, --version          the version\n"
+	"exit status: 0 done, 1 usage error, 2 failed (no connection, an error\n"
+	"from the node, or a refusal such as a leave that would strand data).\n";
+
+/* The commands this program knows: how many arguments each takes. */
+static const struct command {
+	const char *name;
+	int min, max;
+	const char *args;       /* for the usage message */
+} commands[] = {
+	{ "members", 0, 0, "no argument" },
+	{ "ring", 0, 0, "no argument" },
+	{ "status", 0, 0, "no argument" },
+	{ "join", 1, 1, "one SEED (HOST:PORT)" },
+	{ "leave", 0, 1, "an optional NODE" },
+	{ "remove", 1, 1, "one NODE" },
+};
+
+typedef struct cli {
+	const char *host;       /* HOST:PORT to connect to */
+	bool json;              /* true iff --json */
+	unsigned timeout_ms;    /* 0: the library's defaults */
+} cli;
+
+/* The short usage on stderr, and exit 1. */
+static void usage_exit(void) __attribute__((noreturn));
+static void usage_exit(void)
+{
+	fputs(usage_text, stderr);
+	exit(EXIT_USAGE);
+}
+
+/* A line about what was wrong, then usage_exit(). */
+static void usage(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("dynkv-admin: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	usage_exit();
+}
+
+static unsigned parse_ms(const char *opt, const char *s)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (*s < '0' || *s > '9' || *end != '\0' || errno != 0 || v < 1 ||
+	    v > DYNKV_TIMEOUT_MAX)
+		usage("%s: \"%s\" is not a number of milliseconds 1..%u", opt, s,
+		      DYNKV_TIMEOUT_MAX);
+	return (unsigned)v;
+}
+
+static void parse_args(cli *o, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "host", required_argument, NULL, 'H' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch;
+
+	opterr = 0;
+	/* '+': options end at the command, so that a NODE may begin with '-' */
+	while ((ch = getopt_long(argc, argv, "+:H:jt:hV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'H': o->host = optarg; break;
+		case 'j': o->json = true; break;
+		case 't': o->timeout_ms = parse_ms("--timeout", optarg); break;
+		case 'h':
+			fputs(usage_text, stdout);
+			fputs(help_text, stdout);
+			exit(EXIT_SUCCESS);
+		case 'V':
+			printf("dynkv-admin %s\n", PACKAGE_VERSION);
+			exit(EXIT_SUCCESS);
+		case ':':
+			usage("option %s needs an argument", argv[optind - 1]);
+			break;
+		default:
+			usage("unknown option %s", argv[optind - 1]);
+		}
+	}
+}
+
+/* Check the command and its arguments before anything is sent. */
+static void check_command(const char *cmd, char **args, int nargs)
+{
+	size_t i;
+
+	if (cmd[0] == '\0' || strlen(cmd) > DYNKV_ADMIN_MAX_COMMAND)
+		usage("command \"%s\": not 1..%d bytes", cmd, DYNKV_ADMIN_MAX_COMMAND);
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		const struct command *c = &commands[i];
+
+		if (strcmp(cmd, c->name) != 0)
+			continue;
+		if (nargs < c->min || nargs > c->max)
+			usage("%s takes %s", cmd, c->args);
+		break;
+	}
+	if (nargs > DYNKV_ADMIN_MAX_ARGS)
+		usage("%s: more than %d arguments", cmd, DYNKV_ADMIN_MAX_ARGS);
+	for (int k = 0; k < nargs; k++) {
+		if (strlen(args[k]) > DYNKV_ADMIN_MAX_ARG)
+			usage("%s: argument %d longer than %d bytes", cmd, k + 1,
+			      DYNKV_ADMIN_MAX_ARG);
+		if (args[k][0] == '\0')
+			usage("%s: argument %d is empty", cmd, k + 1);
+	}
+}
+
+/* Ask, print; the exit status. */
+static int run(const cli *o, dynkv *c, const char *cmd, char **args, int nargs)
+{
+	void *info = NULL;
+	size_t len = 0;
+	char msg[1024];
+	int rc;
+	bool ok;
+
+	rc = dynkv_admin(c, cmd, (const char *const *)args, (size_t)nargs, &info, &len);
+	if (rc != 0) {
+		fprintf(stderr, "dynkv-admin: %s\n",
+			dynkv_errmsg(c)[0] ? dynkv_errmsg(c) : dynkv_strerror(rc));
+		return EXIT_FAILED;
+	}
+	ok = admin_render_ok(info, len, msg, sizeof(msg));
+	if (o->json)
+		rc = admin_render_json(stdout, info, len);
+	else if (ok)
+		rc = admin_render_text(stdout, cmd, info, len);
+	if (rc == 0 && !ok)
+		fprintf(stderr, "dynkv-admin: %s\n", msg[0] ? msg : "the node refused");
+	else if (rc != 0 && rc != -EIO)
+		fprintf(stderr, "dynkv-admin: the node's answer cannot be shown (%zu bytes)\n",
+			len);
+	free(info);
+	return rc == 0 && ok ? EXIT_SUCCESS : EXIT_FAILED;
+}
+
+int main(int argc, char **argv)
+{
+	cli o = { .host = NULL };
+	dynkv_config cfg;
+	const char *cmd;
+	char err[512];
+	dynkv *c;
+	int nargs, rc;
+
+	parse_args(&o, argc, argv);
+	if (o.host == NULL)
+		o.host = getenv("DYNKV_HOST");
+	if (o.host == NULL || o.host[0] == '\0')
+		o.host = DEFAULT_HOST;
+	if (optind >= argc)
+		usage("no command given");
+	cmd = argv[optind];
+	nargs = argc - optind - 1;
+	check_command(cmd, argv + optind + 1, nargs);
+
+	dynkv_config_init(&cfg);
+	cfg.address = o.host;
+	if (o.timeout_ms != 0) {
+		cfg.connect_timeout_ms = o.timeout_ms;
+		cfg.request_timeout_ms = o.timeout_ms;
+	}
+	rc = dynkv_connect(&c, &cfg, err, sizeof(err));
+	if (rc != 0) {
+		if (rc == DYNKV_EARG)
+			usage("%s", err);
+		fprintf(stderr, "dynkv-admin: %s\n", err);
+		rc = EXIT_FAILED;
+	} else {
+		rc = run(&o, c, cmd, argv + optind + 1, nargs);
+		dynkv_close(c);
+	}
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "dynkv-admin: writing standard output: %s\n", strerror(errno));
+		rc = EXIT_FAILED;
+	}
+	return rc;
+}

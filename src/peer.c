@@ -1,0 +1,352 @@
+#include "config.h"
+/*
+ * peer.c -- peer frames and gossip datagrams; see peer.h.
+ */
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "error.h"
+#include "peer.h"
+#include "proto.h"
+
+#define PEER_MAX_BLOB (1u << 30)
+
+/* --- decoding ------------------------------------------------------------- */
+
+static int read_header(mpr *r, uint32_t *type, uint64_t *id)
+{
+	uint64_t n, v, t;
+
+	if (mpr_array(r, &n) != 0 || n != 4 || mpr_uint(r, &v) != 0 || v != PROTO_VERSION ||
+	    mpr_uint(r, &t) != 0 || t > UINT32_MAX || mpr_uint(r, id) != 0)
+		return DKV_EPROTO;
+	*type = (uint32_t)t;
+	return 0;
+}
+
+bool peer_is_peer_frame(const void *payload, size_t len, uint32_t *type, uint64_t *id)
+{
+	mpr r;
+
+	mpr_init(&r, payload, len, DKV_EPROTO);
+	return read_header(&r, type, id) == 0 && *type >= 128;
+}
+
+/* A non-empty str of at most PEER_MAX_ADDR bytes without NUL bytes (a
+ * name cut short at a NUL would send answers somewhere else), copied
+ * NUL-terminated to out. */
+static int read_name(mpr *r, char *out)
+{
+	const char *s;
+	size_t len;
+
+	if (mpr_str(r, PEER_MAX_ADDR, &s, &len) != 0 || len == 0 ||
+	    memchr(s, '\0', len) != NULL)
+		return DKV_EPROTO;
+	memcpy(out, s, len);
+	out[len] = '\0';
+	return 0;
+}
+
+/* Every entry must be valid before any is used: a message whose tenth
+ * entry is garbage is refused whole, not applied in part. */
+static int check_entries(mpr *r, uint64_t n)
+{
+	peer_entry e;
+	int rc;
+
+	while ((rc = peer_entry_next(r, &n, &e)) == 1)
+		;
+	return rc;
+}
+
+int peer_decode(const void *payload, size_t len, peer_msg *m, char *err, size_t errlen)
+{
+	uint64_t n, code;
+	const char *what = "malformed peer message";
+	bool nil;
+	mpr r;
+
+	memset(m, 0, sizeof(*m));
+	mpr_init(&r, payload, len, DKV_EPROTO);
+	if (read_header(&r, &m->type, &m->id) != 0)
+		goto bad;
+	if (mpr_array(&r, &n) != 0 || n < 2 || read_name(&r, m->from) != 0)
+		goto bad;
+	switch (m->type) {
+	case PEER_FWD:
+	case PEER_FWDREPLY:
+		if (n != 2 || mpr_bin(&r, PEER_MAX_BLOB, &m->data, &m->datalen) != 0)
+			goto bad;
+		m->has_data = true;
+		break;
+	case PEER_RGET:
+		if (n != 2 || mpr_bin(&r, PEER_MAX_BLOB, &m->key, &m->keylen) != 0 || m->keylen == 0)
+			goto bad;
+		break;
+	case PEER_RVALUE:
+		if (n != 3 || mpr_uint(&r, &code) != 0 || code > UINT32_MAX ||
+		    mpr_bin_or_nil(&r, PEER_MAX_BLOB, &nil, &m->data, &m->datalen) != 0)
+			goto bad;
+		m->code = (uint32_t)code;
+		m->has_data = !nil;
+		break;
+	case PEER_RPUT:
+		if (n != 4 || mpr_bin(&r, PEER_MAX_BLOB, &m->key, &m->keylen) != 0 ||
+		    m->keylen == 0 || mpr_bin(&r, PEER_MAX_BLOB, &m->data, &m->datalen) != 0 ||
+		    mpr_bool(&r, &m->flag) != 0)
+			goto bad;
+		m->has_data = true;
+		break;
+	case PEER_RACK:
+		if (n != 2 || mpr_uint(&r, &code) != 0 || code > UINT32_MAX)
+			goto bad;
+		m->code = (uint32_t)code;
+		break;
+	case PEER_SYNC:
+		if (n != 3 || mpr_bool(&r, &m->flag) != 0 || mpr_array(&r, &m->nentries) != 0 ||
+		    m->nentries > PEER_MAX_ENTRIES || m->nentries > mpr_left(&r))
+			goto bad;
+		m->entries = r;
+		if (check_entries(&r, m->nentries) != 0)
+			goto bad;
+		break;
+	default:
+		what = "unknown peer message type";
+		goto bad;
+	}
+	if (mpr_left(&r) != 0)
+		goto bad;
+	return 0;
+bad:
+	if (errlen > 0)
+		snprintf(err, errlen, "%s (type %u)", what, m->type);
+	return DKV_EPROTO;
+}
+
+int gossip_decode(const void *buf, size_t len, gossip_msg *m)
+{
+	uint64_t n, v, kind;
+	mpr r;
+
+	memset(m, 0, sizeof(*m));
+	mpr_init(&r, buf, len, DKV_EPROTO);
+	if (mpr_array(&r, &n) != 0 || n != 7 || mpr_uint(&r, &v) != 0 || v != PROTO_VERSION ||
+	    mpr_uint(&r, &kind) != 0 || kind < GOSSIP_PING || kind > GOSSIP_PINGREQ ||
+	    read_name(&r, m->from_id) != 0 || read_name(&r, m->from_addr) != 0 ||
+	    mpr_uint(&r, &m->seq) != 0)
+		return DKV_EPROTO;
+	m->kind = (uint32_t)kind;
+	if (!mpr_nil(&r) && read_name(&r, m->target) != 0)
+		return DKV_EPROTO;
+	if (mpr_array(&r, &m->nentries) != 0 || m->nentries > PEER_MAX_ENTRIES ||
+	    m->nentries > mpr_left(&r))
+		return DKV_EPROTO;
+	m->entries = r;
+	if (check_entries(&r, m->nentries) != 0)
+		return DKV_EPROTO;
+	return mpr_left(&r) == 0 ? 0 : DKV_EPROTO;
+}
+
+int peer_entry_next(mpr *r, uint64_t *left, peer_entry *e)
+{
+	uint64_t n, status, live;
+
+	if (*left == 0)
+		return 0;
+	(*left)--;
+	memset(e, 0, sizeof(*e));
+	if (mpr_array(r, &n) != 0 || n != 8 ||
+	    mpr_str(r, PEER_MAX_ADDR, &e->id, &e->idlen) != 0 || e->idlen == 0 ||
+	    mpr_str(r, PEER_MAX_ADDR, &e->addr, &e->addrlen) != 0 || e->addrlen == 0 ||
+	    mpr_uint(r, &status) != 0 || status > 3 ||
+	    mpr_uint(r, &e->version) != 0 || mpr_uint(r, &e->incarnation) != 0 ||
+	    mpr_uint(r, &live) != 0 || live > 2 ||
+	    mpr_uint(r, &e->keys) != 0 || mpr_uint(r, &e->keys_stamp) != 0)
+		return DKV_EPROTO;
+	if (memchr(e->id, '\0', e->idlen) != NULL || memchr(e->addr, '\0', e->addrlen) != NULL)
+		return DKV_EPROTO;
+	e->status = (uint32_t)status;
+	e->liveness = (uint32_t)live;
+	return 1;
+}
+
+/* --- encoding ------------------------------------------------------------- */
+
+#define PK(x) do { if ((x) != 0) goto nomem; } while (0)
+
+static int frame_begin(msgpack_sbuffer *sb, msgpack_packer *pk, size_t *start,
+		       uint32_t type, uint64_t id, const char *from, uint32_t nbody)
+{
+	static const char hdr[PROTO_HEADER_SIZE];
+
+	*start = sb->size;
+	msgpack_packer_init(pk, sb, msgpack_sbuffer_write);
+	if (msgpack_sbuffer_write(sb, hdr, sizeof(hdr)) != 0 ||
+	    msgpack_pack_array(pk, 4) != 0 ||
+	    msgpack_pack_uint32(pk, PROTO_VERSION) != 0 ||
+	    msgpack_pack_uint32(pk, type) != 0 ||
+	    msgpack_pack_uint64(pk, id) != 0 ||
+	    msgpack_pack_array(pk, nbody) != 0 ||
+	    msgpack_pack_str_with_body(pk, from, strlen(from)) != 0) {
+		sb->size = *start;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static int frame_end(msgpack_sbuffer *sb, size_t start)
+{
+	size_t len = sb->size - start - PROTO_HEADER_SIZE;
+	uint8_t *h = (uint8_t *)sb->data + start;
+
+	if (len > UINT32_MAX) {
+		sb->size = start;
+		return DKV_ETOOBIG;
+	}
+	h[0] = (uint8_t)(len >> 24);
+	h[1] = (uint8_t)(len >> 16);
+	h[2] = (uint8_t)(len >> 8);
+	h[3] = (uint8_t)len;
+	return 0;
+}
+
+static int pack_bin(msgpack_packer *pk, const void *p, size_t len)
+{
+	if (msgpack_pack_bin(pk, len) != 0)
+		return -1;
+	return len == 0 ? 0 : msgpack_pack_bin_body(pk, p, len);
+}
+
+static int encode_blob(msgpack_sbuffer *sb, uint32_t type, uint64_t id, const char *from,
+		       const void *p, size_t len)
+{
+	msgpack_packer pk;
+	size_t start;
+
+	if (frame_begin(sb, &pk, &start, type, id, from, 2) != 0)
+		return -ENOMEM;
+	PK(pack_bin(&pk, p, len));
+	return frame_end(sb, start);
+nomem:
+	sb->size = start;
+	return -ENOMEM;
+}
+
+int peer_encode_fwd(msgpack_sbuffer *sb, uint64_t id, const char *from,
+		    const void *payload, size_t len)
+{
+	return encode_blob(sb, PEER_FWD, id, from, payload, len);
+}
+
+int peer_encode_fwdreply(msgpack_sbuffer *sb, uint64_t id, const char *from,
+			 const void *frame, size_t len)
+{
+	return encode_blob(sb, PEER_FWDREPLY, id, from, frame, len);
+}
+
+int peer_encode_rget(msgpack_sbuffer *sb, uint64_t id, const char *from,
+		     const void *key, size_t klen)
+{
+	return encode_blob(sb, PEER_RGET, id, from, key, klen);
+}
+
+int peer_encode_rvalue(msgpack_sbuffer *sb, uint64_t id, const char *from, uint32_t code,
+		       const void *obj, size_t objlen)
+{
+	msgpack_packer pk;
+	size_t start;
+
+	if (frame_begin(sb, &pk, &start, PEER_RVALUE, id, from, 3) != 0)
+		return -ENOMEM;
+	PK(msgpack_pack_uint32(&pk, code));
+	PK(obj == NULL ? msgpack_pack_nil(&pk) : pack_bin(&pk, obj, objlen));
+	return frame_end(sb, start);
+nomem:
+	sb->size = start;
+	return -ENOMEM;
+}
+
+int peer_encode_rput(msgpack_sbuffer *sb, uint64_t id, const char *from, const void *key,
+		     size_t klen, const void *obj, size_t objlen, bool ack)
+{
+	msgpack_packer pk;
+	size_t start;
+
+	if (frame_begin(sb, &pk, &start, PEER_RPUT, id, from, 4) != 0)
+		return -ENOMEM;
+	PK(pack_bin(&pk, key, klen));
+	PK(pack_bin(&pk, obj, objlen));
+	PK(ack ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk));
+	return frame_end(sb, start);
+nomem:
+	sb->size = start;
+	return -ENOMEM;
+}
+
+int peer_encode_rack(msgpack_sbuffer *sb, uint64_t id, const char *from, uint32_t code)
+{
+	msgpack_packer pk;
+	size_t start;
+
+	if (frame_begin(sb, &pk, &start, PEER_RACK, id, from, 2) != 0)
+		return -ENOMEM;
+	PK(msgpack_pack_uint32(&pk, code));
+	return frame_end(sb, start);
+nomem:
+	sb->size = start;
+	return -ENOMEM;
+}
+
+int peer_sync_begin(msgpack_sbuffer *sb, msgpack_packer *pk, size_t *start, const char *from,
+		    bool reply, uint32_t nentries)
+{
+	if (frame_begin(sb, pk, start, PEER_SYNC, 0, from, 3) != 0)
+		return -ENOMEM;
+	PK(reply ? msgpack_pack_true(pk) : msgpack_pack_false(pk));
+	PK(msgpack_pack_array(pk, nentries));
+	return 0;
+nomem:
+	sb->size = *start;
+	return -ENOMEM;
+}
+
+int peer_sync_end(msgpack_sbuffer *sb, size_t start)
+{
+	return frame_end(sb, start);
+}
+
+int gossip_begin(msgpack_packer *pk, uint32_t kind, const char *from_id, const char *from_addr,
+		 uint64_t seq, const char *target, uint32_t nentries)
+{
+	PK(msgpack_pack_array(pk, 7));
+	PK(msgpack_pack_uint32(pk, PROTO_VERSION));
+	PK(msgpack_pack_uint32(pk, kind));
+	PK(msgpack_pack_str_with_body(pk, from_id, strlen(from_id)));
+	PK(msgpack_pack_str_with_body(pk, from_addr, strlen(from_addr)));
+	PK(msgpack_pack_uint64(pk, seq));
+	PK(target == NULL ? msgpack_pack_nil(pk) :
+	   msgpack_pack_str_with_body(pk, target, strlen(target)));
+	PK(msgpack_pack_array(pk, nentries));
+	return 0;
+nomem:
+	return -ENOMEM;
+}
+
+int peer_pack_entry(msgpack_packer *pk, const peer_entry *e)
+{
+	PK(msgpack_pack_array(pk, 8));
+	PK(msgpack_pack_str_with_body(pk, e->id, e->idlen));
+	PK(msgpack_pack_str_with_body(pk, e->addr, e->addrlen));
+	PK(msgpack_pack_uint32(pk, e->status));
+	PK(msgpack_pack_uint64(pk, e->version));
+	PK(msgpack_pack_uint64(pk, e->incarnation));
+	PK(msgpack_pack_uint32(pk, e->liveness));
+	PK(msgpack_pack_uint64(pk, e->keys));
+	PK(msgpack_pack_uint64(pk, e->keys_stamp));
+	return 0;
+nomem:
+	return -ENOMEM;
+}

@@ -1,0 +1,140 @@
+/*
+ * peer.h -- the messages nodes send each other.
+ *
+ * PEER FRAMES (TCP, the client port; man/dynkv-protocol.7, PEER MESSAGES)
+ *   Framed like client frames: 4-byte big-endian length, then
+ *   [version, type, request_id, body] with a type >= 128.  Peers talk in
+ *   one-way messages (world.h, PEERS): every body starts with the sender's
+ *   address, and an answer is a message of its own, sent to that address
+ *   on the answering node's connection, carrying the request's id.
+ *
+ *   FWD       128  [from, payload]        a client request (the payload of
+ *                                         its frame, untouched) for a node
+ *                                         that can coordinate it
+ *   FWDREPLY  129  [from, frame]          the coordinator's whole reply
+ *                                         frame, for the forwarding node to
+ *                                         pass on to its client
+ *   RGET      130  [from, key]            read a replica
+ *   RVALUE    131  [from, code, object]   its answer: code 0 and the
+ *                                         stored object (nil: not found),
+ *                                         or an error code (PROTO_ERRORS)
+ *   RPUT      132  [from, key, object, ack]  merge object into the replica
+ *                                         (ack false: read repair, no
+ *                                         answer wanted)
+ *   RACK      133  [from, code]           its answer once applied (and
+ *                                         durable under sync = always)
+ *   SYNC      134  [from, reply, entries] full membership state (push-
+ *                                         pull); reply true asks for the
+ *                                         receiver's state back
+ *
+ * GOSSIP DATAGRAMS (UDP, the same port number)
+ *   One msgpack array per datagram, no length prefix:
+ *     [version, kind, from_id, from_addr, seq, target, entries]
+ *   kind 1 PING, 2 ACK, 3 PINGREQ (probe target for me); seq is the
+ *   prober's, echoed by the ACK; target is an address (PINGREQ) or nil.
+ *
+ * ENTRIES (SYNC and gossip): one per member,
+ *     [id, addr, status, version, incarnation, liveness, keys, keys_stamp]
+ *   status 0 joining, 1 valid, 2 leaving, 3 removed; liveness 0 up,
+ *   1 suspect, 2 down; keys (and the member's own wall clock when it
+ *   counted them, keys_stamp) are what the member last reported holding.
+ */
+#ifndef DKV_PEER_H
+#define DKV_PEER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <msgpack.h>
+
+#include "mpr.h"
+
+#define PEER_MAX_ADDR   255u   /* longest id or address */
+#define PEER_MAX_ENTRIES 4096u
+
+typedef enum peer_type {
+	PEER_FWD = 128,
+	PEER_FWDREPLY = 129,
+	PEER_RGET = 130,
+	PEER_RVALUE = 131,
+	PEER_RPUT = 132,
+	PEER_RACK = 133,
+	PEER_SYNC = 134,
+} peer_type;
+
+typedef enum gossip_kind {
+	GOSSIP_PING = 1,
+	GOSSIP_ACK = 2,
+	GOSSIP_PINGREQ = 3,
+} gossip_kind;
+
+/* A member entry; strings borrow from the message (not NUL-terminated). */
+typedef struct peer_entry {
+	const char *id, *addr;
+	size_t idlen, addrlen;
+	uint32_t status, liveness;
+	uint64_t version, incarnation, keys, keys_stamp;
+} peer_entry;
+
+typedef struct peer_msg {
+	uint32_t type;
+	uint64_t id;
+	char from[PEER_MAX_ADDR + 1];
+	const uint8_t *data;   /* FWD payload, FWDREPLY frame, RVALUE/RPUT object */
+	size_t datalen;
+	bool has_data;         /* RVALUE: false = not found */
+	const uint8_t *key;    /* RGET, RPUT */
+	size_t keylen;
+	uint32_t code;         /* RVALUE, RACK */
+	bool flag;             /* RPUT: ack wanted; SYNC: reply wanted */
+	mpr entries;           /* SYNC: cursor over nentries entries */
+	uint64_t nentries;
+} peer_msg;
+
+typedef struct gossip_msg {
+	uint32_t kind;
+	char from_id[PEER_MAX_ADDR + 1];
+	char from_addr[PEER_MAX_ADDR + 1];
+	uint64_t seq;
+	char target[PEER_MAX_ADDR + 1];   /* "" when nil */
+	mpr entries;
+	uint64_t nentries;
+} gossip_msg;
+
+/* True iff a frame's payload has a peer type (>= 128): *type and *id set. */
+bool peer_is_peer_frame(const void *payload, size_t len, uint32_t *type, uint64_t *id);
+
+/* Decode a peer frame's payload.  0 or DKV_EPROTO (reason in err).  Every
+ * entry of a SYNC has been checked when it returns 0. */
+int peer_decode(const void *payload, size_t len, peer_msg *m, char *err, size_t errlen);
+/* Decode a gossip datagram.  0 or DKV_EPROTO. */
+int gossip_decode(const void *buf, size_t len, gossip_msg *m);
+/* The next entry of a SYNC or gossip message: 1, 0 at the end, DKV_EPROTO. */
+int peer_entry_next(mpr *entries, uint64_t *left, peer_entry *e);
+
+/* Encoders append one whole frame (length prefix included); 0, -ENOMEM or
+ * DKV_ETOOBIG past 4 GiB (sb as it was). */
+int peer_encode_fwd(msgpack_sbuffer *sb, uint64_t id, const char *from,
+		    const void *payload, size_t len);
+int peer_encode_fwdreply(msgpack_sbuffer *sb, uint64_t id, const char *from,
+			 const void *frame, size_t len);
+int peer_encode_rget(msgpack_sbuffer *sb, uint64_t id, const char *from,
+		     const void *key, size_t klen);
+/* obj NULL: not found. */
+int peer_encode_rvalue(msgpack_sbuffer *sb, uint64_t id, const char *from, uint32_t code,
+		       const void *obj, size_t objlen);
+int peer_encode_rput(msgpack_sbuffer *sb, uint64_t id, const char *from, const void *key,
+		     size_t klen, const void *obj, size_t objlen, bool ack);
+int peer_encode_rack(msgpack_sbuffer *sb, uint64_t id, const char *from, uint32_t code);
+
+/* SYNC and gossip messages are written in steps: the head, then exactly
+ * nentries entries with peer_pack_entry, then the end. */
+int peer_sync_begin(msgpack_sbuffer *sb, msgpack_packer *pk, size_t *start, const char *from,
+		    bool reply, uint32_t nentries);
+int peer_sync_end(msgpack_sbuffer *sb, size_t start);
+int gossip_begin(msgpack_packer *pk, uint32_t kind, const char *from_id, const char *from_addr,
+		 uint64_t seq, const char *target, uint32_t nentries);
+int peer_pack_entry(msgpack_packer *pk, const peer_entry *e);
+
+#endif /* DKV_PEER_H */

@@ -1,0 +1,315 @@
+#include "config.h"
+/*
+ * fuzz_peer.c -- libFuzzer harness for the codec of the messages nodes send
+ * each other (src/peer.c over the bounded reader of src/mpr.c): peer frame
+ * payloads (peer_is_peer_frame, peer_decode) and gossip datagrams
+ * (gossip_decode), with the member entries of both walked by
+ * peer_entry_next.
+ *
+ * The input is tried as both: a peer frame's payload (the bytes after the
+ * 4-byte length prefix) and a whole datagram.  Besides "no crash, no
+ * sanitizer report, only the documented codes", every accepted message
+ * must obey:
+ *   - peer_is_peer_frame agrees with peer_decode on the type and the id;
+ *   - its byte strings lie inside the input, its names are NUL-terminated
+ *     and at most PEER_MAX_ADDR bytes, its entry count at most
+ *     PEER_MAX_ENTRIES;
+ *   - walking its entries gives 1 per valid entry, then 0 after exactly
+ *     nentries, or DKV_EPROTO; every entry returned has a non-empty id and
+ *     address without a NUL, status <= 3 and liveness <= 2;
+ *   - when every entry is valid, re-encoded with the encoders (peer_encode_*,
+ *     peer_sync_begin/peer_pack_entry/peer_sync_end, gossip_begin) it
+ *     decodes again to the same message, field by field and entry by entry
+ *     (a SYNC's id excepted: its encoder always writes 0), and encoding
+ *     that gives the same bytes (the encoding is a fixed point);
+ * and every refused peer frame leaves a reason in err, within errlen.  A
+ * broken property abort()s, which libFuzzer reports as a crash.
+ *
+ * Build: `make fuzz` (rules in tests/fuzz/peer.inc), or by hand:
+ *   clang -fsanitize=fuzzer,address,undefined -g -O1 -std=c11 -I. -Isrc \
+ *     tests/fuzz/fuzz_peer.c src/peer.c src/mpr.c src/error.c -lmsgpackc
+ * Seeds: tests/fuzz/corpus/peer/, one valid message of each kind, written
+ * by the encoders (peer-*: frame payloads, gossip-*: datagrams), and a few
+ * one step from valid (bad-*).
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "peer.h"
+#include "proto.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#include "fuzz_check.h"
+
+static bool bytes_eq(const void *a, size_t alen, const void *b, size_t blen)
+{
+	return alen == blen && (alen == 0 || memcmp(a, b, alen) == 0);
+}
+
+/* True iff [q, q + n) lies inside [p, p + size) (or n is 0). */
+static bool inside(const void *q, size_t n, const uint8_t *p, size_t size)
+{
+	const uint8_t *b = q;
+
+	return n == 0 || (b >= p && n <= size && b <= p + size - n);
+}
+
+/* A decoded name: NUL-terminated within its buffer. */
+static bool name_ok(const char *s)
+{
+	return memchr(s, '\0', PEER_MAX_ADDR + 1) != NULL;
+}
+
+static bool entry_eq(const peer_entry *a, const peer_entry *b)
+{
+	return bytes_eq(a->id, a->idlen, b->id, b->idlen) &&
+	       bytes_eq(a->addr, a->addrlen, b->addr, b->addrlen) && a->status == b->status &&
+	       a->liveness == b->liveness && a->version == b->version &&
+	       a->incarnation == b->incarnation && a->keys == b->keys &&
+	       a->keys_stamp == b->keys_stamp;
+}
+
+/* Walk n entries from cur, checking each against the contract; returns the
+ * final code (0: all valid, DKV_EPROTO: one was not). */
+static int walk_entries(mpr cur, uint64_t n, const uint8_t *p, size_t size)
+{
+	uint64_t left = n, seen = 0;
+	peer_entry e;
+	int rc;
+
+	while ((rc = peer_entry_next(&cur, &left, &e)) == 1) {
+		CHECK(inside(e.id, e.idlen, p, size) && inside(e.addr, e.addrlen, p, size));
+		CHECK(e.idlen >= 1 && e.idlen <= PEER_MAX_ADDR);
+		CHECK(e.addrlen >= 1 && e.addrlen <= PEER_MAX_ADDR);
+		CHECK(memchr(e.id, '\0', e.idlen) == NULL);
+		CHECK(memchr(e.addr, '\0', e.addrlen) == NULL);
+		CHECK(e.status <= 3 && e.liveness <= 2);
+		CHECK(++seen <= n);
+	}
+	CHECK(rc == 0 || rc == DKV_EPROTO);
+	if (rc == 0) {
+		CHECK(seen == n && left == 0);
+		CHECK(mpr_left(&cur) == 0);   /* the entries end the message */
+	}
+	return rc;
+}
+
+/* Two entry cursors give the same entries. */
+static bool entries_eq(mpr a, uint64_t na, mpr b, uint64_t nb)
+{
+	peer_entry ea, eb;
+	int ra, rb;
+
+	if (na != nb)
+		return false;
+	for (;;) {
+		ra = peer_entry_next(&a, &na, &ea);
+		rb = peer_entry_next(&b, &nb, &eb);
+		if (ra != rb)
+			return false;
+		if (ra != 1)
+			return true;
+		if (!entry_eq(&ea, &eb))
+			return false;
+	}
+}
+
+static bool peer_eq(const peer_msg *a, const peer_msg *b)
+{
+	return a->type == b->type && (a->type == PEER_SYNC || a->id == b->id) &&
+	       strcmp(a->from, b->from) == 0 && a->has_data == b->has_data &&
+	       bytes_eq(a->data, a->datalen, b->data, b->datalen) &&
+	       bytes_eq(a->key, a->keylen, b->key, b->keylen) && a->code == b->code &&
+	       a->flag == b->flag && entries_eq(a->entries, a->nentries, b->entries, b->nentries);
+}
+
+static bool gossip_eq(const gossip_msg *a, const gossip_msg *b)
+{
+	return a->kind == b->kind && strcmp(a->from_id, b->from_id) == 0 &&
+	       strcmp(a->from_addr, b->from_addr) == 0 && a->seq == b->seq &&
+	       strcmp(a->target, b->target) == 0 &&
+	       entries_eq(a->entries, a->nentries, b->entries, b->nentries);
+}
+
+/* Pack the (all valid) entries of a decoded message. */
+static void copy_entries(msgpack_packer *pk, mpr cur, uint64_t n)
+{
+	peer_entry e;
+	int rc;
+
+	while ((rc = peer_entry_next(&cur, &n, &e)) == 1)
+		CHECK(peer_pack_entry(pk, &e) == 0);
+	CHECK(rc == 0);
+}
+
+/* A frame's big-endian length prefix (as proto_frame_length, which lives
+ * in proto.c: this harness links only what peer.c needs). */
+static size_t frame_length(const uint8_t *h)
+{
+	return (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
+}
+
+/* Append m, decoded and with valid entries, to sb with the encoders. */
+static void encode_peer(msgpack_sbuffer *sb, const peer_msg *m)
+{
+	const uint8_t *d = m->data != NULL ? m->data : (const uint8_t *)"";
+	msgpack_packer pk;
+	size_t start;
+	int rc = -1;
+
+	CHECK(m->type >= PEER_FWD && m->type <= PEER_SYNC);
+	switch (m->type) {
+	case PEER_FWD:
+		rc = peer_encode_fwd(sb, m->id, m->from, d, m->datalen);
+		break;
+	case PEER_FWDREPLY:
+		rc = peer_encode_fwdreply(sb, m->id, m->from, d, m->datalen);
+		break;
+	case PEER_RGET:
+		rc = peer_encode_rget(sb, m->id, m->from, m->key, m->keylen);
+		break;
+	case PEER_RVALUE:
+		rc = peer_encode_rvalue(sb, m->id, m->from, m->code, m->has_data ? d : NULL,
+					m->datalen);
+		break;
+	case PEER_RPUT:
+		rc = peer_encode_rput(sb, m->id, m->from, m->key, m->keylen, d, m->datalen,
+				      m->flag);
+		break;
+	case PEER_RACK:
+		rc = peer_encode_rack(sb, m->id, m->from, m->code);
+		break;
+	case PEER_SYNC:
+		CHECK(m->nentries <= UINT32_MAX);
+		CHECK(peer_sync_begin(sb, &pk, &start, m->from, m->flag,
+				      (uint32_t)m->nentries) == 0);
+		copy_entries(&pk, m->entries, m->nentries);
+		rc = peer_sync_end(sb, start);
+		break;
+	default:
+		abort();
+	}
+	CHECK(rc == 0);
+	CHECK(sb->size > PROTO_HEADER_SIZE);
+	CHECK(frame_length((const uint8_t *)sb->data) == sb->size - PROTO_HEADER_SIZE);
+}
+
+/* Re-encode an accepted m, decode it again, and compare. */
+static void check_peer_round_trip(const peer_msg *m)
+{
+	msgpack_sbuffer a, b;
+	char err[128];
+	peer_msg d;
+	int rc;
+
+	msgpack_sbuffer_init(&a);
+	encode_peer(&a, m);
+	rc = peer_decode(a.data + PROTO_HEADER_SIZE, a.size - PROTO_HEADER_SIZE, &d, err,
+			 sizeof err);
+	if (rc != 0)
+		fprintf(stderr, "re-decode: %d (%s)\n", rc, err);
+	CHECK(rc == 0);
+	CHECK(peer_eq(&d, m));
+
+	/* the encoding is a fixed point */
+	msgpack_sbuffer_init(&b);
+	encode_peer(&b, &d);
+	CHECK(bytes_eq(a.data, a.size, b.data, b.size));
+	msgpack_sbuffer_destroy(&b);
+	msgpack_sbuffer_destroy(&a);
+}
+
+static void encode_gossip(msgpack_sbuffer *sb, const gossip_msg *g)
+{
+	msgpack_packer pk;
+
+	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+	CHECK(g->nentries <= UINT32_MAX);
+	CHECK(gossip_begin(&pk, g->kind, g->from_id, g->from_addr, g->seq,
+			   g->target[0] != '\0' ? g->target : NULL, (uint32_t)g->nentries) == 0);
+	copy_entries(&pk, g->entries, g->nentries);
+}
+
+static void check_gossip_round_trip(const gossip_msg *g)
+{
+	msgpack_sbuffer a, b;
+	gossip_msg d;
+
+	msgpack_sbuffer_init(&a);
+	encode_gossip(&a, g);
+	CHECK(gossip_decode(a.data, a.size, &d) == 0);
+	CHECK(gossip_eq(&d, g));
+	msgpack_sbuffer_init(&b);
+	encode_gossip(&b, &d);
+	CHECK(bytes_eq(a.data, a.size, b.data, b.size));
+	msgpack_sbuffer_destroy(&b);
+	msgpack_sbuffer_destroy(&a);
+}
+
+static void check_peer(const uint8_t *data, size_t size)
+{
+	char err[128], small[8];
+	uint32_t type = 0;
+	uint64_t id = 0;
+	bool is_peer;
+	peer_msg m;
+	int rc;
+
+	is_peer = peer_is_peer_frame(data, size, &type, &id);
+	memset(err, 'x', sizeof err);
+	rc = peer_decode(data, size, &m, err, sizeof err);
+	CHECK(rc == 0 || rc == DKV_EPROTO);
+	if (rc != 0) {
+		CHECK(memchr(err, '\0', sizeof err) != NULL && err[0] != '\0');
+		/* a short err buffer is cut, not overrun */
+		memset(small, 'x', sizeof small);
+		CHECK(peer_decode(data, size, &m, small, sizeof small - 1) == rc);
+		CHECK(small[sizeof small - 2] == '\0' && small[sizeof small - 1] == 'x');
+		CHECK(peer_decode(data, size, &m, NULL, 0) == rc);
+		return;
+	}
+	CHECK(is_peer && type == m.type && id == m.id);
+	CHECK(m.type >= PEER_FWD && m.type <= PEER_SYNC);
+	CHECK(name_ok(m.from));
+	CHECK(inside(m.data, m.datalen, data, size) && inside(m.key, m.keylen, data, size));
+	CHECK(m.nentries <= PEER_MAX_ENTRIES);
+	CHECK(m.type == PEER_SYNC || m.nentries == 0);
+	CHECK(m.type == PEER_RVALUE || m.has_data == (m.type == PEER_FWD ||
+						      m.type == PEER_FWDREPLY ||
+						      m.type == PEER_RPUT));
+	CHECK(m.has_data || m.datalen == 0);
+	CHECK((m.type == PEER_RGET || m.type == PEER_RPUT) == (m.keylen > 0));
+	if (walk_entries(m.entries, m.nentries, data, size) == 0)
+		check_peer_round_trip(&m);
+}
+
+static void check_gossip(const uint8_t *data, size_t size)
+{
+	gossip_msg g;
+	int rc;
+
+	rc = gossip_decode(data, size, &g);
+	CHECK(rc == 0 || rc == DKV_EPROTO);
+	if (rc != 0)
+		return;
+	CHECK(g.kind >= GOSSIP_PING && g.kind <= GOSSIP_PINGREQ);
+	CHECK(name_ok(g.from_id) && name_ok(g.from_addr) && name_ok(g.target));
+	CHECK(g.from_id[0] != '\0' && g.from_addr[0] != '\0');
+	CHECK(g.nentries <= PEER_MAX_ENTRIES);
+	if (walk_entries(g.entries, g.nentries, data, size) == 0)
+		check_gossip_round_trip(&g);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	check_peer(data, size);
+	check_gossip(data, size);
+	return 0;
+}

@@ -1,0 +1,533 @@
+#include "config.h"
+/*
+ * test_admin_render.c -- the output of dynkv-admin (src/admin_render.c)
+ * from handmade INFO maps: the exact JSON, the tables of man/dynkv-admin.1,
+ * and what happens with missing keys, wrong types, strange strings, deep
+ * nesting and bytes that are not a map at all.
+ */
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+#include <msgpack.h>
+
+#include "admin_render.h"
+#include "error.h"
+#include "proto.h"
+
+static_assert(ADMIN_RENDER_MAX_DEPTH == PROTO_MAX_INFO_DEPTH, "the renderer takes what the codec lets through");
+
+/* --- building maps --------------------------------------------------------- */
+
+static msgpack_sbuffer sb;
+static msgpack_packer pk;
+
+static void start(void)
+{
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+}
+
+static void done(void)
+{
+	msgpack_sbuffer_destroy(&sb);
+}
+
+static void s_(const char *s)
+{
+	msgpack_pack_str_with_body(&pk, s, strlen(s));
+}
+
+static void kv_s(const char *k, const char *v)
+{
+	s_(k);
+	s_(v);
+}
+
+static void kv_u(const char *k, uint64_t v)
+{
+	s_(k);
+	msgpack_pack_uint64(&pk, v);
+}
+
+static void kv_d(const char *k, double v)
+{
+	s_(k);
+	msgpack_pack_double(&pk, v);
+}
+
+TestSuite(render, .init = start, .fini = done);
+
+/* What fn writes for the bytes, NUL-terminated (caller frees); *rc its code. */
+static char *out_json(const void *p, size_t n, int *rc)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	cr_assert_not_null(f);
+	*rc = admin_render_json(f, p, n);
+	fclose(f);
+	return buf;
+}
+
+static char *out_text(const char *cmd, const void *p, size_t n, int *rc)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	cr_assert_not_null(f);
+	*rc = admin_render_text(f, cmd, p, n);
+	fclose(f);
+	return buf;
+}
+
+static void expect_json(const void *p, size_t n, const char *want)
+{
+	int rc;
+	char *got = out_json(p, n, &rc);
+
+	cr_assert_eq(rc, 0, "rc %d", rc);
+	cr_assert_str_eq(got, want);
+	free(got);
+}
+
+static void expect_text(const char *cmd, const void *p, size_t n, const char *want)
+{
+	int rc;
+	char *got = out_text(cmd, p, n, &rc);
+
+	cr_assert_eq(rc, 0, "rc %d", rc);
+	cr_assert_str_eq(got, want, "got:\n%s\nwanted:\n%s", got, want);
+	free(got);
+}
+
+/* Refused by both renderers, with nothing written. */
+static void expect_refused(const void *p, size_t n, const char *what)
+{
+	int rc;
+	char *got = out_json(p, n, &rc);
+
+	cr_assert_eq(rc, DKV_EPROTO, "%s: json rc %d", what, rc);
+	cr_assert_str_eq(got, "", "%s", what);
+	free(got);
+	got = out_text("members", p, n, &rc);
+	cr_assert_eq(rc, DKV_EPROTO, "%s: text rc %d", what, rc);
+	cr_assert_str_eq(got, "", "%s", what);
+	free(got);
+	got = out_text(NULL, p, n, &rc);
+	cr_assert_eq(rc, DKV_EPROTO, "%s: generic rc %d", what, rc);
+	free(got);
+}
+
+/* --- members ---------------------------------------------------------------- */
+
+static void members_map(bool extra)
+{
+	msgpack_pack_map(&pk, extra ? 2 : 1);
+	s_("members");
+	msgpack_pack_array(&pk, 3);
+	msgpack_pack_map(&pk, 6);
+	kv_s("id", "n1");
+	kv_s("addr", "10.0.0.1:7070");
+	kv_s("status", "valid");
+	kv_s("liveness", "up");
+	kv_u("incarnation", 3);
+	kv_u("version", 12);
+	msgpack_pack_map(&pk, 4);
+	kv_s("id", "node-two");
+	kv_s("addr", "10.0.0.2:7070");
+	kv_s("status", "leaving");
+	kv_s("liveness", "suspect");
+	msgpack_pack_map(&pk, 2);       /* missing keys, and one of the wrong type */
+	kv_s("id", "n3");
+	kv_u("status", 7);
+	if (extra)
+		kv_s("note", "from a newer node");
+}
+
+Test(render, members_table)
+{
+	members_map(false);
+	expect_text("members", sb.data, sb.size,
+		    "ID        ADDR           STATUS   LIVENESS\n"
+		    "n1        10.0.0.1:7070  valid    up\n"
+		    "node-two  10.0.0.2:7070  leaving  suspect\n"
+		    "n3        -              7        -\n");
+}
+
+Test(render, members_extra_keys_follow_the_table)
+{
+	members_map(true);
+	expect_text("members", sb.data, sb.size,
+		    "ID        ADDR           STATUS   LIVENESS\n"
+		    "n1        10.0.0.1:7070  valid    up\n"
+		    "node-two  10.0.0.2:7070  leaving  suspect\n"
+		    "n3        -              7        -\n"
+		    "\n"
+		    "note: from a newer node\n");
+}
+
+Test(render, members_json_is_the_map)
+{
+	members_map(false);
+	expect_json(sb.data, sb.size,
+		    "{\"members\":[{\"id\":\"n1\",\"addr\":\"10.0.0.1:7070\",\"status\":\"valid\","
+		    "\"liveness\":\"up\",\"incarnation\":3,\"version\":12},"
+		    "{\"id\":\"node-two\",\"addr\":\"10.0.0.2:7070\",\"status\":\"leaving\","
+		    "\"liveness\":\"suspect\"},{\"id\":\"n3\",\"status\":7}]}\n");
+}
+
+Test(render, members_of_the_wrong_type_fall_back_to_generic)
+{
+	msgpack_pack_map(&pk, 1);
+	kv_s("members", "none");
+	expect_text("members", sb.data, sb.size, "members: none\n");
+	msgpack_sbuffer_clear(&sb);
+	msgpack_pack_map(&pk, 0);
+	expect_text("members", sb.data, sb.size, "");
+	expect_json(sb.data, sb.size, "{}\n");
+}
+
+/* --- ring ------------------------------------------------------------------- */
+
+Test(render, ring_tables)
+{
+	msgpack_pack_map(&pk, 4);
+	kv_u("ring_size", 4);
+	kv_u("n_val", 2);
+	s_("ownership");
+	msgpack_pack_array(&pk, 2);
+	msgpack_pack_map(&pk, 4);
+	kv_s("id", "n1");
+	kv_u("replicas", 5);
+	kv_u("first", 3);
+	kv_d("share", 0.625);
+	msgpack_pack_map(&pk, 3);
+	kv_s("id", "n2");
+	kv_u("replicas", 3);
+	kv_s("share", "lots");          /* wrong type: shown as it is */
+	s_("partitions");
+	msgpack_pack_array(&pk, 3);
+	for (unsigned i = 0; i < 2; i++) {
+		msgpack_pack_map(&pk, 2);
+		kv_u("index", i);
+		s_("preflist");
+		msgpack_pack_array(&pk, 2);
+		s_(i == 0 ? "n1" : "n2");
+		s_(i == 0 ? "n2" : "n1");
+	}
+	msgpack_pack_map(&pk, 1);
+	kv_u("index", 2);                /* no preflist */
+	expect_text("ring", sb.data, sb.size,
+		    "ring size 4, n_val 2\n"
+		    "\n"
+		    "ID  REPLICAS  FIRST  SHARE\n"
+		    "n1         5      3  62.5%\n"
+		    "n2         3      -   lots\n"
+		    "\n"
+		    "PARTITION  PREFERENCE LIST\n"
+		    "        0  n1 n2\n"
+		    "        1  n2 n1\n"
+		    "        2  -\n");
+}
+
+Test(render, ring_without_anything)
+{
+	msgpack_pack_map(&pk, 1);
+	kv_u("other", 1);
+	expect_text("ring", sb.data, sb.size, "ring size -, n_val -\n\nother: 1\n");
+}
+
+/* --- status ----------------------------------------------------------------- */
+
+Test(render, status_lines_with_units)
+{
+	msgpack_pack_map(&pk, 9);
+	kv_s("id", "n1");
+	kv_u("uptime_s", 3 * 86400 + 4 * 3600 + 5 * 60 + 6);
+	kv_u("bytes", 1572864);
+	kv_d("requests_per_sec", 12.345);
+	s_("latency_us");
+	msgpack_pack_map(&pk, 3);
+	kv_u("p50", 120);
+	kv_u("p99", 800);
+	kv_u("max", 9000);
+	kv_u("keys", 42);
+	kv_s("errors", "n/a");
+	kv_u("zzz", 1);
+	s_("bool");
+	msgpack_pack_true(&pk);
+	expect_text("status", sb.data, sb.size,
+		    "id: n1\n"
+		    "uptime: 3d 4h 5m 6s\n"
+		    "keys: 42\n"
+		    "bytes: 1.5 MiB (1572864 bytes)\n"
+		    "requests_per_sec: 12.3\n"
+		    "latency: p50 120 us, p99 800 us, p999 -, max 9000 us\n"
+		    "errors: n/a\n"
+		    "\n"
+		    "zzz: 1\n"
+		    "bool: true\n");
+}
+
+Test(render, status_small_units_and_wrong_types)
+{
+	msgpack_pack_map(&pk, 3);
+	kv_u("uptime_s", 59);
+	kv_u("bytes", 1000);
+	kv_s("latency_us", "fast");
+	expect_text("status", sb.data, sb.size,
+		    "uptime: 59s\n"
+		    "bytes: 1000 B\n"
+		    "latency_us: fast\n");
+}
+
+/* --- join, leave, remove ---------------------------------------------------- */
+
+Test(render, membership_changes_print_the_message)
+{
+	char msg[128];
+
+	msgpack_pack_map(&pk, 2);
+	s_("ok");
+	msgpack_pack_true(&pk);
+	kv_s("message", "n2 is leaving the cluster");
+	expect_text("leave", sb.data, sb.size, "n2 is leaving the cluster\n");
+	cr_assert(admin_render_ok(sb.data, sb.size, msg, sizeof msg));
+	cr_assert_str_eq(msg, "n2 is leaving the cluster");
+
+	msgpack_sbuffer_clear(&sb);
+	msgpack_pack_map(&pk, 2);
+	s_("ok");
+	msgpack_pack_false(&pk);
+	kv_s("message", "refused: n2 holds the only replicas of 12 partitions\n\x1b[31m");
+	cr_assert_not(admin_render_ok(sb.data, sb.size, msg, sizeof msg));
+	cr_assert_str_eq(msg, "refused: n2 holds the only replicas of 12 partitions\\x0a\\x1b[31m");
+	cr_assert_not(admin_render_ok(sb.data, sb.size, msg, 8));
+	cr_assert_str_eq(msg, "refused");
+
+	msgpack_sbuffer_clear(&sb);
+	msgpack_pack_map(&pk, 1);
+	s_("ok");
+	msgpack_pack_true(&pk);
+	expect_text("join", sb.data, sb.size, "ok\n");
+	cr_assert(admin_render_ok(sb.data, sb.size, msg, sizeof msg));
+	cr_assert_str_eq(msg, "");
+	cr_assert(admin_render_ok("\x91", 1, msg, sizeof msg), "not a map: nothing refused");
+}
+
+/* --- generic ---------------------------------------------------------------- */
+
+Test(render, generic_nesting)
+{
+	msgpack_pack_map(&pk, 5);
+	kv_u("a", 1);
+	s_("b");
+	msgpack_pack_map(&pk, 2);
+	kv_s("c", "x");
+	s_("d");
+	msgpack_pack_array(&pk, 3);
+	msgpack_pack_int(&pk, -5);
+	msgpack_pack_map(&pk, 2);
+	kv_u("e", 1);
+	kv_u("f", 2);
+	msgpack_pack_array(&pk, 0);
+	s_("g");
+	msgpack_pack_map(&pk, 0);
+	s_("h");
+	msgpack_pack_nil(&pk);
+	kv_s("i", "");
+	expect_text("frobnicate", sb.data, sb.size,
+		    "a: 1\n"
+		    "b:\n"
+		    "  c: x\n"
+		    "  d:\n"
+		    "    - -5\n"
+		    "    - e: 1\n"
+		    "      f: 2\n"
+		    "    - []\n"
+		    "g: {}\n"
+		    "h: null\n"
+		    "i: \"\"\n");
+	expect_json(sb.data, sb.size,
+		    "{\"a\":1,\"b\":{\"c\":\"x\",\"d\":[-5,{\"e\":1,\"f\":2},[]]},\"g\":{},"
+		    "\"h\":null,\"i\":\"\"}\n");
+}
+
+/* --- JSON values ------------------------------------------------------------ */
+
+Test(render, json_scalars_exactly)
+{
+	static const uint8_t bin[] = { 0x00, 0xff, 0x10, 0x20 };
+
+	msgpack_pack_map(&pk, 13);
+	kv_u("u", UINT64_MAX);
+	s_("i");
+	msgpack_pack_int64(&pk, INT64_MIN);
+	kv_d("tenth", 0.1);
+	kv_d("whole", 2.0);
+	kv_d("neg0", -0.0);
+	kv_d("big", 1e300);
+	s_("f32");
+	msgpack_pack_float(&pk, 0.1f);
+	kv_d("nan", 0.0 / 0.0);
+	kv_d("inf", 1.0 / 0.0);
+	s_("bin");
+	msgpack_pack_bin_with_body(&pk, bin, sizeof bin);
+	s_("t");
+	msgpack_pack_true(&pk);
+	s_("f");
+	msgpack_pack_false(&pk);
+	kv_s("esc", "q\"b\\n\nt\tc\x01\x7f" "caf\xc3\xa9 \xe2\x82\xac");
+	expect_json(sb.data, sb.size,
+		    "{\"u\":18446744073709551615,\"i\":-9223372036854775808,\"tenth\":0.1,"
+		    "\"whole\":2.0,\"neg0\":-0.0,\"big\":1e+300,\"f32\":0.1,\"nan\":null,"
+		    "\"inf\":null,\"bin\":\"AP8QIA==\",\"t\":true,\"f\":false,"
+		    "\"esc\":\"q\\\"b\\\\n\\nt\\tc\\u0001\\u007fcaf\xc3\xa9 \xe2\x82\xac\"}\n");
+}
+
+Test(render, non_utf8_strings)
+{
+	/* a lone continuation byte, a truncated sequence, an overlong '/',
+	 * a surrogate, and a code point past U+10FFFF */
+	static const char bad[] = "a\x80" "b\xe2\x82" "c\xc0\xaf" "d\xed\xa0\x80" "e\xf4\x90\x80\x80";
+
+	msgpack_pack_map(&pk, 1);
+	s_("k\xff");
+	msgpack_pack_str_with_body(&pk, bad, sizeof bad - 1);
+	expect_json(sb.data, sb.size,
+		    "{\"k\\ufffd\":\"a\\ufffdb\\ufffd\\ufffdc\\ufffd\\ufffdd\\ufffd\\ufffd\\ufffd"
+		    "e\\ufffd\\ufffd\\ufffd\\ufffd\"}\n");
+	expect_text(NULL, sb.data, sb.size,
+		    "k\\xff: a\\x80b\\xe2\\x82c\\xc0\\xafd\\xed\\xa0\\x80e\\xf4\\x90\\x80\\x80\n");
+}
+
+Test(render, scalar_keys_become_strings)
+{
+	msgpack_pack_map(&pk, 4);
+	msgpack_pack_uint32(&pk, 7);
+	msgpack_pack_uint32(&pk, 1);
+	msgpack_pack_int32(&pk, -1);
+	msgpack_pack_uint32(&pk, 2);
+	msgpack_pack_true(&pk);
+	msgpack_pack_uint32(&pk, 3);
+	msgpack_pack_nil(&pk);
+	msgpack_pack_uint32(&pk, 4);
+	expect_json(sb.data, sb.size, "{\"7\":1,\"-1\":2,\"true\":3,\"null\":4}\n");
+	expect_text(NULL, sb.data, sb.size, "7: 1\n-1: 2\ntrue: 3\nnull: 4\n");
+}
+
+/* --- refused input ---------------------------------------------------------- */
+
+/* levels maps deep: {"k": {"k": ... 1}} */
+static uint8_t *nested(size_t levels, size_t *len)
+{
+	uint8_t *p = malloc(3 * levels + 1);
+	size_t n = 0;
+
+	cr_assert_not_null(p);
+	for (size_t i = 0; i < levels; i++) {
+		p[n++] = 0x81;
+		p[n++] = 0xa1;
+		p[n++] = 'k';
+	}
+	p[n++] = 0x01;
+	*len = n;
+	return p;
+}
+
+Test(render, nesting_up_to_the_limit_and_no_further)
+{
+	size_t len;
+	uint8_t *p = nested(ADMIN_RENDER_MAX_DEPTH, &len);
+	char *got;
+	int rc;
+
+	got = out_json(p, len, &rc);
+	cr_assert_eq(rc, 0);
+	cr_assert_eq(strlen(got), 5 * ADMIN_RENDER_MAX_DEPTH + 1 + ADMIN_RENDER_MAX_DEPTH + 1);
+	free(got);
+	got = out_text(NULL, p, len, &rc);
+	cr_assert_eq(rc, 0);
+	cr_assert_not_null(strstr(got, "                              k: 1\n"), "%s", got);
+	free(got);
+	free(p);
+	for (size_t levels = ADMIN_RENDER_MAX_DEPTH + 1; levels <= 100001; levels += 33333) {
+		p = nested(levels, &len);
+		expect_refused(p, len, "too deep");
+		free(p);
+	}
+}
+
+Test(render, garbage_truncation_and_bombs)
+{
+	static const struct {
+		const char *what;
+		uint8_t b[16];
+		size_t n;
+	} cases[] = {
+		{ "empty", { 0 }, 0 },
+		{ "array", { 0x90 }, 1 },
+		{ "str", { 0xa1, 'x' }, 2 },
+		{ "0xc1", { 0xc1 }, 1 },
+		{ "two maps", { 0x80, 0x80 }, 2 },
+		{ "value missing", { 0x81, 0xa1, 'k' }, 3 },
+		{ "str cut", { 0x81, 0xa1, 'k', 0xa5, 'a', 'b' }, 6 },
+		{ "float cut", { 0x81, 0xa1, 'k', 0xcb, 0x3f, 0xf0 }, 6 },
+		{ "ext", { 0x81, 0xa1, 'k', 0xd4, 0x01, 0x02 }, 6 },
+		{ "map key", { 0x81, 0x80, 0x01 }, 3 },
+		{ "bin key", { 0x81, 0xc4, 0x00, 0x01 }, 4 },
+		{ "map32 bomb", { 0xdf, 0xff, 0xff, 0xff, 0xff, 0xa1, 'k', 0x01 }, 8 },
+		{ "array32 bomb", { 0x81, 0xa1, 'k', 0xdd, 0xff, 0xff, 0xff, 0xff, 0x01 }, 9 },
+		{ "bin32 bomb", { 0x81, 0xa1, 'k', 0xc6, 0xff, 0xff, 0xff, 0xff, 0x01 }, 9 },
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		uint8_t *p = cases[i].n ? malloc(cases[i].n) : NULL;
+
+		if (cases[i].n)
+			memcpy(p, cases[i].b, cases[i].n);   /* exact size for ASan */
+		expect_refused(p, cases[i].n, cases[i].what);
+		free(p);
+	}
+}
+
+/* Every prefix of a real result is refused or renders; none crashes. */
+Test(render, every_truncation_of_a_result)
+{
+	members_map(true);
+	for (size_t n = 0; n < sb.size; n++) {
+		uint8_t *p = n ? malloc(n) : NULL;
+		int rc;
+		char *got;
+
+		if (n)
+			memcpy(p, sb.data, n);
+		got = out_json(p, n, &rc);
+		cr_assert_eq(rc, DKV_EPROTO, "cut at %zu", n);
+		free(got);
+		got = out_text("members", p, n, &rc);
+		cr_assert_eq(rc, DKV_EPROTO, "cut at %zu", n);
+		free(got);
+		free(p);
+	}
+}
+
+Test(render, write_errors_are_reported)
+{
+	FILE *f = fopen("/dev/full", "w");
+
+	if (f == NULL)
+		cr_assert_fail("no /dev/full");
+	setvbuf(f, NULL, _IONBF, 0);
+	members_map(false);
+	cr_assert_eq(admin_render_json(f, sb.data, sb.size), -EIO);
+	cr_assert_eq(admin_render_text(f, "members", sb.data, sb.size), -EIO);
+	fclose(f);
+}

@@ -1,0 +1,568 @@
+#include "config.h"
+/*
+ * test_net.c -- the peer operations of the production world (src/net.c):
+ * send(), dgram(), connections() and node_peer_down(), over real sockets
+ * on 127.0.0.1.
+ *
+ * Each side is a net and a node on its own event_base, both in this
+ * process; the test turns both loops (EVLOOP_NONBLOCK) until what it waits
+ * for holds, or fails after a generous deadline (10 s; loopback needs
+ * milliseconds).  Side B's node is opened on a tap: a world that passes
+ * every operation to B's net and records the ids of the PONGs the node
+ * sends, so the order in which B's node saw A's pings can be checked.
+ *
+ * Ports are picked at random below the ephemeral range (as
+ * tests/integration/lib.sh does), so outbound connections' local ports
+ * cannot take them, and a start that loses its port to another process
+ * retries with another.
+ */
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <msgpack.h>
+
+#include "dkv_config.h"
+#include "error.h"
+#include "net.h"
+#include "node.h"
+#include "proto.h"
+
+#define DEADLINE_MS 10000
+#define MAX_PONGS 256
+
+/* A world that forwards to inner and records the PONGs the node sends. */
+typedef struct tap {
+	world w;                   /* first: the node is opened on &tap->w */
+	world *inner;              /* the side's net world */
+	uint64_t pongs[MAX_PONGS]; /* request ids of PONG replies, in order */
+	size_t npongs;
+} tap;
+
+typedef struct side {
+	char dir[64];              /* data directory (mkdtemp) */
+	char addr[32];             /* "127.0.0.1:PORT" */
+	uint16_t port;
+	dkv_config cfg;
+	struct event_base *base;
+	net *nt;
+	node *nd;
+	world *w;                  /* the net's world (send, dgram, ...) */
+	tap tap;
+	bool open;                 /* true iff nt and nd are open */
+} side;
+
+static side A, B;
+
+/* --- the tap -------------------------------------------------------------- */
+
+static uint64_t tap_now_ms(world *w)
+{
+	tap *t = (tap *)w;
+
+	return t->inner->ops->now_ms(t->inner);
+}
+
+static uint64_t tap_wall_ms(world *w)
+{
+	tap *t = (tap *)w;
+
+	return t->inner->ops->wall_ms(t->inner);
+}
+
+static world_timer *tap_timer_add(world *w, uint64_t ms, world_timer_fn fn, void *arg)
+{
+	tap *t = (tap *)w;
+
+	return t->inner->ops->timer_add(t->inner, ms, fn, arg);
+}
+
+static void tap_timer_cancel(world *w, world_timer *tm)
+{
+	tap *t = (tap *)w;
+
+	t->inner->ops->timer_cancel(t->inner, tm);
+}
+
+static void tap_reply(world *w, uint64_t client, const void *frame, size_t len)
+{
+	tap *t = (tap *)w;
+	proto_limits lim = { 1024, 1024 };
+	proto_msg m;
+
+	cr_assert_geq(len, PROTO_HEADER_SIZE);
+	if (proto_decode((const uint8_t *)frame + PROTO_HEADER_SIZE, len - PROTO_HEADER_SIZE,
+			 &lim, &m, NULL, 0) == 0) {
+		if (m.type == PROTO_PONG) {
+			cr_assert_lt(t->npongs, MAX_PONGS);
+			t->pongs[t->npongs++] = m.id;
+		}
+		proto_msg_release(&m);
+	}
+	t->inner->ops->reply(t->inner, client, frame, len);
+}
+
+static void tap_durable(world *w, bitcask *const *stores, size_t n,
+			world_durable_fn done, void *arg)
+{
+	tap *t = (tap *)w;
+
+	t->inner->ops->durable(t->inner, stores, n, done, arg);
+}
+
+static int tap_send(world *w, const char *addr, const void *frame, size_t len)
+{
+	tap *t = (tap *)w;
+
+	return t->inner->ops->send(t->inner, addr, frame, len);
+}
+
+static void tap_dgram(world *w, const char *addr, const void *buf, size_t len)
+{
+	tap *t = (tap *)w;
+
+	t->inner->ops->dgram(t->inner, addr, buf, len);
+}
+
+static size_t tap_connections(world *w)
+{
+	tap *t = (tap *)w;
+
+	return t->inner->ops->connections(t->inner);
+}
+
+static const world_ops tap_ops = {
+	.now_ms = tap_now_ms,
+	.wall_ms = tap_wall_ms,
+	.timer_add = tap_timer_add,
+	.timer_cancel = tap_timer_cancel,
+	.reply = tap_reply,
+	.durable = tap_durable,
+	.send = tap_send,
+	.dgram = tap_dgram,
+	.connections = tap_connections,
+};
+
+/* --- sides ---------------------------------------------------------------- */
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* A port below the ephemeral range (32768-) that TCP and UDP can bind now. */
+static uint16_t pick_port(void)
+{
+	for (;;) {
+		uint16_t port = (uint16_t)(20000 + rand() % 12000);
+		struct sockaddr_in sa;
+		int t = socket(AF_INET, SOCK_STREAM, 0), u = socket(AF_INET, SOCK_DGRAM, 0);
+		bool ok;
+
+		cr_assert(t >= 0 && u >= 0);
+		memset(&sa, 0, sizeof(sa));
+		sa.sin_family = AF_INET;
+		sa.sin_port = htons(port);
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		ok = bind(t, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+		     bind(u, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+		close(t);
+		close(u);
+		if (ok)
+			return port;
+	}
+}
+
+static void set(side *s, const char *key, const char *value)
+{
+	char e[256];
+
+	cr_assert_eq(dkv_config_set(&s->cfg, key, value, e, sizeof(e)), 0, "%s: %s", key, e);
+}
+
+static void side_close(side *s)
+{
+	if (s->open) {
+		cr_assert_eq(node_close(s->nd), 0);
+		net_close(s->nt);
+		s->open = false;
+	}
+}
+
+/* Open s: net, node (on the tap when tapped), net_start on a free port.
+ * settings: "key=value" strings, NULL-terminated (or NULL). */
+static void side_open(side *s, bool tapped, const char *const *settings)
+{
+	char err[512];
+	int rc = 0;
+
+	if (s->dir[0] == '\0') {
+		strcpy(s->dir, "/tmp/test_net.XXXXXX");
+		cr_assert_not_null(mkdtemp(s->dir));
+	}
+	if (s->base == NULL)
+		cr_assert_not_null(s->base = event_base_new());
+	for (int try = 0; try < 20; try++) {
+		char port[8];
+
+		dkv_config_free(&s->cfg);
+		cr_assert_eq(dkv_config_init(&s->cfg), 0);
+		s->port = pick_port();
+		snprintf(s->addr, sizeof(s->addr), "127.0.0.1:%u", s->port);
+		snprintf(port, sizeof(port), "%u", s->port);
+		set(s, "data_dir", s->dir);
+		set(s, "log_level", "error");
+		set(s, "n_val", "1");
+		set(s, "sync", "none");
+		set(s, "listen", s->addr);
+		for (size_t i = 0; settings != NULL && settings[i] != NULL; i++) {
+			char k[64];
+			const char *eq = strchr(settings[i], '=');
+
+			cr_assert_not_null(eq);
+			snprintf(k, sizeof(k), "%.*s", (int)(eq - settings[i]), settings[i]);
+			set(s, k, eq + 1);
+		}
+		cr_assert_eq(net_open(&s->nt, s->base, &s->cfg, NULL, err, sizeof(err)), 0, "%s", err);
+		s->w = net_world(s->nt);
+		memset(&s->tap, 0, sizeof(s->tap));
+		s->tap.w.ops = &tap_ops;
+		s->tap.inner = s->w;
+		cr_assert_eq(node_open(&s->nd, &s->cfg, tapped ? &s->tap.w : s->w, NULL,
+				       err, sizeof(err)), 0, "%s", err);
+		s->open = true;
+		rc = net_start(s->nt, s->nd, err, sizeof(err));
+		if (rc == 0)
+			return;
+		cr_assert_eq(rc, -EADDRINUSE, "net_start: %s", err);
+		side_close(s);   /* lost the port to someone: another */
+	}
+	cr_assert_fail("no free port in 20 tries: %s", err);
+}
+
+static void side_free(side *s)
+{
+	char cmd[128];
+
+	side_close(s);
+	if (s->base != NULL)
+		event_base_free(s->base);
+	s->base = NULL;
+	dkv_config_free(&s->cfg);
+	if (s->dir[0] != '\0') {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", s->dir);
+		cr_assert_eq(system(cmd), 0);
+	}
+}
+
+static node_stats stats(const side *s)
+{
+	node_stats st;
+
+	node_stats_get(s->nd, &st);
+	return st;
+}
+
+/* Turn every open side's loop once without blocking. */
+static void turn(void)
+{
+	if (A.open)
+		event_base_loop(A.base, EVLOOP_NONBLOCK);
+	if (B.open)
+		event_base_loop(B.base, EVLOOP_NONBLOCK);
+}
+
+/* Turn the loops until cond holds; fail after DEADLINE_MS. */
+#define PUMP_UNTIL(cond, ...) do {                                          \
+	uint64_t until_ = now_ms() + DEADLINE_MS;                           \
+	while (!(cond)) {                                                   \
+		cr_assert_lt(now_ms(), until_, __VA_ARGS__);                \
+		turn();                                                     \
+		usleep(200);                                                \
+	}                                                                   \
+} while (0)
+
+/* The frame of a PING with request id `id`. */
+static int send_ping(side *from, const char *to, uint64_t id)
+{
+	msgpack_sbuffer sb;
+	int rc;
+
+	msgpack_sbuffer_init(&sb);
+	cr_assert_eq(proto_encode_ping(&sb, id), 0);
+	rc = from->w->ops->send(from->w, to, sb.data, sb.size);
+	msgpack_sbuffer_destroy(&sb);
+	return rc;
+}
+
+/* A listening socket on a free port that never accepts: connections to it
+ * complete in the kernel's backlog and their bytes are never read.  rcvbuf
+ * (0: the default) bounds what each one's receive queue takes. */
+static int listen_silent(side *s, int rcvbuf, char *addr, size_t addrlen)
+{
+	struct sockaddr_in sa;
+	socklen_t salen = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	(void)s;
+	cr_assert_geq(fd, 0);
+	if (rcvbuf > 0)
+		cr_assert_eq(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)), 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	cr_assert_eq(listen(fd, 16), 0);
+	cr_assert_eq(getsockname(fd, (struct sockaddr *)&sa, &salen), 0);
+	snprintf(addr, addrlen, "127.0.0.1:%u", ntohs(sa.sin_port));
+	return fd;
+}
+
+static void setup(void)
+{
+	srand((unsigned)getpid() ^ (unsigned)now_ms());
+	memset(&A, 0, sizeof(A));
+	memset(&B, 0, sizeof(B));
+}
+
+static void teardown(void)
+{
+	side_free(&A);
+	side_free(&B);
+}
+
+TestSuite(net, .init = setup, .fini = teardown, .timeout = 60);
+
+/* --- send ----------------------------------------------------------------- */
+
+Test(net, ping_reaches_the_peer_then_100_pipelined_in_order)
+{
+	side_open(&A, false, NULL);
+	side_open(&B, true, NULL);
+	cr_assert_eq(A.w->ops->connections(A.w), 0);
+
+	cr_assert_eq(send_ping(&A, B.addr, 1), 0);
+	/* the outbound connection counts at once, while it connects */
+	cr_assert_eq(A.w->ops->connections(A.w), 1);
+	PUMP_UNTIL(stats(&B).pings == 1, "B's node never got the ping");
+	cr_assert_eq(B.w->ops->connections(B.w), 1, "B accepted A's connection");
+	cr_assert_eq(A.w->ops->connections(A.w), 1, "one pooled connection");
+
+	for (uint64_t id = 2; id <= 101; id++)
+		cr_assert_eq(send_ping(&A, B.addr, id), 0, "ping %llu", (unsigned long long)id);
+	PUMP_UNTIL(stats(&B).pings == 101, "B's node got %llu of 101 pings",
+		   (unsigned long long)stats(&B).pings);
+	cr_assert_eq(B.tap.npongs, 101);
+	for (size_t i = 0; i < 101; i++)
+		cr_assert_eq(B.tap.pongs[i], i + 1, "ping %zu arrived as %llu", i + 1,
+			     (unsigned long long)B.tap.pongs[i]);
+
+	/* B's PONGs came back on A's outbound connection and were discarded:
+	 * not requests for A's node, and no reason to drop the connection */
+	cr_assert_eq(stats(&A).pings, 0);
+	cr_assert_eq(stats(&A).errors, 0);
+	cr_assert_eq(stats(&A).peer_downs, 0);
+	cr_assert_eq(stats(&B).errors, 0);
+	cr_assert_eq(A.w->ops->connections(A.w), 1);
+	cr_assert_eq(B.w->ops->connections(B.w), 1);
+	cr_assert_eq(net_pending_output(A.nt), 0);
+}
+
+Test(net, stop_accepting_leaves_peer_connections_alone)
+{
+	side_open(&A, false, NULL);
+	side_open(&B, false, NULL);
+	cr_assert_eq(send_ping(&A, B.addr, 1), 0);
+	PUMP_UNTIL(stats(&B).pings == 1, "B's node never got the ping");
+
+	net_stop_accepting(A.nt);
+	cr_assert_eq(send_ping(&A, B.addr, 2), 0);
+	PUMP_UNTIL(stats(&B).pings == 2, "A stopped sending after net_stop_accepting");
+	cr_assert_eq(A.w->ops->connections(A.w), 1);
+	cr_assert_eq(stats(&A).peer_downs, 0);
+}
+
+Test(net, output_limit_refuses_with_enobufs)
+{
+	static const char *const small[] = { "output_buffer_limit=65536", NULL };
+	static uint8_t frame[16000];
+	char addr[32];
+	int lfd;
+
+	side_open(&A, false, small);
+	lfd = listen_silent(&A, 0, addr, sizeof(addr));
+	/* while connecting nothing is written: four frames hold 64,000 of the
+	 * 65,536 bytes, a fifth would exceed it, 1,536 bytes more still fit */
+	for (int i = 0; i < 4; i++)
+		cr_assert_eq(A.w->ops->send(A.w, addr, frame, sizeof(frame)), 0, "frame %d", i);
+	cr_assert_eq(net_pending_output(A.nt), 4 * sizeof(frame));
+	cr_assert_eq(A.w->ops->send(A.w, addr, frame, sizeof(frame)), -ENOBUFS);
+	cr_assert_eq(A.w->ops->send(A.w, addr, frame, 1537), -ENOBUFS);
+	cr_assert_eq(A.w->ops->send(A.w, addr, frame, 1536), 0, "a frame that fits is taken");
+	cr_assert_eq(net_pending_output(A.nt), 65536);
+
+	/* once connected, the kernel takes them and sends fit again */
+	PUMP_UNTIL(net_pending_output(A.nt) == 0, "the frames were never written");
+	cr_assert_eq(A.w->ops->send(A.w, addr, frame, sizeof(frame)), 0);
+	cr_assert_eq(stats(&A).peer_downs, 0);
+	close(lfd);
+}
+
+/* --- failures --------------------------------------------------------------- */
+
+Test(net, refused_connect_calls_peer_down_then_backs_off)
+{
+	char addr[32];
+	node_stats st;
+	int rc;
+
+	side_open(&A, false, NULL);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u", pick_port());   /* nobody there */
+
+	rc = send_ping(&A, addr, 1);
+	cr_assert(rc == 0 || rc == -ECONNREFUSED, "send: %s", dkv_strerror(rc));
+	cr_assert_eq(stats(&A).peer_downs, 0, "node_peer_down called inside send()");
+	PUMP_UNTIL(stats(&A).peer_downs == 1, "A's node never heard the peer is down");
+	cr_assert_eq(A.w->ops->connections(A.w), 0);
+	cr_assert_eq(send_ping(&A, addr, 2), -EAGAIN, "no reconnect during the backoff");
+	cr_assert_eq(net_pending_output(A.nt), 0);
+
+	/* once the backoff (100 ms) is over the next send connects again */
+	{
+		uint64_t t0 = now_ms(), until = t0 + DEADLINE_MS;
+
+		while ((rc = send_ping(&A, addr, 3)) == -EAGAIN) {
+			cr_assert_lt(now_ms(), until, "still in backoff after %d ms", DEADLINE_MS);
+			turn();
+			usleep(1000);
+		}
+		cr_assert_geq(now_ms() - t0, 50, "backoff ended after %llu ms",
+			      (unsigned long long)(now_ms() - t0));
+	}
+	cr_assert(rc == 0 || rc == -ECONNREFUSED, "send: %s", dkv_strerror(rc));
+	PUMP_UNTIL(stats(&A).peer_downs == 2, "the second failure went unreported");
+	st = stats(&A);
+	cr_assert_eq(st.peer_downs, 2);
+	cr_assert_eq(send_ping(&A, addr, 4), -EAGAIN);
+}
+
+Test(net, peer_closing_is_noticed_without_sending)
+{
+	side_open(&A, false, NULL);
+	side_open(&B, false, NULL);
+	cr_assert_eq(send_ping(&A, B.addr, 1), 0);
+	PUMP_UNTIL(stats(&B).pings == 1, "B's node never got the ping");
+	cr_assert_eq(A.w->ops->connections(A.w), 1);
+
+	side_close(&B);
+	PUMP_UNTIL(stats(&A).peer_downs == 1, "A did not notice B close");
+	cr_assert_eq(A.w->ops->connections(A.w), 0);
+	cr_assert_eq(send_ping(&A, B.addr, 2), -EAGAIN);
+}
+
+Test(net, write_timeout_fails_a_peer_that_reads_nothing)
+{
+	static const char *const fast[] = { "write_timeout=300ms", NULL };
+	static uint8_t frame[65536];
+	char addr[32];
+	int lfd, sent = 0;
+
+	side_open(&A, false, fast);
+	lfd = listen_silent(&A, 4096, addr, sizeof(addr));
+	/* Send until the kernel's buffers are full and frames wait in A. */
+	{
+		uint64_t until = now_ms() + DEADLINE_MS;
+
+		while (net_pending_output(A.nt) < 4 * sizeof(frame)) {
+			cr_assert_lt(now_ms(), until, "the socket never filled (%d frames)", sent);
+			cr_assert_eq(A.w->ops->send(A.w, addr, frame, sizeof(frame)), 0);
+			sent++;
+			turn();
+		}
+	}
+	cr_assert_eq(stats(&A).peer_downs, 0);
+	PUMP_UNTIL(stats(&A).peer_downs == 1, "the write timeout never fired");
+	cr_assert_eq(net_pending_output(A.nt), 0, "queued frames were dropped");
+	cr_assert_eq(A.w->ops->connections(A.w), 0);
+	close(lfd);
+}
+
+Test(net, unresolvable_address_fails_the_send_and_backs_off)
+{
+	int rc;
+
+	side_open(&A, false, NULL);
+	rc = send_ping(&A, "not an address", 1);
+	cr_assert_eq(rc, DKV_EINVAL, "send: %s", dkv_strerror(rc));
+	cr_assert_eq(stats(&A).peer_downs, 0, "node_peer_down called inside send()");
+	PUMP_UNTIL(stats(&A).peer_downs == 1, "the failure went unreported");
+	cr_assert_eq(send_ping(&A, "not an address", 2), -EAGAIN);
+	cr_assert_eq(A.w->ops->connections(A.w), 0);
+}
+
+/* --- datagrams ------------------------------------------------------------ */
+
+Test(net, datagram_reaches_the_peer)
+{
+	static const char msg[] = "gossip";
+
+	side_open(&A, false, NULL);
+	side_open(&B, false, NULL);
+	A.w->ops->dgram(A.w, B.addr, msg, sizeof(msg));
+	PUMP_UNTIL(stats(&B).datagrams == 1, "B's node never got the datagram");
+	cr_assert_eq(stats(&A).datagrams, 0);
+	/* UDP opens no connection */
+	cr_assert_eq(A.w->ops->connections(A.w), 0);
+	cr_assert_eq(B.w->ops->connections(B.w), 0);
+	/* lossy by contract: a datagram to nowhere is no error anywhere */
+	A.w->ops->dgram(A.w, "not an address", msg, sizeof(msg));
+	cr_assert_eq(stats(&A).peer_downs, 0);
+}
+
+Test(net, udp_port_taken_is_a_startup_error)
+{
+	struct sockaddr_in sa;
+	char err[512], listen[32];
+	dkv_config cfg;
+	net *nt;
+	int u, rc;
+	uint16_t port = pick_port();
+
+	u = socket(AF_INET, SOCK_DGRAM, 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons(port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_eq(bind(u, (struct sockaddr *)&sa, sizeof(sa)), 0);
+
+	/* net_start before the node exists: it fails before using it */
+	cr_assert_eq(dkv_config_init(&cfg), 0);
+	snprintf(listen, sizeof(listen), "127.0.0.1:%u", port);
+	cr_assert_eq(dkv_config_set(&cfg, "listen", listen, err, sizeof(err)), 0);
+	cr_assert_not_null(A.base = event_base_new());
+	cr_assert_eq(net_open(&nt, A.base, &cfg, NULL, err, sizeof(err)), 0, "%s", err);
+	rc = net_start(nt, NULL, err, sizeof(err));
+	cr_assert_eq(rc, -EADDRINUSE, "net_start: %d %s", rc, err);
+	cr_assert_not_null(strstr(err, "UDP"), "%s", err);
+	cr_assert_not_null(strstr(err, "Address already in use"), "%s", err);
+	net_close(nt);
+	close(u);
+
+	/* and the TCP port was let go: a net can bind it now */
+	cr_assert_eq(net_open(&nt, A.base, &cfg, NULL, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(net_start(nt, NULL, err, sizeof(err)), 0, "%s", err);
+	net_close(nt);
+	dkv_config_free(&cfg);
+}
