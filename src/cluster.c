@@ -17,6 +17,7 @@
 #include <msgpack.h>
 
 #include "cluster.h"
+#include "dkv_file.h"
 #include "error.h"
 #include "siphash.h"
 
@@ -203,35 +204,13 @@ static void entry_of(const member *m, peer_entry *e)
 
 /* --- persistence ---------------------------------------------------------- */
 
-static int fsync_dir_of(const char *path)
-{
-	char dir[4200];
-	char *slash;
-	int fd, rc = 0;
-
-	snprintf(dir, sizeof(dir), "%s", path);
-	slash = strrchr(dir, '/');
-	if (slash == NULL)
-		snprintf(dir, sizeof(dir), ".");
-	else
-		*slash = '\0';
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) != 0)
-		rc = -errno;
-	close(fd);
-	return rc;
-}
-
 /* MEMBERS: the msgpack array [format, [entry...]] (peer.h, ENTRIES; the
  * liveness fields are written but ignored when read). */
 static int save(cluster *c)
 {
-	char tmp[4300];
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
-	int fd, rc = 0;
+	int rc = 0;
 
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
@@ -245,21 +224,8 @@ static int save(cluster *c)
 		e.liveness = LIVE_UP;
 		rc = peer_pack_entry(&pk, &e);
 	}
-	snprintf(tmp, sizeof(tmp), "%s.tmp", c->path);
-	if (rc == 0) {
-		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (fd < 0)
-			rc = -errno;
-		else {
-			if (write(fd, sb.data, sb.size) != (ssize_t)sb.size || fsync(fd) != 0)
-				rc = errno ? -errno : -EIO;
-			close(fd);
-		}
-	}
-	if (rc == 0 && rename(tmp, c->path) != 0)
-		rc = -errno;
 	if (rc == 0)
-		rc = fsync_dir_of(c->path);
+		rc = dkv_file_replace(c->path, sb.data, sb.size);
 	msgpack_sbuffer_destroy(&sb);
 	if (rc != 0)
 		logc(c, DKV_LOG_ERROR, "cannot save %s: %s (the membership change stands in "

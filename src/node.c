@@ -21,6 +21,7 @@
 
 #include "bitcask.h"
 #include "cluster.h"
+#include "dkv_file.h"
 #include "error.h"
 #include "hist.h"
 #include "node.h"
@@ -170,19 +171,6 @@ static void logf_(node *n, dkv_log_level lv, const char *fmt, ...)
 
 /* --- the data directory --------------------------------------------------- */
 
-static int fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int rc = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) != 0)
-		rc = -errno;
-	close(fd);
-	return rc;
-}
-
 static int mkdir_p(const char *path)
 {
 	char buf[4096];
@@ -320,29 +308,17 @@ bad:
 
 static int write_meta(const char *dir, const meta *m, char *err, size_t errlen)
 {
-	char path[4200], tmp[4200], buf[1024];
-	int fd, len, rc = 0;
+	char path[4200], buf[1024];
+	int len, rc;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, NODE_FILE);
-	snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, NODE_FILE);
 	len = snprintf(buf, sizeof(buf),
 		       "# dynkv node identity: written once, when the node was created.\n"
 		       "# ring_size and n_val are the cluster's and never change.\n"
 		       "format = %d\nnode_id = %s\nactor = %" PRIu64 "\n"
 		       "ring_size = %" PRIu32 "\nn_val = %" PRIu32 "\n",
 		       NODE_FORMAT, m->node_id, m->actor, m->ring_size, m->n_val);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		rc = -errno;
-	else {
-		if (write(fd, buf, (size_t)len) != len || fsync(fd) != 0)
-			rc = errno ? -errno : -EIO;
-		close(fd);
-	}
-	if (rc == 0 && rename(tmp, path) != 0)
-		rc = -errno;
-	if (rc == 0)
-		rc = fsync_dir(dir);
+	rc = dkv_file_replace(path, buf, (size_t)len);
 	if (rc != 0)
 		snprintf(err, errlen, "%s: %s", path, strerror(-rc));
 	return rc;

@@ -506,3 +506,116 @@ Test(cluster, concurrent_writes_through_two_nodes_become_siblings_and_a_merged_w
 		cr_assert_eq(get_is(&r, i, "k", "merged", 3), 1);
 	crig_fini(&r);
 }
+
+/* Run an admin command with one argument at node i: the reply type. */
+static uint32_t admin1(crig *r, size_t i, const char *cmd, const char *arg)
+{
+	msgpack_sbuffer sb;
+	proto_msg m;
+	uint32_t type = 0;
+
+	msgpack_sbuffer_init(&sb);
+	cr_assert_eq(proto_encode_admin(&sb, r->next_id++, cmd, arg ? &arg : NULL, arg ? 1 : 0), 0);
+	if (call(r, i, &sb, &m, 10000)) {
+		type = m.type;
+		proto_msg_release(&m);
+	}
+	msgpack_sbuffer_destroy(&sb);
+	return type;
+}
+
+/* Node i's status of the member with id, into buf. */
+static const char *status_of(crig *r, size_t i, const char *id, char *buf, size_t len)
+{
+	msgpack_zone z;
+	msgpack_object o;
+	const msgpack_object *ms;
+
+	snprintf(buf, len, "?");
+	msgpack_zone_init(&z, 4096);
+	if (admin(r, i, "members", &z, &o, NULL) && (ms = field(&o, "members")) != NULL &&
+	    ms->type == MSGPACK_OBJECT_ARRAY) {
+		for (uint32_t k = 0; k < ms->via.array.size; k++) {
+			const msgpack_object *m = &ms->via.array.ptr[k];
+			const msgpack_object *st = field(m, "status");
+
+			if (str_is(field(m, "id"), id) && st != NULL && st->type == MSGPACK_OBJECT_STR)
+				snprintf(buf, len, "%.*s", (int)st->via.str.size, st->via.str.ptr);
+		}
+	}
+	msgpack_zone_destroy(&z);
+	return buf;
+}
+
+Test(cluster, an_empty_node_leaves_stays_removed_after_a_restart_and_comes_back_by_join,
+     .timeout = 120)
+{
+	crig r;
+	char buf[16];
+	node_stats st;
+
+	crig_init(&r, 3, sim_seed_env("leave_rejoin", 11), "none");
+	converge_ms(&r, 10000);
+	cr_assert_eq(admin1(&r, 2, "leave", NULL), PROTO_INFO);
+	sim_run_for(r.sim, 3000);
+	for (size_t i = 0; i < 3; i++)
+		cr_assert_str_eq(status_of(&r, i, r.addr[2], buf, sizeof(buf)), "removed",
+				 "node %zu", i);
+	node_stats_get(r.nd[0], &st);
+	cr_assert_eq(st.members, 2, "the ring has the two others");
+	/* a restart does not bring it back */
+	close_node(&r, 2);
+	open_node(&r, 2);
+	sim_run_for(r.sim, 3000);
+	for (size_t i = 0; i < 3; i++)
+		cr_assert_str_eq(status_of(&r, i, r.addr[2], buf, sizeof(buf)), "removed",
+				 "after restart, node %zu", i);
+	/* an explicit join does */
+	cr_assert_eq(admin1(&r, 2, "join", r.addr[0]), PROTO_INFO);
+	sim_run_for(r.sim, 3000);
+	for (size_t i = 0; i < 3; i++)
+		cr_assert_str_eq(status_of(&r, i, r.addr[2], buf, sizeof(buf)), "valid",
+				 "after join, node %zu", i);
+	converge_ms(&r, 10000);
+	crig_fini(&r);
+}
+
+Test(cluster, leave_and_remove_of_a_member_holding_data_are_refused, .timeout = 120)
+{
+	crig r;
+	uint32_t code = 0;
+	char buf[16];
+
+	crig_init(&r, 3, sim_seed_env("refuse_leave", 13), "none");
+	converge_ms(&r, 10000);
+	cr_assert_eq(put(&r, 0, "k", "v", 3, NULL, 0, &code), PROTO_OK);
+	sim_run_for(r.sim, 2000);   /* let the key counts spread */
+	cr_assert_eq(admin1(&r, 1, "leave", NULL), PROTO_ERROR);
+	cr_assert_eq(admin1(&r, 0, "remove", r.addr[1]), PROTO_ERROR);
+	cr_assert_eq(admin1(&r, 0, "remove", r.addr[0]), PROTO_ERROR, "a node cannot remove itself");
+	cr_assert_eq(admin1(&r, 0, "remove", "no-such-node"), PROTO_ERROR);
+	cr_assert_str_eq(status_of(&r, 2, r.addr[1], buf, sizeof(buf)), "valid");
+	crig_fini(&r);
+}
+
+Test(cluster, a_damaged_members_file_is_refused_with_its_name, .timeout = 60)
+{
+	char path[128], err[512];
+	node *nd = NULL;
+	FILE *f;
+	crig r;
+
+	crig_init(&r, 1, 1, "none");
+	close_node(&r, 0);
+	snprintf(path, sizeof(path), "%s/MEMBERS", r.dir[0]);
+	f = fopen(path, "wb");
+	cr_assert_not_null(f);
+	fputs("\x92\x01\xdd\xff\xff\xff\xff", f);   /* [1, array of 4 G entries] */
+	fclose(f);
+	err[0] = '\0';
+	cr_assert_eq(node_open(&nd, &r.cfg[0], sim_host(r.sim, r.addr[0]), NULL, err, sizeof(err)),
+		     DKV_ECORRUPT);
+	cr_assert_null(nd);
+	cr_assert_not_null(strstr(err, "MEMBERS"), "%s", err);
+	crig_fini(&r);
+}
