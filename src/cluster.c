@@ -423,6 +423,7 @@ static bool merge_entry(cluster *c, const peer_entry *e, bool *ring)
 		if (e->liveness != LIVE_UP && e->incarnation >= m->incarnation) {
 			m->incarnation = e->incarnation + 1;
 			c->st.refutes++;
+			changed = true;   /* saved: a restart starts above it */
 			logc(c, DKV_LOG_INFO, "refuting a report that this node is %s "
 			     "(incarnation now %" PRIu64 ")",
 			     member_liveness_name((member_liveness)e->liveness), m->incarnation);
@@ -795,13 +796,26 @@ int cluster_open(cluster **out, world *w, dkv_log *log, const dkv_config *cfg,
 		}
 	}
 	self->liveness = LIVE_UP;
+	/* Whatever the others last declared us (at most the incarnation we
+	 * saved), the next one overrides it: they see us up at our first
+	 * message instead of after a refutation. */
+	self->incarnation++;
+	rc = save(c);
+	if (rc != 0) {
+		snprintf(err, errlen, "%s: %s", c->path, dkv_strerror(rc));
+		cluster_close(c);
+		return rc;
+	}
 	c->joined = !fresh || c->n > 1;
 	if (fresh && cfg->seeds != NULL && cfg->seeds[0] != '\0') {
 		c->seeds = strdup(cfg->seeds);
 		c->seed_timer = w->ops->timer_add(w, 0, seed_cb, c);
 	}
-	c->probe_timer = w->ops->timer_add(w, c->probe_interval, probe_cb, c);
-	c->pushpull_timer = w->ops->timer_add(w, c->push_pull_interval, pushpull_cb, c);
+	/* the first probe and exchange right away: a restarted node is seen
+	 * up, and learns what changed while it was away, at once */
+	c->probe_timer = w->ops->timer_add(w, 0, probe_cb, c);
+	c->pushpull_timer = w->ops->timer_add(w, fresh ? c->push_pull_interval : 0,
+					       pushpull_cb, c);
 	*out = c;
 	return 0;
 }

@@ -540,6 +540,15 @@ static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
 
 /* --- the world ------------------------------------------------------------ */
 
+static uint64_t w_now_us(world *w)
+{
+	struct timespec ts;
+
+	(void)w;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 static uint64_t w_now_ms(world *w)
 {
 	struct timespec ts;
@@ -1064,6 +1073,7 @@ static size_t w_connections(world *w)
 
 static const world_ops net_ops = {
 	.now_ms = w_now_ms,
+	.now_us = w_now_us,
 	.wall_ms = w_wall_ms,
 	.timer_add = w_timer_add,
 	.timer_cancel = w_timer_cancel,

@@ -82,6 +82,7 @@ typedef struct req {
 	uint32_t reachable;        /* primaries not down when it started */
 	int first_err;             /* the first replica's error */
 	uint64_t started_ms;
+	uint64_t started_us;       /* for the latency histogram */
 	uint32_t timeout_ms;
 	world_timer *timer;
 	uint8_t *ctx;              /* WRITE: the written object's context */
@@ -508,9 +509,9 @@ static void reply_store_error(node *n, uint64_t client, uint64_t id, int rc, con
 		reply_error(n, client, id, PROTO_ERR_STORAGE, "%s: %s", what, dkv_strerror(rc));
 }
 
-static void count_latency(node *n, uint64_t started_ms)
+static void count_latency(node *n, uint64_t started_us)
 {
-	hist_record(n->lat, (n->w->ops->now_ms(n->w) - started_ms) * 1000);
+	hist_record(n->lat, n->w->ops->now_us(n->w) - started_us);
 }
 
 /* --- the ring ------------------------------------------------------------- */
@@ -752,6 +753,7 @@ static req *req_new(node *n, req_kind kind, uint64_t client, uint64_t id, uint32
 	q->id = id;
 	q->pid = ++n->next_pid;
 	q->started_ms = n->w->ops->now_ms(n->w);
+	q->started_us = n->w->ops->now_us(n->w);
 	q->timeout_ms = timeout_ms ? timeout_ms : n->cfg.request_timeout;
 	q->next = &n->inflight;
 	q->prev = n->inflight.prev;
@@ -838,7 +840,7 @@ static void req_finish(node *n, req *q)
 					n->st.puts++;
 				else
 					n->st.deletes++;
-				count_latency(n, q->started_ms);
+				count_latency(n, q->started_us);
 			} else
 				reply_error(n, q->client, q->id, PROTO_ERR_INTERNAL, "out of memory");
 			q->answered = true;
@@ -1182,7 +1184,7 @@ static void on_fwdreply(node *n, const peer_msg *pm)
 		return;
 	if (!q->answered) {
 		send_frame(n, q->client, pm->data, pm->datalen);
-		count_latency(n, q->started_ms);
+		count_latency(n, q->started_us);
 		if (q->type == PROTO_PUT)
 			n->st.puts++;
 		else if (q->type == PROTO_DELETE)

@@ -69,6 +69,8 @@ typedef void (*world_durable_fn)(void *arg, int rc);
 typedef struct world_ops {
 	/* Monotonic milliseconds, for deadlines. */
 	uint64_t (*now_ms)(world *w);
+	/* The same clock in microseconds, for latency figures. */
+	uint64_t (*now_us)(world *w);
 	/* Wall-clock milliseconds since the epoch, for object timestamps. */
 	uint64_t (*wall_ms)(world *w);
 	/* Call fn(arg) after ms milliseconds; NULL only on ENOMEM. */

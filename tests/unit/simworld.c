@@ -313,6 +313,11 @@ static uint64_t w_now(world *w)
 	return host_of(w)->s->now;
 }
 
+static uint64_t w_now_us(world *w)
+{
+	return host_of(w)->s->now * 1000;
+}
+
 static uint64_t w_wall(world *w)
 {
 	/* A fixed epoch plus virtual time: timestamps replay too. */
@@ -516,6 +521,7 @@ static size_t w_connections(world *w)
 
 static const world_ops sim_ops = {
 	.now_ms = w_now,
+	.now_us = w_now_us,
 	.wall_ms = w_wall,
 	.timer_add = w_timer_add,
 	.timer_cancel = w_timer_cancel,
