@@ -619,3 +619,43 @@ Test(cluster, a_damaged_members_file_is_refused_with_its_name, .timeout = 60)
 	cr_assert_not_null(strstr(err, "MEMBERS"), "%s", err);
 	crig_fini(&r);
 }
+
+Test(cluster, a_replica_that_dies_mid_request_fails_it_at_once_not_at_the_timeout, .timeout = 60)
+{
+	msgpack_sbuffer sb;
+	proto_opts o = opts_rw(0, 3);
+	proto_msg m;
+	uint64_t t0, took;
+	crig r;
+
+	crig_init(&r, 3, sim_seed_env("dies_mid_request", 17), "none");
+	converge_ms(&r, 10000);
+	/* warm the connections: node 0 has talked to both replicas */
+	uint32_t code = 0;
+
+	cr_assert_eq(put(&r, 0, "warm", "x", 3, NULL, 0, &code), PROTO_OK);
+	msgpack_sbuffer_init(&sb);
+	cr_assert_eq(proto_encode_put(&sb, r.next_id++, "k", 1, "v", 1, NULL, 0, &o), 0);
+	clear_got(&r);
+	t0 = sim_now(r.sim);
+	cr_assert_eq(node_request(r.nd[0], 100, sb.data + 4, sb.size - 4), 0);
+	/* the replica writes are on the wire; one replica dies now */
+	sim_crash(r.sim, r.addr[2]);
+	close_node(&r, 2);
+	while (r.ngot == 0) {
+		cr_assert_lt(sim_now(r.sim) - t0, 5000, "no answer");
+		sim_run_for(r.sim, 1);
+	}
+	took = sim_now(r.sim) - t0;
+	cr_assert_eq(proto_decode(r.got[0].frame + 4, r.got[0].len - 4,
+				  &(proto_limits){ 1024, 1 << 20 }, &m, NULL, 0), 0);
+	cr_assert_eq(m.type, PROTO_ERROR);
+	cr_assert_eq(m.code, PROTO_ERR_QUORUM, "code %u", m.code);
+	cr_assert_not_null(memmem(m.message.p, m.message.len, "2 of w=3", 8), "%.*s",
+			   (int)m.message.len, (const char *)m.message.p);
+	cr_assert_lt(took, 1000, "answered after %llu ms: the request timeout is 2 s",
+		     (unsigned long long)took);
+	proto_msg_release(&m);
+	msgpack_sbuffer_destroy(&sb);
+	crig_fini(&r);
+}
