@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "admin_render.h"
+#include "cli.h"
 #include "error.h"
 #include "mpr.h"
 
@@ -75,6 +76,13 @@ static int rd_float(mpr *r, double *d, bool *single)
 		memcpy(d, &v, sizeof(*d));
 	}
 	return 0;
+}
+
+/* Read the header of the map or array (k) at r: *n its pairs or
+ * elements. */
+static int rd_header(mpr *r, enum kind k, uint64_t *n)
+{
+	return k == K_MAP ? mpr_map(r, n) : mpr_array(r, n);
 }
 
 /* Skip one value (the map was validated: depth and lengths hold). */
@@ -147,58 +155,6 @@ static bool get_number(const mpr *m, const char *key, double *d)
 
 /* --- text pieces ---------------------------------------------------------- */
 
-/* The length of the well-formed UTF-8 sequence at p (left bytes), or 0
- * (no overlongs, no surrogates, nothing above U+10FFFF). */
-static size_t utf8_seq(const uint8_t *p, size_t left)
-{
-	unsigned char c = p[0], lo = 0x80, hi = 0xbf;
-	size_t n;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		n = 1;
-	else if (c >= 0xe0 && c <= 0xef)
-		n = 2;
-	else if (c >= 0xf0 && c <= 0xf4)
-		n = 3;
-	else
-		return 0;
-	if (c == 0xe0)
-		lo = 0xa0;
-	else if (c == 0xed)
-		hi = 0x9f;
-	else if (c == 0xf0)
-		lo = 0x90;
-	else if (c == 0xf4)
-		hi = 0x8f;
-	if (left - 1 < n || p[1] < lo || p[1] > hi)
-		return 0;
-	for (size_t k = 2; k <= n; k++)
-		if (p[k] < 0x80 || p[k] > 0xbf)
-			return 0;
-	return n + 1;
-}
-
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static void put_base64(FILE *f, const uint8_t *p, size_t len)
-{
-	for (size_t i = 0; i < len; i += 3) {
-		unsigned long v = (unsigned long)p[i] << 16;
-		size_t n = len - i < 3 ? len - i : 3;
-
-		if (n > 1)
-			v |= (unsigned long)p[i + 1] << 8;
-		if (n > 2)
-			v |= p[i + 2];
-		putc(b64[v >> 18 & 63], f);
-		putc(b64[v >> 12 & 63], f);
-		putc(n > 1 ? b64[v >> 6 & 63] : '=', f);
-		putc(n > 2 ? b64[v & 63] : '=', f);
-	}
-}
-
 /* A double with the fewest significant digits that read back the same
  * (as a float for a float32), with ".0" when it would look like an
  * integer. */
@@ -218,7 +174,7 @@ static void fmt_double(char *buf, size_t cap, double d, bool single)
 static void put_text(FILE *f, const uint8_t *p, size_t len)
 {
 	for (size_t i = 0; i < len; ) {
-		size_t n = utf8_seq(p + i, len - i);
+		size_t n = cli_utf8_seq(p + i, len - i);
 
 		if (n == 0 || p[i] < 0x20 || p[i] == 0x7f || p[i] == '\\') {
 			fprintf(f, "\\x%02x", p[i]);
@@ -274,14 +230,14 @@ static int put_scalar(FILE *f, mpr *r)
 		if (mpr_bin(r, SIZE_MAX, &b, &len) != 0)
 			return DKV_EPROTO;
 		fputs("base64:", f);
-		put_base64(f, b, len);
+		cli_put_base64(f, b, len);
 		return 0;
 	case K_ARRAY:
 	case K_MAP: {
 		mpr probe = *r;
 		uint64_t n;
 
-		if ((k == K_MAP ? mpr_map(&probe, &n) : mpr_array(&probe, &n)) != 0)
+		if (rd_header(&probe, k, &n) != 0)
 			return DKV_EPROTO;
 		fprintf(f, k == K_MAP ? "{%llu keys}" : "[%llu items]", (unsigned long long)n);
 		return skip(r);
@@ -310,7 +266,8 @@ static char *cell_of(mpr *v)
 	return buf;
 }
 
-/* The text of key's value in map m, or "-" if there is none. */
+/* The text of key's value in map m, or "-" if there is none (or m is not
+ * a map). */
 static char *cell(const mpr *m, const char *key)
 {
 	mpr v;
@@ -363,37 +320,6 @@ static void put_table(FILE *f, const char *const *hdr, const bool *right, size_t
 
 /* --- JSON ----------------------------------------------------------------- */
 
-static void json_string(FILE *f, const uint8_t *p, size_t len)
-{
-	putc('"', f);
-	for (size_t i = 0; i < len; ) {
-		unsigned char c = p[i];
-		size_t n = utf8_seq(p + i, len - i);
-
-		if (n == 0) {
-			fputs("\\ufffd", f);
-			i++;
-			continue;
-		}
-		switch (c) {
-		case '"': fputs("\\\"", f); break;
-		case '\\': fputs("\\\\", f); break;
-		case '\b': fputs("\\b", f); break;
-		case '\f': fputs("\\f", f); break;
-		case '\n': fputs("\\n", f); break;
-		case '\r': fputs("\\r", f); break;
-		case '\t': fputs("\\t", f); break;
-		default:
-			if (c < 0x20 || c == 0x7f)
-				fprintf(f, "\\u%04x", c);
-			else
-				fwrite(p + i, 1, n, f);
-		}
-		i += n;
-	}
-	putc('"', f);
-}
-
 static int json_value(FILE *f, mpr *r, unsigned depth)
 {
 	enum kind k = kind_of(mpr_peek(r));
@@ -420,18 +346,16 @@ static int json_value(FILE *f, mpr *r, unsigned depth)
 	case K_STR:
 		if (mpr_str(r, SIZE_MAX, &s, &len) != 0)
 			return DKV_EPROTO;
-		json_string(f, (const uint8_t *)s, len);
+		cli_put_json_string(f, (const uint8_t *)s, len);
 		return 0;
 	case K_BIN:
 		if (mpr_bin(r, SIZE_MAX, &b, &len) != 0)
 			return DKV_EPROTO;
-		putc('"', f);
-		put_base64(f, b, len);
-		putc('"', f);
+		cli_put_json_base64(f, b, len);
 		return 0;
 	case K_ARRAY:
 	case K_MAP:
-		if ((k == K_MAP ? mpr_map(r, &n) : mpr_array(r, &n)) != 0)
+		if (rd_header(r, k, &n) != 0)
 			return DKV_EPROTO;
 		if (depth >= ADMIN_RENDER_MAX_DEPTH || n > mpr_left(r) / (k == K_MAP ? 2 : 1))
 			return DKV_EPROTO;
@@ -545,7 +469,7 @@ static int text_after(FILE *f, mpr *r, unsigned ind)
 		putc('\n', f);
 		return 0;
 	}
-	if ((k == K_MAP ? mpr_map(&probe, &n) : mpr_array(&probe, &n)) != 0)
+	if (rd_header(&probe, k, &n) != 0)
 		return DKV_EPROTO;
 	if (n == 0) {
 		fputs(k == K_MAP ? " {}\n" : " []\n", f);
@@ -569,7 +493,7 @@ static int text_block(FILE *f, mpr *r, unsigned ind, bool inline_first,
 	uint64_t n;
 	int rc;
 
-	if ((k == K_MAP ? mpr_map(r, &n) : mpr_array(r, &n)) != 0)
+	if (rd_header(r, k, &n) != 0)
 		return DKV_EPROTO;
 	for (uint64_t i = 0; i < n; i++) {
 		bool first = i == 0 && inline_first;
@@ -661,10 +585,9 @@ static int rows_of(mpr *arr, const char *const *keys, size_t nkeys, char ***cell
 	*nrows = (size_t)n;     /* cells not yet filled are NULL: free_cells() copes */
 	for (uint64_t i = 0; i < n; i++) {
 		mpr el = *arr;
-		bool map = kind_of(mpr_peek(arr)) == K_MAP;
 
 		for (size_t k = 0; k < nkeys; k++) {
-			c[i * nkeys + k] = map ? cell(&el, keys[k]) : strdup("-");
+			c[i * nkeys + k] = cell(&el, keys[k]);
 			if (c[i * nkeys + k] == NULL)
 				return -ENOMEM;
 		}
@@ -736,22 +659,21 @@ static int text_ring(FILE *f, const mpr *m)
 			goto out;
 		}
 		for (uint64_t i = 0; i < n && rc == 0; i++) {
-			bool map = kind_of(mpr_peek(&el)) == K_MAP;
 			double share;
 
 			for (size_t k = 0; k < 3 && rc == 0; k++) {
-				cells[i * 4 + k] = map ? cell(&el, okeys[k]) : strdup("-");
+				cells[i * 4 + k] = cell(&el, okeys[k]);
 				if (cells[i * 4 + k] == NULL)
 					rc = -ENOMEM;
 			}
-			if (rc == 0 && map && get_number(&el, "share", &share) &&
+			if (rc == 0 && get_number(&el, "share", &share) &&
 			    isfinite(share)) {
 				char pct[64];
 
 				snprintf(pct, sizeof(pct), "%.1f%%", share * 100.0);
 				cells[i * 4 + 3] = strdup(pct);
 			} else if (rc == 0) {
-				cells[i * 4 + 3] = map ? cell(&el, "share") : strdup("-");
+				cells[i * 4 + 3] = cell(&el, "share");
 			}
 			if (rc == 0 && cells[i * 4 + 3] == NULL)
 				rc = -ENOMEM;
@@ -776,7 +698,7 @@ static int text_ring(FILE *f, const mpr *m)
 		fputs("\nPARTITION  PREFERENCE LIST\n", f);
 		for (uint64_t i = 0; i < n; i++) {
 			mpr el = arr, pl;
-			char *idx = kind_of(mpr_peek(&el)) == K_MAP ? cell(&el, "index") : strdup("-");
+			char *idx = cell(&el, "index");
 
 			if (idx == NULL) {
 				rc = -ENOMEM;

@@ -13,18 +13,17 @@
 
 #include <errno.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "admin_render.h"
+#include "cli.h"
 #include "dynkv.h"
 
 #define EXIT_USAGE 1
 #define EXIT_FAILED 2           /* no answer, an error answer, or a refusal */
-#define DEFAULT_HOST "127.0.0.1:7070"
 
 static const char usage_text[] =
 	"usage: dynkv-admin [--host HOST:PORT] [--json] [--timeout MS] COMMAND [ARGS]\n"
@@ -39,7 +38,7 @@ static const char usage_text[] =
 
 static const char help_text[] =
 	"options:\n"
-	"  -H, --host HOST:PORT   node to ask (default $DYNKV_HOST, else " DEFAULT_HOST ")\n"
+	"  -H, --host HOST:PORT   node to ask (default $DYNKV_HOST, else " CLI_DEFAULT_HOST ")\n"
 	"  -j, --json             print the result as one JSON object\n"
 	"  -t, --timeout MS       time limit for connecting, and for the answer\n"
 	"                         (1..3600000; default 5000 and 30000)\n"
@@ -68,41 +67,10 @@ typedef struct cli {
 	unsigned timeout_ms;    /* 0: the library's defaults */
 } cli;
 
-/* The short usage on stderr, and exit 1. */
-static void usage_exit(void) __attribute__((noreturn));
-static void usage_exit(void)
-{
-	fputs(usage_text, stderr);
-	exit(EXIT_USAGE);
-}
-
-/* A line about what was wrong, then usage_exit(). */
-static void usage(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void usage(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("dynkv-admin: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	usage_exit();
-}
-
-static unsigned parse_ms(const char *opt, const char *s)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (*s < '0' || *s > '9' || *end != '\0' || errno != 0 || v < 1 ||
-	    v > DYNKV_TIMEOUT_MAX)
-		usage("%s: \"%s\" is not a number of milliseconds 1..%u", opt, s,
-		      DYNKV_TIMEOUT_MAX);
-	return (unsigned)v;
-}
+static const cli_prog prog = {
+	.name = "dynkv-admin", .usage = usage_text, .help = help_text,
+	.exit_usage = EXIT_USAGE,
+};
 
 static void parse_args(cli *o, int argc, char **argv)
 {
@@ -122,19 +90,9 @@ static void parse_args(cli *o, int argc, char **argv)
 		switch (ch) {
 		case 'H': o->host = optarg; break;
 		case 'j': o->json = true; break;
-		case 't': o->timeout_ms = parse_ms("--timeout", optarg); break;
-		case 'h':
-			fputs(usage_text, stdout);
-			fputs(help_text, stdout);
-			exit(EXIT_SUCCESS);
-		case 'V':
-			printf("dynkv-admin %s\n", PACKAGE_VERSION);
-			exit(EXIT_SUCCESS);
-		case ':':
-			usage("option %s needs an argument", argv[optind - 1]);
-			break;
+		case 't': o->timeout_ms = cli_parse_ms(&prog, "--timeout", optarg); break;
 		default:
-			usage("unknown option %s", argv[optind - 1]);
+			cli_option_exit(&prog, ch, argv);
 		}
 	}
 }
@@ -145,24 +103,25 @@ static void check_command(const char *cmd, char **args, int nargs)
 	size_t i;
 
 	if (cmd[0] == '\0' || strlen(cmd) > DYNKV_ADMIN_MAX_COMMAND)
-		usage("command \"%s\": not 1..%d bytes", cmd, DYNKV_ADMIN_MAX_COMMAND);
+		cli_usage(&prog, "command \"%s\": not 1..%d bytes", cmd,
+			  DYNKV_ADMIN_MAX_COMMAND);
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		const struct command *c = &commands[i];
 
 		if (strcmp(cmd, c->name) != 0)
 			continue;
 		if (nargs < c->min || nargs > c->max)
-			usage("%s takes %s", cmd, c->args);
+			cli_usage(&prog, "%s takes %s", cmd, c->args);
 		break;
 	}
 	if (nargs > DYNKV_ADMIN_MAX_ARGS)
-		usage("%s: more than %d arguments", cmd, DYNKV_ADMIN_MAX_ARGS);
+		cli_usage(&prog, "%s: more than %d arguments", cmd, DYNKV_ADMIN_MAX_ARGS);
 	for (int k = 0; k < nargs; k++) {
 		if (strlen(args[k]) > DYNKV_ADMIN_MAX_ARG)
-			usage("%s: argument %d longer than %d bytes", cmd, k + 1,
-			      DYNKV_ADMIN_MAX_ARG);
+			cli_usage(&prog, "%s: argument %d longer than %d bytes", cmd,
+				  k + 1, DYNKV_ADMIN_MAX_ARG);
 		if (args[k][0] == '\0')
-			usage("%s: argument %d is empty", cmd, k + 1);
+			cli_usage(&prog, "%s: argument %d is empty", cmd, k + 1);
 	}
 }
 
@@ -205,14 +164,8 @@ int main(int argc, char **argv)
 	int nargs, rc;
 
 	parse_args(&o, argc, argv);
-	if (o.host == NULL)
-		o.host = getenv("DYNKV_HOST");
-	if (o.host == NULL || o.host[0] == '\0')
-		o.host = DEFAULT_HOST;
-	if (optind >= argc)
-		usage("no command given");
-	cmd = argv[optind];
-	nargs = argc - optind - 1;
+	o.host = cli_host(o.host);
+	cmd = cli_command(&prog, argc, argv, &nargs);
 	check_command(cmd, argv + optind + 1, nargs);
 
 	dynkv_config_init(&cfg);
@@ -224,16 +177,14 @@ int main(int argc, char **argv)
 	rc = dynkv_connect(&c, &cfg, err, sizeof(err));
 	if (rc != 0) {
 		if (rc == DYNKV_EARG)
-			usage("%s", err);
+			cli_usage(&prog, "%s", err);
 		fprintf(stderr, "dynkv-admin: %s\n", err);
 		rc = EXIT_FAILED;
 	} else {
 		rc = run(&o, c, cmd, argv + optind + 1, nargs);
 		dynkv_close(c);
 	}
-	if (fflush(stdout) != 0 || ferror(stdout)) {
-		fprintf(stderr, "dynkv-admin: writing standard output: %s\n", strerror(errno));
+	if (!cli_stdout_ok(&prog))
 		rc = EXIT_FAILED;
-	}
 	return rc;
 }

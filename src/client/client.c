@@ -494,18 +494,28 @@ static int conv_opts(dynkv *c, const dynkv_opts *o, proto_opts *po)
 	return 0;
 }
 
-/* Check the arguments every request shares and start it: c->msg cleared,
- * *po filled, *deadline set.  0, DYNKV_EBROKEN or DYNKV_EARG. */
+/* The start of every request: c->msg cleared, and a broken handle
+ * refused.  0 or DYNKV_EBROKEN. */
+static int start_request(dynkv *c)
+{
+	c->msg[0] = '\0';
+	if (c->broken)
+		return seterr(c, DYNKV_EBROKEN,
+			      "connection unusable after an earlier failure: %s", c->why);
+	return 0;
+}
+
+/* Start a key request and check the arguments every one shares: as
+ * start_request(), then *po filled and *deadline set.  0, DYNKV_EBROKEN or
+ * DYNKV_EARG. */
 static int begin(dynkv *c, const void *key, size_t klen, const void *ctx, size_t ctxlen,
 		 const dynkv_opts *opts, proto_opts *po, int64_t *deadline)
 {
 	static const dynkv_opts none;
 	int rc;
 
-	c->msg[0] = '\0';
-	if (c->broken)
-		return seterr(c, DYNKV_EBROKEN,
-			      "connection unusable after an earlier failure: %s", c->why);
+	if ((rc = start_request(c)) != 0)
+		return rc;
 	if (key == NULL || klen == 0)
 		return seterr(c, DYNKV_EARG, "empty key");
 	if (ctx == NULL && ctxlen > 0)
@@ -765,10 +775,8 @@ int dynkv_ping(dynkv *c, unsigned timeout_ms)
 	uint64_t id;
 	int rc;
 
-	c->msg[0] = '\0';
-	if (c->broken)
-		return seterr(c, DYNKV_EBROKEN,
-			      "connection unusable after an earlier failure: %s", c->why);
+	if ((rc = start_request(c)) != 0)
+		return rc;
 	deadline = now_ms() + (timeout_ms ? timeout_ms : c->request_timeout_ms);
 	id = c->next_id++;
 	if ((rc = encoded(c, proto_encode_ping(&c->sb, id))) != 0)
@@ -788,10 +796,8 @@ int dynkv_admin(dynkv *c, const char *command, const char *const *args, size_t n
 
 	*info = NULL;
 	*info_len = 0;
-	c->msg[0] = '\0';
-	if (c->broken)
-		return seterr(c, DYNKV_EBROKEN,
-			      "connection unusable after an earlier failure: %s", c->why);
+	if ((rc = start_request(c)) != 0)
+		return rc;
 	clen = command != NULL ? strlen(command) : 0;
 	if (clen == 0 || clen > DYNKV_ADMIN_MAX_COMMAND)
 		return seterr(c, DYNKV_EARG, "admin command of %zu bytes: not 1..%d", clen,

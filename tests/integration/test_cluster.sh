@@ -171,6 +171,25 @@ t1=$(date +%s%N)
 check "after a restart (only --data-dir and --listen) it is up again everywhere" test $ok_all = 1
 echo "# up again everywhere $(((t1 - t0) / 1000000)) ms after the restart"
 
+# --- a paused node refutes when it resumes -----------------------------------
+kill -STOP "$pid_n5"
+gone=0
+for ((i = 0; i < 100; i++)); do
+	[[ $(liveness_of n1 "127.0.0.1:$port_n5") != up ]] && { gone=1; break; }
+	sleep 0.1
+done
+check "a paused node (SIGSTOP) is suspected" test $gone = 1
+sleep 1.5
+kill -CONT "$pid_n5"
+t0=$(date +%s%N)
+ok_all=1
+for n in n1 n2 n3 n4; do
+	wait_liveness "$n" "127.0.0.1:$port_n5" up 30 || { ok_all=0; echo "# $n: n5 not up"; }
+done
+t1=$(date +%s%N)
+check "after SIGCONT it refutes and is up again everywhere" test $ok_all = 1
+echo "# up again everywhere $(((t1 - t0) / 1000000)) ms after SIGCONT"
+
 # --- a quorum that cannot be met ----------------------------------------------
 pl=$(primaries_of quorum-key)
 read -r -a qaddr <<<"$pl"
