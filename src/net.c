@@ -26,6 +26,7 @@
 #include "error.h"
 #include "net.h"
 #include "node.h"
+#include "peer.h"
 #include "proto.h"
 
 /* The receive buffer for datagrams (the largest UDP payload is 65,507
@@ -275,7 +276,8 @@ static void process_input(conn *c)
 	while (!c->closing && !c->dead && !nt->stopping) {
 		uint8_t hdr[PROTO_HEADER_SIZE];
 		size_t have = evbuffer_get_length(in);
-		uint32_t len;
+		uint32_t len, ptype;
+		uint64_t pid;
 		uint8_t *p;
 		int rc;
 
@@ -309,7 +311,12 @@ static void process_input(conn *c)
 			send_error_and_close(c, PROTO_ERR_INTERNAL, "out of memory");
 			break;
 		}
-		c->inflight++;
+		/* Only requests that will be answered on this connection count
+		 * toward back-pressure: peer messages are one-way (world.h), so
+		 * counting them would stop a peer's connection for good after
+		 * NET_MAX_INFLIGHT of them. */
+		if (!peer_is_peer_frame(p + PROTO_HEADER_SIZE, len, &ptype, &pid))
+			c->inflight++;
 		rc = node_request(nt->nd, c->id, p + PROTO_HEADER_SIZE, len);
 		evbuffer_drain(in, PROTO_HEADER_SIZE + (size_t)len);
 		if (rc != 0) {

@@ -88,6 +88,16 @@ for k in $(seq 1 20); do
 done
 check "each is read with R=2 through every node" test $ok_all = 1
 
+# --- load: thousands of replicated requests on the same peer connections -------
+BENCH=$top_builddir/src/dynkv-bench
+out=$(timeout 120 "$BENCH" --host "127.0.0.1:$port_n1,127.0.0.1:$port_n2,127.0.0.1:$port_n3" \
+	--workload mixed:50/50 --requests 8000 --clients 8 --pipeline 4 --keys 2000 \
+	--value-size 100 -r 2 -w 2 --timeout 10 --json 2>"$tmp/bench.err")
+check "8000 replicated requests over three coordinators all succeed" test "$(python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+print(r["ops"], r["errors"])' <<<"$out")" = "8000 0"
+
 # --- preference lists --------------------------------------------------------
 # The primaries of a key, as "name" words of this test.
 name_of_port() {

@@ -35,6 +35,7 @@
 #include "error.h"
 #include "net.h"
 #include "node.h"
+#include "peer.h"
 #include "proto.h"
 
 #define DEADLINE_MS 10000
@@ -378,6 +379,33 @@ Test(net, ping_reaches_the_peer_then_100_pipelined_in_order)
 	cr_assert_eq(A.w->ops->connections(A.w), 1);
 	cr_assert_eq(B.w->ops->connections(B.w), 1);
 	cr_assert_eq(net_pending_output(A.nt), 0);
+}
+
+/* Peer messages are one-way: none is answered on the connection it came
+ * in on, so none may count toward the in-flight limit that pauses reading
+ * (NET_MAX_INFLIGHT, 1024), or a peer's connection stops for good. */
+Test(net, thousands_of_peer_messages_on_one_connection_all_arrive)
+{
+	msgpack_sbuffer sb;
+	const uint64_t n = 3000;
+
+	side_open(&A, false, NULL);
+	side_open(&B, false, NULL);
+	msgpack_sbuffer_init(&sb);
+	for (uint64_t i = 1; i <= n; i++) {
+		sb.size = 0;
+		cr_assert_eq(peer_encode_rget(&sb, i, A.addr, "k", 1), 0);
+		cr_assert_eq(A.w->ops->send(A.w, B.addr, sb.data, sb.size), 0, "message %llu",
+			     (unsigned long long)i);
+		if (i % 500 == 0)
+			turn();
+	}
+	msgpack_sbuffer_destroy(&sb);
+	PUMP_UNTIL(stats(&B).replica_reads == n, "B read %llu of %llu peer messages",
+		   (unsigned long long)stats(&B).replica_reads, (unsigned long long)n);
+	/* and B's answers, one-way the other way, reached A (ignored there) */
+	cr_assert_eq(stats(&B).errors, 0);
+	cr_assert_eq(stats(&A).peer_downs, 0);
 }
 
 Test(net, stop_accepting_leaves_peer_connections_alone)
