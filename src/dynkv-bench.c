@@ -17,6 +17,11 @@
  *   reply (a node may answer out of order).  Redis: RESP SET and GET,
  *   replies in order.  The same keys and value bytes for both.
  *
+ *   --host may name several nodes of one dynkv cluster, comma-separated:
+ *   connection i always connects (and reconnects) to host i mod their
+ *   number, so the clients spread evenly over the coordinators.  Every
+ *   host is resolved and probed before the run.  Redis takes one host.
+ *
  * PHASES
  *   PRELOAD  (workloads with gets, unless --no-preload) every key is put
  *            once, pipelined over every connection; not timed, not counted
@@ -101,6 +106,7 @@
 #define MAX_PIPELINE 4096u             /* slot index in the low 12 bits of an id */
 #define ID_SLOT_BITS 12u
 #define MAX_CLIENTS 10000u
+#define MAX_HOSTS 64u                  /* entries of a --host list */
 #define MAX_VALUE (64u << 20)
 #define MAX_FRAME (256u << 20)         /* longest reply frame accepted */
 #define MAX_REDIS_LINE 65536u          /* longest RESP line (+, -, $) accepted */
@@ -115,9 +121,12 @@ enum op { OP_GET, OP_PUT, OP_N };
 static const char *const op_names[OP_N] = {"get", "put"};
 
 static struct options {
-	const char *host_arg;       /* --host as given */
-	char host[256];             /* its host part, brackets removed */
-	uint16_t port;              /* its port */
+	const char *host_arg;       /* --host as given (one or a list) */
+	struct {
+		char host[256];     /* its host part, brackets removed */
+		uint16_t port;      /* its port */
+	} hosts[MAX_HOSTS];         /* the --host list, in order */
+	unsigned nhosts;            /* entries in it, >= 1 */
 	enum target target;         /* --target */
 	char workload[32];          /* "put", "get", "mixed:90/10" */
 	unsigned get_pct;           /* percent of requests that are gets */
@@ -211,8 +220,8 @@ typedef struct tally {
 
 typedef struct bench {
 	struct event_base *base;
-	struct sockaddr_storage addr;   /* the server */
-	socklen_t addrlen;
+	struct sockaddr_storage addr[MAX_HOSTS];  /* the servers, as O.hosts */
+	socklen_t addrlen[MAX_HOSTS];
 	conn *conns;                /* O.clients */
 	enum phase phase;
 	uint64_t issued;            /* requests issued in this phase */
@@ -920,7 +929,8 @@ static void conn_connect(conn *c)
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	c->state = CS_CONNECTING;
 	c->since = now_ns();
-	if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&b->addr, (int)b->addrlen) != 0)
+	if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&b->addr[c->idx % O.nhosts],
+				       (int)b->addrlen[c->idx % O.nhosts]) != 0)
 		conn_down(c, EK_CLOSED);
 }
 
@@ -1144,7 +1154,9 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "usage: " PROG " [options]\n"
-"  --host HOST:PORT       server (default 127.0.0.1:7070; redis: 127.0.0.1:6379)\n"
+"  --host HOST:PORT[,...] server (default 127.0.0.1:7070; redis: 127.0.0.1:6379);\n"
+"                         dynkv: a list of nodes of one cluster, client i\n"
+"                         connects to node i mod their number\n"
 "  --target dynkv|redis   protocol to speak (default dynkv)\n"
 "  --workload W           put, get or mixed:G/P (G%% gets, P%% puts; default mixed:90/10)\n"
 "  --clients C            connections (default 50)\n"
@@ -1200,6 +1212,32 @@ static int32_t parse_quorum(const char *s, const char *what)
 	if (!strcmp(s, "all"))
 		return DKV_QUORUM_ALL;
 	return (int32_t)parse_u64(s, what, 1, 16);
+}
+
+/* --host: HOST:PORT or [IPV6]:PORT, or a comma-separated list of them
+ * (commas never occur in an address), into O.hosts. */
+static void parse_hosts(const char *arg)
+{
+	const char *p = arg, *comma;
+
+	O.nhosts = 0;
+	for (;;) {
+		size_t len;
+
+		comma = strchr(p, ',');
+		len = comma ? (size_t)(comma - p) : strlen(p);
+		if (O.nhosts == MAX_HOSTS)
+			usage_error("--host: at most %u addresses", MAX_HOSTS);
+		if (dkv_config_hostport(p, len, O.hosts[O.nhosts].host,
+					sizeof(O.hosts[O.nhosts].host),
+					&O.hosts[O.nhosts].port) != 0)
+			usage_error("--host must be HOST:PORT or [IPV6]:PORT, or a "
+				    "comma-separated list of them: %.*s", (int)len, p);
+		O.nhosts++;
+		if (!comma)
+			return;
+		p = comma + 1;
+	}
 }
 
 /* "put", "get" or "mixed:G/P" with G + P = 100, each written in digits. */
@@ -1340,32 +1378,33 @@ static void parse_args(int argc, char **argv)
 		O.duration = 10;
 	if (!O.host_arg)
 		O.host_arg = O.target == T_REDIS ? "127.0.0.1:6379" : "127.0.0.1:7070";
-	if (dkv_config_hostport(O.host_arg, strlen(O.host_arg), O.host, sizeof(O.host),
-				&O.port) != 0)
-		usage_error("--host must be HOST:PORT or [IPV6]:PORT: %s", O.host_arg);
+	parse_hosts(O.host_arg);
+	if (O.target == T_REDIS && O.nhosts > 1)
+		usage_error("--host: one Redis server only (Redis servers do not share keys)");
 	O.preload = O.get_pct > 0 && !no_preload;
 }
 
 /* ------------------------------------------------------------------- setup */
 
 /*
- * Resolve the host and make one blocking connection (5 s at most) before
- * the run, so that a wrong address or a server that is not there ends the
- * program at once with exit status 1 and a reason.
+ * Resolve host h of the --host list and make one blocking connection (5 s
+ * at most) before the run, so that a wrong address or a server that is not
+ * there ends the program at once with exit status 1 and a reason.
  */
-static void resolve_and_probe(bench *b)
+static void resolve_and_probe(bench *b, unsigned h)
 {
 	struct addrinfo hints, *res, *ai;
 	char port[8], why[256] = "no address";
+	const char *host = O.hosts[h].host;
 	int rc;
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
-	snprintf(port, sizeof(port), "%u", (unsigned)O.port);
-	rc = getaddrinfo(O.host, port, &hints, &res);
+	snprintf(port, sizeof(port), "%u", (unsigned)O.hosts[h].port);
+	rc = getaddrinfo(host, port, &hints, &res);
 	if (rc != 0)
-		die("cannot resolve %s: %s", O.host, gai_strerror(rc));
+		die("cannot resolve %s: %s", host, gai_strerror(rc));
 	for (ai = res; ai; ai = ai->ai_next) {
 		int fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol), err = 0;
 		socklen_t elen = sizeof(err);
@@ -1388,15 +1427,17 @@ static void resolve_and_probe(bench *b)
 		}
 		close(fd);
 		if (err == 0) {
-			memcpy(&b->addr, ai->ai_addr, ai->ai_addrlen);
-			b->addrlen = (socklen_t)ai->ai_addrlen;
+			memcpy(&b->addr[h], ai->ai_addr, ai->ai_addrlen);
+			b->addrlen[h] = (socklen_t)ai->ai_addrlen;
 			freeaddrinfo(res);
 			return;
 		}
 		snprintf(why, sizeof(why), "%s", strerror(err));
 	}
 	freeaddrinfo(res);
-	die("cannot connect to %s: %s", O.host_arg, why);
+	if (strchr(host, ':'))
+		die("cannot connect to [%s]:%u: %s", host, (unsigned)O.hosts[h].port, why);
+	die("cannot connect to %s:%u: %s", host, (unsigned)O.hosts[h].port, why);
 }
 
 static void bench_init(bench *b)
@@ -1490,7 +1531,8 @@ int main(int argc, char **argv)
 	parse_args(argc, argv);
 	signal(SIGPIPE, SIG_IGN);
 	bench_init(&b);
-	resolve_and_probe(&b);
+	for (unsigned h = 0; h < O.nhosts; h++)
+		resolve_and_probe(&b, h);
 	if (O.target == T_REDIS && O.rw_given && !O.json)
 		fprintf(stderr, PROG ": note: -r and -w are ignored for redis\n");
 
