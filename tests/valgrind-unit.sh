@@ -7,6 +7,9 @@
 # each process writes its own log instead, and this script reads them all.
 # Criterion re-executes itself for its workers, hence --trace-children.
 #
+# DKV_VALGRIND=1 tells suites to repeat statistical and coverage loops fewer
+# times (tests/unit/testutil.h, test_reps): memory errors show at once.
+#
 # usage: tests/valgrind-unit.sh TEST-PROGRAM...
 set -u
 command -v valgrind >/dev/null 2>&1 || {
@@ -19,7 +22,7 @@ for t in "$@"; do
 	name=$(basename "$t")
 	mkdir -p "$logs/$name"
 	printf 'valgrind: %s ... ' "$name"
-	valgrind --trace-children=yes --trace-children-skip='/usr/bin/*,/bin/*' --leak-check=full --show-leak-kinds=definite,indirect \
+	DKV_VALGRIND=1 valgrind --trace-children=yes --trace-children-skip='/usr/bin/*,/bin/*' --leak-check=full --show-leak-kinds=definite,indirect \
 		--errors-for-leak-kinds=definite,indirect --track-fds=no \
 		--log-file="$logs/$name/vg.%p" "$t" -j1 >"$logs/$name/out" 2>&1
 	rc=$?

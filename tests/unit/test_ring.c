@@ -36,6 +36,7 @@
 #include "error.h"
 #include "ring.h"
 #include "siphash.h"
+#include "testutil.h"
 
 /* --- helpers ----------------------------------------------------------- */
 
@@ -473,14 +474,15 @@ struct balance {
 static struct balance measure_balance(size_t members, uint32_t q)
 {
 	static double rep[BALANCE_SETS + 1], first[BALANCE_SETS + 1];
+	const int sets = (int)test_reps(BALANCE_SETS, 50);
 	uint64_t seed = 2024;
 	struct balance b = { 0 };
 	idset s;
 
-	for (int i = 0; i <= BALANCE_SETS; i++) {
+	for (int i = 0; i <= sets; i++) {
 		ring *r;
 
-		if (i < BALANCE_SETS)
+		if (i < sets)
 			idset_random(&s, members, &seed);
 		else
 			idset_local(&s, members);
@@ -490,12 +492,12 @@ static struct balance measure_balance(size_t members, uint32_t q)
 			b.rep_over++;
 		ring_free(r);
 	}
-	qsort(rep, BALANCE_SETS + 1, sizeof(double), cmp_double);
-	qsort(first, BALANCE_SETS + 1, sizeof(double), cmp_double);
-	b.rep_med = rep[BALANCE_SETS / 2];
-	b.rep_max = rep[BALANCE_SETS];
-	b.first_med = first[BALANCE_SETS / 2];
-	b.first_max = first[BALANCE_SETS];
+	qsort(rep, (size_t)sets + 1, sizeof(double), cmp_double);
+	qsort(first, (size_t)sets + 1, sizeof(double), cmp_double);
+	b.rep_med = rep[sets / 2];
+	b.rep_max = rep[sets];
+	b.first_med = first[sets / 2];
+	b.first_max = first[sets];
 	return b;
 }
 
@@ -512,6 +514,8 @@ Test(ring, five_members_balance_from_ring_size_512, .timeout = 600)
 		cr_assert_leq(b.first_max, 1.25, "Q %u: busiest firsts %.3fx", q, b.first_max);
 		cr_assert_eq(b.rep_over, 0);
 	}
+	if (test_reps(1, 0) == 0)
+		return;   /* 50 sets (valgrind) are too few to meet a 7-in-1000 miss */
 	b = measure_balance(5, 256);
 	cr_assert_gt(b.rep_over, 0, "256 would do: every set within 1.15x");
 	cr_assert_gt(b.rep_max, 1.15);
@@ -543,7 +547,7 @@ Test(ring, join_moves_replicas_only_to_the_newcomer, .timeout = 600)
 	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
 		uint32_t q = sizes[k];
 		double moved_sum = 0;
-		int sets = 100;
+		int sets = (int)test_reps(100, 10);
 
 		for (int i = 0; i < sets; i++) {
 			idset s;

@@ -11,6 +11,16 @@
 #include <string.h>
 #include <sys/resource.h>
 
+/* Under valgrind (tests/valgrind-unit.sh sets DKV_VALGRIND) a suite that
+ * repeats one check thousands of times for statistics or coverage does it
+ * `light` times instead: valgrind looks for memory errors, which the same
+ * code paths show at once, and runs 20-50x slower.  The plain and ASan
+ * builds always run the full count. */
+static inline unsigned test_reps(unsigned full, unsigned light)
+{
+	return getenv("DKV_VALGRIND") != NULL ? light : full;
+}
+
 /* An exact-size heap copy of n bytes (so ASan sees a read past the end);
  * NULL for n == 0. */
 static inline uint8_t *copy_exact(const void *src, size_t n)
