@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -388,16 +390,14 @@ static int load_identity(node *n, const dkv_config *cfg, char *err, size_t errle
 	return 0;
 }
 
-static int open_part(node *n, uint32_t p, bitcask **out)
+/* Open (creating if need be) partition p's store into *out; any thread.
+ * err gets the reason. */
+static int open_store(const node *n, uint32_t p, bitcask **out, char *err, size_t errlen)
 {
-	char dir[4200], err[4400];
+	char dir[4200];
 	bitcask_config bc;
 	int rc;
 
-	if (n->parts[p].bc != NULL) {
-		*out = n->parts[p].bc;
-		return 0;
-	}
 	snprintf(dir, sizeof(dir), "%s/partitions/%04" PRIu32, n->dir, p);
 	bitcask_config_init(&bc);
 	bc.max_key_size = (uint32_t)n->cfg.max_key_size;
@@ -407,9 +407,22 @@ static int open_part(node *n, uint32_t p, bitcask **out)
 	bc.log_ctx = n->log;
 	rc = mkdir_p(dir);
 	if (rc == 0)
-		rc = bitcask_open(&n->parts[p].bc, dir, &bc, err, sizeof(err));
+		rc = bitcask_open(out, dir, &bc, err, errlen);
 	else
-		snprintf(err, sizeof(err), "%s: %s", dir, strerror(-rc));
+		snprintf(err, errlen, "%s: %s", dir, strerror(-rc));
+	return rc;
+}
+
+static int open_part(node *n, uint32_t p, bitcask **out)
+{
+	char err[4400];
+	int rc;
+
+	if (n->parts[p].bc != NULL) {
+		*out = n->parts[p].bc;
+		return 0;
+	}
+	rc = open_store(n, p, &n->parts[p].bc, err, sizeof(err));
 	if (rc != 0) {
 		logf_(n, DKV_LOG_ERROR, "partition %" PRIu32 ": %s", p, err);
 		return rc;
@@ -417,6 +430,69 @@ static int open_part(node *n, uint32_t p, bitcask **out)
 	n->nopen++;
 	*out = n->parts[p].bc;
 	return 0;
+}
+
+/* Opening a store costs a few fsyncs (a new one: its directory, its first
+ * data file), ~10 ms: 512 of them on the loop, on first use, stalled a
+ * fresh node for seconds.  At start the node opens, on OPENERS threads at
+ * once, every partition it has a directory for or holds a replica of. */
+#define OPENERS 8
+
+typedef struct openers {
+	node *n;
+	const uint32_t *list;
+	size_t count;
+	atomic_size_t next;
+	bitcask **got;               /* by position in list */
+	int *rcs;
+	char (*errs)[256];
+} openers;
+
+static void *opener_main(void *arg)
+{
+	openers *o = arg;
+	size_t i;
+
+	while ((i = atomic_fetch_add(&o->next, 1)) < o->count)
+		o->rcs[i] = open_store(o->n, o->list[i], &o->got[i], o->errs[i], sizeof(o->errs[i]));
+	return NULL;
+}
+
+static int open_parts(node *n, const uint32_t *list, size_t count, char *err, size_t errlen)
+{
+	pthread_t th[OPENERS];
+	int nth = 0, rc = 0;
+	openers o = { .n = n, .list = list, .count = count };
+
+	if (count == 0)
+		return 0;
+	o.got = calloc(count, sizeof(*o.got));
+	o.rcs = calloc(count, sizeof(*o.rcs));
+	o.errs = calloc(count, sizeof(*o.errs));
+	if (o.got == NULL || o.rcs == NULL || o.errs == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	atomic_init(&o.next, 0);
+	while (nth < OPENERS && (size_t)nth < count && pthread_create(&th[nth], NULL, opener_main, &o) == 0)
+		nth++;
+	opener_main(&o);   /* this thread too (all of it if none started) */
+	for (int i = 0; i < nth; i++)
+		pthread_join(th[i], NULL);
+	for (size_t i = 0; i < count; i++) {
+		if (o.rcs[i] == 0) {
+			n->parts[list[i]].bc = o.got[i];
+			n->nopen++;
+		} else if (rc == 0) {
+			rc = o.rcs[i];
+			snprintf(err, errlen, "partition %" PRIu32 ": %s", list[i], o.errs[i]);
+		}
+	}
+out:
+	free(o.got);
+	free(o.rcs);
+	free(o.errs);
+	return rc;
 }
 
 /* --- peer addresses ------------------------------------------------------- */
@@ -1994,28 +2070,37 @@ int node_request(node *n, uint64_t client, const void *payload, size_t len)
 	return handle_client(n, client, payload, len, false);
 }
 
-/* Open every partition that has a directory: keys are counted right from
- * the start, and no request waits for a store's recovery. */
+/* Open every partition that has a directory or that this node holds a
+ * replica of: keys are counted right from the start, and no request waits
+ * for a store's recovery or creation. */
 static int open_existing(node *n, char *err, size_t errlen)
 {
+	uint32_t *list = calloc(n->ring_size, sizeof(*list));
 	char path[4200];
 	struct stat sst;
+	size_t k = 0;
+	int rc;
 
+	if (list == NULL)
+		return -ENOMEM;
 	for (uint32_t p = 0; p < n->ring_size; p++) {
-		bitcask *bc;
-		int rc;
+		bool held = false;
 
-		snprintf(path, sizeof(path), "%s/partitions/%04" PRIu32, n->dir, p);
-		if (stat(path, &sst) != 0)
+		if (n->parts[p].bc != NULL)
 			continue;
-		rc = open_part(n, p, &bc);
-		if (rc != 0) {
-			snprintf(err, errlen, "partition %" PRIu32 " (%s): %s", p, path,
-				 dkv_strerror(rc));
-			return rc;
+		if (n->rg != NULL && n->rg_self >= 0) {
+			const uint32_t *pl = ring_preflist(n->rg, p);
+
+			for (uint32_t i = 0; i < ring_n(n->rg); i++)
+				held |= (long)pl[i] == n->rg_self;
 		}
+		snprintf(path, sizeof(path), "%s/partitions/%04" PRIu32, n->dir, p);
+		if (held || stat(path, &sst) == 0)
+			list[k++] = p;
 	}
-	return 0;
+	rc = open_parts(n, list, k, err, errlen);
+	free(list);
+	return rc;
 }
 
 /* Release what a node owns besides its stores (closed by then, or never
@@ -2101,8 +2186,6 @@ int node_open(node **out, const dkv_config *cfg, world *w, dkv_log *log,
 		rc = DKV_EINVAL;
 		goto fail;
 	}
-	if ((rc = open_existing(n, err, errlen)) != 0)
-		goto fail;
 	hooks.ctx = n;
 	hooks.ring_changed = ring_rebuild;
 	hooks.member_down = on_member_down;
@@ -2123,11 +2206,13 @@ int node_open(node **out, const dkv_config *cfg, world *w, dkv_log *log,
 		n->cfg.listen = a;
 	}
 	ring_rebuild(n);
-	if (n->rg == NULL) {
+	if (n->rg == NULL && cluster_self(n->cl)->status == MEMBER_VALID) {
 		snprintf(err, errlen, "out of memory");
 		rc = -ENOMEM;
 		goto fail;
 	}
+	if ((rc = open_existing(n, err, errlen)) != 0)
+		goto fail;
 	n->started_ms = w->ops->now_ms(w);
 	n->rate_timer = w->ops->timer_add(w, 1000, rate_tick, n);
 	if (cfg->sync == DKV_SYNC_INTERVAL) {
