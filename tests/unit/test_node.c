@@ -75,6 +75,9 @@ static int rig_open_node(rig *r, const char *const *settings, char *err, size_t 
 	cr_assert_eq(dkv_config_init(&r->cfg), 0);
 	cr_assert_eq(dkv_config_set(&r->cfg, "data_dir", r->dir, e, sizeof(e)), 0, "%s", e);
 	cr_assert_eq(dkv_config_set(&r->cfg, "log_level", "error", e, sizeof(e)), 0, "%s", e);
+	/* few partitions: a node opens every one it holds at start (a test
+	 * may still ask for another size) */
+	cr_assert_eq(dkv_config_set(&r->cfg, "ring_size", "64", e, sizeof(e)), 0, "%s", e);
 	for (size_t i = 0; settings != NULL && settings[i] != NULL; i++) {
 		char k[64];
 		const char *eq = strchr(settings[i], '=');
