@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # tests/valgrind-unit.sh -- run unit suites under valgrind's memcheck and fail
 # on any memory error or leak.  Used by 'make check-valgrind'.
 #
@@ -17,11 +17,14 @@ command -v valgrind >/dev/null 2>&1 || {
 	exit 1
 }
 logs=$(mktemp -d "${TMPDIR:-/tmp}/dynkv-vg.XXXXXX") || exit 1
-status=0
-for t in "$@"; do
+# Suites run VALGRIND_JOBS at a time (default: one per CPU): valgrind runs
+# a program's threads one at a time, so one suite keeps one CPU busy.
+jobs=${VALGRIND_JOBS:-$(nproc 2>/dev/null || echo 1)}
+
+# One suite; its verdict ("ok", or the failure's details) in its log dir.
+run_one() {
+	local t=$1 name rc bad
 	name=$(basename "$t")
-	mkdir -p "$logs/$name"
-	printf 'valgrind: %s ... ' "$name"
 	DKV_VALGRIND=1 valgrind --trace-children=yes --trace-children-skip='/usr/bin/*,/bin/*' --leak-check=full --show-leak-kinds=definite,indirect \
 		--errors-for-leak-kinds=definite,indirect --track-fds=no \
 		--log-file="$logs/$name/vg.%p" "$t" -j1 >"$logs/$name/out" 2>&1
@@ -29,13 +32,33 @@ for t in "$@"; do
 	bad=$(grep -l -E 'ERROR SUMMARY: [1-9]|definitely lost: [1-9]|indirectly lost: [1-9]' \
 		"$logs/$name"/vg.* 2>/dev/null)
 	if [ $rc -ne 0 ] || [ -n "$bad" ]; then
-		echo "FAILED (exit $rc)"
-		tail -5 "$logs/$name/out"
-		for f in $bad; do sed -n '1,60p' "$f"; done
-		status=1
-	else
-		echo ok
+		{
+			echo "valgrind: $name ... FAILED (exit $rc)"
+			tail -5 "$logs/$name/out"
+			for f in $bad; do sed -n '1,60p' "$f"; done
+		} >"$logs/$name/verdict"
+		return 1
 	fi
+	echo "valgrind: $name ... ok" >"$logs/$name/verdict"
+}
+
+status=0
+running=0
+for t in "$@"; do
+	mkdir -p "$logs/$(basename "$t")"
+	if [ "$running" -ge "$jobs" ]; then
+		wait -n || status=1
+		running=$((running - 1))
+	fi
+	run_one "$t" &
+	running=$((running + 1))
+done
+while [ "$running" -gt 0 ]; do
+	wait -n || status=1
+	running=$((running - 1))
+done
+for t in "$@"; do
+	cat "$logs/$(basename "$t")/verdict"
 done
 if [ $status -eq 0 ]; then
 	rm -rf "$logs"
