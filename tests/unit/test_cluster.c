@@ -264,8 +264,10 @@ static bool str_is(const msgpack_object *o, const char *s)
 	       memcmp(o->via.str.ptr, s, o->via.str.size) == 0;
 }
 
-/* Node i's liveness of the member at addr ("up", ...), into buf. */
-static const char *liveness(crig *r, size_t i, const char *addr, char *buf, size_t len)
+/* Field `want` ("liveness", "status") of the member whose `by` ("addr",
+ * "id") is `key`, in node i's members INFO, into buf ("?" if absent). */
+static const char *member_field(crig *r, size_t i, const char *by, const char *key,
+				const char *want, char *buf, size_t len)
 {
 	msgpack_zone z;
 	msgpack_object o;
@@ -277,14 +279,19 @@ static const char *liveness(crig *r, size_t i, const char *addr, char *buf, size
 	    ms->type == MSGPACK_OBJECT_ARRAY) {
 		for (uint32_t k = 0; k < ms->via.array.size; k++) {
 			const msgpack_object *m = &ms->via.array.ptr[k];
-			const msgpack_object *l = field(m, "liveness");
+			const msgpack_object *f = field(m, want);
 
-			if (str_is(field(m, "addr"), addr) && l != NULL && l->type == MSGPACK_OBJECT_STR)
-				snprintf(buf, len, "%.*s", (int)l->via.str.size, l->via.str.ptr);
+			if (str_is(field(m, by), key) && f != NULL && f->type == MSGPACK_OBJECT_STR)
+				snprintf(buf, len, "%.*s", (int)f->via.str.size, f->via.str.ptr);
 		}
 	}
 	msgpack_zone_destroy(&z);
 	return buf;
+}
+
+static const char *liveness(crig *r, size_t i, const char *addr, char *buf, size_t len)
+{
+	return member_field(r, i, "addr", addr, "liveness", buf, len);
 }
 
 /* True when every live node has all n members in its ring and every node
@@ -526,27 +533,9 @@ static uint32_t admin1(crig *r, size_t i, const char *cmd, const char *arg)
 	return type;
 }
 
-/* Node i's status of the member with id, into buf. */
 static const char *status_of(crig *r, size_t i, const char *id, char *buf, size_t len)
 {
-	msgpack_zone z;
-	msgpack_object o;
-	const msgpack_object *ms;
-
-	snprintf(buf, len, "?");
-	msgpack_zone_init(&z, 4096);
-	if (admin(r, i, "members", &z, &o, NULL) && (ms = field(&o, "members")) != NULL &&
-	    ms->type == MSGPACK_OBJECT_ARRAY) {
-		for (uint32_t k = 0; k < ms->via.array.size; k++) {
-			const msgpack_object *m = &ms->via.array.ptr[k];
-			const msgpack_object *st = field(m, "status");
-
-			if (str_is(field(m, "id"), id) && st != NULL && st->type == MSGPACK_OBJECT_STR)
-				snprintf(buf, len, "%.*s", (int)st->via.str.size, st->via.str.ptr);
-		}
-	}
-	msgpack_zone_destroy(&z);
-	return buf;
+	return member_field(r, i, "id", id, "status", buf, len);
 }
 
 Test(cluster, an_empty_node_leaves_stays_removed_after_a_restart_and_comes_back_by_join)
