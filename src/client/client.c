@@ -76,6 +76,7 @@ struct dynkv {
 	unsigned request_timeout_ms;    /* deadline without an opts timeout */
 	unsigned margin_ms;             /* added to an opts timeout */
 	size_t max_reply;               /* longest reply payload read */
+	char addr[264];                 /* cfg.address, for messages (cut to fit) */
 	msgpack_sbuffer sb;             /* request encoding buffer */
 	char msg[PROTO_MAX_MESSAGE + 256];  /* dynkv_errmsg() */
 	char why[256];                  /* the failure that broke the handle */
@@ -435,6 +436,7 @@ int dynkv_connect(dynkv **out, const dynkv_config *cfg, char *err, size_t errlen
 	}
 	c->fd = fd;
 	c->next_id = 1;
+	snprintf(c->addr, sizeof(c->addr), "%s", cfg->address);
 	c->request_timeout_ms = cfg->request_timeout_ms ? cfg->request_timeout_ms
 							: DYNKV_DEFAULT_REQUEST_TIMEOUT_MS;
 	c->margin_ms = cfg->timeout_margin_ms ? cfg->timeout_margin_ms
@@ -542,6 +544,72 @@ static int recv_reply(dynkv *c, uint64_t id, uint32_t want, int64_t deadline,
 		      proto_msg *m, uint8_t **payload);
 
 /*
+ * Another server's answer instead of a dynkv frame.  A frame begins with
+ * its length, big endian: its first byte is 0 below 16 MiB and at most 3
+ * below the default max_reply of 64 MiB.  Text ("HTTP/1.1 400 ...",
+ * Redis's "-ERR ...", "SSH-2.0-...") reads as a length of 514 MiB or more
+ * (0x20202020), so the four header bytes tell it apart: hdr begins like a
+ * known protocol's answer, or is printable ASCII and its length is too
+ * large anyway (too_long).  The kind of server, "" for unknown text, or
+ * NULL if hdr may be a frame.
+ */
+static const char *other_protocol(const uint8_t hdr[PROTO_HEADER_SIZE], bool too_long)
+{
+	static const struct { const char *start, *kind; } known[] = {
+		{ "HTTP", "an HTTP server" },
+		{ "SSH-", "an SSH server" },
+		{ "-ERR", "a Redis server" },
+		{ "-NOA", "a Redis server" },   /* -NOAUTH */
+		{ "+OK\r", "a Redis server" },
+		{ "220 ", "an SMTP or FTP server" },
+		{ "220-", "an SMTP or FTP server" },
+	};
+
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (memcmp(hdr, known[i].start, PROTO_HEADER_SIZE) == 0)
+			return known[i].kind;
+	for (size_t i = 0; i < PROTO_HEADER_SIZE; i++)
+		if ((hdr[i] < 0x20 || hdr[i] > 0x7e) && hdr[i] != '\r' && hdr[i] != '\n' &&
+		    hdr[i] != '\t')
+			return NULL;
+	return too_long ? "" : NULL;
+}
+
+/*
+ * Fail the request whose reply began with hdr, another protocol's answer:
+ * "the peer at ADDR is not a dynkv node (it answered like an HTTP server:
+ * "HTTP/1.1 400 Bad Request")", with the first line of what it sent (the
+ * bytes that have arrived within 100 ms), printable characters only.
+ * DYNKV_EPROTO; the handle is broken.
+ */
+static int not_dynkv(dynkv *c, const uint8_t hdr[PROTO_HEADER_SIZE], int64_t deadline)
+{
+	const char *kind = other_protocol(hdr, true);
+	uint8_t buf[64];
+	char line[sizeof(buf) + 1];
+	size_t n = PROTO_HEADER_SIZE, k = 0;
+	int64_t d = now_ms() + 100;
+
+	memcpy(buf, hdr, n);
+	while (n < sizeof(buf) && memchr(buf, '\n', n) == NULL &&
+	       wait_fd(c->fd, POLLIN, d < deadline ? d : deadline) == 0) {
+		ssize_t r = recv(c->fd, buf + n, sizeof(buf) - n, 0);
+
+		if (r <= 0 && (r == 0 || (errno != EINTR && errno != EAGAIN)))
+			break;
+		if (r > 0)
+			n += (size_t)r;
+	}
+	for (size_t i = 0; i < n && buf[i] != '\r' && buf[i] != '\n'; i++)
+		line[k++] = buf[i] >= 0x20 && buf[i] < 0x7f && buf[i] != '"' ? (char)buf[i] : '?';
+	line[k] = '\0';
+	return brkerr(c, DYNKV_EPROTO,
+		      "the peer at %s is not a dynkv node (it answered%s%s: \"%s%s\")",
+		      c->addr, kind[0] ? " like " : "", kind, line,
+		      n == sizeof(buf) && k == n ? "..." : "");
+}
+
+/*
  * Send the frame in c->sb (request id id) and read its reply, as
  * recv_reply() below.
  */
@@ -606,6 +674,8 @@ static int recv_reply(dynkv *c, uint64_t id, uint32_t want, int64_t deadline,
 	len = proto_frame_length(hdr);
 	if (len == 0)
 		return brkerr(c, DYNKV_EPROTO, "empty reply frame");
+	if (other_protocol(hdr, len > c->max_reply) != NULL)
+		return not_dynkv(c, hdr, deadline);
 	if (len > c->max_reply)
 		return brkerr(c, DYNKV_EPROTO, "reply of %lu bytes is above the limit of %zu",
 			      (unsigned long)len, c->max_reply);

@@ -73,6 +73,11 @@
  *     max_reply leaves the stream at an unknown position, so the handle is
  *     marked broken: every later request fails at once with DYNKV_EBROKEN
  *     and the only thing left to do is dynkv_close() (and connect again).
+ *     A peer that is not a dynkv node at all (an HTTP, Redis or SSH server
+ *     on that port) answers with text, which no dynkv frame begins with:
+ *     that is DYNKV_EPROTO too, and dynkv_errmsg() says so ("the peer at
+ *     HOST:PORT is not a dynkv node (it answered like an HTTP server:
+ *     "HTTP/1.1 400 Bad Request")").
  *   Either way a failed write may or may not have been applied: with
  *   DYNKV_EQUORUM some replicas may hold it; with a timeout or an I/O error
  *   the node may have applied it all.  Retrying a put with the same

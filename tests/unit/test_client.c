@@ -477,6 +477,13 @@ static bool h_huge(fake *f, int fd, const proto_msg *m, const uint8_t *p, size_t
 	return true;
 }
 
+/* What another server answers (F.err_msg, as text), then close. */
+static bool h_text(fake *f, int fd, const proto_msg *m, const uint8_t *p, size_t len)
+{
+	fk_write(fd, f->err_msg, strlen(f->err_msg));
+	return false;
+}
+
 static bool h_zero_len(fake *f, int fd, const proto_msg *m, const uint8_t *p, size_t len)
 {
 	static const uint8_t g[] = { 0, 0, 0, 0 };
@@ -1149,6 +1156,37 @@ Test(client, four_gib_length_is_refused_unread)
 	dynkv_close(c);
 }
 
+Test(client, another_servers_answer_names_the_peer_and_its_kind)
+{
+	static const struct { const char *answer, *want; } cases[] = {
+		{ "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n",
+		  "is not a dynkv node (it answered like an HTTP server: "
+		  "\"HTTP/1.1 400 Bad Request\")" },
+		{ "-ERR unknown command\r\n",
+		  "is not a dynkv node (it answered like a Redis server: \"-ERR unknown command\")" },
+		{ "+OK\r\n", "(it answered like a Redis server: \"+OK\")" },
+		{ "SSH-2.0-OpenSSH_9.2p1\r\n", "(it answered like an SSH server: " },
+		{ "hello there\n", "is not a dynkv node (it answered: \"hello there\")" },
+	};
+	char want[128];
+
+	F.h = h_text;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		dynkv *c = conn();
+		int64_t t0 = now_ms();
+
+		F.err_msg = cases[i].answer;
+		cr_assert_eq(dynkv_ping(c, 0), DYNKV_EPROTO, "case %zu", i);
+		cr_assert_lt(now_ms() - t0, 2000);
+		cr_assert_not_null(strstr(dynkv_errmsg(c), cases[i].want), "case %zu: %s", i,
+				   dynkv_errmsg(c));
+		snprintf(want, sizeof(want), "the peer at %s is not a dynkv node", addr);
+		cr_assert_not_null(strstr(dynkv_errmsg(c), want), "%s", dynkv_errmsg(c));
+		assert_broken(c, "not a dynkv node");
+		dynkv_close(c);
+	}
+}
+
 Test(client, zero_length_frame_is_a_protocol_error)
 {
 	dynkv *c = conn();
@@ -1763,6 +1801,21 @@ Test(cli, connection_refused_exits_1)
 	r = cli_run(NULL, 0, "-H", a, "--json", "get", "k", NULL);
 	cr_assert_eq(r.status, 1);
 	cr_assert_not_null(strstr(r.out, "{\"ok\":false,\"error\":\""), "%s", r.out);
+	run_free(&r);
+}
+
+Test(cli, pointed_at_an_http_server_says_so)
+{
+	run r;
+
+	F.h = h_text;
+	F.err_msg = "HTTP/1.1 400 Bad Request\r\n\r\n";
+	r = cli_run(NULL, 0, "-H", addr, "get", "k", NULL);
+	cr_assert_eq(r.status, 1, "%s", r.err);
+	cr_assert_not_null(strstr(r.err, "dynkv: get: the peer at 127.0.0.1:"), "%s", r.err);
+	cr_assert_not_null(strstr(r.err, " is not a dynkv node (it answered like an HTTP server: "
+				  "\"HTTP/1.1 400 Bad Request\")\n"), "%s", r.err);
+	cr_assert_eq(r.outlen, 0);
 	run_free(&r);
 }
 
