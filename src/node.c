@@ -6,7 +6,6 @@
  */
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -14,8 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,6 +20,7 @@
 
 #include "bitcask.h"
 #include "cluster.h"
+#include "datadir.h"
 #include "dkv_file.h"
 #include "error.h"
 #include "hist.h"
@@ -33,9 +31,6 @@
 #include "ring.h"
 #include "siphash.h"
 
-#define NODE_FORMAT      1
-#define NODE_FILE        "NODE"
-#define LOCK_FILE        "LOCK"
 /* Room in a frame for everything but the stored object (key, header). */
 #define FRAME_SLACK      1024u
 #define PID_BUCKETS      4096u             /* peer request ids -> req */
@@ -110,12 +105,12 @@ struct node {
 	dkv_config cfg;            /* our own copy */
 	world *w;
 	dkv_log *log;
-	char *dir;
+	datadir *dd;               /* the data directory: lock and identity */
+	const char *dir;           /* its path (datadir_path) */
 	char node_id[256];
 	uint64_t actor;
 	uint32_t ring_size;
 	uint32_t n_val;
-	int lock_fd;
 	part *parts;               /* ring_size entries */
 	size_t nopen;
 	proto_limits lim;
@@ -172,224 +167,6 @@ static void logf_(node *n, dkv_log_level lv, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* --- the data directory --------------------------------------------------- */
-
-static int mkdir_p(const char *path)
-{
-	char buf[4096];
-	size_t len = strlen(path);
-
-	if (len == 0 || len >= sizeof(buf))
-		return -ENAMETOOLONG;
-	memcpy(buf, path, len + 1);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
-static int take_lock(node *n, char *err, size_t errlen)
-{
-	char path[4200], pid[32];
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/%s", n->dir, LOCK_FILE);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		int e = errno;
-
-		snprintf(err, errlen, "%s: %s", path, strerror(e));
-		return -e;
-	}
-	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-		int e = errno;
-		ssize_t got = pread(fd, pid, sizeof(pid) - 1, 0);
-
-		pid[got > 0 ? got : 0] = '\0';
-		pid[strcspn(pid, "\n")] = '\0';
-		close(fd);
-		if (e == EWOULDBLOCK) {
-			snprintf(err, errlen, "data directory %s is in use by another dynkvd (pid %s)",
-				 n->dir, pid[0] ? pid : "unknown");
-			return DKV_ELOCKED;
-		}
-		snprintf(err, errlen, "%s: flock: %s", path, strerror(e));
-		return -e;
-	}
-	int len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
-	if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
-		int e = errno;
-
-		close(fd);
-		snprintf(err, errlen, "%s: %s", path, strerror(e));
-		return -e;
-	}
-	n->lock_fd = fd;
-	return 0;
-}
-
-typedef struct meta {
-	unsigned format;
-	char node_id[256];
-	uint64_t actor;
-	uint32_t ring_size, n_val;
-	bool have_actor, have_ring, have_n, have_id;
-} meta;
-
-/* Parse NODE.  0, -ENOENT, or DKV_ECORRUPT with the reason in err. */
-static int read_meta(const char *path, meta *m, char *err, size_t errlen)
-{
-	char line[512];
-	unsigned lineno = 0;
-	FILE *f = fopen(path, "re");
-
-	memset(m, 0, sizeof(*m));
-	if (f == NULL)
-		return -errno;
-	while (fgets(line, sizeof(line), f) != NULL) {
-		char *eq, *k, *v, *end;
-		unsigned long long x;
-
-		lineno++;
-		line[strcspn(line, "\n")] = '\0';
-		if (line[0] == '#' || line[0] == '\0')
-			continue;
-		eq = strstr(line, " = ");
-		if (eq == NULL)
-			goto bad;
-		*eq = '\0';
-		k = line;
-		v = eq + 3;
-		if (strcmp(k, "node_id") == 0) {
-			if (strlen(v) >= sizeof(m->node_id) || v[0] == '\0')
-				goto bad;
-			strcpy(m->node_id, v);
-			m->have_id = true;
-			continue;
-		}
-		errno = 0;
-		x = strtoull(v, &end, 10);
-		if (errno != 0 || end == v || *end != '\0')
-			goto bad;
-		if (strcmp(k, "format") == 0)
-			m->format = (unsigned)x;
-		else if (strcmp(k, "actor") == 0) {
-			m->actor = x;
-			m->have_actor = true;
-		} else if (strcmp(k, "ring_size") == 0 && x >= 64 && x <= 1024 && (x & (x - 1)) == 0) {
-			m->ring_size = (uint32_t)x;
-			m->have_ring = true;
-		} else if (strcmp(k, "n_val") == 0 && x >= 1 && x <= DKV_CONFIG_N_MAX) {
-			m->n_val = (uint32_t)x;
-			m->have_n = true;
-		} else
-			goto bad;
-	}
-	fclose(f);
-	if (m->format != NODE_FORMAT) {
-		snprintf(err, errlen, "%s: format %u is not one this dynkvd reads (%d)",
-			 path, m->format, NODE_FORMAT);
-		return DKV_EVERSION;
-	}
-	if (!m->have_actor || !m->have_ring || !m->have_n || !m->have_id) {
-		snprintf(err, errlen, "%s: incomplete (needs node_id, actor, ring_size, n_val)", path);
-		return DKV_ECORRUPT;
-	}
-	return 0;
-bad:
-	fclose(f);
-	snprintf(err, errlen, "%s:%u: not a valid line", path, lineno);
-	return DKV_ECORRUPT;
-}
-
-static int write_meta(const char *dir, const meta *m, char *err, size_t errlen)
-{
-	char path[4200], buf[1024];
-	int len, rc;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, NODE_FILE);
-	len = snprintf(buf, sizeof(buf),
-		       "# dynkv node identity: written once, when the node was created.\n"
-		       "# ring_size and n_val are the cluster's and never change.\n"
-		       "format = %d\nnode_id = %s\nactor = %" PRIu64 "\n"
-		       "ring_size = %" PRIu32 "\nn_val = %" PRIu32 "\n",
-		       NODE_FORMAT, m->node_id, m->actor, m->ring_size, m->n_val);
-	rc = dkv_file_replace(path, buf, (size_t)len);
-	if (rc != 0)
-		snprintf(err, errlen, "%s: %s", path, strerror(-rc));
-	return rc;
-}
-
-/* Read NODE, or create it from cfg; refuse a conflicting cfg. */
-static int load_identity(node *n, const dkv_config *cfg, char *err, size_t errlen)
-{
-	char path[4200];
-	const char *want_id = cfg->node_id[0] ? cfg->node_id : cfg->listen;
-	meta m;
-	int rc;
-
-	snprintf(path, sizeof(path), "%s/%s", n->dir, NODE_FILE);
-	rc = read_meta(path, &m, err, errlen);
-	if (rc == -ENOENT) {
-		memset(&m, 0, sizeof(m));
-		m.format = NODE_FORMAT;
-		snprintf(m.node_id, sizeof(m.node_id), "%s", want_id);
-		m.ring_size = cfg->ring_size;
-		m.n_val = cfg->n_val;
-		do {
-			if (getrandom(&m.actor, sizeof(m.actor), 0) != sizeof(m.actor)) {
-				snprintf(err, errlen, "getrandom: %s", strerror(errno));
-				return -errno;
-			}
-		} while (m.actor == 0);
-		rc = write_meta(n->dir, &m, err, errlen);
-		if (rc != 0)
-			return rc;
-		logf_(n, DKV_LOG_INFO, "created node %s in %s (ring_size %u, n_val %u)",
-		      m.node_id, n->dir, m.ring_size, m.n_val);
-	} else if (rc < 0 && rc > -4096) {
-		snprintf(err, errlen, "%s: %s", path, strerror(-rc));
-		return rc;
-	} else if (rc != 0) {
-		return rc;
-	} else {
-		/* Only settings given explicitly may conflict: the defaults
-		 * yield to what the directory records. */
-		if (cfg->ring_size != m.ring_size && dkv_config_is_set(cfg, "ring_size")) {
-			snprintf(err, errlen,
-				 "ring_size %u conflicts with ring_size %u recorded in %s when the "
-				 "node was created; ring_size cannot change",
-				 cfg->ring_size, m.ring_size, path);
-			return DKV_EINVAL;
-		}
-		if (cfg->n_val != m.n_val && dkv_config_is_set(cfg, "n_val")) {
-			snprintf(err, errlen,
-				 "n_val %u conflicts with n_val %u recorded in %s when the "
-				 "node was created; n_val cannot change",
-				 cfg->n_val, m.n_val, path);
-			return DKV_EINVAL;
-		}
-		if (strcmp(want_id, m.node_id) != 0 && dkv_config_is_set(cfg, "node_id")) {
-			snprintf(err, errlen,
-				 "node_id \"%s\" conflicts with node_id \"%s\" recorded in %s",
-				 want_id, m.node_id, path);
-			return DKV_EINVAL;
-		}
-	}
-	snprintf(n->node_id, sizeof(n->node_id), "%s", m.node_id);
-	n->actor = m.actor;
-	n->ring_size = m.ring_size;
-	n->n_val = m.n_val;
-	return 0;
-}
-
 /* Open (creating if need be) partition p's store into *out; any thread.
  * err gets the reason. */
 static int open_store(const node *n, uint32_t p, bitcask **out, char *err, size_t errlen)
@@ -405,7 +182,7 @@ static int open_store(const node *n, uint32_t p, bitcask **out, char *err, size_
 	bc.sync = BITCASK_SYNC_MANUAL;
 	bc.log = dkv_log_hook;
 	bc.log_ctx = n->log;
-	rc = mkdir_p(dir);
+	rc = dkv_mkdir_p(dir);
 	if (rc == 0)
 		rc = bitcask_open(out, dir, &bc, err, errlen);
 	else
@@ -2117,11 +1894,9 @@ static void node_free(node *n)
 	hist_free(n->lat);
 	if (n->rate_timer != NULL)
 		n->w->ops->timer_cancel(n->w, n->rate_timer);
-	if (n->lock_fd >= 0)
-		close(n->lock_fd);
+	datadir_close(n->dd);
 	free(n->parts);
 	free(n->batch_stores);
-	free(n->dir);
 	msgpack_sbuffer_destroy(&n->sb);
 	msgpack_sbuffer_destroy(&n->ob);
 	msgpack_sbuffer_destroy(&n->pb);
@@ -2133,6 +1908,7 @@ int node_open(node **out, const dkv_config *cfg, world *w, dkv_log *log,
 	      char *err, size_t errlen)
 {
 	cluster_hooks hooks;
+	datadir_identity ident;
 	node *n;
 	int rc;
 
@@ -2142,7 +1918,6 @@ int node_open(node **out, const dkv_config *cfg, world *w, dkv_log *log,
 		return -ENOMEM;
 	n->w = w;
 	n->log = log;
-	n->lock_fd = -1;
 	n->rg_self = -1;
 	n->inflight.next = n->inflight.prev = &n->inflight;
 	n->batch_wait_tail = &n->batch_wait;
@@ -2154,20 +1929,25 @@ int node_open(node **out, const dkv_config *cfg, world *w, dkv_log *log,
 		free(n);
 		return rc;
 	}
-	n->dir = strdup(cfg->data_dir);
-	if (n->dir == NULL || hist_new(&n->lat) != 0 || siphash_key_random(&n->hkey) != 0) {
+	if (hist_new(&n->lat) != 0 || siphash_key_random(&n->hkey) != 0) {
 		rc = -ENOMEM;
 		goto fail;
 	}
-	rc = mkdir_p(n->dir);
-	if (rc != 0) {
-		snprintf(err, errlen, "data directory %s: %s", n->dir, strerror(-rc));
+	if ((rc = datadir_open(&n->dd, cfg->data_dir, err, errlen)) != 0)
 		goto fail;
+	n->dir = datadir_path(n->dd);
+	if ((rc = datadir_identity_load(n->dd, cfg, &ident, err, errlen)) != 0)
+		goto fail;
+	if (ident.created) {
+		if ((rc = datadir_identity_record(n->dd, &ident, err, errlen)) != 0)
+			goto fail;
+		logf_(n, DKV_LOG_INFO, "created node %s in %s (ring_size %u, n_val %u)",
+		      ident.node_id, n->dir, ident.ring_size, ident.n_val);
 	}
-	if ((rc = take_lock(n, err, errlen)) != 0)
-		goto fail;
-	if ((rc = load_identity(n, cfg, err, errlen)) != 0)
-		goto fail;
+	snprintf(n->node_id, sizeof(n->node_id), "%s", ident.node_id);
+	n->actor = ident.actor;
+	n->ring_size = ident.ring_size;
+	n->n_val = ident.n_val;
 	n->parts = calloc(n->ring_size, sizeof(*n->parts));
 	n->batch_stores = calloc(n->ring_size, sizeof(*n->batch_stores));
 	if (n->parts == NULL || n->batch_stores == NULL) {
