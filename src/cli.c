@@ -32,8 +32,33 @@ void cli_usage(const cli_prog *p, const char *fmt, ...)
 	cli_usage_exit(p);
 }
 
+/* The word of argv the option getopt_long() has just refused came from:
+ * for a short option in a cluster it is still at optind ("-dash": 'd' is
+ * refused before the word is done), else it is the word before optind. */
+static const char *refused_word(char **argv)
+{
+	const char *w = argv[optind];
+
+	if (optopt != 0 && w != NULL && w[0] == '-' && w[1] != '-' && w[1] != '\0' &&
+	    strchr(w + 1, optopt) != NULL)
+		return w;
+	return argv[optind - 1];
+}
+
+/* The first word of argv that is one of p->commands, or "COMMAND". */
+static const char *command_word(const cli_prog *p, char **argv)
+{
+	for (size_t i = 1; argv[i] != NULL; i++)
+		for (const char *const *c = p->commands; c != NULL && *c != NULL; c++)
+			if (strcmp(argv[i], *c) == 0)
+				return argv[i];
+	return "COMMAND";
+}
+
 void cli_option_exit(const cli_prog *p, int ch, char **argv)
 {
+	const char *word;
+
 	switch (ch) {
 	case 'h':
 		fputs(p->usage, stdout);
@@ -43,10 +68,26 @@ void cli_option_exit(const cli_prog *p, int ch, char **argv)
 		printf("%s %s\n", p->name, PACKAGE_VERSION);
 		exit(EXIT_SUCCESS);
 	case ':':
+		if (optopt != 0)
+			cli_usage(p, "option -%c needs an argument", optopt);
 		cli_usage(p, "option %s needs an argument", argv[optind - 1]);
 	default:
-		cli_usage(p, "unknown option %s", argv[optind - 1]);
+		break;
 	}
+	word = refused_word(argv);
+	if (p->operands == NULL) {
+		if (optopt != 0)
+			cli_usage(p, "unknown option -%c in \"%s\"", optopt, word);
+		cli_usage(p, "unknown option %s", word);
+	}
+	/* Options may follow the command, so an argument that begins with
+	 * '-' reads as options: say how to give it. */
+	if (optopt != 0)
+		cli_usage(p, "unknown option -%c in \"%s\"; if \"%s\" is a %s, put -- before it:"
+			  " %s %s -- %s", optopt, word, word, p->operands, p->name,
+			  command_word(p, argv), word);
+	cli_usage(p, "unknown option %s; if it is a %s, put -- before it: %s %s -- %s", word,
+		  p->operands, p->name, command_word(p, argv), word);
 }
 
 const char *cli_command(const cli_prog *p, int argc, char **argv, int *nargs)

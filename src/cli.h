@@ -39,6 +39,11 @@ typedef struct cli_prog {
 	const char *usage;      /* short usage: on stderr after a usage error */
 	const char *help;       /* printed after usage by --help */
 	int exit_usage;         /* exit status of a usage error */
+	/* NULL, or what an argument that begins with '-' may be ("KEY or
+	 * VALUE") when options may follow the command: an unknown option
+	 * then says to put -- before it. */
+	const char *operands;
+	const char *const *commands;    /* the command words, NULL-terminated, or NULL */
 } cli_prog;
 
 /* --- usage and options ---------------------------------------------------- */
@@ -55,7 +60,9 @@ void cli_usage(const cli_prog *p, const char *fmt, ...)
  * returned it (with opterr 0 and an optstring that begins with ':' or
  * "+:"): 'h' prints usage and help on stdout and exits 0, 'V' prints
  * "NAME VERSION" and exits 0, ':' (missing argument) and anything else
- * (an unknown option) are usage errors. */
+ * (an unknown option) are usage errors.  An unknown option names the
+ * word it came from ("unknown option -d in \"-dash\"") and, if
+ * p->operands is set, says to put -- before that word if it is one. */
 void cli_option_exit(const cli_prog *p, int ch, char **argv) __attribute__((noreturn));
 
 /* The command word after the options getopt_long() has read:

@@ -61,8 +61,11 @@ typedef struct cli {
 	size_t ctxlen;
 } cli;
 
+static const char *const command_words[] = { "get", "put", "del", "delete", "ping", NULL };
+
 static const cli_prog prog = {
 	.name = "dynkv", .usage = usage_text, .help = help_text, .exit_usage = EXIT_USAGE,
+	.operands = "KEY or VALUE", .commands = command_words,
 };
 
 /* --- JSON ----------------------------------------------------------------- */
@@ -329,12 +332,15 @@ int main(int argc, char **argv)
 	cmd = cli_command(&prog, argc, argv, &nargs);
 	if (strcmp(cmd, "delete") == 0)
 		cmd = "del";
+	/* A KEY such as "-q" reads as an option: say how to give it. */
 	if (strcmp(cmd, "get") == 0 || strcmp(cmd, "del") == 0) {
 		if (nargs != 1)
-			cli_usage(&prog, "%s takes one KEY", cmd);
+			cli_usage(&prog, "%s takes one KEY (put -- before a KEY that begins with '-')",
+				  cmd);
 	} else if (strcmp(cmd, "put") == 0) {
 		if (nargs != 1 && nargs != 2)
-			cli_usage(&prog, "put takes a KEY and an optional VALUE");
+			cli_usage(&prog, "put takes a KEY and an optional VALUE (put -- before one "
+				  "that begins with '-')");
 	} else if (strcmp(cmd, "ping") == 0) {
 		if (nargs != 0)
 			cli_usage(&prog, "ping takes no argument");

@@ -1775,6 +1775,34 @@ Test(cli, usage_errors_exit_2)
 	cr_assert_eq(nreq(), 0, "no usage error reaches the node");
 }
 
+Test(cli, key_that_begins_with_a_dash_names_the_option_and_the_way_out)
+{
+	run r = cli_run(NULL, 0, "-H", addr, "get", "-dash", NULL);
+
+	cr_assert_eq(r.status, 2);
+	cr_assert(strncmp(r.err, "dynkv: unknown option -d in \"-dash\"; if \"-dash\" is a KEY "
+			  "or VALUE, put -- before it: dynkv get -- -dash\nusage: dynkv", 99) == 0,
+		  "%s", r.err);
+	run_free(&r);
+	r = cli_run(NULL, 0, "-H", addr, "put", "--dash", "v", NULL);
+	cr_assert_eq(r.status, 2);
+	cr_assert_not_null(strstr(r.err, "dynkv: unknown option --dash; if it is a KEY or VALUE, "
+				  "put -- before it: dynkv put -- --dash\n"), "%s", r.err);
+	run_free(&r);
+	/* a key that is an option of dynkv: the option is taken, the KEY is missing */
+	r = cli_run(NULL, 0, "-H", addr, "get", "-q", NULL);
+	cr_assert_eq(r.status, 2);
+	cr_assert_not_null(strstr(r.err, "get takes one KEY (put -- before a KEY that begins "
+				  "with '-')\n"), "%s", r.err);
+	run_free(&r);
+	cr_assert_eq(nreq(), 0);
+	r = cli_run(NULL, 0, "-H", addr, "-q", "get", "--", "-dash", NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_eq(F.last_klen, 5);
+	cr_assert(memcmp(F.last_key, "-dash", 5) == 0);
+	run_free(&r);
+}
+
 Test(cli, help_and_version)
 {
 	run r = cli_run(NULL, 0, "--version", NULL);
