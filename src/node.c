@@ -27,6 +27,7 @@
 #include "node.h"
 #include "object.h"
 #include "peer.h"
+#include "placement.h"
 #include "proto.h"
 #include "ring.h"
 #include "siphash.h"
@@ -128,11 +129,7 @@ struct node {
 
 	/* the cluster */
 	cluster *cl;
-	ring *rg;                  /* NULL when no member is valid */
-	const char **rg_addr;      /* address of each ring member (NULL: us) */
-	long rg_self;              /* our index in the ring, or -1 */
-	char **addrs;              /* interned peer addresses */
-	size_t naddrs;
+	placement *pl;             /* the ring view */
 	remote *remotes;           /* forwarded requests being coordinated */
 	size_t nremotes;
 	siphash_key hkey;          /* for comparing replicas' objects */
@@ -272,26 +269,6 @@ out:
 	return rc;
 }
 
-/* --- peer addresses ------------------------------------------------------- */
-
-/* One copy of each peer address, kept until the node closes: requests and
- * rings point at it, so a ring rebuild never leaves them dangling. */
-static const char *intern(node *n, const char *addr)
-{
-	char **a;
-
-	for (size_t i = 0; i < n->naddrs; i++)
-		if (strcmp(n->addrs[i], addr) == 0)
-			return n->addrs[i];
-	a = realloc(n->addrs, (n->naddrs + 1) * sizeof(*a));
-	if (a == NULL)
-		return NULL;
-	n->addrs = a;
-	if ((a[n->naddrs] = strdup(addr)) == NULL)
-		return NULL;
-	return a[n->naddrs++];
-}
-
 /* --- replies -------------------------------------------------------------- */
 
 /* Send a reply frame to a client: a real connection, or a node that
@@ -367,89 +344,6 @@ static void count_latency(node *n, uint64_t started_us)
 	hist_record(n->lat, n->w->ops->now_us(n->w) - started_us);
 }
 
-/* --- the ring ------------------------------------------------------------- */
-
-static void ring_rebuild(void *arg)
-{
-	node *n = arg;
-	size_t nc = cluster_count(n->cl), k = 0;
-	const char **ids = calloc(nc ? nc : 1, sizeof(*ids));
-	const char **addr = NULL;
-	ring *rg = NULL;
-	int rc;
-
-	if (ids == NULL)
-		goto nomem;
-	for (size_t i = 0; i < nc; i++) {
-		const member *m = cluster_at(n->cl, i);
-
-		if (m->status == MEMBER_VALID)
-			ids[k++] = m->id;
-	}
-	if (k == 0) {
-		free(ids);
-		ring_free(n->rg);
-		free(n->rg_addr);
-		n->rg = NULL;
-		n->rg_addr = NULL;
-		n->rg_self = -1;
-		logf_(n, DKV_LOG_WARNING, "no valid member left: requests fail until one joins");
-		return;
-	}
-	rc = ring_build(&rg, ids, k, n->ring_size, n->n_val);
-	free(ids);
-	if (rc != 0)
-		goto nomem;
-	addr = calloc(k, sizeof(*addr));
-	if (addr == NULL)
-		goto nomem;
-	n->rg_self = -1;
-	for (size_t i = 0; i < k; i++) {
-		const member *m = cluster_find(n->cl, ring_member_id(rg, i));
-
-		if (strcmp(m->id, n->node_id) == 0) {
-			n->rg_self = (long)i;
-			continue;
-		}
-		if ((addr[i] = intern(n, m->addr)) == NULL)
-			goto nomem;
-	}
-	ring_free(n->rg);
-	free(n->rg_addr);
-	n->rg = rg;
-	n->rg_addr = addr;
-	logf_(n, DKV_LOG_INFO, "ring: %zu members, %u replicas per partition", k, ring_n(rg));
-	return;
-nomem:
-	ring_free(rg);
-	free(addr);
-	logf_(n, DKV_LOG_ERROR, "out of memory rebuilding the ring; keeping the old one");
-}
-
-/* Is ring member i (not us) down? */
-static bool member_is_down(node *n, uint32_t i)
-{
-	const member *m = cluster_find(n->cl, ring_member_id(n->rg, i));
-
-	return m != NULL && m->liveness == LIVE_DOWN;
-}
-
-static uint32_t key_partition(node *n, const void *key, size_t len)
-{
-	return ring_partition(ring_key_hash(key, len), n->ring_size);
-}
-
-/* The primaries of partition p (NULL and 0 without a ring). */
-static const uint32_t *primaries(node *n, uint32_t p, uint32_t *np)
-{
-	if (n->rg == NULL) {
-		*np = 0;
-		return NULL;
-	}
-	*np = ring_n(n->rg);
-	return ring_preflist(n->rg, p);
-}
-
 /* --- quorums -------------------------------------------------------------- */
 
 /* Resolve one quorum option (0: dflt) against the replicas of a key.
@@ -487,7 +381,7 @@ static void reply_quorum(node *n, uint64_t client, uint64_t id, const char *name
  * error after which the caller replies. */
 static int local_read(node *n, const void *key, size_t klen, bitcask **bcp, object **obj)
 {
-	uint32_t p = key_partition(n, key, klen);
+	uint32_t p = placement_partition(n->pl, key, klen);
 	void *val = NULL;
 	size_t vlen = 0;
 	int rc;
@@ -516,7 +410,7 @@ static int local_read(node *n, const void *key, size_t klen, bitcask **bcp, obje
  * differs.  *wrote says whether anything was appended. */
 static int local_merge(node *n, const void *key, size_t klen, const object *in, bool *wrote)
 {
-	uint32_t p = key_partition(n, key, klen);
+	uint32_t p = placement_partition(n->pl, key, klen);
 	object *obj = NULL;
 	bitcask *bc;
 	size_t before;
@@ -890,14 +784,14 @@ static void read_repair(node *n, req *q)
 
 static void do_get(node *n, uint64_t client, const proto_msg *m)
 {
-	uint32_t r, pr, np, p = key_partition(n, m->key.p, m->key.len);
+	uint32_t r, pr, np, p = placement_partition(n->pl, m->key.p, m->key.len);
 	const uint32_t *pl;
 	req *q;
 
 	if (!quorum(n, client, m->id, "r", m->opts.r, n->cfg.r, &r) ||
 	    !quorum(n, client, m->id, "pr", m->opts.pr, 0, &pr))
 		return;
-	pl = primaries(n, p, &np);
+	pl = placement_primaries(n->pl, p, &np);
 	q = req_new(n, RQ_GET, client, m->id, m->opts.timeout_ms);
 	if (q == NULL || (q->key = malloc(m->key.len)) == NULL) {
 		if (q != NULL)
@@ -917,15 +811,15 @@ static void do_get(node *n, uint64_t client, const proto_msg *m)
 	for (uint32_t i = 0; i < np; i++) {
 		slot *s = &q->slots[i];
 
-		if ((long)pl[i] == n->rg_self) {
+		if (placement_is_self(n->pl, pl[i])) {
 			s->addr = NULL;
 			s->state = SLOT_WAIT;
 			q->asked++;
 			q->reachable++;
 			continue;
 		}
-		s->addr = n->rg_addr[pl[i]];
-		if (member_is_down(n, pl[i])) {
+		s->addr = placement_addr(n->pl, pl[i]);
+		if (placement_is_down(n->pl, pl[i])) {
 			s->state = SLOT_UNASKED;
 			continue;
 		}
@@ -969,7 +863,7 @@ static void do_get(node *n, uint64_t client, const proto_msg *m)
 static void on_rvalue(node *n, const peer_msg *pm)
 {
 	req *q = req_by_pid(n, pm->id);
-	const char *from = intern(n, pm->from);
+	const char *from = placement_intern(n->pl, pm->from);
 	object *obj = NULL;
 	int rc;
 
@@ -1001,8 +895,8 @@ static void forward(node *n, uint64_t client, const proto_msg *m, const void *pa
 	req *q;
 
 	for (uint32_t i = 0; i < np && to == NULL; i++)
-		if (!member_is_down(n, pl[i]))
-			to = n->rg_addr[pl[i]];
+		if (!placement_is_down(n->pl, pl[i]))
+			to = placement_addr(n->pl, pl[i]);
 	if (to == NULL) {
 		reply_quorum(n, client, m->id, "w", 0, dkv_config_quorum(m->opts.w ? m->opts.w : n->cfg.w,
 			     n->n_val), false, 0);
@@ -1049,7 +943,7 @@ static void on_fwdreply(node *n, const peer_msg *pm)
 static void do_write(node *n, uint64_t client, const proto_msg *m, const void *payload,
 		     size_t len, bool forwarded)
 {
-	uint32_t w, pw, np, p = key_partition(n, m->key.p, m->key.len);
+	uint32_t w, pw, np, p = placement_partition(n->pl, m->key.p, m->key.len);
 	const uint32_t *pl;
 	object_vv ctx = { 0 };
 	object *obj = NULL;
@@ -1061,9 +955,9 @@ static void do_write(node *n, uint64_t client, const proto_msg *m, const void *p
 	if (!quorum(n, client, m->id, "w", m->opts.w, n->cfg.w, &w) ||
 	    !quorum(n, client, m->id, "pw", m->opts.pw, 0, &pw))
 		return;
-	pl = primaries(n, p, &np);
+	pl = placement_primaries(n->pl, p, &np);
 	for (uint32_t i = 0; i < np; i++)
-		primary |= (long)pl[i] == n->rg_self;
+		primary |= placement_is_self(n->pl, pl[i]);
 	if (!primary) {
 		if (np == 0)
 			reply_error(n, client, m->id, PROTO_ERR_QUORUM,
@@ -1168,12 +1062,12 @@ static void do_write(node *n, uint64_t client, const proto_msg *m, const void *p
 	for (uint32_t i = 0; i < np; i++) {
 		slot *s;
 
-		if ((long)pl[i] == n->rg_self)
+		if (placement_is_self(n->pl, pl[i]))
 			continue;
 		s = &q->slots[q->nslots++];
-		s->addr = n->rg_addr[pl[i]];
+		s->addr = placement_addr(n->pl, pl[i]);
 		s->state = SLOT_UNASKED;
-		if (member_is_down(n, pl[i]))
+		if (placement_is_down(n->pl, pl[i]))
 			continue;
 		q->reachable++;
 		n->pb.size = 0;
@@ -1209,7 +1103,7 @@ static void do_write(node *n, uint64_t client, const proto_msg *m, const void *p
 static void on_rack(node *n, const peer_msg *pm)
 {
 	req *q = req_by_pid(n, pm->id);
-	const char *from = intern(n, pm->from);
+	const char *from = placement_intern(n->pl, pm->from);
 
 	if (q == NULL || q->kind != RQ_WRITE || from == NULL)
 		return;
@@ -1224,7 +1118,7 @@ static void on_rack(node *n, const peer_msg *pm)
 
 static void on_rget(node *n, const peer_msg *pm)
 {
-	uint32_t p = key_partition(n, pm->key, pm->keylen);
+	uint32_t p = placement_partition(n->pl, pm->key, pm->keylen);
 	void *val = NULL;
 	size_t vlen = 0;
 	uint32_t code = 0;
@@ -1267,7 +1161,7 @@ static void on_rput(node *n, const peer_msg *pm)
 	if (!pm->flag)
 		return;
 	if (rc == 0 && wrote && n->cfg.sync == DKV_SYNC_ALWAYS &&
-	    (from = intern(n, pm->from)) != NULL) {
+	    (from = placement_intern(n->pl, pm->from)) != NULL) {
 		req *q = req_new(n, RQ_REPLICA, 0, pm->id, 0);
 
 		if (q != NULL) {
@@ -1286,7 +1180,7 @@ static void on_rput(node *n, const peer_msg *pm)
 /* Fail everything waiting on the peer at addr now, not at the timeouts. */
 static void peer_gone(node *n, const char *addr)
 {
-	const char *a = intern(n, addr);
+	const char *a = placement_intern(n->pl, addr);
 	req *q, *next;
 
 	if (a == NULL)
@@ -1316,6 +1210,14 @@ static void peer_gone(node *n, const char *addr)
 				break;
 			}
 	}
+}
+
+static void ring_changed(void *arg)
+{
+	node *n = arg;
+
+	if (n->pl != NULL)   /* NULL while cluster_open runs: node_open builds it next */
+		placement_rebuild(n->pl);
 }
 
 static void on_member_down(void *arg, const char *addr)
@@ -1422,8 +1324,9 @@ static void admin_members(node *n, msgpack_packer *pk)
 
 static void admin_ring(node *n, msgpack_packer *pk)
 {
-	size_t nm = n->rg ? ring_members(n->rg) : 0;
-	uint32_t np = n->rg ? ring_n(n->rg) : 0;
+	const ring *rg = placement_ring(n->pl);
+	size_t nm = rg ? ring_members(rg) : 0;
+	uint32_t np = rg ? ring_n(rg) : 0;
 	uint64_t *reps = calloc(nm ? nm : 1, sizeof(*reps));
 	uint64_t *firsts = calloc(nm ? nm : 1, sizeof(*firsts));
 
@@ -1435,7 +1338,7 @@ static void admin_ring(node *n, msgpack_packer *pk)
 	if (reps == NULL || firsts == NULL)
 		nm = 0;
 	for (uint32_t p = 0; nm > 0 && p < n->ring_size; p++) {
-		const uint32_t *pl = ring_preflist(n->rg, p);
+		const uint32_t *pl = ring_preflist(rg, p);
 
 		firsts[pl[0]]++;
 		for (uint32_t i = 0; i < np; i++)
@@ -1446,7 +1349,7 @@ static void admin_ring(node *n, msgpack_packer *pk)
 	for (size_t i = 0; i < nm; i++) {
 		msgpack_pack_map(pk, 4);
 		PKS(pk, "id");
-		PKS(pk, ring_member_id(n->rg, i));
+		PKS(pk, ring_member_id(rg, i));
 		PKS(pk, "replicas");
 		msgpack_pack_uint64(pk, reps[i]);
 		PKS(pk, "first");
@@ -1457,7 +1360,7 @@ static void admin_ring(node *n, msgpack_packer *pk)
 	PKS(pk, "partitions");
 	msgpack_pack_array(pk, nm ? n->ring_size : 0);
 	for (uint32_t p = 0; nm > 0 && p < n->ring_size; p++) {
-		const uint32_t *pl = ring_preflist(n->rg, p);
+		const uint32_t *pl = ring_preflist(rg, p);
 
 		msgpack_pack_map(pk, 2);
 		PKS(pk, "index");
@@ -1465,7 +1368,7 @@ static void admin_ring(node *n, msgpack_packer *pk)
 		PKS(pk, "preflist");
 		msgpack_pack_array(pk, np);
 		for (uint32_t i = 0; i < np; i++)
-			PKS(pk, ring_member_id(n->rg, pl[i]));
+			PKS(pk, ring_member_id(rg, pl[i]));
 	}
 	free(reps);
 	free(firsts);
@@ -1476,12 +1379,8 @@ static void admin_status(node *n, msgpack_packer *pk)
 	uint64_t keys, bytes, held = 0;
 
 	stored(n, &keys, &bytes);
-	for (uint32_t p = 0; n->rg != NULL && n->rg_self >= 0 && p < n->ring_size; p++) {
-		const uint32_t *pl = ring_preflist(n->rg, p);
-
-		for (uint32_t i = 0; i < ring_n(n->rg); i++)
-			held += (long)pl[i] == n->rg_self;
-	}
+	for (uint32_t p = 0; p < n->ring_size; p++)
+		held += placement_holds(n->pl, p);
 	msgpack_pack_map(pk, 19);
 	PKS(pk, "id");
 	PKS(pk, n->node_id);
@@ -1535,19 +1434,20 @@ static void admin_status(node *n, msgpack_packer *pk)
  * fallbacks), with each member's liveness. */
 static void admin_preflist(node *n, msgpack_packer *pk, const proto_bytes *key)
 {
-	uint32_t p = key_partition(n, key->p, key->len);
-	size_t nm = n->rg ? ring_members(n->rg) : 0;
-	const uint32_t *pl = n->rg ? ring_preflist(n->rg, p) : NULL;
+	uint32_t p = placement_partition(n->pl, key->p, key->len);
+	const ring *rg = placement_ring(n->pl);
+	size_t nm = rg ? ring_members(rg) : 0;
+	const uint32_t *pl = rg ? ring_preflist(rg, p) : NULL;
 
 	msgpack_pack_map(pk, 3);
 	PKS(pk, "partition");
 	msgpack_pack_uint32(pk, p);
 	PKS(pk, "n");
-	msgpack_pack_uint32(pk, n->rg ? ring_n(n->rg) : 0);
+	msgpack_pack_uint32(pk, rg ? ring_n(rg) : 0);
 	PKS(pk, "preflist");
 	msgpack_pack_array(pk, (uint32_t)nm);
 	for (size_t i = 0; i < nm; i++) {
-		const member *m = cluster_find(n->cl, ring_member_id(n->rg, pl[i]));
+		const member *m = cluster_find(n->cl, ring_member_id(rg, pl[i]));
 
 		msgpack_pack_map(pk, 4);
 		PKS(pk, "id");
@@ -1555,7 +1455,7 @@ static void admin_preflist(node *n, msgpack_packer *pk, const proto_bytes *key)
 		PKS(pk, "addr");
 		PKS(pk, m->addr);
 		PKS(pk, "primary");
-		if (i < ring_n(n->rg))
+		if (i < ring_n(rg))
 			msgpack_pack_true(pk);
 		else
 			msgpack_pack_false(pk);
@@ -1640,7 +1540,7 @@ static void do_admin(node *n, uint64_t client, const proto_msg *m)
 	else if (strcmp(cmd, "preflist") == 0 && m->nargs == 1 && m->args[0].len > 0)
 		admin_preflist(n, &pk, &m->args[0]);
 	else if (strcmp(cmd, "join") == 0 && m->nargs == 1) {
-		const char *seed = intern(n, arg);
+		const char *seed = placement_intern(n->pl, arg);
 		req *q = seed ? req_new(n, RQ_JOIN, client, m->id, 0) : NULL;
 
 		if (q == NULL) {
@@ -1731,7 +1631,7 @@ static int handle_client(node *n, uint64_t client, const void *payload, size_t l
 /* A FWD: coordinate the request inside it as if its client were here. */
 static void on_fwd(node *n, const peer_msg *pm)
 {
-	const char *from = intern(n, pm->from);
+	const char *from = placement_intern(n->pl, pm->from);
 	size_t i;
 
 	if (from == NULL)
@@ -1861,16 +1761,10 @@ static int open_existing(node *n, char *err, size_t errlen)
 	if (list == NULL)
 		return -ENOMEM;
 	for (uint32_t p = 0; p < n->ring_size; p++) {
-		bool held = false;
+		bool held = placement_holds(n->pl, p);
 
 		if (n->parts[p].bc != NULL)
 			continue;
-		if (n->rg != NULL && n->rg_self >= 0) {
-			const uint32_t *pl = ring_preflist(n->rg, p);
-
-			for (uint32_t i = 0; i < ring_n(n->rg); i++)
-				held |= (long)pl[i] == n->rg_self;
-		}
 		snprintf(path, sizeof(path), "%s/partitions/%04" PRIu32, n->dir, p);
 		if (held || stat(path, &sst) == 0)
 			list[k++] = p;
@@ -1885,11 +1779,7 @@ static int open_existing(node *n, char *err, size_t errlen)
 static void node_free(node *n)
 {
 	cluster_close(n->cl);
-	ring_free(n->rg);
-	free(n->rg_addr);
-	for (size_t i = 0; i < n->naddrs; i++)
-		free(n->addrs[i]);
-	free(n->addrs);
+	placement_free(n->pl);   /* after: it borrows the cluster */
 	free(n->remotes);
 	hist_free(n->lat);
 	if (n->rate_timer != NULL)
@@ -1918,7 +1808,6 @@ int node_open(node **out, const dkv_config *cfg, world *w, dkv_log *log,
 		return -ENOMEM;
 	n->w = w;
 	n->log = log;
-	n->rg_self = -1;
 	n->inflight.next = n->inflight.prev = &n->inflight;
 	n->batch_wait_tail = &n->batch_wait;
 	msgpack_sbuffer_init(&n->sb);
@@ -1967,7 +1856,7 @@ int node_open(node **out, const dkv_config *cfg, world *w, dkv_log *log,
 		goto fail;
 	}
 	hooks.ctx = n;
-	hooks.ring_changed = ring_rebuild;
+	hooks.ring_changed = ring_changed;
 	hooks.member_down = on_member_down;
 	hooks.local_keys = local_keys;
 	rc = cluster_open(&n->cl, w, log, &n->cfg, n->dir, n->node_id, n->cfg.listen,
@@ -1985,8 +1874,11 @@ int node_open(node **out, const dkv_config *cfg, world *w, dkv_log *log,
 		free(n->cfg.listen);
 		n->cfg.listen = a;
 	}
-	ring_rebuild(n);
-	if (n->rg == NULL && cluster_self(n->cl)->status == MEMBER_VALID) {
+	rc = placement_new(&n->pl, n->cl, n->node_id, n->ring_size, n->n_val, log);
+	if (rc != 0)
+		goto fail;
+	placement_rebuild(n->pl);
+	if (placement_ring(n->pl) == NULL && cluster_self(n->cl)->status == MEMBER_VALID) {
 		snprintf(err, errlen, "out of memory");
 		rc = -ENOMEM;
 		goto fail;
@@ -2047,7 +1939,7 @@ void node_stats_get(const node *n, node_stats *st)
 	st->ring_size = n->ring_size;
 	st->n_val = n->n_val;
 	st->actor = n->actor;
-	st->members = n->rg ? ring_members(n->rg) : 0;
+	st->members = placement_ring(n->pl) ? ring_members(placement_ring(n->pl)) : 0;
 }
 
 int node_close(node *n)
