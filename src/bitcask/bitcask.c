@@ -1045,43 +1045,95 @@ out:
 	free(job);
 }
 
+/* One round of background work in the calling thread: every queued hint
+ * job, then one merge if one was requested or the thresholds want one.
+ * Called with bc->mu held, which it releases while it works.  A round
+ * running in another thread is waited for first, so rounds never overlap
+ * (the worker's, bitcask_work's, an external bitcask_merge's).  Returns
+ * true iff it did anything; *merge_rc is the merge's result, 0 if none ran. */
+static bool work_round_locked(bitcask *bc, int *merge_rc)
+{
+	bool did = false;
+
+	*merge_rc = 0;
+	while (bc->working && !bc->stop)
+		pthread_cond_wait(&bc->merge_done_cv, &bc->mu);
+	if (bc->stop)
+		return false;
+	bc->working = true;
+	while (bc->jobs && !bc->stop) {
+		bc_job *job = bc->jobs;
+		bc->jobs = job->next;
+		if (!bc->jobs)
+			bc->jobs_tail = &bc->jobs;
+		pthread_mutex_unlock(&bc->mu);
+		run_job(bc, job);
+		pthread_mutex_lock(&bc->mu);
+		did = true;
+	}
+	if (!bc->stop && (bc->merge_requested || bc_merge_wanted_locked(bc))) {
+		bc->merge_requested = false;
+		bc->st.merging = true;
+		pthread_mutex_unlock(&bc->mu);
+		int rc = bc_merge_run(bc);
+		if (rc && rc != DKV_ECLOSED)
+			bc_log(bc, 0, "merge failed: %s (the old files are kept)", dkv_strerror(rc));
+		pthread_mutex_lock(&bc->mu);
+		bc->st.merging = false;
+		bc->merge_rc = rc;
+		bc->merge_gen++;
+		*merge_rc = rc;
+		did = true;
+	}
+	bc->working = false;
+	pthread_cond_broadcast(&bc->merge_done_cv);
+	return did;
+}
+
 static void *worker_main(void *arg)
 {
 	bitcask *bc = arg;
 	pthread_mutex_lock(&bc->mu);
 	while (!bc->stop) {
-		if (bc->jobs) {
-			bc_job *job = bc->jobs;
-			bc->jobs = job->next;
-			if (!bc->jobs)
-				bc->jobs_tail = &bc->jobs;
-			pthread_mutex_unlock(&bc->mu);
-			run_job(bc, job);
-			pthread_mutex_lock(&bc->mu);
-			continue;
-		}
-		if (bc->merge_requested || bc_merge_wanted_locked(bc)) {
-			bool requested = bc->merge_requested;
-			bc->merge_requested = false;
-			bc->st.merging = true;
-			pthread_mutex_unlock(&bc->mu);
-			int rc = bc_merge_run(bc);
-			if (rc && rc != DKV_ECLOSED)
-				bc_log(bc, 0, "merge failed: %s (the old files are kept)", dkv_strerror(rc));
-			pthread_mutex_lock(&bc->mu);
-			bc->st.merging = false;
-			bc->merge_rc = rc;
-			bc->merge_gen++;
-			pthread_cond_broadcast(&bc->merge_done_cv);
-			(void)requested;
-			continue;
-		}
+		int rc;
+		if (work_round_locked(bc, &rc))
+			continue;   /* more may have come meanwhile */
 		struct timespec dl;
 		abs_deadline(&dl, bc->cfg.merge_check_ms ? bc->cfg.merge_check_ms : 10000);
 		pthread_cond_timedwait(&bc->work_cv, &bc->mu, &dl);
 	}
 	pthread_mutex_unlock(&bc->mu);
 	return NULL;
+}
+
+bool bitcask_work_pending(bitcask *bc)
+{
+	pthread_mutex_lock(&bc->mu);
+	bool pending = !bc->closing &&
+		       (bc->jobs || bc->merge_requested || bc_merge_wanted_locked(bc));
+	pthread_mutex_unlock(&bc->mu);
+	return pending;
+}
+
+/* A caller of bitcask_work or bitcask_merge leaves: close may be waiting. */
+static void leave_locked(bitcask *bc)
+{
+	bc->users--;
+	pthread_cond_broadcast(&bc->merge_done_cv);
+	pthread_mutex_unlock(&bc->mu);
+}
+
+int bitcask_work(bitcask *bc)
+{
+	int rc;
+	pthread_mutex_lock(&bc->mu);
+	bc->users++;
+	if (bc->closing)
+		rc = DKV_ECLOSED;
+	else
+		work_round_locked(bc, &rc);
+	leave_locked(bc);
+	return rc;
 }
 
 static void *syncer_main(void *arg)
@@ -1110,19 +1162,27 @@ static void *syncer_main(void *arg)
 int bitcask_merge(bitcask *bc)
 {
 	pthread_mutex_lock(&bc->mu);
+	bc->users++;
 	if (bc->closing) {
-		pthread_mutex_unlock(&bc->mu);
+		leave_locked(bc);
 		return DKV_ECLOSED;
 	}
 	/* A merge already running may have chosen its inputs before the caller's
 	 * last writes: wait for the one after it. */
 	uint64_t target = bc->merge_gen + (bc->st.merging ? 2 : 1);
 	bc->merge_requested = true;
-	pthread_cond_signal(&bc->work_cv);
+	if (bc->cfg.external_worker) {
+		/* Our round waits for a running one, which may take our request
+		 * (then its merge, begun after this call, is the one we need). */
+		int unused;
+		work_round_locked(bc, &unused);
+	} else {
+		pthread_cond_signal(&bc->work_cv);
+	}
 	while (bc->merge_gen < target && !bc->stop)
 		pthread_cond_wait(&bc->merge_done_cv, &bc->mu);
 	int rc = bc->merge_gen < target ? DKV_ECLOSED : bc->merge_rc;
-	pthread_mutex_unlock(&bc->mu);
+	leave_locked(bc);
 	return rc;
 }
 
@@ -1299,12 +1359,14 @@ int bitcask_open(bitcask **out, const char *dir, const bitcask_config *cfg,
 		goto out_free;
 	}
 
-	if (pthread_create(&bc->worker, NULL, worker_main, bc) != 0) {
-		rc = -EAGAIN;
-		snprintf(err, errlen, "cannot start the store's worker thread");
-		goto out_free;
+	if (!bc->cfg.external_worker) {
+		if (pthread_create(&bc->worker, NULL, worker_main, bc) != 0) {
+			rc = -EAGAIN;
+			snprintf(err, errlen, "cannot start the store's worker thread");
+			goto out_free;
+		}
+		bc->have_worker = true;
 	}
-	bc->have_worker = true;
 	if (bc->cfg.sync == BITCASK_SYNC_INTERVAL) {
 		if (pthread_create(&bc->syncer, NULL, syncer_main, bc) != 0) {
 			rc = -EAGAIN;
@@ -1321,7 +1383,8 @@ out_stop:
 	bc->stop = true;
 	pthread_cond_broadcast(&bc->work_cv);
 	pthread_mutex_unlock(&bc->mu);
-	pthread_join(bc->worker, NULL);
+	if (bc->have_worker)
+		pthread_join(bc->worker, NULL);
 out_free:
 	free_store(bc);
 	return rc;
@@ -1337,6 +1400,10 @@ int bitcask_close(bitcask *bc)
 	pthread_cond_broadcast(&bc->work_cv);
 	pthread_cond_broadcast(&bc->syncer_cv);
 	pthread_cond_broadcast(&bc->merge_done_cv);
+	/* Callers of bitcask_work and bitcask_merge in other threads: a
+	 * running merge stops at its next 1024 records (it sees stop). */
+	while (bc->users)
+		pthread_cond_wait(&bc->merge_done_cv, &bc->mu);
 	pthread_mutex_unlock(&bc->mu);
 	if (bc->have_worker)
 		pthread_join(bc->worker, NULL);

@@ -37,8 +37,9 @@
  *   reported as success.
  *
  * MERGE
- *   A background thread rewrites the live records of all immutable files into
- *   new files (ids just above the newest input, below the active file), with
+ *   A work round (THREADS below) rewrites the live records of all immutable
+ *   files into new files (ids just above the newest input, below the active
+ *   file), with
  *   hint files; fsyncs them, renames them in, fsyncs the directory, moves the
  *   keydir entries that still point at the old records, then unlinks the old
  *   files oldest first.  Tombstones are dropped only there: every older record
@@ -51,8 +52,25 @@
  *   are serialised by one mutex (held for the append itself); gets take only
  *   the lock of their key directory shard and copy the value out of a
  *   read-only mapping of the data file.  Under sync=always, writers wait in
- *   a queue while the one at its head writes and syncs for all of them.  Each open store has one background thread for
- *   interval syncs, hint files and merges.
+ *   a queue while the one at its head writes and syncs for all of them.
+ *   Background work -- the hint file of each rotated file, the merge checks
+ *   every merge_check_ms, merges -- runs in *work rounds*: every queued hint
+ *   job, then one merge if one was requested or the thresholds want one.
+ *   Who runs the rounds is the owner's choice:
+ *     - by default each open store starts its own worker thread for them
+ *       (and, with sync = interval, a syncer thread): the engine works on
+ *       its own, as in the tools and the benchmarks;
+ *     - with external_worker the store starts no worker thread.  The owner
+ *       asks bitcask_work_pending() (after writes, and at least every
+ *       merge_check_ms) and runs bitcask_work() on a thread of its own: a
+ *       node with 512 stores runs them all on one small pool (DESIGN
+ *       section 8) instead of 512 threads.  Until then rotated files have
+ *       no hint (an open scans them instead) and no merge happens.
+ *   Rounds never overlap: a round waits for one running in another thread.
+ *   bitcask_close() waits for rounds running in other threads (a merge
+ *   stops at its next 1024 records once close begins) and writes the hint
+ *   files still queued itself.  No bitcask_work() or bitcask_merge() may
+ *   *begin* after bitcask_close() has been called (the handle is freed).
  *
  * OWNERSHIP
  *   Keys and values passed in are borrowed for the call.  bitcask_get() returns
@@ -91,7 +109,10 @@ typedef struct bitcask_config {
 	double merge_frag_threshold; /* merge when a file's dead/total bytes reaches this (0..1; 0 = off) */
 	uint64_t merge_dead_bytes;   /* ... or when a file holds this many dead bytes (0 = off) */
 	uint64_t merge_min_bytes;    /* never merge automatically below this much immutable data */
-	uint32_t merge_check_ms;     /* how often the background thread checks the thresholds */
+	uint32_t merge_check_ms;     /* how often the worker checks the thresholds (external_worker:
+	                              * how often the owner should ask bitcask_work_pending) */
+	bool external_worker;        /* true: no worker thread; the owner runs bitcask_work()
+	                              * (THREADS above).  sync = interval still starts a syncer */
 	bool no_mmap;                /* true: read records with pread, not through a mapping */
 	const bcio *io;              /* system-call table (NULL = the real one); tests inject faults */
 	bitcask_log_fn log;          /* NULL = log to stderr */
@@ -110,7 +131,8 @@ int bitcask_open(bitcask **out, const char *dir, const bitcask_config *cfg,
 		 char *err, size_t errlen);
 
 /* Sync (per policy, always for SYNC_ALWAYS/INTERVAL), stop the background
- * thread (waiting for a running merge to stop at its next record), release
+ * threads and wait for work rounds running in other threads (a running
+ * merge stops at its next 1024 records), write queued hint files, release
  * the lock and free everything.  Returns the first error seen, if any. */
 int bitcask_close(bitcask *bc);
 
@@ -133,12 +155,31 @@ int bitcask_delete(bitcask *bc, const void *key, size_t key_len);
 /* fdatasync the active file now, whatever the policy.  0, DKV_EFAILED or -errno. */
 int bitcask_sync_now(bitcask *bc);
 
-/* Merge now, in the background thread, and wait for it to finish (if one is
- * running, wait for it and then for a new one, so that every file immutable
- * at the call is merged).  0 (also when there was nothing to merge),
- * DKV_ECLOSED if the store closed meanwhile, or the error that failed the
- * merge (the store then keeps its old files). */
+/* Merge now and wait for it to finish (if one is running, wait for it and
+ * then for a new one, so that every file immutable at the call is merged).
+ * By default the merge runs on the store's worker thread; with
+ * external_worker it runs in the calling thread, as one work round (after a
+ * round running in another thread ends).  0 (also when there was nothing
+ * to merge), DKV_ECLOSED if the store closed meanwhile, or the error that
+ * failed the merge (the store then keeps its old files). */
 int bitcask_merge(bitcask *bc);
+
+/* True iff background work waits: a hint file to write, a merge requested,
+ * or the merge thresholds met.  Takes the store's mutex briefly and walks
+ * the file table (a few dozen entries): cheap, any thread.  False once the
+ * store is closing. */
+bool bitcask_work_pending(bitcask *bc);
+
+/* Run one work round (THREADS above) in the calling thread: every queued
+ * hint file, then one merge if requested or wanted.  Meant for stores
+ * opened with external_worker (with a worker thread it is serialised with
+ * it all the same).  Any thread; if a round runs in another thread, the
+ * caller WAITS for it to end and then runs its own, so that when it
+ * returns the work pending at the call is done.  0, the merge's error (the
+ * store keeps its old files; the thresholds will want the merge again), or
+ * DKV_ECLOSED once close has begun.  Takes as long as a merge: never on an
+ * event loop. */
+int bitcask_work(bitcask *bc);
 
 /* Close the active file (making it immutable, with a hint file) and start a
  * new one.  Used by tests and before a merge on demand. */

@@ -6,7 +6,8 @@
  * LOCKS
  *   bc->mu serialises every change: the file table, every bc_file counter,
  *   the active file's append offset and hint buffer, write_seq, failed_rc,
- *   the statistics, the writer queue and the worker's job list; and every
+ *   the statistics, the writer queue, the job list and the work-round state
+ *   (working, users, merge_requested, merge_gen); and every
  *   keydir change is made with it held.  It is held for memory work and for
  *   the append itself (a pwrite into the page cache), never across a read of
  *   a record or an fsync -- except the fsync of the old active file on
@@ -127,14 +128,16 @@ struct bitcask {
 	int sync_err;                   /* sticky fdatasync error */
 
 	pthread_cond_t work_cv;         /* wakes the worker */
-	pthread_cond_t merge_done_cv;   /* broadcast when a merge ends */
+	pthread_cond_t merge_done_cv;   /* broadcast when a work round ends or a caller leaves */
 	bc_job *jobs;                   /* pending hint jobs, FIFO via jobs_tail */
 	bc_job **jobs_tail;
 	bool merge_requested;           /* true iff bitcask_merge() waits for a merge */
 	uint64_t merge_gen;             /* merges finished (success or not) */
 	int merge_rc;                   /* result of the last merge */
+	bool working;                   /* true iff a thread runs a work round (bitcask.c) */
+	uint32_t users;                 /* threads inside bitcask_work/bitcask_merge; close waits for 0 */
 	bool stop;                      /* true iff the threads must exit */
-	pthread_t worker;               /* hints and merges */
+	pthread_t worker;               /* hints and merges (none with external_worker) */
 	pthread_t syncer;               /* interval fdatasync */
 	bool have_worker, have_syncer;
 	pthread_cond_t syncer_cv;       /* wakes the syncer early to stop */

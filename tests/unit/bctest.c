@@ -193,6 +193,16 @@ char **bct_list(const char *dir, const char *suffix, size_t *n)
 	return v;
 }
 
+size_t bct_count(const char *dir, const char *suffix)
+{
+	size_t n;
+	char **v = bct_list(dir, suffix, &n);
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+	return n;
+}
+
 size_t bct_unlink_all(const char *dir, const char *suffix)
 {
 	size_t n;

@@ -52,6 +52,8 @@ void bct_assert_model(bitcask *bc, const bct_model *m);
 /* Names of the files in dir ending with suffix, sorted; caller frees each
  * and the array. */
 char **bct_list(const char *dir, const char *suffix, size_t *n);
+/* How many files in dir end with suffix. */
+size_t bct_count(const char *dir, const char *suffix);
 /* Unlink every file in dir whose name ends with suffix; returns how many. */
 size_t bct_unlink_all(const char *dir, const char *suffix);
 /* Size of a file, or -1. */

@@ -515,16 +515,6 @@ static uint64_t active_size(bitcask *bc)
 	return 0;
 }
 
-static size_t count_files(const char *dir, const char *suffix)
-{
-	size_t n;
-	char **v = bct_list(dir, suffix, &n);
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-	return n;
-}
-
 /* The fault case a looping test is in, printed by teardown if it fails
  * there; "" once the test is done with it. */
 static char fault_ctx[160];
@@ -751,7 +741,7 @@ static void rotation_fault(fi_kind kind, unsigned long nth, const char *match, b
 	bct_model_init(&m, NKEYS);
 	bitcask *bc = open_io(dir, &cfg, &fault_io);
 	size_t i = fill_to_rotation(bc, &m, &cfg, 200);
-	cr_assert_eq(count_files(dir, ".data"), 1);
+	cr_assert_eq(bct_count(dir, ".data"), 1);
 
 	fi_arm(kind, nth, EIO, match, false);
 	inflight op = { 0 };
@@ -771,7 +761,7 @@ static void rotation_fault(fi_kind kind, unsigned long nth, const char *match, b
 		cr_assert_eq(rc, DKV_EFAILED, "%s failing in rotation: the write returned %s",
 			     fi_kind_name[kind], dkv_strerror(rc));
 	assert_sticky(bc, -EIO, &m, &op);
-	cr_assert_eq(count_files(dir, ".data"), 1, "a half-made data file was left behind");
+	cr_assert_eq(bct_count(dir, ".data"), 1, "a half-made data file was left behind");
 	cr_assert_eq(bitcask_close(bc), -EIO);
 
 	bc = reopen_real(dir, &cfg, &m, &op);
@@ -976,7 +966,7 @@ static int merge_case(fi_kind kind, unsigned long nth, int err, bool short_write
 	bct_assert_model(bc, &m);
 	cr_assert_eq(stats_of(bc).corrupt_records, 0);
 	cr_assert_eq(bitcask_close(bc), 0);
-	cr_assert_eq(count_files(dir, ".tmp"), 0, "temporary files left after a clean open and close");
+	cr_assert_eq(bct_count(dir, ".tmp"), 0, "temporary files left after a clean open and close");
 	bct_model_free(&m);
 	bct_rmdir(dir);
 	free(dir);
@@ -1175,7 +1165,7 @@ static void hint_fault(fi_kind kind, unsigned long nth, const char *match, bitca
 	bct_check(bc);
 	bct_assert_model(bc, &m);
 	cr_assert_eq(bitcask_close(bc), 0);
-	cr_assert_eq(count_files(dir, ".tmp"), 0);
+	cr_assert_eq(bct_count(dir, ".tmp"), 0);
 	bct_model_free(&m);
 	bct_rmdir(dir);
 	free(dir);
