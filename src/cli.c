@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "dynkv.h"              /* DYNKV_TIMEOUT_MAX; no calls into libdynkv */
+#include "dynkv.h"              /* limits and codes; no calls into libdynkv */
 
 /* --- usage and options ---------------------------------------------------- */
 
@@ -119,6 +119,13 @@ const char *cli_host(const char *host)
 	if (host == NULL || host[0] == '\0')
 		host = CLI_DEFAULT_HOST;
 	return host;
+}
+
+int cli_exit_status(int rc)
+{
+	if (rc == DYNKV_EQUORUM || rc == DYNKV_ENODETIMEOUT || rc == DYNKV_ETIMEOUT)
+		return CLI_EXIT_RETRY;
+	return CLI_EXIT_FAILURE;
 }
 
 bool cli_stdout_ok(const cli_prog *p)

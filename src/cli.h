@@ -30,6 +30,20 @@
 #include <stddef.h>
 #include <stdio.h>
 
+/* The exit statuses of dynkv and dynkv-admin: one table, in both manual
+ * pages (EXIT STATUS) and both --help texts. */
+#define CLI_EXIT_OK       0     /* success */
+#define CLI_EXIT_FAILURE  1     /* cannot connect, an error from the node, a refusal */
+#define CLI_EXIT_USAGE    2     /* usage error: nothing was sent */
+#define CLI_EXIT_RETRY    3     /* quorum not met, or timed out: may succeed later */
+#define CLI_EXIT_NOTFOUND 4     /* dynkv get: the key has no value */
+
+/* The text of that table for --help, the same in both programs. */
+#define CLI_EXIT_HELP \
+	"exit status: 0 success; 1 failure (cannot connect, an error from the node,\n" \
+	"a refusal); 2 usage error; 3 quorum not met or timed out; 4 dynkv get:\n" \
+	"the key is not found.\n"
+
 /* The node asked when neither --host nor $DYNKV_HOST names one. */
 #define CLI_DEFAULT_HOST "127.0.0.1:7070"
 
@@ -78,6 +92,11 @@ unsigned cli_parse_ms(const cli_prog *p, const char *opt, const char *s);
  * $DYNKV_HOST; CLI_DEFAULT_HOST if that is unset or empty.  Borrowed from
  * host, the environment or a constant. */
 const char *cli_host(const char *host);
+
+/* The exit status for a failed request's code rc (a DYNKV_E* of dynkv.h):
+ * CLI_EXIT_RETRY for a quorum not met or a timeout (the node's or the
+ * client's), else CLI_EXIT_FAILURE. */
+int cli_exit_status(int rc);
 
 /* Flush standard output; if that or an earlier write to it failed, say so
  * ("NAME: writing standard output: ...") and return false. */

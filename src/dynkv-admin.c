@@ -22,15 +22,13 @@
 #include "cli.h"
 #include "dynkv.h"
 
-#define EXIT_USAGE 1
-#define EXIT_FAILED 2           /* no answer, an error answer, or a refusal */
-
 static const char usage_text[] =
 	"usage: dynkv-admin [--host HOST:PORT] [--json] [--timeout MS] COMMAND [ARGS]\n"
 	"commands:\n"
 	"  members            the cluster's members, their status and liveness\n"
 	"  ring               ring size, n_val, ownership and preference lists\n"
 	"  status             the node's own figures\n"
+	"  preflist KEY       the partition of KEY and its preference list\n"
 	"  join SEED          make the node join the cluster SEED (HOST:PORT) is in\n"
 	"  leave [NODE]       make the node (or member NODE) leave the cluster\n"
 	"  remove NODE        remove member NODE (a node that is gone for good)\n"
@@ -44,8 +42,7 @@ static const char help_text[] =
 	"                         (1..3600000; default 5000 and 30000)\n"
 	"  -h, --help             this help\n"
 	"  -V, --version          the version\n"
-	"exit status: 0 done, 1 usage error, 2 failed (no connection, an error\n"
-	"from the node, or a refusal such as a leave that would strand data).\n";
+	CLI_EXIT_HELP;
 
 /* The commands this program knows: how many arguments each takes. */
 static const struct command {
@@ -56,6 +53,7 @@ static const struct command {
 	{ "members", 0, 0, "no argument" },
 	{ "ring", 0, 0, "no argument" },
 	{ "status", 0, 0, "no argument" },
+	{ "preflist", 1, 1, "one KEY" },
 	{ "join", 1, 1, "one SEED (HOST:PORT)" },
 	{ "leave", 0, 1, "an optional NODE" },
 	{ "remove", 1, 1, "one NODE" },
@@ -69,7 +67,7 @@ typedef struct cli {
 
 static const cli_prog prog = {
 	.name = "dynkv-admin", .usage = usage_text, .help = help_text,
-	.exit_usage = EXIT_USAGE,
+	.exit_usage = CLI_EXIT_USAGE,
 };
 
 static void parse_args(cli *o, int argc, char **argv)
@@ -138,7 +136,7 @@ static int run(const cli *o, dynkv *c, const char *cmd, char **args, int nargs)
 	if (rc != 0) {
 		fprintf(stderr, "dynkv-admin: %s\n",
 			dynkv_errmsg(c)[0] ? dynkv_errmsg(c) : dynkv_strerror(rc));
-		return EXIT_FAILED;
+		return cli_exit_status(rc);
 	}
 	ok = admin_render_ok(info, len, msg, sizeof(msg));
 	if (o->json)
@@ -151,7 +149,7 @@ static int run(const cli *o, dynkv *c, const char *cmd, char **args, int nargs)
 		fprintf(stderr, "dynkv-admin: the node's answer cannot be shown (%zu bytes)\n",
 			len);
 	free(info);
-	return rc == 0 && ok ? EXIT_SUCCESS : EXIT_FAILED;
+	return rc == 0 && ok ? CLI_EXIT_OK : CLI_EXIT_FAILURE;
 }
 
 int main(int argc, char **argv)
@@ -179,12 +177,12 @@ int main(int argc, char **argv)
 		if (rc == DYNKV_EARG)
 			cli_usage(&prog, "%s", err);
 		fprintf(stderr, "dynkv-admin: %s\n", err);
-		rc = EXIT_FAILED;
+		rc = CLI_EXIT_FAILURE;
 	} else {
 		rc = run(&o, c, cmd, argv + optind + 1, nargs);
 		dynkv_close(c);
 	}
 	if (!cli_stdout_ok(&prog))
-		rc = EXIT_FAILED;
+		rc = CLI_EXIT_FAILURE;
 	return rc;
 }

@@ -17,20 +17,23 @@
 #include "cli.h"
 #include "dynkv.h"
 
-#define EXIT_USAGE 2
-#define EXIT_QUORUM 3           /* quorum not met, or timed out */
+/* How long ping waits without --timeout: a node answers a PING from its
+ * event loop at once (no replica is asked), so a node that has not
+ * answered in 5 s is stuck or is not a dynkv node; 30 s (the library's
+ * default, sized for a slow quorum) would only make the user wait. */
+#define PING_TIMEOUT_MS 5000u
 /* A value read from standard input: the node's max_frame cannot exceed 1 GiB. */
 #define MAX_STDIN_VALUE (1ul << 30)
 
 static const char usage_text[] =
-	"usage: dynkv [--host HOST:PORT] [--json] [-q] [-r R] [-w W] [--pr N] [--pw N]\n"
+	"usage: dynkv [--host HOST:PORT] [--json] [-q] [-r R] [-w W] [--pr PR] [--pw PW]\n"
 	"             [--timeout MS] [--connect-timeout MS] [--context CTX] COMMAND\n"
 	"commands:\n"
 	"  get KEY            print the value(s) of KEY\n"
 	"  put KEY [VALUE]    store VALUE (default: all of standard input) under KEY\n"
 	"  del KEY            delete KEY (pass the context of a get)\n"
 	"  ping               check that the node answers\n"
-	"R, W, N: a number 1..16, one, quorum or all.  CTX: the base64 context of a get.\n"
+	"R, W, PR, PW: a number 1..16, one, quorum or all.  CTX: the base64 context of a get.\n"
 	"dynkv --help for the options, man dynkv for everything.\n";
 
 static const char help_text[] =
@@ -38,16 +41,19 @@ static const char help_text[] =
 	"  -H, --host HOST:PORT       node to ask (default $DYNKV_HOST, else " CLI_DEFAULT_HOST ")\n"
 	"  -j, --json                 print one JSON object on standard output\n"
 	"  -q, --quiet                no context, tombstone or not-found notes on stderr\n"
-	"  -r R                       read quorum\n"
-	"  -w W                       write quorum\n"
-	"      --pr N                 primaries among the R replies\n"
-	"      --pw N                 primaries among the W acknowledgements\n"
-	"  -t, --timeout MS           the node's time limit for the request (1..3600000)\n"
+	"  -r R                       read quorum (get; put and del accept it too)\n"
+	"  -w W                       write quorum (put, del)\n"
+	"      --pr PR                primaries among the R replies\n"
+	"      --pw PW                primaries among the W acknowledgements (put, del)\n"
+	"  -t, --timeout MS           the node's time limit for the request (1..3600000;\n"
+	"                             ping: how long to wait, default 5000)\n"
 	"      --connect-timeout MS   time limit for connecting (default 5000)\n"
 	"  -c, --context CTX          context (from a get) for put and del\n"
 	"  -h, --help                 this help\n"
 	"  -V, --version              the version\n"
-	"Use -- before a KEY or VALUE that begins with '-'.\n";
+	"An option that does not apply to the command is a usage error.\n"
+	"Use -- before a KEY or VALUE that begins with '-'.\n"
+	CLI_EXIT_HELP;
 
 enum { OPT_PR = 256, OPT_PW, OPT_CONNECT_TIMEOUT };
 
@@ -64,7 +70,7 @@ typedef struct cli {
 static const char *const command_words[] = { "get", "put", "del", "delete", "ping", NULL };
 
 static const cli_prog prog = {
-	.name = "dynkv", .usage = usage_text, .help = help_text, .exit_usage = EXIT_USAGE,
+	.name = "dynkv", .usage = usage_text, .help = help_text, .exit_usage = CLI_EXIT_USAGE,
 	.operands = "KEY or VALUE", .commands = command_words,
 };
 
@@ -81,18 +87,19 @@ static void put_json_cstr(FILE *f, const char *s)
 
 /* --- commands ------------------------------------------------------------- */
 
-/* Exit status for a library error code. */
-static int exit_for(int rc)
-{
-	if (rc == DYNKV_EQUORUM || rc == DYNKV_ENODETIMEOUT || rc == DYNKV_ETIMEOUT)
-		return EXIT_QUORUM;
-	return EXIT_FAILURE;
-}
-
 /* Report a failed request and return its exit status. */
 static int fail(const cli *o, dynkv *c, const char *cmd, int rc)
 {
 	const char *msg = c != NULL && dynkv_errmsg(c)[0] ? dynkv_errmsg(c) : dynkv_strerror(rc);
+	char ping[128];
+
+	if (strcmp(cmd, "ping") == 0 && rc == DYNKV_ETIMEOUT) {
+		unsigned ms = o->opts.timeout_ms ? o->opts.timeout_ms : PING_TIMEOUT_MS;
+
+		snprintf(ping, sizeof(ping), "the node did not answer within %u ms%s", ms,
+			 o->opts.timeout_ms ? "" : " (--timeout MS to wait longer)");
+		msg = ping;
+	}
 
 	if (o->json) {
 		fputs("{\"ok\":false,\"error\":", stdout);
@@ -101,7 +108,7 @@ static int fail(const cli *o, dynkv *c, const char *cmd, int rc)
 	} else {
 		fprintf(stderr, "dynkv: %s: %s\n", cmd, msg);
 	}
-	return exit_for(rc);
+	return cli_exit_status(rc);
 }
 
 static void print_get_json(const dynkv_result *res)
@@ -158,7 +165,7 @@ static void print_get_plain(const cli *o, const dynkv_result *res)
 		return;
 	fflush(stdout);
 	if (!res->found)
-		fputs("not found\n", stderr);
+		fputs("not found\n", stderr);  /* and exit status 4 */
 	if (res->tombstones > 0)
 		fprintf(stderr, "tombstones: %llu\n", (unsigned long long)res->tombstones);
 	put_context_note(&res->context);
@@ -219,8 +226,11 @@ static int run(const cli *o, dynkv *c, const char *cmd, char **args, int nargs)
 			print_get_json(&res);
 		else
 			print_get_plain(o, &res);
+		/* Not found (never written, or only tombstones) differs from an
+		 * empty value by the exit status alone: stdout is empty for both. */
+		rc = res.found ? CLI_EXIT_OK : CLI_EXIT_NOTFOUND;
 		dynkv_result_free(&res);
-		return EXIT_SUCCESS;
+		return rc;
 	} else if (strcmp(cmd, "put") == 0) {
 		unsigned char *in = NULL;
 		const void *val;
@@ -231,14 +241,14 @@ static int run(const cli *o, dynkv *c, const char *cmd, char **args, int nargs)
 			vlen = strlen(args[1]);
 		} else {
 			if (read_stdin(&in, &vlen) != 0)
-				return EXIT_FAILURE;
+				return CLI_EXIT_FAILURE;
 			val = in;
 		}
 		rc = dynkv_put(c, args[0], strlen(args[0]), val, vlen, o->ctx, o->ctxlen,
 			       &o->opts, &res);
 		free(in);
 	} else if (strcmp(cmd, "ping") == 0) {
-		rc = dynkv_ping(c, o->opts.timeout_ms);
+		rc = dynkv_ping(c, o->opts.timeout_ms ? o->opts.timeout_ms : PING_TIMEOUT_MS);
 		if (rc == 0 && !o->json)
 			puts("pong");
 	} else {
@@ -258,7 +268,7 @@ static int run(const cli *o, dynkv *c, const char *cmd, char **args, int nargs)
 		put_context_note(&res.context);
 	}
 	dynkv_result_free(&res);
-	return EXIT_SUCCESS;
+	return CLI_EXIT_OK;
 }
 
 /* --- options -------------------------------------------------------------- */
@@ -318,6 +328,30 @@ static void parse_args(cli *o, int argc, char **argv)
 	}
 }
 
+/*
+ * An option that does not apply to cmd is a usage error rather than
+ * silently ignored:
+ *
+ *            -r --pr   -w --pw   -c
+ *   get      yes       no        no
+ *   put      yes (*)   yes       yes
+ *   del      yes (*)   yes       yes
+ *   ping     no        no        no
+ *
+ * (*) accepted and sent; the node does not use a write's R today.
+ */
+static void check_applies(const cli *o, const char *cmd)
+{
+	bool get = strcmp(cmd, "get") == 0, ping = strcmp(cmd, "ping") == 0;
+
+	if (ping && (o->opts.r || o->opts.pr))
+		cli_usage(&prog, "%s is for get, put and del, not ping", o->opts.r ? "-r" : "--pr");
+	if ((get || ping) && (o->opts.w || o->opts.pw))
+		cli_usage(&prog, "%s is for put and del, not %s", o->opts.w ? "-w" : "--pw", cmd);
+	if ((get || ping) && o->ctxlen > 0)
+		cli_usage(&prog, "--context is for put and del, not %s", cmd);
+}
+
 int main(int argc, char **argv)
 {
 	cli o = { .host = NULL };
@@ -349,8 +383,7 @@ int main(int argc, char **argv)
 	}
 	if (nargs > 0 && argv[optind + 1][0] == '\0')
 		cli_usage(&prog, "empty key");
-	if (o.ctxlen > 0 && strcmp(cmd, "put") != 0 && strcmp(cmd, "del") != 0)
-		cli_usage(&prog, "--context is for put and del");
+	check_applies(&o, cmd);
 
 	dynkv_config_init(&cfg);
 	cfg.address = o.host;
@@ -367,13 +400,13 @@ int main(int argc, char **argv)
 		} else {
 			fprintf(stderr, "dynkv: %s\n", err);
 		}
-		rc = EXIT_FAILURE;      /* connecting failed, timed out or not */
+		rc = CLI_EXIT_FAILURE;  /* cannot connect, timed out or not */
 	} else {
 		rc = run(&o, c, cmd, argv + optind + 1, nargs);
 		dynkv_close(c);
 	}
 	free(o.ctx);
 	if (!cli_stdout_ok(&prog))
-		rc = EXIT_FAILURE;
+		rc = CLI_EXIT_FAILURE;
 	return rc;
 }

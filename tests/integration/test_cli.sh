@@ -49,8 +49,25 @@ check "--json shows a non-UTF-8 value in its documented encoding" \
 
 out=$(dkv a --json get no-such-key)
 st=$?
-check "get of a missing key exits 0" test $st -eq 0
+check "get of a missing key exits 4, with --json too" test $st -eq 4
 check "... and says found: false" test "$(json_field found <<<"$out")" = false
+
+# a missing key and an empty value: the same (empty) stdout, told apart by $?
+dkv a -q get empty >"$tmp/empty.out"
+st=$?
+check "get of an empty value exits 0" test $st -eq 0
+check "... with nothing on stdout" test "$(od -An -c "$tmp/empty.out")" = ""
+dkv a get no-such-key >"$tmp/missing.out" 2>"$tmp/missing.err"
+st=$?
+check "plain get of a missing key exits 4" test $st -eq 4
+check "... with nothing on stdout" test "$(od -An -c "$tmp/missing.out")" = ""
+check "... and 'not found' on stderr" grep -qx 'not found' "$tmp/missing.err"
+dkv a put gone v && ctx=$(dkv a --json get gone | json_field context) &&
+	dkv a -q --context "$ctx" del gone
+dkv a -q get gone >"$tmp/gone.out"
+st=$?
+check "a key whose only sibling is a tombstone exits 4" test $st -eq 4
+check "... with nothing on stdout" test ! -s "$tmp/gone.out"
 
 # --- siblings ---------------------------------------------------------------
 dkv a put s first && dkv a put s second

@@ -225,12 +225,12 @@ check "W=1 still succeeds (the write is available)" dkv "$q1" -q -w 1 put quorum
 # --- admin guards --------------------------------------------------------------
 st=0
 adm "$q1" leave >"$tmp/leave.out" 2>&1 || st=$?
-check "leave of a node holding data is refused (exit 2)" test $st = 2
+check "leave of a node holding data is refused (exit 1)" test $st = 1
 check "... with a message that says why" grep -q 'would strand them' "$tmp/leave.out"
 sed 's/^/# /' "$tmp/leave.out"
 st=0
 adm "$q1" remove nosuchnode >/dev/null 2>&1 || st=$?
-check "remove of an unknown member fails" test $st = 2
+check "remove of an unknown member fails (exit 1)" test $st = 1
 
 # --- join and leave of a running node ------------------------------------------
 start_node n6 "${probe[@]}" --n-val 3 || bail "n6 did not start"

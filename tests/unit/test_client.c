@@ -1595,7 +1595,7 @@ Test(cli, siblings_resolved_with_context)
 	cr_assert_eq(F.last_type, PROTO_DELETE);
 	run_free(&r);
 	r = cli_run(NULL, 0, "-H", addr, "get", "greeting", NULL);
-	cr_assert_eq(r.status, 0, "a missing key is not an error");
+	cr_assert_eq(r.status, 4, "a key whose only sibling is a tombstone is not found");
 	cr_assert_eq(r.outlen, 0);
 	cr_assert_not_null(strstr(r.err, "not found\n"), "%s", r.err);
 	cr_assert_not_null(strstr(r.err, "tombstones: 1\n"), "%s", r.err);
@@ -1628,7 +1628,7 @@ Test(cli, json_get)
 	run_free(&r);
 
 	r = cli_run(NULL, 0, "-H", addr, "-j", "get", "missing", NULL);
-	cr_assert_eq(r.status, 0);
+	cr_assert_eq(r.status, 4, "not found: the same status as without --json");
 	cr_assert_str_eq(r.out, "{\"ok\":true,\"found\":false,\"values\":[],\"encodings\":[],"
 			 "\"tombstones\":0,\"context\":\"\"}\n");
 	run_free(&r);
@@ -1700,8 +1700,9 @@ Test(cli, quorum_and_timeouts_exit_3)
 
 Test(cli, options_reach_the_node)
 {
+	/* a put takes all four (-r and --pr: see options_that_do_not_apply...) */
 	run r = cli_run(NULL, 0, "-H", addr, "-r", "2", "-w", "quorum", "--pr", "one",
-			"--pw", "all", "--timeout", "1500", "get", "k", NULL);
+			"--pw", "all", "--timeout", "1500", "put", "k", "v", NULL);
 
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	cr_assert_eq(F.last_opts.r, 2);
@@ -1709,6 +1710,11 @@ Test(cli, options_reach_the_node)
 	cr_assert_eq(F.last_opts.pr, DYNKV_ONE);
 	cr_assert_eq(F.last_opts.pw, DYNKV_ALL);
 	cr_assert_eq(F.last_opts.timeout_ms, 1500);
+	run_free(&r);
+	r = cli_run(NULL, 0, "-H", addr, "-r", "one", "--pr", "2", "-q", "get", "k", NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_eq(F.last_opts.r, DYNKV_ONE);
+	cr_assert_eq(F.last_opts.pr, 2);
 	run_free(&r);
 	/* Options after the command word, and -- before a key with a dash. */
 	r = cli_run(NULL, 0, "put", "-w", "3", "-H", addr, "--", "-key", "-value", NULL);
@@ -1775,6 +1781,86 @@ Test(cli, usage_errors_exit_2)
 	cr_assert_eq(nreq(), 0, "no usage error reaches the node");
 }
 
+Test(cli, missing_key_and_empty_value_differ_by_exit_status)
+{
+	run r = cli_run(NULL, 0, "-H", addr, "put", "empty", "", NULL);
+
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	run_free(&r);
+	r = cli_run(NULL, 0, "-H", addr, "-q", "get", "empty", NULL);
+	cr_assert_eq(r.status, 0, "found, empty: %s", r.err);
+	cr_assert_eq(r.outlen, 0);
+	cr_assert_str_empty(r.err);
+	run_free(&r);
+	r = cli_run(NULL, 0, "-H", addr, "get", "missing", NULL);
+	cr_assert_eq(r.status, 4, "not found: %s", r.err);
+	cr_assert_eq(r.outlen, 0);
+	cr_assert_str_eq(r.err, "not found\n");
+	run_free(&r);
+	r = cli_run(NULL, 0, "-H", addr, "-q", "get", "missing", NULL);
+	cr_assert_eq(r.status, 4);
+	cr_assert_eq(r.outlen, 0);
+	cr_assert_str_empty(r.err);
+	run_free(&r);
+}
+
+Test(cli, options_that_do_not_apply_are_usage_errors)
+{
+	static const char *const cases[][5] = {
+		{ "-w", "2", "get", "k", NULL },
+		{ "--pw", "one", "get", "k", NULL },
+		{ "-c", "QUJD", "get", "k", NULL },
+		{ "-r", "2", "ping", NULL },
+		{ "--pr", "1", "ping", NULL },
+		{ "-w", "2", "ping", NULL },
+		{ "--pw", "1", "ping", NULL },
+		{ "-c", "QUJD", "ping", NULL },
+	};
+	run r;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *const *a = cases[i];
+
+		r = cli_run(NULL, 0, "-H", addr, a[0], a[1], a[2], a[3], NULL);
+		cr_assert_eq(r.status, 2, "case %zu: status %d", i, r.status);
+		cr_assert_not_null(strstr(r.err, " is for "), "case %zu: %s", i, r.err);
+		run_free(&r);
+	}
+	cr_assert_eq(nreq(), 0, "nothing is sent");
+	/* -r and --pr of a write are accepted (and sent) */
+	r = cli_run(NULL, 0, "-H", addr, "-r", "2", "--pr", "1", "put", "k", "v", NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_eq(F.last_opts.r, 2);
+	run_free(&r);
+	r = cli_run(NULL, 0, "-H", addr, "-r", "2", "del", "k", NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	run_free(&r);
+}
+
+Test(cli, ping_to_a_silent_node_gives_up_after_5_s)
+{
+	int64_t t0 = now_ms(), dt;
+	run r;
+
+	F.h = h_silent;
+	r = cli_run(NULL, 0, "-H", addr, "ping", NULL);
+	dt = now_ms() - t0;
+	cr_assert_eq(r.status, 3, "%s", r.err);
+	cr_assert_geq(dt, 4900, "gave up after %lld ms", (long long)dt);
+	cr_assert_lt(dt, 8000, "gave up after %lld ms", (long long)dt);
+	cr_assert_str_eq(r.err, "dynkv: ping: the node did not answer within 5000 ms "
+			 "(--timeout MS to wait longer)\n");
+	run_free(&r);
+	/* --timeout sets it */
+	t0 = now_ms();
+	r = cli_run(NULL, 0, "-H", addr, "--timeout", "300", "ping", NULL);
+	dt = now_ms() - t0;
+	cr_assert_eq(r.status, 3);
+	cr_assert_lt(dt, 3000, "gave up after %lld ms", (long long)dt);
+	cr_assert_str_eq(r.err, "dynkv: ping: the node did not answer within 300 ms\n");
+	run_free(&r);
+}
+
 Test(cli, key_that_begins_with_a_dash_names_the_option_and_the_way_out)
 {
 	run r = cli_run(NULL, 0, "-H", addr, "get", "-dash", NULL);
@@ -1797,7 +1883,7 @@ Test(cli, key_that_begins_with_a_dash_names_the_option_and_the_way_out)
 	run_free(&r);
 	cr_assert_eq(nreq(), 0);
 	r = cli_run(NULL, 0, "-H", addr, "-q", "get", "--", "-dash", NULL);
-	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_eq(r.status, 4, "%s", r.err);       /* reached the node: not found */
 	cr_assert_eq(F.last_klen, 5);
 	cr_assert(memcmp(F.last_key, "-dash", 5) == 0);
 	run_free(&r);
@@ -1813,6 +1899,10 @@ Test(cli, help_and_version)
 	r = cli_run(NULL, 0, "--help", NULL);
 	cr_assert_eq(r.status, 0);
 	cr_assert_not_null(strstr(r.out, "--connect-timeout"));
+	cr_assert_not_null(strstr(r.out, "exit status: 0 success; 1 failure (cannot connect, an "
+				  "error from the node,\na refusal); 2 usage error; 3 quorum not met "
+				  "or timed out; 4 dynkv get:\nthe key is not found.\n"), "%s", r.out);
+	cr_assert_null(strstr(r.out, "R, W, N"), "there is no N option");
 	run_free(&r);
 }
 
@@ -2075,25 +2165,25 @@ Test(admin, membership_change_prints_the_message)
 	free(sent);
 }
 
-Test(admin, refusal_exits_2_with_the_message)
+Test(admin, refusal_exits_1_with_the_message)
 {
 	run r;
 
 	F.info = refused_map;
 	F.info_len = sizeof(refused_map);
 	r = cli_run(NULL, 0, "-H", addr, "leave", NULL);
-	cr_assert_eq(r.status, 2);
+	cr_assert_eq(r.status, 1);
 	cr_assert_str_eq(r.out, "");
 	cr_assert_str_eq(r.err, "dynkv-admin: refused: n2 holds the only copy of 3 parts\n");
 	run_free(&r);
 	r = cli_run(NULL, 0, "-H", addr, "--json", "remove", "n2", NULL);
-	cr_assert_eq(r.status, 2);
+	cr_assert_eq(r.status, 1);
 	cr_assert_str_eq(r.out, "{\"ok\":false,\"message\":\"refused: n2 holds the only copy "
 				"of 3 parts\"}\n");
 	run_free(&r);
 }
 
-Test(admin, node_error_exits_2)
+Test(admin, node_error_exits_1)
 {
 	run r;
 
@@ -2101,7 +2191,7 @@ Test(admin, node_error_exits_2)
 	F.err_code = PROTO_ERR_INVALID;
 	F.err_msg = "unknown admin command \"frob\"";
 	r = cli_run(NULL, 0, "-H", addr, "frob", "a", "b", NULL);
-	cr_assert_eq(r.status, 2);
+	cr_assert_eq(r.status, 1);
 	cr_assert_str_eq(r.err, "dynkv-admin: unknown admin command \"frob\"\n");
 	cr_assert_str_eq(r.out, "");
 	run_free(&r);
@@ -2116,19 +2206,19 @@ Test(admin, node_error_exits_2)
 	F.info = members_map;
 	F.info_len = sizeof(members_map);
 	r = cli_run(NULL, 0, "-H", addr, "members", NULL);
-	cr_assert_eq(r.status, 2);
+	cr_assert_eq(r.status, 1);
 	cr_assert_not_null(strstr(r.err, "dynkv-admin: connection closed by the node"), "%s", r.err);
 	run_free(&r);
 }
 
-Test(admin, connection_refused_exits_2)
+Test(admin, connection_refused_exits_1)
 {
 	char a[64];
 	run r;
 
 	snprintf(a, sizeof(a), "127.0.0.1:%u", closed_port());
 	r = cli_run(NULL, 0, "-H", a, "status", NULL);
-	cr_assert_eq(r.status, 2);
+	cr_assert_eq(r.status, 1);
 	cr_assert_not_null(strstr(r.err, "dynkv-admin: "), "%s", r.err);
 	cr_assert_not_null(strstr(r.err, "refused"), "%s", r.err);
 	run_free(&r);
@@ -2141,13 +2231,13 @@ Test(admin, silent_node_times_out)
 
 	F.h = h_silent;
 	r = cli_run(NULL, 0, "-H", addr, "--timeout", "300", "status", NULL);
-	cr_assert_eq(r.status, 2);
+	cr_assert_eq(r.status, 3, "timed out: the status of dynkv's timeouts");
 	cr_assert_not_null(strstr(r.err, "timed out"), "%s", r.err);
 	cr_assert_lt(now_ms() - t0, 5000);
 	run_free(&r);
 }
 
-Test(admin, usage_errors_exit_1)
+Test(admin, usage_errors_exit_2)
 {
 	static const char *const cases[][4] = {
 		{ NULL },
@@ -2159,6 +2249,9 @@ Test(admin, usage_errors_exit_1)
 		{ "leave", "a", "b", NULL },
 		{ "remove", NULL },
 		{ "remove", "", NULL },
+		{ "preflist", NULL },
+		{ "preflist", "a", "b", NULL },
+		{ "preflist", "", NULL },
 		{ "--timeout", "0", "members", NULL },
 		{ "--timeout", "x", "members", NULL },
 		{ "--bogus", "members", NULL },
@@ -2175,7 +2268,7 @@ Test(admin, usage_errors_exit_1)
 			     : cli_run(NULL, 0, "-H", addr, a[0], a[0] ? a[1] : NULL,
 				       a[0] && a[1] ? a[2] : NULL, NULL);
 
-		cr_assert_eq(r.status, 1, "case %zu: status %d (%s)", i, r.status, r.err);
+		cr_assert_eq(r.status, 2, "case %zu: status %d (%s)", i, r.status, r.err);
 		cr_assert_not_null(strstr(r.err, "usage: dynkv-admin"), "case %zu: %s", i, r.err);
 		cr_assert_eq(r.outlen, 0, "case %zu", i);
 		run_free(&r);
@@ -2194,5 +2287,9 @@ Test(admin, help_and_version)
 	cr_assert_eq(r.status, 0);
 	cr_assert_not_null(strstr(r.out, "--timeout MS"));
 	cr_assert_not_null(strstr(r.out, "remove NODE"));
+	cr_assert_not_null(strstr(r.out, "preflist KEY"));
+	cr_assert_not_null(strstr(r.out, "exit status: 0 success; 1 failure (cannot connect, an "
+				  "error from the node,\na refusal); 2 usage error; 3 quorum not met "
+				  "or timed out; 4 dynkv get:\nthe key is not found.\n"), "%s", r.out);
 	run_free(&r);
 }
