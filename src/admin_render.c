@@ -606,14 +606,36 @@ static void free_cells(char **cells, size_t n)
 	free(cells);
 }
 
+/* "LABEL1 V1, LABEL2 V2": the first line of a result, with the text of
+ * the values of keys k1 and k2 ("-" where missing). */
+static int put_header(FILE *f, const mpr *m, const char *l1, const char *k1, const char *l2,
+		      const char *k2)
+{
+	char *v1 = cell(m, k1), *v2 = cell(m, k2);
+	int rc = v1 != NULL && v2 != NULL ? 0 : -ENOMEM;
+
+	if (rc == 0)
+		fprintf(f, "%s %s, %s %s\n", l1, v1, l2, v2);
+	free(v1);
+	free(v2);
+	return rc;
+}
+
+/*
+ * members: one row per member in the ring's records; removed members are
+ * kept in membership (so that an old message cannot bring one back) but
+ * are no longer part of the cluster, so they are listed apart, after the
+ * table, without a liveness: "removed: ID (ADDR), ...".
+ */
 static int text_members(FILE *f, const mpr *m)
 {
-	static const char *const keys[] = { "id", "addr", "status", "liveness" };
-	static const char *const hdr[] = { "ID", "ADDR", "STATUS", "LIVENESS" };
-	static const bool right[] = { false, false, false, false };
+	static const char *const keys[] = { "id", "addr", "status", "liveness", "keys" };
+	static const char *const hdr[] = { "ID", "ADDR", "STATUS", "LIVENESS", "KEYS" };
+	static const bool right[] = { false, false, false, false, true };
 	static const char *const handled[] = { "members", NULL };
-	char **cells = NULL;
-	size_t nrows = 0;
+	enum { NCOL = 5, STATUS = 2 };
+	char **cells = NULL, **shown = NULL;
+	size_t nrows = 0, nshown = 0, nremoved = 0;
 	mpr arr;
 	int rc;
 
@@ -621,10 +643,85 @@ static int text_members(FILE *f, const mpr *m)
 		arr = *m;       /* not the schema: all of it, generically */
 		return text_block(f, &arr, 0, false, NULL, NULL);
 	}
-	rc = rows_of(&arr, keys, 4, &cells, &nrows);
-	if (rc == 0)
-		put_table(f, hdr, right, 4, cells, nrows);
-	free_cells(cells, nrows * 4);
+	rc = rows_of(&arr, keys, NCOL, &cells, &nrows);
+	if (rc == 0 && (shown = calloc(nrows * NCOL + 1, sizeof(*shown))) == NULL)
+		rc = -ENOMEM;
+	if (rc != 0)
+		goto out;
+	/* the table borrows the cells of the rows that are not removed */
+	for (size_t r = 0; r < nrows; r++) {
+		if (strcmp(cells[r * NCOL + STATUS], "removed") == 0) {
+			nremoved++;
+			continue;
+		}
+		memcpy(shown + nshown++ * NCOL, cells + r * NCOL, NCOL * sizeof(*shown));
+	}
+	put_table(f, hdr, right, NCOL, shown, nshown);
+	if (nremoved > 0) {
+		fputs("\nremoved:", f);
+		for (size_t r = 0, k = 0; r < nrows; r++) {
+			if (strcmp(cells[r * NCOL + STATUS], "removed") != 0)
+				continue;
+			fprintf(f, "%s %s (%s)", k++ > 0 ? "," : "", cells[r * NCOL],
+				cells[r * NCOL + 1]);
+		}
+		putc('\n', f);
+	}
+out:
+	free(shown);
+	free_cells(cells, nrows * NCOL);
+	return rc != 0 ? rc : text_rest(f, m, handled);
+}
+
+/*
+ * preflist: "partition P, n N", then one row per entry of the preference
+ * list in order: its position (from 1), the member, whether it is one of
+ * the n primaries or a fallback, and its liveness.
+ */
+static int text_preflist(FILE *f, const mpr *m)
+{
+	static const char *const keys[] = { "id", "addr", "primary", "liveness" };
+	static const char *const hdr[] = { "POS", "ID", "ADDR", "ROLE", "LIVENESS" };
+	static const bool right[] = { true, false, false, false, false };
+	static const char *const handled[] = { "partition", "n", "preflist", NULL };
+	enum { NKEY = 4, NCOL = 5, PRIMARY = 2 };
+	char **cells = NULL, **rows = NULL;
+	size_t nrows = 0;
+	mpr arr;
+	int rc;
+
+	if ((rc = put_header(f, m, "partition", "partition", "n", "n")) != 0)
+		return rc;
+	if (!find_kind(m, "preflist", K_ARRAY, &arr))
+		return text_rest(f, m, handled);
+	rc = rows_of(&arr, keys, NKEY, &cells, &nrows);
+	if (rc == 0 && (rows = calloc(nrows * NCOL + 1, sizeof(*rows))) == NULL)
+		rc = -ENOMEM;
+	for (size_t r = 0; rc == 0 && r < nrows; r++) {
+		char **row = rows + r * NCOL, **c = cells + r * NKEY;
+		char pos[24];
+
+		snprintf(pos, sizeof(pos), "%zu", r + 1);
+		row[0] = strdup(pos);
+		for (size_t k = 0; k < NKEY; k++) {
+			row[k + 1] = c[k];      /* moved */
+			c[k] = NULL;
+		}
+		if (strcmp(row[1 + PRIMARY], "true") == 0 || strcmp(row[1 + PRIMARY], "false") == 0) {
+			bool primary = row[1 + PRIMARY][0] == 't';
+
+			free(row[1 + PRIMARY]);
+			row[1 + PRIMARY] = strdup(primary ? "primary" : "fallback");
+		}
+		if (row[0] == NULL || row[1 + PRIMARY] == NULL)
+			rc = -ENOMEM;
+	}
+	if (rc == 0) {
+		putc('\n', f);
+		put_table(f, hdr, right, NCOL, rows, nrows);
+	}
+	free_cells(rows, rows != NULL ? nrows * NCOL : 0);
+	free_cells(cells, nrows * NKEY);
 	return rc != 0 ? rc : text_rest(f, m, handled);
 }
 
@@ -635,15 +732,11 @@ static int text_ring(FILE *f, const mpr *m)
 	static const bool right[] = { false, true, true, true };
 	static const char *const handled[] = { "ring_size", "n_val", "ownership",
 					       "partitions", NULL };
-	char *q = cell(m, "ring_size"), *nv = cell(m, "n_val");
 	mpr arr;
-	int rc = 0;
+	int rc;
 
-	if (q == NULL || nv == NULL) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	fprintf(f, "ring size %s, n_val %s\n", q, nv);
+	if ((rc = put_header(f, m, "ring size", "ring_size", "n_val", "n_val")) != 0)
+		return rc;
 	if (find_kind(m, "ownership", K_ARRAY, &arr)) {
 		uint64_t n;
 		char **cells;
@@ -733,8 +826,6 @@ static int text_ring(FILE *f, const mpr *m)
 	}
 	rc = text_rest(f, m, handled);
 out:
-	free(q);
-	free(nv);
 	return rc;
 }
 
@@ -778,7 +869,8 @@ static int text_status(FILE *f, const mpr *m)
 	static const char *const order[] = {
 		"id", "addr", "uptime_s", "keys", "bytes", "requests", "requests_per_sec",
 		"latency_us", "connections", "partitions_held", "partitions_open",
-		"ring_size", "n_val", "members", "gets", "puts", "deletes", "errors", NULL
+		"ring_size", "n_val", "members", "gets", "puts", "deletes", "errors",
+		"read_repairs", NULL
 	};
 	static const char *const lat[] = { "p50", "p99", "p999", "max" };
 
@@ -863,6 +955,8 @@ static int text_top(FILE *f, const mpr *m, const char *command)
 		return text_ring(f, m);
 	if (strcmp(command, "status") == 0)
 		return text_status(f, m);
+	if (strcmp(command, "preflist") == 0)
+		return text_preflist(f, m);
 	if (strcmp(command, "join") == 0 || strcmp(command, "leave") == 0 ||
 	    strcmp(command, "remove") == 0)
 		return text_message(f, m);

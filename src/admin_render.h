@@ -45,7 +45,7 @@
 int admin_render_json(FILE *out, const void *map, size_t len);
 
 /* Write map[0..len) to out for people, laid out for command ("members",
- * "ring", "status", "join", "leave", "remove"; any other, or NULL:
+ * "ring", "status", "preflist", "join", "leave", "remove"; any other, or NULL:
  * generic "key: value" lines, nested maps and arrays indented).  Returns
  * as admin_render_json(). */
 int admin_render_text(FILE *out, const char *command, const void *map, size_t len);

@@ -25,7 +25,7 @@
 static const char usage_text[] =
 	"usage: dynkv-admin [--host HOST:PORT] [--json] [--timeout MS] COMMAND [ARGS]\n"
 	"commands:\n"
-	"  members            the cluster's members, their status and liveness\n"
+	"  members            the cluster's members: status, liveness, keys; then the removed\n"
 	"  ring               ring size, n_val, ownership and preference lists\n"
 	"  status             the node's own figures\n"
 	"  preflist KEY       the partition of KEY and its preference list\n"

@@ -277,7 +277,7 @@ int dynkv_ping(dynkv *c, unsigned timeout_ms);
 
 /* --- administration ----------------------------------------------------------
  * An ADMIN request runs a command on the node ("members", "ring", "status",
- * "join", "leave", "remove": dynkv-admin(1) lists them with the schema of
+ * "preflist", "join", "leave", "remove": dynkv-admin(1) lists them with the schema of
  * each result) and returns its result as one MessagePack map, the body of
  * the node's INFO reply (dynkv-protocol(7)).  The library has checked that
  * the map is well-formed: exactly one map, nested at most 16 deep, string

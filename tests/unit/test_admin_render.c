@@ -132,18 +132,20 @@ static void members_map(bool extra)
 	msgpack_pack_map(&pk, extra ? 2 : 1);
 	s_("members");
 	msgpack_pack_array(&pk, 3);
-	msgpack_pack_map(&pk, 6);
+	msgpack_pack_map(&pk, 7);
 	kv_s("id", "n1");
 	kv_s("addr", "10.0.0.1:7070");
 	kv_s("status", "valid");
 	kv_s("liveness", "up");
 	kv_u("incarnation", 3);
 	kv_u("version", 12);
-	msgpack_pack_map(&pk, 4);
+	kv_u("keys", 120345);
+	msgpack_pack_map(&pk, 5);
 	kv_s("id", "node-two");
 	kv_s("addr", "10.0.0.2:7070");
 	kv_s("status", "leaving");
 	kv_s("liveness", "suspect");
+	kv_u("keys", 7);
 	msgpack_pack_map(&pk, 2);       /* missing keys, and one of the wrong type */
 	kv_s("id", "n3");
 	kv_u("status", 7);
@@ -155,20 +157,61 @@ Test(render, members_table)
 {
 	members_map(false);
 	expect_text("members", sb.data, sb.size,
-		    "ID        ADDR           STATUS   LIVENESS\n"
-		    "n1        10.0.0.1:7070  valid    up\n"
-		    "node-two  10.0.0.2:7070  leaving  suspect\n"
-		    "n3        -              7        -\n");
+		    "ID        ADDR           STATUS   LIVENESS    KEYS\n"
+		    "n1        10.0.0.1:7070  valid    up        120345\n"
+		    "node-two  10.0.0.2:7070  leaving  suspect        7\n"
+		    "n3        -              7        -              -\n");
+}
+
+/* A member that left stays in membership as removed, with the liveness it
+ * had ("up" forever once it stops); it is listed apart, without one. */
+Test(render, removed_members_are_listed_apart_without_a_liveness)
+{
+	static const char *const ids[] = { "n1", "gone1", "n2", "gone2" };
+	static const char *const st[] = { "valid", "removed", "valid", "removed" };
+
+	msgpack_pack_map(&pk, 1);
+	s_("members");
+	msgpack_pack_array(&pk, 4);
+	for (size_t i = 0; i < 4; i++) {
+		char addr[32];
+
+		snprintf(addr, sizeof(addr), "10.0.0.%zu:7070", i + 1);
+		msgpack_pack_map(&pk, 5);
+		kv_s("id", ids[i]);
+		kv_s("addr", addr);
+		kv_s("status", st[i]);
+		kv_s("liveness", "up");
+		kv_u("keys", i * 10);
+	}
+	expect_text("members", sb.data, sb.size,
+		    "ID  ADDR           STATUS  LIVENESS  KEYS\n"
+		    "n1  10.0.0.1:7070  valid   up           0\n"
+		    "n2  10.0.0.3:7070  valid   up          20\n"
+		    "\n"
+		    "removed: gone1 (10.0.0.2:7070), gone2 (10.0.0.4:7070)\n");
+	/* only removed members: an empty table, then the list */
+	msgpack_sbuffer_clear(&sb);
+	msgpack_pack_map(&pk, 1);
+	s_("members");
+	msgpack_pack_array(&pk, 1);
+	msgpack_pack_map(&pk, 2);
+	kv_s("id", "gone");
+	kv_s("status", "removed");
+	expect_text("members", sb.data, sb.size,
+		    "ID  ADDR  STATUS  LIVENESS  KEYS\n"
+		    "\n"
+		    "removed: gone (-)\n");
 }
 
 Test(render, members_extra_keys_follow_the_table)
 {
 	members_map(true);
 	expect_text("members", sb.data, sb.size,
-		    "ID        ADDR           STATUS   LIVENESS\n"
-		    "n1        10.0.0.1:7070  valid    up\n"
-		    "node-two  10.0.0.2:7070  leaving  suspect\n"
-		    "n3        -              7        -\n"
+		    "ID        ADDR           STATUS   LIVENESS    KEYS\n"
+		    "n1        10.0.0.1:7070  valid    up        120345\n"
+		    "node-two  10.0.0.2:7070  leaving  suspect        7\n"
+		    "n3        -              7        -              -\n"
 		    "\n"
 		    "note: from a newer node\n");
 }
@@ -178,9 +221,9 @@ Test(render, members_json_is_the_map)
 	members_map(false);
 	expect_json(sb.data, sb.size,
 		    "{\"members\":[{\"id\":\"n1\",\"addr\":\"10.0.0.1:7070\",\"status\":\"valid\","
-		    "\"liveness\":\"up\",\"incarnation\":3,\"version\":12},"
+		    "\"liveness\":\"up\",\"incarnation\":3,\"version\":12,\"keys\":120345},"
 		    "{\"id\":\"node-two\",\"addr\":\"10.0.0.2:7070\",\"status\":\"leaving\","
-		    "\"liveness\":\"suspect\"},{\"id\":\"n3\",\"status\":7}]}\n");
+		    "\"liveness\":\"suspect\",\"keys\":7},{\"id\":\"n3\",\"status\":7}]}\n");
 }
 
 Test(render, members_of_the_wrong_type_fall_back_to_generic)
@@ -192,6 +235,86 @@ Test(render, members_of_the_wrong_type_fall_back_to_generic)
 	msgpack_pack_map(&pk, 0);
 	expect_text("members", sb.data, sb.size, "");
 	expect_json(sb.data, sb.size, "{}\n");
+}
+
+/* --- preflist ------------------------------------------------------------- */
+
+/* The node's answer to "preflist KEY": 3 primaries and 2 fallbacks. */
+static void preflist_map(void)
+{
+	static const char *const ids[] = { "n2", "node-three", "n1", "n5", "n4" };
+	static const char *const live[] = { "up", "suspect", "up", "down", "up" };
+
+	msgpack_pack_map(&pk, 3);
+	kv_u("partition", 123);
+	kv_u("n", 3);
+	s_("preflist");
+	msgpack_pack_array(&pk, 5);
+	for (size_t i = 0; i < 5; i++) {
+		char addr[32];
+
+		snprintf(addr, sizeof(addr), "10.0.0.%c:7070", ids[i][strlen(ids[i]) - 1]);
+		msgpack_pack_map(&pk, 4);
+		kv_s("id", ids[i]);
+		kv_s("addr", i == 1 ? "10.0.0.3:7070" : addr);
+		s_("primary");
+		if (i < 3)
+			msgpack_pack_true(&pk);
+		else
+			msgpack_pack_false(&pk);
+		kv_s("liveness", live[i]);
+	}
+}
+
+Test(render, preflist_table)
+{
+	preflist_map();
+	expect_text("preflist", sb.data, sb.size,
+		    "partition 123, n 3\n"
+		    "\n"
+		    "POS  ID          ADDR           ROLE      LIVENESS\n"
+		    "  1  n2          10.0.0.2:7070  primary   up\n"
+		    "  2  node-three  10.0.0.3:7070  primary   suspect\n"
+		    "  3  n1          10.0.0.1:7070  primary   up\n"
+		    "  4  n5          10.0.0.5:7070  fallback  down\n"
+		    "  5  n4          10.0.0.4:7070  fallback  up\n");
+	expect_json(sb.data, sb.size,
+		    "{\"partition\":123,\"n\":3,\"preflist\":["
+		    "{\"id\":\"n2\",\"addr\":\"10.0.0.2:7070\",\"primary\":true,"
+		    "\"liveness\":\"up\"},"
+		    "{\"id\":\"node-three\",\"addr\":\"10.0.0.3:7070\",\"primary\":true,"
+		    "\"liveness\":\"suspect\"},"
+		    "{\"id\":\"n1\",\"addr\":\"10.0.0.1:7070\",\"primary\":true,"
+		    "\"liveness\":\"up\"},"
+		    "{\"id\":\"n5\",\"addr\":\"10.0.0.5:7070\",\"primary\":false,"
+		    "\"liveness\":\"down\"},"
+		    "{\"id\":\"n4\",\"addr\":\"10.0.0.4:7070\",\"primary\":false,"
+		    "\"liveness\":\"up\"}]}\n");
+}
+
+Test(render, preflist_missing_and_odd_keys)
+{
+	/* no preflist, an unknown key: the header line, then the rest */
+	msgpack_pack_map(&pk, 2);
+	kv_u("partition", 7);
+	kv_s("note", "newer");
+	expect_text("preflist", sb.data, sb.size, "partition 7, n -\n\nnote: newer\n");
+	/* an entry that is not a map, one with a primary of another type */
+	msgpack_sbuffer_clear(&sb);
+	msgpack_pack_map(&pk, 2);
+	kv_u("n", 1);
+	s_("preflist");
+	msgpack_pack_array(&pk, 2);
+	msgpack_pack_uint8(&pk, 9);
+	msgpack_pack_map(&pk, 2);
+	kv_s("id", "n1");
+	kv_u("primary", 1);
+	expect_text("preflist", sb.data, sb.size,
+		    "partition -, n 1\n"
+		    "\n"
+		    "POS  ID  ADDR  ROLE  LIVENESS\n"
+		    "  1  -   -     -     -\n"
+		    "  2  n1  -     1     -\n");
 }
 
 /* --- ring ------------------------------------------------------------------- */
@@ -248,7 +371,8 @@ Test(render, ring_without_anything)
 
 Test(render, status_lines_with_units)
 {
-	msgpack_pack_map(&pk, 9);
+	msgpack_pack_map(&pk, 10);
+	kv_u("read_repairs", 31);       /* in the schema: shown in its place */
 	kv_s("id", "n1");
 	kv_u("uptime_s", 3 * 86400 + 4 * 3600 + 5 * 60 + 6);
 	kv_u("bytes", 1572864);
@@ -271,6 +395,7 @@ Test(render, status_lines_with_units)
 		    "requests_per_sec: 12.3\n"
 		    "latency: p50 120 us, p99 800 us, p999 -, max 9000 us\n"
 		    "errors: n/a\n"
+		    "read_repairs: 31\n"
 		    "\n"
 		    "zzz: 1\n"
 		    "bool: true\n");

@@ -2127,8 +2127,8 @@ Test(admin, members_table_and_json)
 	F.info_len = sizeof(members_map);
 	r = cli_run(NULL, 0, "--host", addr, "members", NULL);
 	cr_assert_eq(r.status, 0, "%s", r.err);
-	cr_assert_str_eq(r.out, "ID  ADDR            STATUS  LIVENESS\n"
-				"n1  127.0.0.1:7070  valid   up\n");
+	cr_assert_str_eq(r.out, "ID  ADDR            STATUS  LIVENESS  KEYS\n"
+				"n1  127.0.0.1:7070  valid   up           -\n");
 	cr_assert_str_empty(r.err);
 	run_free(&r);
 	sent = last_admin();
@@ -2139,6 +2139,38 @@ Test(admin, members_table_and_json)
 	cr_assert_str_eq(r.out, "{\"members\":[{\"id\":\"n1\",\"addr\":\"127.0.0.1:7070\","
 				"\"status\":\"valid\",\"liveness\":\"up\",\"incarnation\":2,"
 				"\"version\":5}]}\n");
+	run_free(&r);
+}
+
+/* {"partition": 5, "n": 1, "preflist": [{"id": "n1", "addr": "a:1",
+ *   "primary": true, "liveness": "up"}]} */
+static const uint8_t preflist_map[] = {
+	0x83, 0xa9, 'p', 'a', 'r', 't', 'i', 't', 'i', 'o', 'n', 0x05, 0xa1, 'n', 0x01,
+	0xa8, 'p', 'r', 'e', 'f', 'l', 'i', 's', 't', 0x91, 0x84,
+	0xa2, 'i', 'd', 0xa2, 'n', '1', 0xa4, 'a', 'd', 'd', 'r', 0xa3, 'a', ':', '1',
+	0xa7, 'p', 'r', 'i', 'm', 'a', 'r', 'y', 0xc3,
+	0xa8, 'l', 'i', 'v', 'e', 'n', 'e', 's', 's', 0xa2, 'u', 'p',
+};
+
+Test(admin, preflist_takes_one_key_and_prints_a_table)
+{
+	run r;
+	char *sent;
+
+	F.info = preflist_map;
+	F.info_len = sizeof(preflist_map);
+	r = cli_run(NULL, 0, "-H", addr, "preflist", "-my key", NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_str_eq(r.out, "partition 5, n 1\n\n"
+				"POS  ID  ADDR  ROLE     LIVENESS\n"
+				"  1  n1  a:1   primary  up\n");
+	run_free(&r);
+	sent = last_admin();
+	cr_assert_str_eq(sent, "preflist|-my key");
+	free(sent);
+	r = cli_run(NULL, 0, "-H", addr, "preflist", NULL);
+	cr_assert_eq(r.status, 2);
+	cr_assert(strncmp(r.err, "dynkv-admin: preflist takes one KEY\n", 36) == 0, "%s", r.err);
 	run_free(&r);
 }
 
