@@ -289,6 +289,17 @@ void dkv_log_msg(dkv_log *lg, dkv_log_level level, const char *fmt, ...)
 	va_end(ap);
 }
 
+void dkv_log_opt(dkv_log *lg, dkv_log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (lg == NULL)
+		return;
+	va_start(ap, fmt);
+	dkv_log_vmsg(lg, level, fmt, ap);
+	va_end(ap);
+}
+
 void dkv_log_hook(void *ctx, int level, const char *msg)
 {
 	if (level < 0 || level >= DKV_LOG_NLEVELS)

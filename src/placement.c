@@ -11,9 +11,6 @@
 
 #include "placement.h"
 
-static void plog(const placement *pl, dkv_log_level lv, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
 struct placement {
 	cluster *cl;               /* membership (borrowed) */
 	dkv_log *log;
@@ -25,17 +22,6 @@ struct placement {
 	char **addrs;              /* interned peer addresses */
 	size_t naddrs;
 };
-
-static void plog(const placement *pl, dkv_log_level lv, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (pl->log == NULL)
-		return;
-	va_start(ap, fmt);
-	dkv_log_vmsg(pl->log, lv, fmt, ap);
-	va_end(ap);
-}
 
 int placement_new(placement **out, cluster *cl, const char *self_id, uint32_t ring_size,
 		  uint32_t n_val, dkv_log *log)
@@ -107,7 +93,7 @@ void placement_rebuild(placement *pl)
 		pl->rg = NULL;
 		pl->rg_addr = NULL;
 		pl->rg_self = -1;
-		plog(pl, DKV_LOG_WARNING, "no valid member left: requests fail until one joins");
+		dkv_log_opt(pl->log, DKV_LOG_WARNING, "no valid member left: requests fail until one joins");
 		return;
 	}
 	rc = ring_build(&rg, ids, k, pl->ring_size, pl->n_val);
@@ -132,13 +118,13 @@ void placement_rebuild(placement *pl)
 	pl->rg = rg;
 	pl->rg_addr = addr;
 	pl->rg_self = self;
-	plog(pl, DKV_LOG_INFO, "ring: %zu members, %u replicas per partition", k,
+	dkv_log_opt(pl->log, DKV_LOG_INFO, "ring: %zu members, %u replicas per partition", k,
 		    ring_n(rg));
 	return;
 nomem:
 	ring_free(rg);
 	free(addr);
-	plog(pl, DKV_LOG_ERROR, "out of memory rebuilding the ring; keeping the old one");
+	dkv_log_opt(pl->log, DKV_LOG_ERROR, "out of memory rebuilding the ring; keeping the old one");
 }
 
 const ring *placement_ring(const placement *pl)

@@ -1,0 +1,508 @@
+#include "config.h"
+/*
+ * admin.c -- the answers to dynkv-admin.  See admin.h.
+ */
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <msgpack.h>
+
+#include "admin.h"
+#include "error.h"
+#include "ring.h"
+
+#define RATE_WINDOW      10                /* seconds in requests_per_sec */
+#define JOIN_POLL_MS     50
+
+/* A join waiting for its seed. */
+typedef struct join {
+	struct join *next;
+	admin *a;
+	uint64_t client, id;       /* who asked */
+	const char *seed;          /* interned */
+	size_t members_before;     /* cluster_count() when it began */
+	uint64_t started_ms;
+	uint32_t timeout_ms;
+	world_timer *timer;
+} join;
+
+struct admin {
+	admin_env env;
+	uint32_t ring_size, n_val;
+	uint64_t started_ms;
+	uint64_t rate[RATE_WINDOW];/* requests answered, one sample a second */
+	unsigned rate_at;
+	world_timer *rate_timer;
+	join *joins;               /* waiting for their seeds */
+	size_t njoins;
+};
+
+#define PKS(pk, s) msgpack_pack_str_with_body(pk, s, strlen(s))
+
+static uint64_t requests_total(const node_stats *st)
+{
+	return st->gets + st->puts + st->deletes + st->pings + st->errors;
+}
+
+static void rate_tick(void *arg)
+{
+	admin *a = arg;
+	node_stats st;
+
+	a->rate_timer = a->env.w->ops->timer_add(a->env.w, 1000, rate_tick, a);
+	a->env.stats(a->env.ctx, &st);
+	a->rate[a->rate_at++ % RATE_WINDOW] = requests_total(&st);
+}
+
+static double requests_per_sec(const admin *a, const node_stats *st)
+{
+	unsigned have = a->rate_at < RATE_WINDOW ? a->rate_at : RATE_WINDOW;
+	uint64_t oldest;
+
+	if (have == 0)
+		return 0;
+	oldest = a->rate[(a->rate_at - have) % RATE_WINDOW];
+	return (double)(requests_total(st) - oldest) / have;
+}
+
+static uint64_t local_keys(admin *a)
+{
+	uint64_t keys, bytes;
+
+	vnode_stored(a->env.vs, &keys, &bytes);
+	return keys;
+}
+
+int admin_new(admin **out, const admin_env *env)
+{
+	admin *a = calloc(1, sizeof(*a));
+
+	*out = NULL;
+	if (a == NULL)
+		return -ENOMEM;
+	a->env = *env;
+	a->ring_size = placement_ring_size(env->pl);
+	a->n_val = placement_n_val(env->pl);
+	a->started_ms = env->w->ops->now_ms(env->w);
+	a->rate_timer = env->w->ops->timer_add(env->w, 1000, rate_tick, a);
+	if (a->rate_timer == NULL) {
+		free(a);
+		return -ENOMEM;
+	}
+	*out = a;
+	return 0;
+}
+
+static void join_end(admin *a, join *j)
+{
+	join **pp = &a->joins;
+
+	while (*pp != j)
+		pp = &(*pp)->next;
+	*pp = j->next;
+	a->njoins--;
+	if (j->timer != NULL)
+		a->env.w->ops->timer_cancel(a->env.w, j->timer);
+	free(j);
+}
+
+void admin_free(admin *a)
+{
+	if (a == NULL)
+		return;
+	while (a->joins != NULL) {
+		reply_error(a->env.rp, a->joins->client, a->joins->id, PROTO_ERR_SHUTDOWN,
+			    "node is shutting down");
+		join_end(a, a->joins);
+	}
+	if (a->rate_timer != NULL)
+		a->env.w->ops->timer_cancel(a->env.w, a->rate_timer);
+	free(a);
+}
+
+size_t admin_pending(const admin *a)
+{
+	return a->njoins;
+}
+
+void admin_peer_gone(admin *a, const char *addr)
+{
+	const char *s = placement_intern(a->env.pl, addr);
+	join *j, *next;
+
+	for (j = a->joins; s != NULL && j != NULL; j = next) {
+		next = j->next;
+		if (j->seed != s)
+			continue;
+		reply_error(a->env.rp, j->client, j->id, PROTO_ERR_TIMEOUT, "join: cannot reach %s", s);
+		join_end(a, j);
+	}
+}
+
+/* Send an INFO answer holding out's map. */
+static void send_info(admin *a, uint64_t client, uint64_t id, const msgpack_sbuffer *out)
+{
+	if (proto_encode_info(reply_buf(a->env.rp), id, out->data, out->size) == 0)
+		reply_send_buf(a->env.rp, client);
+	else
+		reply_error(a->env.rp, client, id, PROTO_ERR_INTERNAL, "out of memory");
+}
+
+static void admin_members(admin *a, msgpack_packer *pk)
+{
+	size_t nc = cluster_count(a->env.cl);
+
+	msgpack_pack_map(pk, 1);
+	PKS(pk, "members");
+	msgpack_pack_array(pk, (uint32_t)nc);
+	for (size_t i = 0; i < nc; i++) {
+		const member *m = cluster_at(a->env.cl, i);
+
+		msgpack_pack_map(pk, 7);
+		PKS(pk, "id");
+		PKS(pk, m->id);
+		PKS(pk, "addr");
+		PKS(pk, m->addr);
+		PKS(pk, "status");
+		PKS(pk, member_status_name(m->status));
+		PKS(pk, "liveness");
+		PKS(pk, member_liveness_name(m->liveness));
+		PKS(pk, "incarnation");
+		msgpack_pack_uint64(pk, m->incarnation);
+		PKS(pk, "version");
+		msgpack_pack_uint64(pk, m->version);
+		PKS(pk, "keys");
+		msgpack_pack_uint64(pk, m == cluster_self(a->env.cl) ? local_keys(a) : m->keys);
+	}
+}
+
+static void admin_ring(admin *a, msgpack_packer *pk)
+{
+	const ring *rg = placement_ring(a->env.pl);
+	size_t nm = rg ? ring_members(rg) : 0;
+	uint32_t np = rg ? ring_n(rg) : 0;
+	uint64_t *reps = calloc(nm ? nm : 1, sizeof(*reps));
+	uint64_t *firsts = calloc(nm ? nm : 1, sizeof(*firsts));
+
+	msgpack_pack_map(pk, 4);
+	PKS(pk, "ring_size");
+	msgpack_pack_uint32(pk, a->ring_size);
+	PKS(pk, "n_val");
+	msgpack_pack_uint32(pk, a->n_val);
+	if (reps == NULL || firsts == NULL)
+		nm = 0;
+	for (uint32_t p = 0; nm > 0 && p < a->ring_size; p++) {
+		const uint32_t *pl = ring_preflist(rg, p);
+
+		firsts[pl[0]]++;
+		for (uint32_t i = 0; i < np; i++)
+			reps[pl[i]]++;
+	}
+	PKS(pk, "ownership");
+	msgpack_pack_array(pk, (uint32_t)nm);
+	for (size_t i = 0; i < nm; i++) {
+		msgpack_pack_map(pk, 4);
+		PKS(pk, "id");
+		PKS(pk, ring_member_id(rg, i));
+		PKS(pk, "replicas");
+		msgpack_pack_uint64(pk, reps[i]);
+		PKS(pk, "first");
+		msgpack_pack_uint64(pk, firsts[i]);
+		PKS(pk, "share");
+		msgpack_pack_double(pk, (double)reps[i] / ((double)a->ring_size * np));
+	}
+	PKS(pk, "partitions");
+	msgpack_pack_array(pk, nm ? a->ring_size : 0);
+	for (uint32_t p = 0; nm > 0 && p < a->ring_size; p++) {
+		const uint32_t *pl = ring_preflist(rg, p);
+
+		msgpack_pack_map(pk, 2);
+		PKS(pk, "index");
+		msgpack_pack_uint32(pk, p);
+		PKS(pk, "preflist");
+		msgpack_pack_array(pk, np);
+		for (uint32_t i = 0; i < np; i++)
+			PKS(pk, ring_member_id(rg, pl[i]));
+	}
+	free(reps);
+	free(firsts);
+}
+
+static void admin_status(admin *a, msgpack_packer *pk)
+{
+	uint64_t keys, bytes, held = 0;
+	node_stats st;
+
+	vnode_stored(a->env.vs, &keys, &bytes);
+	a->env.stats(a->env.ctx, &st);
+	for (uint32_t p = 0; p < a->ring_size; p++)
+		held += placement_holds(a->env.pl, p);
+	msgpack_pack_map(pk, 19);
+	PKS(pk, "id");
+	PKS(pk, a->env.node_id);
+	PKS(pk, "addr");
+	PKS(pk, *a->env.self);
+	PKS(pk, "uptime_s");
+	msgpack_pack_uint64(pk, (a->env.w->ops->now_ms(a->env.w) - a->started_ms) / 1000);
+	PKS(pk, "keys");
+	msgpack_pack_uint64(pk, keys);
+	PKS(pk, "bytes");
+	msgpack_pack_uint64(pk, bytes);
+	PKS(pk, "requests");
+	msgpack_pack_uint64(pk, requests_total(&st));
+	PKS(pk, "requests_per_sec");
+	msgpack_pack_double(pk, requests_per_sec(a, &st));
+	PKS(pk, "latency_us");
+	msgpack_pack_map(pk, 4);
+	PKS(pk, "p50");
+	msgpack_pack_uint64(pk, hist_percentile(a->env.lat, 50));
+	PKS(pk, "p99");
+	msgpack_pack_uint64(pk, hist_percentile(a->env.lat, 99));
+	PKS(pk, "p999");
+	msgpack_pack_uint64(pk, hist_percentile(a->env.lat, 99.9));
+	PKS(pk, "max");
+	msgpack_pack_uint64(pk, hist_max(a->env.lat));
+	PKS(pk, "connections");
+	msgpack_pack_uint64(pk, a->env.w->ops->connections ? a->env.w->ops->connections(a->env.w) : 0);
+	PKS(pk, "partitions_held");
+	msgpack_pack_uint64(pk, held);
+	PKS(pk, "partitions_open");
+	msgpack_pack_uint64(pk, vnode_open_count(a->env.vs));
+	PKS(pk, "ring_size");
+	msgpack_pack_uint32(pk, a->ring_size);
+	PKS(pk, "n_val");
+	msgpack_pack_uint32(pk, a->n_val);
+	PKS(pk, "members");
+	msgpack_pack_uint64(pk, cluster_valid_count(a->env.cl));
+	PKS(pk, "gets");
+	msgpack_pack_uint64(pk, st.gets);
+	PKS(pk, "puts");
+	msgpack_pack_uint64(pk, st.puts);
+	PKS(pk, "deletes");
+	msgpack_pack_uint64(pk, st.deletes);
+	PKS(pk, "errors");
+	msgpack_pack_uint64(pk, st.errors);
+	PKS(pk, "read_repairs");
+	msgpack_pack_uint64(pk, st.read_repairs);
+}
+
+/* Where a key lives: its partition and preference list (primaries, then
+ * fallbacks), with each member's liveness. */
+static void admin_preflist(admin *a, msgpack_packer *pk, const proto_bytes *key)
+{
+	uint32_t p = placement_partition(a->env.pl, key->p, key->len);
+	const ring *rg = placement_ring(a->env.pl);
+	size_t nm = rg ? ring_members(rg) : 0;
+	const uint32_t *pl = rg ? ring_preflist(rg, p) : NULL;
+
+	msgpack_pack_map(pk, 3);
+	PKS(pk, "partition");
+	msgpack_pack_uint32(pk, p);
+	PKS(pk, "n");
+	msgpack_pack_uint32(pk, rg ? ring_n(rg) : 0);
+	PKS(pk, "preflist");
+	msgpack_pack_array(pk, (uint32_t)nm);
+	for (size_t i = 0; i < nm; i++) {
+		const member *m = cluster_find(a->env.cl, ring_member_id(rg, pl[i]));
+
+		msgpack_pack_map(pk, 4);
+		PKS(pk, "id");
+		PKS(pk, m->id);
+		PKS(pk, "addr");
+		PKS(pk, m->addr);
+		PKS(pk, "primary");
+		if (i < ring_n(rg))
+			msgpack_pack_true(pk);
+		else
+			msgpack_pack_false(pk);
+		PKS(pk, "liveness");
+		PKS(pk, member_liveness_name(m->liveness));
+	}
+}
+
+static void admin_ok(msgpack_packer *pk, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void admin_ok(msgpack_packer *pk, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	msgpack_pack_map(pk, 2);
+	PKS(pk, "ok");
+	msgpack_pack_true(pk);
+	PKS(pk, "message");
+	PKS(pk, msg);
+}
+
+/* leave/remove: refuse when the member holds data (no transfer yet). */
+static bool may_drop(admin *a, uint64_t client, uint64_t id, const member *m, const char *verb)
+{
+	bool self = m == cluster_self(a->env.cl);
+	uint64_t keys = self ? local_keys(a) : m->keys;
+
+	if (m->status == MEMBER_REMOVED) {
+		reply_error(a->env.rp, client, id, PROTO_ERR_INVALID, "%s has already been removed", m->id);
+		return false;
+	}
+	if (m->status == MEMBER_VALID && cluster_valid_count(a->env.cl) == 1) {
+		reply_error(a->env.rp, client, id, PROTO_ERR_INVALID,
+			    "refused: %s is the last valid member of the ring", m->id);
+		return false;
+	}
+	if (!self && m->keys_stamp == 0) {
+		reply_error(a->env.rp, client, id, PROTO_ERR_INVALID,
+			    "refused: %s has never reported how many keys it holds, so a %s could "
+			    "strand data; start it once so it reports, or wait for ownership transfer",
+			    m->id, verb);
+		return false;
+	}
+	if (keys > 0) {
+		reply_error(a->env.rp, client, id, PROTO_ERR_INVALID,
+			    "refused: %s holds %" PRIu64 " keys%s; a %s would strand them, because "
+			    "moving data to new owners (ownership transfer) does not exist yet",
+			    m->id, keys, self ? "" : " (as it last reported)", verb);
+		return false;
+	}
+	return true;
+}
+
+
+static void join_tick(void *arg);
+
+/* (Re)arm a join's poll; false (after answering and ending it) when no
+ * timer can be had: a join must always be answered. */
+static bool join_arm(admin *a, join *j)
+{
+	j->timer = a->env.w->ops->timer_add(a->env.w, JOIN_POLL_MS, join_tick, j);
+	if (j->timer != NULL)
+		return true;
+	reply_error(a->env.rp, j->client, j->id, PROTO_ERR_INTERNAL,
+		    "join: out of memory waiting for %s (the join may still complete: see "
+		    "dynkv-admin members)", j->seed);
+	join_end(a, j);
+	return false;
+}
+
+static void join_start(admin *a, uint64_t client, uint64_t id, const char *arg)
+{
+	const char *seed = placement_intern(a->env.pl, arg);
+	join *j = seed != NULL ? calloc(1, sizeof(*j)) : NULL;
+
+	if (j == NULL) {
+		reply_error(a->env.rp, client, id, PROTO_ERR_INTERNAL, "out of memory");
+		return;
+	}
+	j->a = a;
+	j->client = client;
+	j->id = id;
+	j->seed = seed;
+	j->members_before = cluster_count(a->env.cl);
+	j->started_ms = a->env.w->ops->now_ms(a->env.w);
+	j->timeout_ms = a->env.cfg->request_timeout;
+	j->next = a->joins;
+	a->joins = j;
+	a->njoins++;
+	cluster_join(a->env.cl, seed);
+	(void)join_arm(a, j);   /* join_tick answers */
+}
+
+static void join_tick(void *arg)
+{
+	join *j = arg;
+	admin *a = j->a;
+	uint64_t t = a->env.w->ops->now_ms(a->env.w);
+	msgpack_sbuffer out;
+	msgpack_packer pk;
+
+	j->timer = NULL;
+	if (cluster_count(a->env.cl) > j->members_before ||
+	    cluster_find_addr(a->env.cl, j->seed) != NULL) {
+		msgpack_sbuffer_init(&out);
+		msgpack_packer_init(&pk, &out, msgpack_sbuffer_write);
+		admin_ok(&pk, "joined the cluster of %s: %zu valid members", j->seed,
+			 cluster_valid_count(a->env.cl));
+		send_info(a, j->client, j->id, &out);
+		msgpack_sbuffer_destroy(&out);
+		join_end(a, j);
+		return;
+	}
+	if (t - j->started_ms >= j->timeout_ms) {
+		reply_error(a->env.rp, j->client, j->id, PROTO_ERR_TIMEOUT,
+			    "join: no answer from %s within %u ms", j->seed, j->timeout_ms);
+		join_end(a, j);
+		return;
+	}
+	(void)join_arm(a, j);
+}
+
+void admin_request(admin *a, uint64_t client, const proto_msg *m)
+{
+	char cmd[40], arg[PEER_MAX_ADDR + 1] = "";
+	msgpack_sbuffer out;
+	msgpack_packer pk;
+
+	snprintf(cmd, sizeof(cmd), "%.*s", (int)m->command.len, (const char *)m->command.p);
+	if (m->nargs > 0) {
+		if (m->args[0].len > PEER_MAX_ADDR) {
+			reply_error(a->env.rp, client, m->id, PROTO_ERR_INVALID,
+				    "%s: argument too long", cmd);
+			return;
+		}
+		snprintf(arg, sizeof(arg), "%.*s", (int)m->args[0].len, (const char *)m->args[0].p);
+	}
+	msgpack_sbuffer_init(&out);
+	msgpack_packer_init(&pk, &out, msgpack_sbuffer_write);
+	if (strcmp(cmd, "members") == 0 && m->nargs == 0)
+		admin_members(a, &pk);
+	else if (strcmp(cmd, "ring") == 0 && m->nargs == 0)
+		admin_ring(a, &pk);
+	else if (strcmp(cmd, "status") == 0 && m->nargs == 0)
+		admin_status(a, &pk);
+	else if (strcmp(cmd, "preflist") == 0 && m->nargs == 1 && m->args[0].len > 0)
+		admin_preflist(a, &pk, &m->args[0]);
+	else if (strcmp(cmd, "join") == 0 && m->nargs == 1) {
+		join_start(a, client, m->id, arg);
+		goto out;
+	} else if ((strcmp(cmd, "leave") == 0 && m->nargs <= 1) ||
+		   (strcmp(cmd, "remove") == 0 && m->nargs == 1)) {
+		bool leave = cmd[0] == 'l';
+		const member *mb = cluster_find(a->env.cl, arg[0] ? arg : a->env.node_id);
+		char id[PEER_MAX_ADDR + 1];
+
+		if (mb == NULL) {
+			reply_error(a->env.rp, client, m->id, PROTO_ERR_INVALID,
+				    "no member with id \"%s\"", arg);
+			goto out;
+		}
+		if (!leave && mb == cluster_self(a->env.cl)) {
+			reply_error(a->env.rp, client, m->id, PROTO_ERR_INVALID,
+				    "a node cannot remove itself: use leave");
+			goto out;
+		}
+		if (!may_drop(a, client, m->id, mb, leave ? "leave" : "remove"))
+			goto out;
+		snprintf(id, sizeof(id), "%s", mb->id);
+		if (cluster_set_status(a->env.cl, id, MEMBER_REMOVED) != 0) {
+			reply_error(a->env.rp, client, m->id, PROTO_ERR_INTERNAL, "cannot change %s", id);
+			goto out;
+		}
+		admin_ok(&pk, "%s %s the ring (it held no data)", id,
+			 leave ? "has left" : "was removed from");
+	} else {
+		reply_error(a->env.rp, client, m->id, PROTO_ERR_INVALID,
+			    "unknown admin command \"%s\" with %zu arguments (members, ring, status, "
+			    "preflist KEY, join SEED, leave [NODE], remove NODE)", cmd, m->nargs);
+		goto out;
+	}
+	send_info(a, client, m->id, &out);
+out:
+	msgpack_sbuffer_destroy(&out);
+}

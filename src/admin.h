@@ -1,0 +1,56 @@
+/*
+ * admin.h -- the answers to dynkv-admin (ADMIN frames, dynkv-protocol(7)):
+ * members, ring, status, preflist KEY, join SEED, leave [NODE], remove
+ * NODE.  Answers are INFO frames holding one msgpack map, whose fields
+ * dynkv-admin(1) documents; refusals are ERROR frames that say why.
+ *
+ * A join waits (polling every 50 ms) until the seed's state has arrived,
+ * the seed is found unreachable (admin_peer_gone), or its deadline passes.
+ *
+ * Loop thread only.
+ */
+#ifndef DKV_ADMIN_H
+#define DKV_ADMIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cluster.h"
+#include "dkv_config.h"
+#include "hist.h"
+#include "node.h"
+#include "placement.h"
+#include "proto.h"
+#include "reply.h"
+#include "vnode.h"
+#include "world.h"
+
+typedef struct admin admin;
+
+typedef struct admin_env {
+	world *w;
+	const dkv_config *cfg;       /* request_timeout (borrowed) */
+	const char *const *self;     /* our address (borrowed) */
+	const char *node_id;         /* (borrowed) */
+	cluster *cl;
+	placement *pl;
+	vnode_set *vs;
+	reply *rp;
+	/* The node's figures for status (node_stats_get), and its latency. */
+	void (*stats)(void *ctx, node_stats *st);
+	const hist *lat;
+	void *ctx;
+} admin_env;
+
+int admin_new(admin **out, const admin_env *env);
+/* Answer pending joins with SHUTDOWN, free a. */
+void admin_free(admin *a);
+
+/* One ADMIN request (m borrowed for the call). */
+void admin_request(admin *a, uint64_t client, const proto_msg *m);
+/* The peer at addr is unreachable: a join waiting on it fails now. */
+void admin_peer_gone(admin *a, const char *addr);
+/* Joins waiting for their seed. */
+size_t admin_pending(const admin *a);
+
+#endif /* DKV_ADMIN_H */

@@ -1,0 +1,871 @@
+#include "config.h"
+/*
+ * coord.c -- the get/put/delete state machines.  See coord.h for the
+ * lifecycle every request follows.
+ */
+
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <msgpack.h>
+
+#include "coord.h"
+#include "error.h"
+#include "siphash.h"
+
+#define PID_BUCKETS      4096u             /* peer request ids -> req */
+#define MAX_REPLICAS     DKV_CONFIG_N_MAX
+
+typedef enum req_kind {
+	RQ_WRITE,             /* a put or delete this node coordinates */
+	RQ_GET,               /* a get this node coordinates */
+	RQ_FWD,               /* a request forwarded to its coordinator */
+} req_kind;
+
+typedef enum req_state {
+	RS_PENDING,           /* not answered */
+	RS_LINGER,            /* answered; replicas or its own sync outstanding */
+	RS_ABANDONED,         /* deadline passed; only its own sync outstanding */
+} req_state;
+
+typedef enum slot_state { SLOT_WAIT, SLOT_OK, SLOT_FAILED, SLOT_UNASKED } slot_state;
+
+/* One replica a request asked. */
+typedef struct slot {
+	const char *addr;     /* interned; NULL for this node */
+	uint8_t state;        /* slot_state */
+	bool found;           /* GET: the replica had the key */
+	uint64_t hash;        /* GET: hash of its object's encoding */
+} slot;
+
+typedef struct req {
+	coord *c;
+	req_kind kind;
+	req_state state;
+	struct req *prev, *next;   /* the in-flight list */
+	struct req *hnext;         /* its peer-id bucket */
+	uint64_t client, id;       /* who asked, and their request id */
+	uint64_t pid;              /* id of the messages sent for it */
+	uint32_t type;             /* PROTO_GET, PROTO_PUT, PROTO_DELETE */
+	const char *qname;         /* "w" or "r" (for messages) */
+	uint32_t need;             /* acks/replies needed (W or R) */
+	uint32_t need_primary;     /* of them from primaries (PW or PR) */
+	uint32_t asked;            /* replicas asked */
+	uint32_t acks, primary_acks, failed;
+	uint32_t reachable;        /* primaries not down when it started */
+	int first_err;             /* the first replica's error */
+	uint64_t started_ms;
+	uint64_t started_us;       /* for the latency histogram */
+	uint32_t timeout_ms;
+	world_timer *timer;        /* the deadline; NULL once fired */
+	uint8_t *ctx;              /* WRITE: the written object's context */
+	size_t ctxlen;
+	uint8_t *key;              /* GET: for read repair */
+	size_t keylen;
+	object *merged;            /* GET: what the replicas said, merged */
+	slot slots[MAX_REPLICAS];
+	uint32_t nslots;
+	const char *target;        /* FWD: the coordinator (interned) */
+	bool syncing;              /* true iff its durability wait is queued */
+	durable_waiter wt;         /* WRITE: that wait */
+} req;
+
+struct coord {
+	coord_env env;
+	req inflight;              /* list head (sentinel) */
+	size_t ninflight;
+	req *by_pid[PID_BUCKETS];
+	uint64_t next_pid;
+	msgpack_sbuffer ob;        /* an object being encoded */
+	msgpack_sbuffer pb;        /* a peer message being built */
+	siphash_key hkey;          /* for comparing replicas' objects */
+	hist *lat;                 /* latency of answered requests, microseconds */
+	coord_stats st;
+};
+
+int coord_new(coord **out, const coord_env *env)
+{
+	coord *c = calloc(1, sizeof(*c));
+
+	*out = NULL;
+	if (c == NULL)
+		return -ENOMEM;
+	c->env = *env;
+	c->inflight.next = c->inflight.prev = &c->inflight;
+	msgpack_sbuffer_init(&c->ob);
+	msgpack_sbuffer_init(&c->pb);
+	if (hist_new(&c->lat) != 0 || siphash_key_random(&c->hkey) != 0) {
+		coord_free(c);
+		return -ENOMEM;
+	}
+	*out = c;
+	return 0;
+}
+
+static void count_latency(coord *c, uint64_t started_us)
+{
+	hist_record(c->lat, c->env.w->ops->now_us(c->env.w) - started_us);
+}
+
+static uint32_t outstanding(const req *q)
+{
+	return q->asked - q->acks - q->failed;
+}
+
+/* One request against the lifecycle table of coord.h. */
+static int req_check(const req *q, char *err, size_t errlen)
+{
+	const char *why = NULL;
+
+	if (q->acks + q->failed > q->asked)
+		why = "more answers than replicas asked";
+	else if (q->primary_acks > q->acks)
+		why = "more primary acks than acks";
+	else if (q->nslots > MAX_REPLICAS || (q->kind != RQ_FWD && q->asked > q->nslots))
+		why = "more replicas asked than slots";
+	else if (q->state == RS_PENDING && q->timer == NULL)
+		why = "PENDING without a deadline";
+	else if (q->state == RS_LINGER && q->timer == NULL)
+		why = "LINGER without a deadline";
+	else if (q->state == RS_LINGER && outstanding(q) == 0 && !q->syncing)
+		why = "LINGER with nothing outstanding";
+	else if (q->state == RS_ABANDONED && (q->timer != NULL || !q->syncing))
+		why = "ABANDONED with a deadline or without its sync";
+	else if (q->syncing && q->kind != RQ_WRITE)
+		why = "a durability wait on a request that is not a write";
+	else if (q->kind == RQ_FWD && q->state != RS_PENDING)
+		why = "a forwarded request past PENDING";
+	if (why == NULL)
+		return 0;
+	snprintf(err, errlen, "request %" PRIu64 " (kind %d, state %d): %s", q->pid, (int)q->kind,
+		 (int)q->state, why);
+	return -1;
+}
+
+static void req_assert(const req *q)
+{
+	char err[160];
+
+	(void)err;
+	assert(req_check(q, err, sizeof(err)) == 0);
+}
+
+int coord_check(const coord *c, char *err, size_t errlen)
+{
+	size_t n = 0;
+
+	for (const req *q = c->inflight.next; q != &c->inflight; q = q->next) {
+		const req *h;
+
+		if (req_check(q, err, errlen) != 0)
+			return -1;
+		for (h = c->by_pid[q->pid % PID_BUCKETS]; h != NULL && h != q; h = h->hnext)
+			;
+		if (h == NULL) {
+			snprintf(err, errlen, "request %" PRIu64 " is not in its id bucket", q->pid);
+			return -1;
+		}
+		n++;
+	}
+	if (n != c->ninflight) {
+		snprintf(err, errlen, "%zu requests listed, %zu counted", n, c->ninflight);
+		return -1;
+	}
+	return 0;
+}
+
+/* --- quorums -------------------------------------------------------------- */
+
+/* Resolve one quorum option (0: dflt) against the replicas of a key.
+ * Returns false after replying with an error. */
+static bool quorum(coord *c, uint64_t client, uint64_t id, const char *name,
+		   int32_t opt, int32_t dflt, uint32_t *out)
+{
+	int32_t q = opt != 0 ? opt : dflt;
+
+	if (q == 0) {
+		*out = 0;
+		return true;
+	}
+	*out = dkv_config_quorum(q, c->env.n_val);
+	if (*out > c->env.n_val) {
+		reply_error(c->env.rp, client, id, PROTO_ERR_INVALID, "%s=%u exceeds n_val=%u",
+			    name, *out, c->env.n_val);
+		return false;
+	}
+	return true;
+}
+
+/* The message for a quorum that cannot be met. */
+static void reply_quorum(coord *c, uint64_t client, uint64_t id, const char *name,
+			 uint32_t got, uint32_t need, bool primary, uint32_t reachable)
+{
+	reply_error(c->env.rp, client, id, PROTO_ERR_QUORUM,
+		    "quorum not met: %u of %s=%u %sreplicas answered (%u of n_val=%u replicas reachable)",
+		    got, name, need, primary ? "primary " : "", reachable, c->env.n_val);
+}
+
+/* Encode a VALUE reply for obj (NULL: not found) into the reply buffer. */
+static int encode_value(coord *c, uint64_t id, const object *obj)
+{
+	proto_bytes *vals = NULL;
+	size_t nvals = 0;
+	uint64_t tomb = 0;
+	int rc;
+
+	c->ob.size = 0;
+	if (obj != NULL) {
+		size_t ns = object_sibling_count(obj);
+
+		vals = calloc(ns ? ns : 1, sizeof(*vals));
+		if (vals == NULL || object_context_encode(obj, &c->ob) != 0) {
+			free(vals);
+			return -ENOMEM;
+		}
+		for (size_t i = 0; i < ns; i++) {
+			const object_sibling *s = object_sibling_at(obj, i);
+
+			if (s->tombstone) {
+				tomb++;
+				continue;
+			}
+			vals[nvals].p = s->value;
+			vals[nvals].len = s->value_len;
+			nvals++;
+		}
+	}
+	rc = proto_encode_value(reply_buf(c->env.rp), id, nvals > 0, vals, nvals, c->ob.data,
+				c->ob.size, tomb);
+	free(vals);
+	return rc;
+}
+
+/* --- requests in flight --------------------------------------------------- */
+
+/* A new request, PENDING but not armed (req_arm gives it its deadline). */
+static req *req_new(coord *c, req_kind kind, uint64_t client, uint64_t id, uint32_t timeout_ms)
+{
+	req *q = calloc(1, sizeof(*q));
+
+	if (q == NULL)
+		return NULL;
+	q->c = c;
+	q->kind = kind;
+	q->state = RS_PENDING;
+	q->client = client;
+	q->id = id;
+	q->pid = ++c->next_pid;
+	q->started_ms = c->env.w->ops->now_ms(c->env.w);
+	q->started_us = c->env.w->ops->now_us(c->env.w);
+	q->timeout_ms = timeout_ms ? timeout_ms : c->env.cfg->request_timeout;
+	q->next = &c->inflight;
+	q->prev = c->inflight.prev;
+	q->prev->next = q;
+	c->inflight.prev = q;
+	c->ninflight++;
+	q->hnext = c->by_pid[q->pid % PID_BUCKETS];
+	c->by_pid[q->pid % PID_BUCKETS] = q;
+	return q;
+}
+
+static req *req_by_pid(coord *c, uint64_t pid)
+{
+	for (req *q = c->by_pid[pid % PID_BUCKETS]; q != NULL; q = q->hnext)
+		if (q->pid == pid)
+			return q;
+	return NULL;
+}
+
+static void req_free(coord *c, req *q)
+{
+	req **pp = &c->by_pid[q->pid % PID_BUCKETS];
+
+	assert(!q->syncing);
+	while (*pp != q)
+		pp = &(*pp)->hnext;
+	*pp = q->hnext;
+	if (q->timer != NULL)
+		c->env.w->ops->timer_cancel(c->env.w, q->timer);
+	q->prev->next = q->next;
+	q->next->prev = q->prev;
+	c->ninflight--;
+	object_free(q->merged);
+	free(q->ctx);
+	free(q->key);
+	free(q);
+}
+
+static void req_timeout(void *arg);
+
+static bool req_arm(coord *c, req *q)
+{
+	q->timer = c->env.w->ops->timer_add(c->env.w, q->timeout_ms, req_timeout, q);
+	return q->timer != NULL;
+}
+
+static void req_finish(coord *c, req *q);
+
+/* A replica's answer: slot i of q succeeded (rc 0) or failed. */
+static void slot_done(coord *c, req *q, uint32_t i, int rc)
+{
+	if (q->slots[i].state != SLOT_WAIT)
+		return;
+	if (rc == 0) {
+		q->slots[i].state = SLOT_OK;
+		q->acks++;
+		q->primary_acks++;   /* every replica asked is a primary */
+	} else {
+		q->slots[i].state = SLOT_FAILED;
+		q->failed++;
+		if (q->first_err == 0)
+			q->first_err = rc;
+	}
+	req_finish(c, q);
+}
+
+static void read_repair(coord *c, req *q);
+
+/* Answer q if its outcome is known (PENDING -> LINGER); free it once
+ * nothing will call back. */
+static void req_finish(coord *c, req *q)
+{
+	uint32_t left = outstanding(q);
+	reply *rp = c->env.rp;
+
+	if (q->state == RS_PENDING) {
+		if (q->acks >= q->need && q->primary_acks >= q->need_primary) {
+			int rc;
+
+			if (q->kind == RQ_GET)
+				rc = encode_value(c, q->id, q->merged);
+			else
+				rc = proto_encode_ok(reply_buf(rp), q->id, q->ctx, q->ctxlen);
+			if (rc == 0) {
+				reply_send_buf(rp, q->client);
+				if (q->type == PROTO_GET)
+					c->st.gets++;
+				else if (q->type == PROTO_PUT)
+					c->st.puts++;
+				else
+					c->st.deletes++;
+				count_latency(c, q->started_us);
+			} else
+				reply_error(rp, q->client, q->id, PROTO_ERR_INTERNAL, "out of memory");
+			q->state = RS_LINGER;
+		} else if (left == 0 && !q->syncing) {
+			if (q->acks == 0 && q->first_err != 0 && q->first_err != DKV_ECLOSED)
+				reply_store_error(rp, q->client, q->id, q->first_err,
+						  q->kind == RQ_GET ? "read failed" : "write failed");
+			else if (q->primary_acks < q->need_primary)
+				reply_quorum(c, q->client, q->id, q->kind == RQ_GET ? "pr" : "pw",
+					     q->primary_acks, q->need_primary, true, q->reachable);
+			else
+				reply_quorum(c, q->client, q->id, q->qname, q->acks, q->need, false,
+					     q->reachable);
+			q->state = RS_LINGER;
+		}
+	}
+	if (q->state == RS_LINGER && left == 0 && !q->syncing) {
+		if (q->kind == RQ_GET)
+			read_repair(c, q);
+		req_free(c, q);
+		return;
+	}
+	req_assert(q);
+}
+
+static void req_timeout(void *arg)
+{
+	req *q = arg;
+	coord *c = q->c;
+
+	q->timer = NULL;   /* fired: the world has freed it */
+	if (q->state == RS_PENDING) {
+		if (q->kind == RQ_FWD)
+			reply_error(c->env.rp, q->client, q->id, PROTO_ERR_TIMEOUT,
+				    "request timed out after %u ms: its coordinator %s did not answer",
+				    q->timeout_ms, q->target);
+		else
+			reply_error(c->env.rp, q->client, q->id, PROTO_ERR_TIMEOUT,
+				    "request timed out after %u ms: %u of %s=%u replicas answered",
+				    q->timeout_ms, q->acks, q->qname, q->need);
+	}
+	/* Replicas that have not answered will not be waited for (an answer
+	 * lost with a refused send never comes); its own durability wait
+	 * cannot be cancelled, so it waits for that alone. */
+	if (q->syncing) {
+		q->state = RS_ABANDONED;
+		req_assert(q);
+		return;
+	}
+	if (q->kind == RQ_GET)
+		read_repair(c, q);
+	req_free(c, q);
+}
+
+/* --- gets ----------------------------------------------------------------- */
+
+/* Merge one replica's answer (obj NULL: not found) into q. */
+static int get_absorb(coord *c, req *q, uint32_t i, const object *obj)
+{
+	slot *s = &q->slots[i];
+
+	s->found = obj != NULL;
+	if (obj == NULL)
+		return 0;
+	c->ob.size = 0;
+	if (object_encode(obj, &c->ob) == 0)
+		s->hash = siphash24(&c->hkey, c->ob.data, c->ob.size);
+	if (q->merged == NULL)
+		return object_clone(obj, &q->merged);
+	return object_merge(q->merged, obj);
+}
+
+/* Once every replica asked has answered (or the request timed out): send
+ * the merged object to each replica that answered with something else. */
+static void read_repair(coord *c, req *q)
+{
+	uint32_t p;
+	uint64_t h;
+	bool wrote;
+
+	if (q->merged == NULL || q->key == NULL)
+		return;
+	c->ob.size = 0;
+	if (object_encode(q->merged, &c->ob) != 0)
+		return;
+	h = siphash24(&c->hkey, c->ob.data, c->ob.size);
+	p = placement_partition(c->env.pl, q->key, q->keylen);
+	for (uint32_t i = 0; i < q->nslots; i++) {
+		slot *s = &q->slots[i];
+
+		if (s->state != SLOT_OK || (s->found && s->hash == h))
+			continue;
+		c->st.read_repairs++;
+		if (s->addr == NULL) {
+			if (vnode_merge(c->env.vs, p, q->key, q->keylen, q->merged, &wrote) != 0)
+				c->st.read_repairs--;
+			continue;
+		}
+		(void)replica_push(c->env.rep, s->addr, 0, q->key, q->keylen, c->ob.data, c->ob.size,
+				   false);
+	}
+	object_free(q->merged);
+	q->merged = NULL;
+}
+
+void coord_get(coord *c, uint64_t client, const proto_msg *m)
+{
+	placement *pl = c->env.pl;
+	uint32_t r, pr, np, p = placement_partition(pl, m->key.p, m->key.len);
+	const uint32_t *list;
+	req *q;
+
+	if (!quorum(c, client, m->id, "r", m->opts.r, c->env.cfg->r, &r) ||
+	    !quorum(c, client, m->id, "pr", m->opts.pr, 0, &pr))
+		return;
+	list = placement_primaries(pl, p, &np);
+	q = req_new(c, RQ_GET, client, m->id, m->opts.timeout_ms);
+	if (q == NULL || (q->key = malloc(m->key.len)) == NULL) {
+		if (q != NULL)
+			req_free(c, q);
+		reply_error(c->env.rp, client, m->id, PROTO_ERR_INTERNAL, "out of memory");
+		return;
+	}
+	memcpy(q->key, m->key.p, m->key.len);
+	q->keylen = m->key.len;
+	q->type = PROTO_GET;
+	q->qname = "r";
+	q->need = r > pr ? r : pr;
+	q->need_primary = pr;
+	q->nslots = np;
+	if (!req_arm(c, q)) {
+		reply_error(c->env.rp, client, m->id, PROTO_ERR_INTERNAL, "out of memory");
+		req_free(c, q);
+		return;
+	}
+	/* ask the others first, so a synchronous local answer finds them
+	 * counted */
+	for (uint32_t i = 0; i < np; i++) {
+		slot *s = &q->slots[i];
+
+		if (placement_is_self(pl, list[i])) {
+			s->addr = NULL;
+			s->state = SLOT_WAIT;
+			q->asked++;
+			q->reachable++;
+			continue;
+		}
+		s->addr = placement_addr(pl, list[i]);
+		if (placement_is_down(pl, list[i])) {
+			s->state = SLOT_UNASKED;
+			continue;
+		}
+		q->reachable++;
+		c->pb.size = 0;
+		if (peer_encode_rget(&c->pb, q->pid, *c->env.self, m->key.p, m->key.len) != 0 ||
+		    c->env.w->ops->send(c->env.w, s->addr, c->pb.data, c->pb.size) != 0) {
+			s->state = SLOT_UNASKED;
+			continue;
+		}
+		s->state = SLOT_WAIT;
+		q->asked++;
+	}
+	req_assert(q);
+	if (q->asked == 0) {
+		req_finish(c, q);
+		return;
+	}
+	for (uint32_t i = 0; i < np; i++) {
+		if (q->slots[i].addr == NULL && q->slots[i].state == SLOT_WAIT) {
+			object *obj = NULL;
+			int rc = vnode_read(c->env.vs, p, m->key.p, m->key.len, &obj);
+
+			if (rc == 0)
+				rc = get_absorb(c, q, i, obj);
+			object_free(obj);
+			slot_done(c, q, i, rc);   /* may answer and free q */
+			return;
+		}
+	}
+}
+
+/* A replica's RVALUE for one of our gets. */
+static void on_rvalue(coord *c, req *q, const char *from, const peer_msg *pm)
+{
+	object *obj = NULL;
+	int rc;
+
+	if (q->kind != RQ_GET)
+		return;
+	for (uint32_t i = 0; i < q->nslots; i++) {
+		if (q->slots[i].addr != from || q->slots[i].state != SLOT_WAIT)
+			continue;
+		if (pm->code != 0)
+			rc = proto_error_to_dkv(pm->code);
+		else if (pm->has_data &&
+			 (rc = object_decode(pm->data, pm->datalen, &c->env.olim, &obj)) != 0)
+			dkv_log_opt(c->env.log, DKV_LOG_WARNING, "replica %s sent an object that fails to decode: %s",
+			      from, dkv_strerror(rc));
+		else
+			rc = get_absorb(c, q, i, obj);
+		object_free(obj);
+		slot_done(c, q, i, rc);
+		return;
+	}
+}
+
+/* --- writes --------------------------------------------------------------- */
+
+/* Forward a client's write to a primary of its key (this node is not one). */
+static void forward(coord *c, uint64_t client, const proto_msg *m, const void *payload,
+		    size_t len, const uint32_t *list, uint32_t np)
+{
+	placement *pl = c->env.pl;
+	const char *to = NULL;
+	req *q;
+
+	for (uint32_t i = 0; i < np && to == NULL; i++)
+		if (!placement_is_down(pl, list[i]))
+			to = placement_addr(pl, list[i]);
+	if (to == NULL) {
+		reply_quorum(c, client, m->id, "w", 0,
+			     dkv_config_quorum(m->opts.w ? m->opts.w : c->env.cfg->w, c->env.n_val),
+			     false, 0);
+		return;
+	}
+	q = req_new(c, RQ_FWD, client, m->id, m->opts.timeout_ms);
+	if (q == NULL) {
+		reply_error(c->env.rp, client, m->id, PROTO_ERR_INTERNAL, "out of memory");
+		return;
+	}
+	q->type = m->type;
+	q->target = to;
+	/* a little longer than the coordinator's own deadline, so its
+	 * answer (often a timeout that says more) wins */
+	q->timeout_ms += q->timeout_ms / 10 + 100;
+	c->pb.size = 0;
+	if (!req_arm(c, q) || peer_encode_fwd(&c->pb, q->pid, *c->env.self, payload, len) != 0 ||
+	    c->env.w->ops->send(c->env.w, to, c->pb.data, c->pb.size) != 0) {
+		reply_error(c->env.rp, client, m->id, PROTO_ERR_QUORUM,
+			    "quorum not met: could not reach %s, the coordinator for this key", to);
+		req_free(c, q);
+		return;
+	}
+	req_assert(q);
+	c->st.forwarded++;
+}
+
+static void on_fwdreply(coord *c, req *q, const peer_msg *pm)
+{
+	if (q->kind != RQ_FWD)
+		return;
+	reply_frame(c->env.rp, q->client, pm->data, pm->datalen);
+	count_latency(c, q->started_us);
+	if (q->type == PROTO_PUT)
+		c->st.puts++;
+	else if (q->type == PROTO_DELETE)
+		c->st.deletes++;
+	req_free(c, q);
+}
+
+/* Its own store's append is durable (or failed): slot 0's answer. */
+static void write_synced(void *arg, int rc)
+{
+	req *q = arg;
+	coord *c = q->c;
+
+	q->syncing = false;
+	if (q->state == RS_ABANDONED) {
+		req_free(c, q);
+		return;
+	}
+	slot_done(c, q, 0, rc);
+}
+
+void coord_write(coord *c, uint64_t client, const proto_msg *m, const void *payload,
+		 size_t len, bool forwarded)
+{
+	placement *pl = c->env.pl;
+	reply *rp = c->env.rp;
+	uint32_t w, pw, np, p = placement_partition(pl, m->key.p, m->key.len);
+	const uint32_t *list;
+	object_vv ctx = { 0 };
+	object *obj = NULL;
+	bool primary = false;
+	req *q;
+	int rc;
+
+	if (!quorum(c, client, m->id, "w", m->opts.w, c->env.cfg->w, &w) ||
+	    !quorum(c, client, m->id, "pw", m->opts.pw, 0, &pw))
+		return;
+	list = placement_primaries(pl, p, &np);
+	for (uint32_t i = 0; i < np; i++)
+		primary |= placement_is_self(pl, list[i]);
+	if (!primary) {
+		if (np == 0)
+			reply_error(rp, client, m->id, PROTO_ERR_QUORUM,
+				    "quorum not met: no valid member in the ring");
+		else if (forwarded)
+			reply_error(rp, client, m->id, PROTO_ERR_QUORUM,
+				    "quorum not met: %s is not a replica of this key in its view of "
+				    "the ring (membership is changing); retry", c->env.node_id);
+		else
+			forward(c, client, m, payload, len, list, np);
+		return;
+	}
+	rc = object_context_decode(m->context.p, m->context.len, &c->env.olim, &ctx);
+	if (rc != 0) {
+		reply_error(rp, client, m->id, PROTO_ERR_CONTEXT,
+			    "malformed context: %s (send back the context a get returned)",
+			    dkv_strerror(rc));
+		return;
+	}
+	rc = vnode_read(c->env.vs, p, m->key.p, m->key.len, &obj);
+	if (rc != 0) {
+		object_vv_release(&ctx);
+		reply_store_error(rp, client, m->id, rc, "read before write failed");
+		return;
+	}
+	if (object_vv_get(&ctx, c->env.actor) >
+	    object_vv_get(obj ? object_vector(obj) : NULL, c->env.actor)) {
+		/* Only this node makes its own dots, and it stores each one
+		 * before anyone can read it: a context claiming more is forged
+		 * or from a lost incarnation, and would burn our counters. */
+		object_vv_release(&ctx);
+		object_free(obj);
+		reply_error(rp, client, m->id, PROTO_ERR_CONTEXT,
+			    "malformed context: it claims writes this node never made");
+		return;
+	}
+	if (obj == NULL && (obj = object_new()) == NULL) {
+		object_vv_release(&ctx);
+		reply_error(rp, client, m->id, PROTO_ERR_INTERNAL, "out of memory");
+		return;
+	}
+	uint64_t now = c->env.w->ops->wall_ms(c->env.w);
+	if (m->type == PROTO_PUT)
+		rc = object_put(obj, c->env.actor, &ctx, m->value.p, m->value.len, now);
+	else
+		rc = object_delete(obj, c->env.actor, &ctx, now);
+	object_vv_release(&ctx);
+	if (rc == 0) {
+		object_prune(obj, c->env.cfg->vclock_max, c->env.actor);
+		c->ob.size = 0;
+		rc = object_encode(obj, &c->ob);
+	}
+	if (rc == 0 && object_sibling_count(obj) > c->env.olim.max_siblings) {
+		/* stored, it could never be read back */
+		reply_error(rp, client, m->id, PROTO_ERR_TOOBIG,
+			    "too many siblings: this write would make %zu > %zu; resolve them by "
+			    "writing with the context of a read",
+			    object_sibling_count(obj), c->env.olim.max_siblings);
+		object_free(obj);
+		return;
+	}
+	if (rc == 0 && c->ob.size > c->env.max_object) {
+		reply_error(rp, client, m->id, PROTO_ERR_TOOBIG,
+			    "object too large: %zu siblings take %zu bytes > %zu (max_frame less "
+			    "room for the key); resolve the siblings by writing with a context",
+			    object_sibling_count(obj), c->ob.size, c->env.max_object);
+		object_free(obj);
+		return;
+	}
+	q = rc == 0 ? req_new(c, RQ_WRITE, client, m->id, m->opts.timeout_ms) : NULL;
+	if (rc == 0 && q == NULL)
+		rc = -ENOMEM;
+	if (rc == 0) {
+		/* the context the OK carries: what this write produced */
+		size_t start = c->ob.size;
+
+		rc = object_context_encode(obj, &c->ob);
+		if (rc == 0 && (q->ctx = malloc(c->ob.size - start)) == NULL)
+			rc = -ENOMEM;
+		if (rc == 0) {
+			q->ctxlen = c->ob.size - start;
+			memcpy(q->ctx, c->ob.data + start, q->ctxlen);
+		}
+		c->ob.size = start;
+	}
+	object_free(obj);
+	if (rc == 0 && !req_arm(c, q))
+		rc = -ENOMEM;   /* without a deadline a lost answer would pin q */
+	if (rc != 0) {
+		if (q != NULL)
+			req_free(c, q);
+		reply_error(rp, client, m->id, PROTO_ERR_INTERNAL, "%s", dkv_strerror(rc));
+		return;
+	}
+	q->type = m->type;
+	q->qname = "w";
+	q->need = w;
+	q->need_primary = pw;
+	/* slot 0 is this node; then the other primaries */
+	q->nslots = 1;
+	q->slots[0].addr = NULL;
+	q->slots[0].state = SLOT_WAIT;
+	q->asked = 1;
+	q->reachable = 1;
+	for (uint32_t i = 0; i < np; i++) {
+		slot *s;
+
+		if (placement_is_self(pl, list[i]))
+			continue;
+		s = &q->slots[q->nslots++];
+		s->addr = placement_addr(pl, list[i]);
+		s->state = SLOT_UNASKED;
+		if (placement_is_down(pl, list[i]))
+			continue;
+		q->reachable++;
+		if (replica_push(c->env.rep, s->addr, q->pid, m->key.p, m->key.len, c->ob.data,
+				 c->ob.size, true) != 0)
+			continue;
+		s->state = SLOT_WAIT;
+		q->asked++;
+	}
+	req_assert(q);
+	rc = vnode_store(c->env.vs, p, m->key.p, m->key.len, c->ob.data, c->ob.size);
+	if (rc != 0 || c->env.cfg->sync != DKV_SYNC_ALWAYS) {
+		slot_done(c, q, 0, rc);
+		return;
+	}
+	q->syncing = true;
+	durable_wait(c->env.dur, &q->wt, write_synced, q);
+}
+
+static void on_rack(coord *c, req *q, const char *from, const peer_msg *pm)
+{
+	if (q->kind != RQ_WRITE)
+		return;
+	for (uint32_t i = 1; i < q->nslots; i++)
+		if (q->slots[i].addr == from && q->slots[i].state == SLOT_WAIT) {
+			slot_done(c, q, i, pm->code == 0 ? 0 : proto_error_to_dkv(pm->code));
+			return;
+		}
+}
+
+void coord_peer_answer(coord *c, const peer_msg *pm)
+{
+	req *q = req_by_pid(c, pm->id);
+	const char *from;
+
+	if (q == NULL)
+		return;   /* answered and freed already, or never ours */
+	if (pm->type == PEER_FWDREPLY) {
+		on_fwdreply(c, q, pm);
+		return;
+	}
+	/* Only a replica the request asked can answer it, and those are
+	 * interned already: a stranger's name is never interned here. */
+	from = placement_intern(c->env.pl, pm->from);
+	if (from == NULL)
+		return;
+	if (pm->type == PEER_RVALUE)
+		on_rvalue(c, q, from, pm);
+	else if (pm->type == PEER_RACK)
+		on_rack(c, q, from, pm);
+}
+
+/* --- peers going away ----------------------------------------------------- */
+
+void coord_peer_gone(coord *c, const char *addr)
+{
+	const char *a = placement_intern(c->env.pl, addr);
+	req *q, *next;
+
+	if (a == NULL)
+		return;
+	for (q = c->inflight.next; q != &c->inflight; q = next) {
+		next = q->next;
+		if (q->kind == RQ_FWD) {
+			if (q->target != a)
+				continue;
+			reply_error(c->env.rp, q->client, q->id, PROTO_ERR_TIMEOUT,
+				    "the coordinator %s failed before answering; the write "
+				    "may or may not have been applied", a);
+			req_free(c, q);
+			continue;
+		}
+		/* slot_done may free q: find a waiting slot, one at a time */
+		for (uint32_t i = 0; i < q->nslots; i++)
+			if (q->slots[i].addr == a && q->slots[i].state == SLOT_WAIT) {
+				slot_done(c, q, i, DKV_ECLOSED);
+				break;
+			}
+	}
+}
+
+void coord_stats_get(const coord *c, coord_stats *st)
+{
+	*st = c->st;
+	st->inflight = c->ninflight;
+}
+
+const hist *coord_latency(const coord *c)
+{
+	return c->lat;
+}
+
+void coord_free(coord *c)
+{
+	if (c == NULL)
+		return;
+	while (c->inflight.next != &c->inflight) {
+		req *q = c->inflight.next;
+
+		if (q->state == RS_PENDING)
+			reply_error(c->env.rp, q->client, q->id, PROTO_ERR_SHUTDOWN,
+				    "node is shutting down");
+		q->syncing = false;   /* no batch runs (coord.h) */
+		req_free(c, q);
+	}
+	hist_free(c->lat);
+	msgpack_sbuffer_destroy(&c->ob);
+	msgpack_sbuffer_destroy(&c->pb);
+	free(c);
+}

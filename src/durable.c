@@ -1,0 +1,139 @@
+#include "config.h"
+/*
+ * durable.c -- durability batches.  See durable.h.
+ */
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+
+#include "durable.h"
+#include "error.h"
+
+struct durable {
+	world *w;
+	vnode_set *vs;
+	dkv_log *log;
+	int policy;                /* DKV_SYNC_* */
+	uint32_t interval_ms;
+	durable_waiter *wait;      /* waiting for the next batch */
+	durable_waiter **wait_tail;
+	durable_waiter *run;       /* covered by the running batch */
+	bool running;              /* true iff the world is syncing a batch */
+	bitcask **stores;          /* the running batch's stores (ring_size slots) */
+	world_timer *timer;        /* sync = interval */
+	uint64_t batches;          /* completed */
+};
+
+static void batch_start(durable *d);
+
+static void batch_done(void *arg, int rc)
+{
+	durable *d = arg;
+	durable_waiter *wt = d->run;
+
+	d->run = NULL;
+	d->running = false;
+	d->batches++;
+	if (rc != 0)
+		dkv_log_opt(d->log, DKV_LOG_ERROR, "fdatasync of a partition failed: %s",
+			    dkv_strerror(rc));
+	while (wt != NULL) {
+		durable_waiter *next = wt->next;
+
+		wt->next = NULL;
+		wt->fn(wt->arg, rc);   /* may free wt */
+		wt = next;
+	}
+	batch_start(d);
+}
+
+/* Start a batch of every dirty store, covering the waiting callers; at
+ * most one runs at a time. */
+static void batch_start(durable *d)
+{
+	size_t k;
+
+	if (d->running || (!vnode_any_dirty(d->vs) && d->wait == NULL))
+		return;
+	k = vnode_take_dirty(d->vs, d->stores);
+	d->run = d->wait;
+	d->wait = NULL;
+	d->wait_tail = &d->wait;
+	d->running = true;
+	if (k == 0) {
+		/* Nothing to sync: every append the waiters saw was covered
+		 * by a batch that has ended. */
+		batch_done(d, 0);
+		return;
+	}
+	d->w->ops->durable(d->w, d->stores, k, batch_done, d);
+}
+
+static void tick(void *arg)
+{
+	durable *d = arg;
+
+	d->timer = d->w->ops->timer_add(d->w, d->interval_ms, tick, d);
+	if (d->timer == NULL)
+		dkv_log_opt(d->log, DKV_LOG_ERROR,
+			    "out of memory re-arming the sync timer: interval syncs stop");
+	batch_start(d);
+}
+
+int durable_new(durable **out, world *w, vnode_set *vs, uint32_t ring_size, int policy,
+		uint32_t interval_ms, dkv_log *log)
+{
+	durable *d = calloc(1, sizeof(*d));
+
+	*out = NULL;
+	if (d == NULL || (d->stores = calloc(ring_size, sizeof(*d->stores))) == NULL) {
+		free(d);
+		return -ENOMEM;
+	}
+	d->w = w;
+	d->vs = vs;
+	d->log = log;
+	d->policy = policy;
+	d->interval_ms = interval_ms;
+	d->wait_tail = &d->wait;
+	if (policy == DKV_SYNC_INTERVAL) {
+		d->timer = w->ops->timer_add(w, interval_ms, tick, d);
+		if (d->timer == NULL) {
+			durable_free(d);
+			return -ENOMEM;
+		}
+	}
+	*out = d;
+	return 0;
+}
+
+void durable_free(durable *d)
+{
+	if (d == NULL)
+		return;
+	if (d->timer != NULL)
+		d->w->ops->timer_cancel(d->w, d->timer);
+	free(d->stores);
+	free(d);
+}
+
+void durable_wait(durable *d, durable_waiter *wt, durable_fn fn, void *arg)
+{
+	wt->fn = fn;
+	wt->arg = arg;
+	wt->next = NULL;
+	*d->wait_tail = wt;
+	d->wait_tail = &wt->next;
+	batch_start(d);
+}
+
+bool durable_running(const durable *d)
+{
+	return d->running;
+}
+
+uint64_t durable_batches(const durable *d)
+{
+	return d->batches;
+}

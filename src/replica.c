@@ -1,0 +1,141 @@
+#include "config.h"
+/*
+ * replica.c -- replica reads and writes for peers, and pushes to them.
+ * See replica.h.
+ */
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include <msgpack.h>
+
+#include "error.h"
+#include "proto.h"
+#include "replica.h"
+
+/* An acknowledgement waiting for a durability batch. */
+typedef struct pending_ack {
+	durable_waiter wt;
+	replica *r;
+	const char *to;        /* interned */
+	uint64_t pid;          /* the coordinator's id */
+} pending_ack;
+
+struct replica {
+	replica_env env;
+	msgpack_sbuffer pb;    /* a peer message being built */
+	replica_stats st;
+};
+
+int replica_new(replica **out, const replica_env *env)
+{
+	replica *r = calloc(1, sizeof(*r));
+
+	*out = r;
+	if (r == NULL)
+		return -ENOMEM;
+	r->env = *env;
+	msgpack_sbuffer_init(&r->pb);
+	return 0;
+}
+
+void replica_free(replica *r)
+{
+	if (r == NULL)
+		return;
+	msgpack_sbuffer_destroy(&r->pb);
+	free(r);
+}
+
+static void send_rack(replica *r, const char *to, uint64_t pid, uint32_t code)
+{
+	r->pb.size = 0;
+	if (peer_encode_rack(&r->pb, pid, *r->env.self, code) == 0)
+		(void)r->env.w->ops->send(r->env.w, to, r->pb.data, r->pb.size);
+}
+
+void replica_rget(replica *r, const peer_msg *pm)
+{
+	void *val = NULL;
+	size_t vlen = 0;
+	uint32_t code = 0;
+	int rc;
+
+	if (pm->keylen > r->env.cfg->max_key_size)
+		rc = DKV_ETOOBIG;
+	else
+		rc = vnode_get_raw(r->env.vs, placement_partition(r->env.pl, pm->key, pm->keylen),
+				   pm->key, pm->keylen, &val, &vlen);
+	if (rc != 0 && rc != DKV_ENOTFOUND)
+		code = proto_error_from_dkv(rc);
+	r->pb.size = 0;
+	if (peer_encode_rvalue(&r->pb, pm->id, *r->env.self, code,
+			       rc == 0 ? (val ? val : "") : NULL, vlen) == 0)
+		(void)r->env.w->ops->send(r->env.w, pm->from, r->pb.data, r->pb.size);
+	free(val);
+	r->st.reads++;
+}
+
+static void ack_synced(void *arg, int rc)
+{
+	pending_ack *a = arg;
+
+	a->r->st.acks_waiting--;
+	send_rack(a->r, a->to, a->pid, rc == 0 ? 0 : PROTO_ERR_STORAGE);
+	free(a);
+}
+
+void replica_rput(replica *r, const peer_msg *pm)
+{
+	object *obj = NULL;
+	bool wrote = false;
+	const char *from;
+	int rc;
+
+	if (pm->keylen > r->env.cfg->max_key_size)
+		rc = DKV_ETOOBIG;
+	else
+		rc = object_decode(pm->data, pm->datalen, &r->env.olim, &obj);
+	if (rc == 0)
+		rc = vnode_merge(r->env.vs, placement_partition(r->env.pl, pm->key, pm->keylen),
+				 pm->key, pm->keylen, obj, &wrote);
+	object_free(obj);
+	r->st.writes++;
+	if (rc != 0)
+		dkv_log_opt(r->env.log, DKV_LOG_WARNING, "replica write from %s failed: %s",
+			    pm->from, dkv_strerror(rc));
+	if (!pm->flag)
+		return;
+	if (rc == 0 && wrote && r->env.cfg->sync == DKV_SYNC_ALWAYS &&
+	    (from = placement_intern(r->env.pl, pm->from)) != NULL) {
+		pending_ack *a = malloc(sizeof(*a));
+
+		if (a != NULL) {
+			a->r = r;
+			a->to = from;
+			a->pid = pm->id;
+			r->st.acks_waiting++;
+			durable_wait(r->env.dur, &a->wt, ack_synced, a);
+			return;
+		}
+		rc = -ENOMEM;
+	}
+	send_rack(r, pm->from, pm->id, rc == 0 ? 0 : proto_error_from_dkv(rc));
+}
+
+int replica_push(replica *r, const char *to, uint64_t pid, const void *key, size_t klen,
+		 const void *enc, size_t len, bool want_ack)
+{
+	int rc;
+
+	r->pb.size = 0;
+	rc = peer_encode_rput(&r->pb, pid, *r->env.self, key, klen, enc, len, want_ack);
+	if (rc == 0)
+		rc = r->env.w->ops->send(r->env.w, to, r->pb.data, r->pb.size);
+	return rc;
+}
+
+void replica_stats_get(const replica *r, replica_stats *st)
+{
+	*st = r->st;
+}

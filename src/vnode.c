@@ -1,0 +1,434 @@
+#include "config.h"
+/*
+ * vnode.c -- the partition stores.  See vnode.h.
+ */
+
+#include <errno.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <msgpack.h>
+
+#include "dkv_file.h"
+#include "error.h"
+#include "siphash.h"
+#include "vnode.h"
+
+/* Opening a store costs a few fsyncs (a new one: its directory, its first
+ * data file), ~10 ms: 512 of them on the loop, on first use, stalled a
+ * fresh node for seconds.  At start the node opens every partition it
+ * holds on OPENERS threads at once (they end when the opening does). */
+#define OPENERS 8
+
+typedef struct part {
+	bitcask *bc;          /* NULL until opened */
+	bool dirty;           /* appended to since its last sync batch began */
+} part;
+
+struct vnode_set {
+	vnode_config cfg;          /* dir points at dir below */
+	char *dir;
+	part *parts;               /* ring_size entries */
+	size_t nopen;              /* stores open */
+	size_t ndirty;             /* parts with dirty set */
+	msgpack_sbuffer ob;        /* an object being encoded */
+	siphash_key hkey;          /* for comparing encodings */
+	vnode_observer_fn observe;
+	void *observe_ctx;
+};
+
+struct vnode_iter {
+	bitcask_iter *it;
+};
+
+int vnode_set_open(vnode_set **out, const vnode_config *cfg)
+{
+	vnode_set *vs = calloc(1, sizeof(*vs));
+
+	*out = NULL;
+	if (vs == NULL)
+		return -ENOMEM;
+	vs->cfg = *cfg;
+	vs->dir = strdup(cfg->dir);
+	vs->parts = calloc(cfg->ring_size, sizeof(*vs->parts));
+	if (vs->dir == NULL || vs->parts == NULL || siphash_key_random(&vs->hkey) != 0) {
+		free(vs->dir);
+		free(vs->parts);
+		free(vs);
+		return -ENOMEM;
+	}
+	vs->cfg.dir = vs->dir;
+	msgpack_sbuffer_init(&vs->ob);
+	*out = vs;
+	return 0;
+}
+
+static void part_path(const vnode_set *vs, uint32_t p, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/partitions/%04" PRIu32, vs->dir, p);
+}
+
+/* Open (creating if need be) partition p's store into *out; any thread.
+ * err gets the reason. */
+static int open_store(const vnode_set *vs, uint32_t p, bitcask **out, char *err, size_t errlen)
+{
+	char dir[4200];
+	bitcask_config bc;
+	int rc;
+
+	part_path(vs, p, dir, sizeof(dir));
+	bitcask_config_init(&bc);
+	bc.max_key_size = vs->cfg.max_key_size;
+	bc.max_value_size = (uint32_t)vs->cfg.max_object;
+	bc.sync = BITCASK_SYNC_MANUAL;
+	bc.log = dkv_log_hook;
+	bc.log_ctx = vs->cfg.log;
+	rc = dkv_mkdir_p(dir);
+	if (rc == 0)
+		rc = bitcask_open(out, dir, &bc, err, errlen);
+	else
+		snprintf(err, errlen, "%s: %s", dir, strerror(-rc));
+	return rc;
+}
+
+/* Partition p's store, opened on the loop if need be. */
+static int part_open(vnode_set *vs, uint32_t p, bitcask **out)
+{
+	char err[4400];
+	int rc;
+
+	if (vs->parts[p].bc != NULL) {
+		*out = vs->parts[p].bc;
+		return 0;
+	}
+	rc = open_store(vs, p, &vs->parts[p].bc, err, sizeof(err));
+	if (rc != 0) {
+		dkv_log_opt(vs->cfg.log, DKV_LOG_ERROR, "partition %" PRIu32 ": %s", p, err);
+		return rc;
+	}
+	vs->nopen++;
+	*out = vs->parts[p].bc;
+	return 0;
+}
+
+typedef struct openers {
+	const vnode_set *vs;
+	const uint32_t *list;
+	size_t count;
+	atomic_size_t next;
+	bitcask **got;               /* by position in list */
+	int *rcs;
+	char (*errs)[256];
+} openers;
+
+static void *opener_main(void *arg)
+{
+	openers *o = arg;
+	size_t i;
+
+	while ((i = atomic_fetch_add(&o->next, 1)) < o->count)
+		o->rcs[i] = o->vs->parts[o->list[i]].bc != NULL ? 0 :
+			open_store(o->vs, o->list[i], &o->got[i], o->errs[i], sizeof(o->errs[i]));
+	return NULL;
+}
+
+int vnode_open_many(vnode_set *vs, const uint32_t *list, size_t count, char *err, size_t errlen)
+{
+	pthread_t th[OPENERS];
+	int nth = 0, rc = 0;
+	openers o = { .vs = vs, .list = list, .count = count };
+
+	if (count == 0)
+		return 0;
+	o.got = calloc(count, sizeof(*o.got));
+	o.rcs = calloc(count, sizeof(*o.rcs));
+	o.errs = calloc(count, sizeof(*o.errs));
+	if (o.got == NULL || o.rcs == NULL || o.errs == NULL) {
+		rc = -ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	atomic_init(&o.next, 0);
+	while (nth < OPENERS && (size_t)nth < count && pthread_create(&th[nth], NULL, opener_main, &o) == 0)
+		nth++;
+	opener_main(&o);   /* this thread too (all of it if none started) */
+	for (int i = 0; i < nth; i++)
+		pthread_join(th[i], NULL);
+	for (size_t i = 0; i < count; i++) {
+		if (o.got[i] != NULL) {
+			vs->parts[list[i]].bc = o.got[i];
+			vs->nopen++;
+		} else if (o.rcs[i] != 0 && rc == 0) {
+			rc = o.rcs[i];
+			snprintf(err, errlen, "partition %" PRIu32 ": %s", list[i], o.errs[i]);
+		}
+	}
+out:
+	free(o.got);
+	free(o.rcs);
+	free(o.errs);
+	return rc;
+}
+
+bool vnode_is_open(const vnode_set *vs, uint32_t p)
+{
+	return vs->parts[p].bc != NULL;
+}
+
+bool vnode_exists(const vnode_set *vs, uint32_t p)
+{
+	char path[4200];
+	struct stat st;
+
+	part_path(vs, p, path, sizeof(path));
+	return stat(path, &st) == 0;
+}
+
+bitcask *vnode_store_of(const vnode_set *vs, uint32_t p)
+{
+	return vs->parts[p].bc;
+}
+
+int vnode_get_raw(vnode_set *vs, uint32_t p, const void *key, size_t klen,
+		  void **val, size_t *vlen)
+{
+	bitcask *bc;
+	int rc = part_open(vs, p, &bc);
+
+	*val = NULL;
+	*vlen = 0;
+	if (rc != 0)
+		return rc;
+	return bitcask_get(bc, key, klen, val, vlen);
+}
+
+int vnode_read(vnode_set *vs, uint32_t p, const void *key, size_t klen, object **obj)
+{
+	void *val;
+	size_t vlen;
+	int rc;
+
+	*obj = NULL;
+	rc = vnode_get_raw(vs, p, key, klen, &val, &vlen);
+	if (rc == DKV_ENOTFOUND)
+		return 0;
+	if (rc != 0)
+		return rc;
+	rc = object_decode(val, vlen, &vs->cfg.olim, obj);
+	free(val);
+	if (rc != 0) {
+		dkv_log_opt(vs->cfg.log, DKV_LOG_ERROR, "partition %" PRIu32 ": a stored object fails to decode: %s",
+		     p, dkv_strerror(rc));
+		/* a newer format is not corruption: say which it is */
+		return rc == DKV_EVERSION ? DKV_EVERSION : DKV_ECORRUPT;
+	}
+	return 0;
+}
+
+int vnode_store(vnode_set *vs, uint32_t p, const void *key, size_t klen,
+		const void *obj, size_t len)
+{
+	bitcask *bc;
+	int rc;
+
+	if (len > vs->cfg.max_object)
+		return DKV_ETOOBIG;
+	rc = part_open(vs, p, &bc);
+	if (rc == 0)
+		rc = bitcask_put(bc, key, klen, obj, len);
+	if (rc != 0) {
+		dkv_log_opt(vs->cfg.log, DKV_LOG_ERROR, "partition %" PRIu32 ": write failed: %s", p, dkv_strerror(rc));
+		return rc;
+	}
+	if (!vs->parts[p].dirty) {
+		vs->parts[p].dirty = true;
+		vs->ndirty++;
+	}
+	if (vs->observe != NULL)
+		vs->observe(vs->observe_ctx, p, key, klen, obj, len);
+	return 0;
+}
+
+int vnode_merge(vnode_set *vs, uint32_t p, const void *key, size_t klen, const object *in,
+		bool *wrote)
+{
+	object *obj = NULL;
+	size_t before = 0;
+	uint64_t h0 = 0;
+	int rc;
+
+	*wrote = false;
+	rc = vnode_read(vs, p, key, klen, &obj);
+	if (rc != 0)
+		return rc;
+	if (obj != NULL) {
+		vs->ob.size = 0;
+		rc = object_encode(obj, &vs->ob);
+		h0 = siphash24(&vs->hkey, vs->ob.data, vs->ob.size);
+		before = vs->ob.size;
+		if (rc == 0)
+			rc = object_merge(obj, in);
+	} else {
+		rc = object_clone(in, &obj);
+	}
+	if (rc == 0) {
+		object_prune(obj, vs->cfg.vclock_max, vs->cfg.actor);
+		vs->ob.size = 0;
+		rc = object_encode(obj, &vs->ob);
+	}
+	if (rc == 0 && (before != vs->ob.size || siphash24(&vs->hkey, vs->ob.data, vs->ob.size) != h0)) {
+		rc = vnode_store(vs, p, key, klen, vs->ob.data, vs->ob.size);
+		*wrote = rc == 0;
+	}
+	object_free(obj);
+	return rc;
+}
+
+size_t vnode_take_dirty(vnode_set *vs, bitcask **out)
+{
+	size_t k = 0;
+
+	for (uint32_t p = 0; vs->ndirty > 0 && p < vs->cfg.ring_size; p++)
+		if (vs->parts[p].dirty) {
+			vs->parts[p].dirty = false;
+			vs->ndirty--;
+			if (vs->parts[p].bc != NULL)
+				out[k++] = vs->parts[p].bc;
+		}
+	return k;
+}
+
+bool vnode_any_dirty(const vnode_set *vs)
+{
+	return vs->ndirty > 0;
+}
+
+void vnode_set_observer(vnode_set *vs, vnode_observer_fn fn, void *ctx)
+{
+	vs->observe = fn;
+	vs->observe_ctx = ctx;
+}
+
+int vnode_iter_open(vnode_set *vs, uint32_t p, vnode_iter **out)
+{
+	vnode_iter *it;
+	bitcask *bc;
+	int rc;
+
+	*out = NULL;
+	rc = part_open(vs, p, &bc);
+	if (rc != 0)
+		return rc;
+	if ((it = calloc(1, sizeof(*it))) == NULL)
+		return -ENOMEM;
+	rc = bitcask_iter_open(bc, true, &it->it);
+	if (rc != 0) {
+		free(it);
+		return rc;
+	}
+	*out = it;
+	return 0;
+}
+
+int vnode_iter_next(vnode_iter *it, const uint8_t **key, size_t *klen,
+		    const uint8_t **obj, size_t *len)
+{
+	return bitcask_iter_next(it->it, key, klen, obj, len);
+}
+
+void vnode_iter_close(vnode_iter *it)
+{
+	if (it == NULL)
+		return;
+	bitcask_iter_close(it->it);
+	free(it);
+}
+
+static int unlink_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path) == 0 ? 0 : errno;
+}
+
+int vnode_drop(vnode_set *vs, uint32_t p)
+{
+	char path[4200];
+	int rc = 0;
+
+	if (vs->parts[p].bc != NULL) {
+		rc = bitcask_close(vs->parts[p].bc);
+		vs->parts[p].bc = NULL;
+		vs->nopen--;
+		if (vs->parts[p].dirty) {
+			vs->parts[p].dirty = false;
+			vs->ndirty--;
+		}
+		if (rc != 0)
+			dkv_log_opt(vs->cfg.log, DKV_LOG_WARNING, "partition %" PRIu32 ": closing before the drop: %s",
+			     p, dkv_strerror(rc));
+	}
+	part_path(vs, p, path, sizeof(path));
+	rc = nftw(path, unlink_one, 16, FTW_DEPTH | FTW_PHYS);
+	if (rc > 0 || (rc < 0 && errno != ENOENT))
+		return rc > 0 ? -rc : -errno;
+	return 0;
+}
+
+void vnode_stored(vnode_set *vs, uint64_t *keys, uint64_t *bytes)
+{
+	*keys = *bytes = 0;
+	for (uint32_t p = 0; p < vs->cfg.ring_size; p++) {
+		bitcask_stats st;
+
+		if (vs->parts[p].bc == NULL)
+			continue;
+		bitcask_stats_get(vs->parts[p].bc, &st, NULL, NULL);
+		*keys += st.keys;
+		*bytes += st.live_bytes;
+	}
+}
+
+size_t vnode_open_count(const vnode_set *vs)
+{
+	return vs->nopen;
+}
+
+int vnode_set_close(vnode_set *vs)
+{
+	int rc = 0;
+
+	if (vs == NULL)
+		return 0;
+	for (uint32_t p = 0; p < vs->cfg.ring_size; p++) {
+		bitcask *bc = vs->parts[p].bc;
+		int r;
+
+		if (bc == NULL)
+			continue;
+		r = bitcask_sync_now(bc);
+		if (r == 0)
+			r = bitcask_close(bc);
+		else
+			(void)bitcask_close(bc);
+		if (r != 0) {
+			dkv_log_opt(vs->cfg.log, DKV_LOG_ERROR, "closing partition %" PRIu32 ": %s", p, dkv_strerror(r));
+			if (rc == 0)
+				rc = r;
+		}
+	}
+	msgpack_sbuffer_destroy(&vs->ob);
+	free(vs->parts);
+	free(vs->dir);
+	free(vs);
+	return rc;
+}

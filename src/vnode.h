@@ -1,0 +1,119 @@
+/*
+ * vnode.h -- the partition replicas this node stores: one Bitcask store
+ * per partition, and the only holder of store handles.
+ *
+ *   DATA_DIR/partitions/NNNN/   the store of partition NNNN (decimal, four
+ *                               digits); what it holds is documented in
+ *                               dynkv-format(5).
+ *
+ * A store's values are encoded objects (object.h): a version vector and
+ * siblings.  Everything that reads or writes a replica comes through here:
+ * the coordinator's local writes (vnode_store), replica writes, read repair
+ * and, later, hinted handoff and anti-entropy (vnode_merge: merge an object
+ * in, never overwriting a newer or concurrent version), reads (vnode_read,
+ * vnode_get_raw), a scan (the iterator) and dropping a partition replica
+ * that is no longer ours (vnode_drop).
+ *
+ * Stores are opened with BITCASK_SYNC_MANUAL: the owner drives syncing
+ * (durable.h).  Every successful write marks its store dirty;
+ * vnode_take_dirty() hands the dirty stores to a sync batch and clears the
+ * marks, so that a write made while that batch runs marks the store again
+ * for the next one.  A write observer, if set, sees every object stored
+ * (after the append, before the call returns): anti-entropy keeps its
+ * trees up to date through it.
+ *
+ * All stores a node holds are opened at start (vnode_open_many, on several
+ * threads at once); a partition first used later is opened on the loop.
+ * Loop thread only, except vnode_open_many's own helper threads.
+ */
+#ifndef DKV_VNODE_H
+#define DKV_VNODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bitcask.h"
+#include "log.h"
+#include "object.h"
+
+typedef struct vnode_set vnode_set;
+typedef struct vnode_iter vnode_iter;
+
+typedef struct vnode_config {
+	const char *dir;             /* the data directory (copied) */
+	uint32_t ring_size;          /* partitions 0..ring_size-1 */
+	uint64_t actor;              /* this node's actor (pruning keeps its entry) */
+	uint32_t max_key_size;       /* longest key a store accepts */
+	size_t max_object;           /* largest encoded object a store accepts */
+	uint32_t vclock_max;         /* prune version vectors beyond this */
+	object_limits olim;          /* for decoding stored objects */
+	dkv_log *log;                /* NULL: no logging */
+} vnode_config;
+
+/* Called for every object stored: partition, key, encoded object (all
+ * borrowed for the call). */
+typedef void (*vnode_observer_fn)(void *ctx, uint32_t p, const void *key, size_t klen,
+				  const void *obj, size_t len);
+
+/* A set with no store open yet.  0 or -ENOMEM. */
+int vnode_set_open(vnode_set **out, const vnode_config *cfg);
+/* Sync and close every store, free the set.  0 or the first error. */
+int vnode_set_close(vnode_set *vs);
+
+/* Open (creating if need be) the listed partitions' stores, OPENERS at a
+ * time on helper threads; those already open are skipped.  0, or the first
+ * error with "partition N: reason" in err (the others stay open). */
+int vnode_open_many(vnode_set *vs, const uint32_t *list, size_t count, char *err, size_t errlen);
+/* True iff partition p's store is open. */
+bool vnode_is_open(const vnode_set *vs, uint32_t p);
+/* True iff partition p has a directory on disk. */
+bool vnode_exists(const vnode_set *vs, uint32_t p);
+
+/* The object stored under key in partition p: 0 and *obj (NULL when
+ * absent; caller frees with object_free), or an error (DKV_ECORRUPT for an
+ * object that fails to decode, DKV_EVERSION for a newer format). */
+int vnode_read(vnode_set *vs, uint32_t p, const void *key, size_t klen, object **obj);
+/* Its encoding as stored: 0 and *val (caller frees with free()),
+ * DKV_ENOTFOUND, or an error. */
+int vnode_get_raw(vnode_set *vs, uint32_t p, const void *key, size_t klen,
+		  void **val, size_t *vlen);
+/* Store an encoded object (len <= max_object, else DKV_ETOOBIG) under key. */
+int vnode_store(vnode_set *vs, uint32_t p, const void *key, size_t klen,
+		const void *obj, size_t len);
+/* Merge `in` into the stored object (or store a copy when there is none),
+ * pruned to vclock_max, and store the result if it differs from what was
+ * there: *wrote says whether anything was appended. */
+int vnode_merge(vnode_set *vs, uint32_t p, const void *key, size_t klen, const object *in,
+		bool *wrote);
+
+/* Move the dirty stores into out (room for ring_size) and clear their
+ * marks; returns how many.  The stores stay open until vnode_set_close. */
+size_t vnode_take_dirty(vnode_set *vs, bitcask **out);
+/* True iff some store is dirty. */
+bool vnode_any_dirty(const vnode_set *vs);
+
+void vnode_set_observer(vnode_set *vs, vnode_observer_fn fn, void *ctx);
+
+/* Scan partition p: every live key with its encoded object, as
+ * bitcask_iter describes (borrowed until the next call).  vnode_iter_next
+ * returns 0, DKV_ENOTFOUND at the end, or an error.  Close the iterator
+ * before dropping the partition or closing the set. */
+int vnode_iter_open(vnode_set *vs, uint32_t p, vnode_iter **out);
+int vnode_iter_next(vnode_iter *it, const uint8_t **key, size_t *klen,
+		    const uint8_t **obj, size_t *len);
+void vnode_iter_close(vnode_iter *it);
+
+/* Close partition p's store and delete its directory (a replica that is no
+ * longer ours, once its data is safe elsewhere).  0 or -errno. */
+int vnode_drop(vnode_set *vs, uint32_t p);
+
+/* Live keys and bytes over every open store. */
+void vnode_stored(vnode_set *vs, uint64_t *keys, uint64_t *bytes);
+/* Stores open now. */
+size_t vnode_open_count(const vnode_set *vs);
+/* Partition p's store, or NULL when it is not open: for background work
+ * (bitcask_work) and statistics.  Borrowed until vnode_drop or close. */
+bitcask *vnode_store_of(const vnode_set *vs, uint32_t p);
+
+#endif /* DKV_VNODE_H */
