@@ -25,343 +25,7 @@
 #include "proto.h"
 #include "simworld.h"
 
-#define MAXN     5
-#define MAXGOT   64
-
-typedef struct got {
-	char addr[64];
-	uint64_t client;
-	uint8_t *frame;
-	size_t len;
-} got;
-
-typedef struct crig {
-	simworld *sim;
-	size_t n;
-	char addr[MAXN][32];
-	char dir[MAXN][64];
-	dkv_config cfg[MAXN];
-	node *nd[MAXN];
-	got got[MAXGOT];
-	size_t ngot;
-	uint64_t next_id;
-	uint64_t seed;
-} crig;
-
-static void on_reply(void *ctx, const char *addr, uint64_t client, const void *frame, size_t len)
-{
-	crig *r = ctx;
-	got *g;
-
-	cr_assert_lt(r->ngot, MAXGOT, "too many replies queued");
-	g = &r->got[r->ngot++];
-	snprintf(g->addr, sizeof(g->addr), "%s", addr);
-	g->client = client;
-	g->frame = malloc(len);
-	cr_assert_not_null(g->frame);
-	memcpy(g->frame, frame, len);
-	g->len = len;
-}
-
-static void set(dkv_config *c, const char *k, const char *v)
-{
-	char e[256];
-
-	cr_assert_eq(dkv_config_set(c, k, v, e, sizeof(e)), 0, "%s=%s: %s", k, v, e);
-}
-
-static void open_node(crig *r, size_t i)
-{
-	char err[512];
-	int rc;
-
-	rc = node_open(&r->nd[i], &r->cfg[i], sim_host(r->sim, r->addr[i]), NULL, err, sizeof(err));
-	cr_assert_eq(rc, 0, "node_open %s: %s", r->addr[i], err);
-	sim_host_attach(r->sim, r->addr[i], r->nd[i]);
-}
-
-/* n nodes, each seeded with the first; sync as given. */
-static void crig_init(crig *r, size_t n, uint64_t seed, const char *sync)
-{
-	memset(r, 0, sizeof(*r));
-	r->n = n;
-	r->seed = seed;
-	r->next_id = 1;
-	r->sim = sim_new(seed);
-	cr_assert_not_null(r->sim);
-	sim_on_reply_host(r->sim, on_reply, r);
-	for (size_t i = 0; i < n; i++) {
-		snprintf(r->addr[i], sizeof(r->addr[i]), "10.0.0.%zu:7070", i + 1);
-		snprintf(r->dir[i], sizeof(r->dir[i]), "/dev/shm/dkv-cluster-XXXXXX");
-		cr_assert_not_null(mkdtemp(r->dir[i]));
-		cr_assert_eq(dkv_config_init(&r->cfg[i]), 0);
-		set(&r->cfg[i], "data_dir", r->dir[i]);
-		set(&r->cfg[i], "listen", r->addr[i]);
-		set(&r->cfg[i], "log_level", "error");
-		set(&r->cfg[i], "sync", sync);
-		set(&r->cfg[i], "probe_interval", "200ms");
-		set(&r->cfg[i], "probe_timeout", "80ms");
-		set(&r->cfg[i], "suspect_timeout", "1s");
-		set(&r->cfg[i], "push_pull_interval", "1s");
-		set(&r->cfg[i], "request_timeout", "2s");
-		if (i > 0)
-			set(&r->cfg[i], "seeds", r->addr[0]);
-		open_node(r, i);
-	}
-}
-
-static void clear_got(crig *r)
-{
-	for (size_t i = 0; i < r->ngot; i++)
-		free(r->got[i].frame);
-	r->ngot = 0;
-}
-
-static void close_node(crig *r, size_t i)
-{
-	sim_host_attach(r->sim, r->addr[i], NULL);
-	/* a durability batch may still hold the stores */
-	for (int k = 0; k < 1000 && node_close(r->nd[i]) == DKV_EBUSY; k++)
-		sim_run_for(r->sim, 5);
-	r->nd[i] = NULL;
-}
-
-static void crig_fini(crig *r)
-{
-	char cmd[128];
-
-	for (size_t i = 0; i < r->n; i++) {
-		if (r->nd[i] != NULL)
-			close_node(r, i);
-		dkv_config_free(&r->cfg[i]);
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", r->dir[i]);
-		cr_assert_eq(system(cmd), 0);
-	}
-	clear_got(r);
-	sim_free(r->sim);
-}
-
-/* Send a client frame (in r's scratch buffer) to node i and run the world
- * until its reply comes (at most limit_ms virtual).  The decoded reply is
- * in *m (release it); returns false if none came. */
-static bool call(crig *r, size_t i, msgpack_sbuffer *sb, proto_msg *m, uint64_t limit_ms)
-{
-	static const proto_limits lim = { 1024, 1 << 20 };
-	uint64_t client = 100 + i, deadline = sim_now(r->sim) + limit_ms;
-	char err[256];
-
-	clear_got(r);
-	cr_assert_eq(node_request(r->nd[i], client, sb->data + 4, sb->size - 4), 0);
-	while (sim_now(r->sim) < deadline) {
-		for (size_t k = 0; k < r->ngot; k++) {
-			got *g = &r->got[k];
-
-			if (g->client != client || strcmp(g->addr, r->addr[i]) != 0)
-				continue;
-			cr_assert_eq(proto_decode(g->frame + 4, g->len - 4, &lim, m, err, sizeof(err)), 0,
-				     "reply: %s", err);
-			return true;
-		}
-		sim_run_for(r->sim, 1);
-	}
-	return false;
-}
-
-static proto_opts opts_rw(int32_t rr, int32_t w)
-{
-	proto_opts o = { 0 };
-
-	o.r = rr;
-	o.w = w;
-	return o;
-}
-
-/* put; returns the reply type (OK or ERROR; 0: no reply), error code in *code */
-static uint32_t put(crig *r, size_t i, const char *key, const char *val, int32_t w,
-		    const void *ctx, size_t ctxlen, uint32_t *code)
-{
-	msgpack_sbuffer sb;
-	proto_opts o = opts_rw(0, w);
-	proto_msg m;
-	uint32_t type = 0;
-
-	msgpack_sbuffer_init(&sb);
-	cr_assert_eq(proto_encode_put(&sb, r->next_id++, key, strlen(key), val, strlen(val),
-				      ctx, ctxlen, &o), 0);
-	if (call(r, i, &sb, &m, 10000)) {
-		type = m.type;
-		*code = m.code;
-		proto_msg_release(&m);
-	}
-	msgpack_sbuffer_destroy(&sb);
-	return type;
-}
-
-/* get: 1 found with exactly one value equal to want (or want NULL and not
- * found), 0 otherwise, -1 error reply or none. */
-static int get_is(crig *r, size_t i, const char *key, const char *want, int32_t rr)
-{
-	msgpack_sbuffer sb;
-	proto_opts o = opts_rw(rr, 0);
-	proto_msg m;
-	int res = -1;
-
-	msgpack_sbuffer_init(&sb);
-	cr_assert_eq(proto_encode_get(&sb, r->next_id++, key, strlen(key), &o), 0);
-	if (call(r, i, &sb, &m, 10000)) {
-		if (m.type == PROTO_VALUE) {
-			if (want == NULL)
-				res = !m.found;
-			else
-				res = m.found && m.nvalues == 1 && m.values[0].len == strlen(want) &&
-				      memcmp(m.values[0].p, want, m.values[0].len) == 0;
-		}
-		proto_msg_release(&m);
-	}
-	msgpack_sbuffer_destroy(&sb);
-	return res;
-}
-
-/* The INFO map of an admin command at node i, as a msgpack object in z
- * (caller destroys z). */
-static bool admin(crig *r, size_t i, const char *cmd, msgpack_zone *z, msgpack_object *out,
-		  msgpack_sbuffer *raw)
-{
-	msgpack_sbuffer sb;
-	proto_msg m;
-	bool ok = false;
-
-	msgpack_sbuffer_init(&sb);
-	cr_assert_eq(proto_encode_admin(&sb, r->next_id++, cmd, NULL, 0), 0);
-	if (call(r, i, &sb, &m, 1000) && m.type == PROTO_INFO) {
-		if (raw != NULL)
-			msgpack_sbuffer_write(raw, (const char *)m.info.p, m.info.len);
-		ok = msgpack_unpack((const char *)m.info.p, m.info.len, NULL, z, out) ==
-		     MSGPACK_UNPACK_SUCCESS;
-		proto_msg_release(&m);
-	}
-	msgpack_sbuffer_destroy(&sb);
-	return ok;
-}
-
-static const msgpack_object *field(const msgpack_object *map, const char *k)
-{
-	if (map->type != MSGPACK_OBJECT_MAP)
-		return NULL;
-	for (uint32_t i = 0; i < map->via.map.size; i++) {
-		const msgpack_object_kv *kv = &map->via.map.ptr[i];
-
-		if (kv->key.type == MSGPACK_OBJECT_STR && kv->key.via.str.size == strlen(k) &&
-		    memcmp(kv->key.via.str.ptr, k, kv->key.via.str.size) == 0)
-			return &kv->val;
-	}
-	return NULL;
-}
-
-static bool str_is(const msgpack_object *o, const char *s)
-{
-	return o != NULL && o->type == MSGPACK_OBJECT_STR && o->via.str.size == strlen(s) &&
-	       memcmp(o->via.str.ptr, s, o->via.str.size) == 0;
-}
-
-/* Field `want` ("liveness", "status") of the member whose `by` ("addr",
- * "id") is `key`, in node i's members INFO, into buf ("?" if absent). */
-static const char *member_field(crig *r, size_t i, const char *by, const char *key,
-				const char *want, char *buf, size_t len)
-{
-	msgpack_zone z;
-	msgpack_object o;
-	const msgpack_object *ms;
-
-	snprintf(buf, len, "?");
-	msgpack_zone_init(&z, 4096);
-	if (admin(r, i, "members", &z, &o, NULL) && (ms = field(&o, "members")) != NULL &&
-	    ms->type == MSGPACK_OBJECT_ARRAY) {
-		for (uint32_t k = 0; k < ms->via.array.size; k++) {
-			const msgpack_object *m = &ms->via.array.ptr[k];
-			const msgpack_object *f = field(m, want);
-
-			if (str_is(field(m, by), key) && f != NULL && f->type == MSGPACK_OBJECT_STR)
-				snprintf(buf, len, "%.*s", (int)f->via.str.size, f->via.str.ptr);
-		}
-	}
-	msgpack_zone_destroy(&z);
-	return buf;
-}
-
-static const char *liveness(crig *r, size_t i, const char *addr, char *buf, size_t len)
-{
-	return member_field(r, i, "addr", addr, "liveness", buf, len);
-}
-
-/* True when every live node has all n members in its ring and every node
- * prints the same ring. */
-static bool converged(crig *r)
-{
-	msgpack_sbuffer first, raw;
-	bool same = true;
-
-	msgpack_sbuffer_init(&first);
-	for (size_t i = 0; i < r->n && same; i++) {
-		node_stats st;
-		msgpack_zone z;
-		msgpack_object o;
-
-		if (r->nd[i] == NULL)
-			continue;
-		node_stats_get(r->nd[i], &st);
-		if (st.members != r->n) {
-			same = false;
-			break;
-		}
-		msgpack_zone_init(&z, 1 << 16);
-		msgpack_sbuffer_init(&raw);
-		if (!admin(r, i, "ring", &z, &o, &raw))
-			same = false;
-		else if (first.size == 0)
-			msgpack_sbuffer_write(&first, raw.data, raw.size);
-		else
-			same = first.size == raw.size && memcmp(first.data, raw.data, raw.size) == 0;
-		msgpack_sbuffer_destroy(&raw);
-		msgpack_zone_destroy(&z);
-	}
-	msgpack_sbuffer_destroy(&first);
-	return same;
-}
-
-static uint64_t converge_ms(crig *r, uint64_t limit_ms)
-{
-	uint64_t t0 = sim_now(r->sim);
-
-	while (!converged(r)) {
-		cr_assert_lt(sim_now(r->sim) - t0, limit_ms,
-			     "membership did not converge within %llu ms (seed %llu)",
-			     (unsigned long long)limit_ms, (unsigned long long)r->seed);
-		sim_run_for(r->sim, 100);
-	}
-	return sim_now(r->sim) - t0;
-}
-
-static void lossy(crig *r, uint32_t loss_ppm)
-{
-	sim_net_opts o;
-
-	sim_net_opts_init(&o);
-	o.loss_ppm = loss_ppm;
-	o.dup_ppm = 20000;
-	o.delay_min_ms = 1;
-	o.delay_max_ms = 15;
-	o.reorder = true;
-	sim_net_set(r->sim, &o);
-}
-
-static void clean_net(crig *r)
-{
-	sim_net_opts o;
-
-	sim_net_opts_init(&o);
-	sim_net_set(r->sim, &o);
-}
+#include "crig.h"
 
 Test(cluster, three_nodes_converge_and_serve_any_key_from_any_node)
 {
@@ -517,27 +181,6 @@ Test(cluster, concurrent_writes_through_two_nodes_become_siblings_and_a_merged_w
 }
 
 /* Run an admin command with one argument at node i: the reply type. */
-static uint32_t admin1(crig *r, size_t i, const char *cmd, const char *arg)
-{
-	msgpack_sbuffer sb;
-	proto_msg m;
-	uint32_t type = 0;
-
-	msgpack_sbuffer_init(&sb);
-	cr_assert_eq(proto_encode_admin(&sb, r->next_id++, cmd, arg ? &arg : NULL, arg ? 1 : 0), 0);
-	if (call(r, i, &sb, &m, 10000)) {
-		type = m.type;
-		proto_msg_release(&m);
-	}
-	msgpack_sbuffer_destroy(&sb);
-	return type;
-}
-
-static const char *status_of(crig *r, size_t i, const char *id, char *buf, size_t len)
-{
-	return member_field(r, i, "id", id, "status", buf, len);
-}
-
 Test(cluster, an_empty_node_leaves_stays_removed_after_a_restart_and_comes_back_by_join)
 {
 	crig r;
@@ -570,20 +213,49 @@ Test(cluster, an_empty_node_leaves_stays_removed_after_a_restart_and_comes_back_
 	crig_fini(&r);
 }
 
+/* An admin command with at most one argument that must be refused: the
+ * message into buf. */
+static void admin_refused(crig *r, size_t i, const char *cmd, const char *arg, char *buf,
+			  size_t len)
+{
+	msgpack_sbuffer sb;
+	proto_msg m;
+
+	msgpack_sbuffer_init(&sb);
+	cr_assert_eq(proto_encode_admin(&sb, r->next_id++, cmd, arg ? &arg : NULL, arg ? 1 : 0), 0);
+	cr_assert(call(r, i, &sb, &m, 10000), "%s: no answer", cmd);
+	cr_assert_eq(m.type, PROTO_ERROR, "%s %s was not refused", cmd, arg ? arg : "");
+	snprintf(buf, len, "%.*s", (int)m.message.len, (const char *)m.message.p);
+	proto_msg_release(&m);
+	msgpack_sbuffer_destroy(&sb);
+}
+
 Test(cluster, leave_and_remove_of_a_member_holding_data_are_refused)
 {
 	crig r;
 	uint32_t code = 0;
-	char buf[16];
+	char buf[16], msg[512];
+	uint64_t t0;
 
 	crig_init(&r, 3, sim_seed_env("refuse_leave", 13), "none");
 	converge_ms(&r, 10000);
 	cr_assert_eq(put(&r, 0, "k", "v", 3, NULL, 0, &code), PROTO_OK);
-	sim_run_for(r.sim, 2000);   /* let the key counts spread */
-	cr_assert_eq(admin1(&r, 1, "leave", NULL), PROTO_ERROR);
-	cr_assert_eq(admin1(&r, 0, "remove", r.addr[1]), PROTO_ERROR);
-	cr_assert_eq(admin1(&r, 0, "remove", r.addr[0]), PROTO_ERROR, "a node cannot remove itself");
-	cr_assert_eq(admin1(&r, 0, "remove", "no-such-node"), PROTO_ERROR);
+	/* the refusal must come from the key count node 1 reported, so wait
+	 * until node 0 has heard it (gossip), and check the message says so */
+	t0 = sim_now(r.sim);
+	while (strcmp(member_field(&r, 0, "addr", r.addr[1], "keys", buf, sizeof(buf)), "1") != 0) {
+		cr_assert_lt(sim_now(r.sim) - t0, 10000, "node 1's key count never reached node 0 "
+			     "(it reads %s; seed %llu)", buf, (unsigned long long)r.seed);
+		sim_run_for(r.sim, 100);
+	}
+	admin_refused(&r, 1, "leave", NULL, msg, sizeof(msg));
+	cr_assert_not_null(strstr(msg, "holds 1 keys"), "%s", msg);
+	admin_refused(&r, 0, "remove", r.addr[1], msg, sizeof(msg));
+	cr_assert_not_null(strstr(msg, "holds 1 keys (as it last reported)"), "%s", msg);
+	admin_refused(&r, 0, "remove", r.addr[0], msg, sizeof(msg));
+	cr_assert_not_null(strstr(msg, "cannot remove itself"), "%s", msg);
+	admin_refused(&r, 0, "remove", "no-such-node", msg, sizeof(msg));
+	cr_assert_not_null(strstr(msg, "no member"), "%s", msg);
 	cr_assert_str_eq(status_of(&r, 2, r.addr[1], buf, sizeof(buf)), "valid");
 	crig_fini(&r);
 }

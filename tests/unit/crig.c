@@ -1,0 +1,361 @@
+/*
+ * crig.c -- the cluster rig of crig.h.
+ */
+#include "config.h"
+
+#include <criterion/criterion.h>
+#include <msgpack.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crig.h"
+#include "error.h"
+
+void on_reply(void *ctx, const char *addr, uint64_t client, const void *frame, size_t len)
+{
+	crig *r = ctx;
+	got *g;
+
+	cr_assert_lt(r->ngot, MAXGOT, "too many replies queued");
+	g = &r->got[r->ngot++];
+	snprintf(g->addr, sizeof(g->addr), "%s", addr);
+	g->client = client;
+	g->frame = malloc(len);
+	cr_assert_not_null(g->frame);
+	memcpy(g->frame, frame, len);
+	g->len = len;
+}
+
+void set(dkv_config *c, const char *k, const char *v)
+{
+	char e[256];
+
+	cr_assert_eq(dkv_config_set(c, k, v, e, sizeof(e)), 0, "%s=%s: %s", k, v, e);
+}
+
+void open_node(crig *r, size_t i)
+{
+	char err[512];
+	int rc;
+
+	rc = node_open(&r->nd[i], &r->cfg[i], sim_host(r->sim, r->addr[i]), NULL, err, sizeof(err));
+	cr_assert_eq(rc, 0, "node_open %s: %s", r->addr[i], err);
+	sim_host_attach(r->sim, r->addr[i], r->nd[i]);
+}
+
+/* n nodes, each seeded with the first; sync as given. */
+void crig_init(crig *r, size_t n, uint64_t seed, const char *sync)
+{
+	memset(r, 0, sizeof(*r));
+	r->n = n;
+	r->seed = seed;
+	r->next_id = 1;
+	r->sim = sim_new(seed);
+	cr_assert_not_null(r->sim);
+	sim_on_reply_host(r->sim, on_reply, r);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(r->addr[i], sizeof(r->addr[i]), "10.0.0.%zu:7070", i + 1);
+		snprintf(r->dir[i], sizeof(r->dir[i]), "/dev/shm/dkv-cluster-XXXXXX");
+		cr_assert_not_null(mkdtemp(r->dir[i]));
+		cr_assert_eq(dkv_config_init(&r->cfg[i]), 0);
+		set(&r->cfg[i], "data_dir", r->dir[i]);
+		set(&r->cfg[i], "listen", r->addr[i]);
+		set(&r->cfg[i], "log_level", "error");
+		set(&r->cfg[i], "sync", sync);
+		set(&r->cfg[i], "probe_interval", "200ms");
+		set(&r->cfg[i], "probe_timeout", "80ms");
+		set(&r->cfg[i], "suspect_timeout", "1s");
+		set(&r->cfg[i], "push_pull_interval", "1s");
+		set(&r->cfg[i], "request_timeout", "2s");
+		if (i > 0)
+			set(&r->cfg[i], "seeds", r->addr[0]);
+		open_node(r, i);
+	}
+}
+
+void clear_got(crig *r)
+{
+	for (size_t i = 0; i < r->ngot; i++)
+		free(r->got[i].frame);
+	r->ngot = 0;
+}
+
+void close_node(crig *r, size_t i)
+{
+	sim_host_attach(r->sim, r->addr[i], NULL);
+	/* a durability batch may still hold the stores: it ends within its
+	 * virtual sync delay, so 5 s of virtual time is plenty */
+	int rc = node_close(r->nd[i]);
+
+	for (int k = 0; k < 1000 && rc == DKV_EBUSY; k++) {
+		sim_run_for(r->sim, 5);
+		rc = node_close(r->nd[i]);
+	}
+	cr_assert_eq(rc, 0, "node_close %s: %s (seed %llu)", r->addr[i], dkv_strerror(rc),
+		     (unsigned long long)r->seed);
+	r->nd[i] = NULL;
+}
+
+void crig_fini(crig *r)
+{
+	char cmd[128];
+
+	for (size_t i = 0; i < r->n; i++) {
+		if (r->nd[i] != NULL)
+			close_node(r, i);
+		dkv_config_free(&r->cfg[i]);
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", r->dir[i]);
+		cr_assert_eq(system(cmd), 0);
+	}
+	clear_got(r);
+	sim_free(r->sim);
+}
+
+/* Send a client frame (in r's scratch buffer) to node i and run the world
+ * until its reply comes (at most limit_ms virtual).  The decoded reply is
+ * in *m (release it); returns false if none came. */
+bool call(crig *r, size_t i, msgpack_sbuffer *sb, proto_msg *m, uint64_t limit_ms)
+{
+	const proto_limits lim = { 1024, 1 << 20 };
+	uint64_t client = 100 + i, deadline = sim_now(r->sim) + limit_ms;
+	char err[256];
+
+	clear_got(r);
+	cr_assert_eq(node_request(r->nd[i], client, sb->data + 4, sb->size - 4), 0);
+	while (sim_now(r->sim) < deadline) {
+		for (size_t k = 0; k < r->ngot; k++) {
+			got *g = &r->got[k];
+
+			if (g->client != client || strcmp(g->addr, r->addr[i]) != 0)
+				continue;
+			cr_assert_eq(proto_decode(g->frame + 4, g->len - 4, &lim, m, err, sizeof(err)), 0,
+				     "reply: %s", err);
+			return true;
+		}
+		sim_run_for(r->sim, 1);
+	}
+	return false;
+}
+
+proto_opts opts_rw(int32_t rr, int32_t w)
+{
+	proto_opts o = { 0 };
+
+	o.r = rr;
+	o.w = w;
+	return o;
+}
+
+/* put; returns the reply type (OK or ERROR; 0: no reply), error code in *code */
+uint32_t put(crig *r, size_t i, const char *key, const char *val, int32_t w,
+		    const void *ctx, size_t ctxlen, uint32_t *code)
+{
+	msgpack_sbuffer sb;
+	proto_opts o = opts_rw(0, w);
+	proto_msg m;
+	uint32_t type = 0;
+
+	msgpack_sbuffer_init(&sb);
+	cr_assert_eq(proto_encode_put(&sb, r->next_id++, key, strlen(key), val, strlen(val),
+				      ctx, ctxlen, &o), 0);
+	if (call(r, i, &sb, &m, 10000)) {
+		type = m.type;
+		*code = m.code;
+		proto_msg_release(&m);
+	}
+	msgpack_sbuffer_destroy(&sb);
+	return type;
+}
+
+/* get: 1 found with exactly one value equal to want (or want NULL and not
+ * found), 0 otherwise, -1 error reply or none. */
+int get_is(crig *r, size_t i, const char *key, const char *want, int32_t rr)
+{
+	msgpack_sbuffer sb;
+	proto_opts o = opts_rw(rr, 0);
+	proto_msg m;
+	int res = -1;
+
+	msgpack_sbuffer_init(&sb);
+	cr_assert_eq(proto_encode_get(&sb, r->next_id++, key, strlen(key), &o), 0);
+	if (call(r, i, &sb, &m, 10000)) {
+		if (m.type == PROTO_VALUE) {
+			if (want == NULL)
+				res = !m.found;
+			else
+				res = m.found && m.nvalues == 1 && m.values[0].len == strlen(want) &&
+				      memcmp(m.values[0].p, want, m.values[0].len) == 0;
+		}
+		proto_msg_release(&m);
+	}
+	msgpack_sbuffer_destroy(&sb);
+	return res;
+}
+
+/* The INFO map of an admin command at node i, as a msgpack object in z
+ * (caller destroys z). */
+bool admin(crig *r, size_t i, const char *cmd, msgpack_zone *z, msgpack_object *out,
+		  msgpack_sbuffer *raw)
+{
+	msgpack_sbuffer sb;
+	proto_msg m;
+	bool ok = false;
+
+	msgpack_sbuffer_init(&sb);
+	cr_assert_eq(proto_encode_admin(&sb, r->next_id++, cmd, NULL, 0), 0);
+	if (call(r, i, &sb, &m, 1000) && m.type == PROTO_INFO) {
+		if (raw != NULL)
+			msgpack_sbuffer_write(raw, (const char *)m.info.p, m.info.len);
+		ok = msgpack_unpack((const char *)m.info.p, m.info.len, NULL, z, out) ==
+		     MSGPACK_UNPACK_SUCCESS;
+		proto_msg_release(&m);
+	}
+	msgpack_sbuffer_destroy(&sb);
+	return ok;
+}
+
+const msgpack_object *field(const msgpack_object *map, const char *k)
+{
+	if (map->type != MSGPACK_OBJECT_MAP)
+		return NULL;
+	for (uint32_t i = 0; i < map->via.map.size; i++) {
+		const msgpack_object_kv *kv = &map->via.map.ptr[i];
+
+		if (kv->key.type == MSGPACK_OBJECT_STR && kv->key.via.str.size == strlen(k) &&
+		    memcmp(kv->key.via.str.ptr, k, kv->key.via.str.size) == 0)
+			return &kv->val;
+	}
+	return NULL;
+}
+
+bool str_is(const msgpack_object *o, const char *s)
+{
+	return o != NULL && o->type == MSGPACK_OBJECT_STR && o->via.str.size == strlen(s) &&
+	       memcmp(o->via.str.ptr, s, o->via.str.size) == 0;
+}
+
+/* Field `want` ("liveness", "status") of the member whose `by` ("addr",
+ * "id") is `key`, in node i's members INFO, into buf ("?" if absent). */
+const char *member_field(crig *r, size_t i, const char *by, const char *key,
+				const char *want, char *buf, size_t len)
+{
+	msgpack_zone z;
+	msgpack_object o;
+	const msgpack_object *ms;
+
+	snprintf(buf, len, "?");
+	msgpack_zone_init(&z, 4096);
+	if (admin(r, i, "members", &z, &o, NULL) && (ms = field(&o, "members")) != NULL &&
+	    ms->type == MSGPACK_OBJECT_ARRAY) {
+		for (uint32_t k = 0; k < ms->via.array.size; k++) {
+			const msgpack_object *m = &ms->via.array.ptr[k];
+			const msgpack_object *f = field(m, want);
+
+			if (!str_is(field(m, by), key) || f == NULL)
+				continue;
+			if (f->type == MSGPACK_OBJECT_STR)
+				snprintf(buf, len, "%.*s", (int)f->via.str.size, f->via.str.ptr);
+			else if (f->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+				snprintf(buf, len, "%llu", (unsigned long long)f->via.u64);
+		}
+	}
+	msgpack_zone_destroy(&z);
+	return buf;
+}
+
+const char *liveness(crig *r, size_t i, const char *addr, char *buf, size_t len)
+{
+	return member_field(r, i, "addr", addr, "liveness", buf, len);
+}
+
+/* True when every live node has all n members in its ring and every node
+ * prints the same ring. */
+bool converged(crig *r)
+{
+	msgpack_sbuffer first, raw;
+	bool same = true;
+
+	msgpack_sbuffer_init(&first);
+	for (size_t i = 0; i < r->n && same; i++) {
+		node_stats st;
+		msgpack_zone z;
+		msgpack_object o;
+
+		if (r->nd[i] == NULL)
+			continue;
+		node_stats_get(r->nd[i], &st);
+		if (st.members != r->n) {
+			same = false;
+			break;
+		}
+		msgpack_zone_init(&z, 1 << 16);
+		msgpack_sbuffer_init(&raw);
+		if (!admin(r, i, "ring", &z, &o, &raw))
+			same = false;
+		else if (first.size == 0)
+			msgpack_sbuffer_write(&first, raw.data, raw.size);
+		else
+			same = first.size == raw.size && memcmp(first.data, raw.data, raw.size) == 0;
+		msgpack_sbuffer_destroy(&raw);
+		msgpack_zone_destroy(&z);
+	}
+	msgpack_sbuffer_destroy(&first);
+	return same;
+}
+
+uint64_t converge_ms(crig *r, uint64_t limit_ms)
+{
+	uint64_t t0 = sim_now(r->sim);
+
+	while (!converged(r)) {
+		cr_assert_lt(sim_now(r->sim) - t0, limit_ms,
+			     "membership did not converge within %llu ms (seed %llu)",
+			     (unsigned long long)limit_ms, (unsigned long long)r->seed);
+		sim_run_for(r->sim, 100);
+	}
+	return sim_now(r->sim) - t0;
+}
+
+void lossy(crig *r, uint32_t loss_ppm)
+{
+	sim_net_opts o;
+
+	sim_net_opts_init(&o);
+	o.loss_ppm = loss_ppm;
+	o.dup_ppm = 20000;
+	o.delay_min_ms = 1;
+	o.delay_max_ms = 15;
+	o.reorder = true;
+	sim_net_set(r->sim, &o);
+}
+
+void clean_net(crig *r)
+{
+	sim_net_opts o;
+
+	sim_net_opts_init(&o);
+	sim_net_set(r->sim, &o);
+}
+
+uint32_t admin1(crig *r, size_t i, const char *cmd, const char *arg)
+{
+	msgpack_sbuffer sb;
+	proto_msg m;
+	uint32_t type = 0;
+
+	msgpack_sbuffer_init(&sb);
+	cr_assert_eq(proto_encode_admin(&sb, r->next_id++, cmd, arg ? &arg : NULL, arg ? 1 : 0), 0);
+	if (call(r, i, &sb, &m, 10000)) {
+		type = m.type;
+		proto_msg_release(&m);
+	}
+	msgpack_sbuffer_destroy(&sb);
+	return type;
+}
+
+const char *status_of(crig *r, size_t i, const char *id, char *buf, size_t len)
+{
+	return member_field(r, i, "id", id, "status", buf, len);
+}
+

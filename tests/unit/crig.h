@@ -1,0 +1,87 @@
+/*
+ * crig.h -- a cluster rig for simulation tests: n real nodes on one
+ * simworld (simworld.h), with helpers to send client frames to any node and
+ * wait (in virtual time) for the answer, and to read admin answers.
+ * Shared by test_cluster.c and test_coord.c.
+ */
+#ifndef DKV_CRIG_H
+#define DKV_CRIG_H
+
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dkv_config.h"
+#include "node.h"
+#include "proto.h"
+#include "simworld.h"
+
+#define MAXN     5
+#define MAXGOT   64
+
+typedef struct got {
+	char addr[64];
+	uint64_t client;
+	uint8_t *frame;
+	size_t len;
+} got;
+
+typedef struct crig {
+	simworld *sim;
+	size_t n;
+	char addr[MAXN][32];
+	char dir[MAXN][64];
+	dkv_config cfg[MAXN];
+	node *nd[MAXN];
+	got got[MAXGOT];
+	size_t ngot;
+	uint64_t next_id;
+	uint64_t seed;
+} crig;
+
+/* The replies every node sends go to r->got (at most MAXGOT, in order). */
+void on_reply(void *ctx, const char *addr, uint64_t client, const void *frame, size_t len);
+/* Set a config key or fail the test. */
+void set(dkv_config *c, const char *k, const char *v);
+/* Open node i on its host (r->cfg[i]) and attach it. */
+void open_node(crig *r, size_t i);
+/* n nodes on 10.0.0.1..n:7070, seeded with the first; sync as given. */
+void crig_init(crig *r, size_t n, uint64_t seed, const char *sync);
+void clear_got(crig *r);
+/* Detach and close node i; fails the test if a sync batch never ends. */
+void close_node(crig *r, size_t i);
+void crig_fini(crig *r);
+/* Send a client frame (sb, length prefix included) to node i and run the
+ * world until its reply comes (at most limit_ms virtual).  The decoded
+ * reply is in *m (release it); false if none came. */
+bool call(crig *r, size_t i, msgpack_sbuffer *sb, proto_msg *m, uint64_t limit_ms);
+proto_opts opts_rw(int32_t rr, int32_t w);
+/* put; returns the reply type (OK or ERROR; 0: no reply), error code in *code */
+uint32_t put(crig *r, size_t i, const char *key, const char *val, int32_t w,
+	     const void *ctx, size_t ctxlen, uint32_t *code);
+/* get: 1 found with exactly one value equal to want (or want NULL and not
+ * found), 0 otherwise, -1 error reply or none. */
+int get_is(crig *r, size_t i, const char *key, const char *want, int32_t rr);
+/* The INFO map of an admin command at node i, as a msgpack object in z
+ * (caller destroys z); its raw bytes appended to raw if not NULL. */
+bool admin(crig *r, size_t i, const char *cmd, msgpack_zone *z, msgpack_object *out,
+	   msgpack_sbuffer *raw);
+/* An admin command with at most one argument: the reply's type. */
+uint32_t admin1(crig *r, size_t i, const char *cmd, const char *arg);
+const msgpack_object *field(const msgpack_object *map, const char *k);
+bool str_is(const msgpack_object *o, const char *s);
+/* Field `want` (a string or a number) of the member whose `by` ("addr", "id") is `key`, in node
+ * i's members INFO, into buf ("?" if absent). */
+const char *member_field(crig *r, size_t i, const char *by, const char *key,
+			 const char *want, char *buf, size_t len);
+const char *liveness(crig *r, size_t i, const char *addr, char *buf, size_t len);
+const char *status_of(crig *r, size_t i, const char *id, char *buf, size_t len);
+/* True when every live node has all n members in its ring and prints the
+ * same ring; converge_ms waits for it (failing after limit_ms). */
+bool converged(crig *r);
+uint64_t converge_ms(crig *r, uint64_t limit_ms);
+void lossy(crig *r, uint32_t loss_ppm);
+void clean_net(crig *r);
+
+#endif /* DKV_CRIG_H */
