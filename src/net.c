@@ -2,7 +2,8 @@
 /*
  * net.c -- connections, framing, back-pressure and the world binding of
  * net.h: accepted connections (clients and inbound peers), the pool of
- * outbound peer connections, the UDP socket, timers and the sync pool.
+ * outbound peer connections, the UDP socket, timers and the background
+ * pool (durable batches and work jobs).
  */
 
 #include <errno.h>
@@ -23,134 +24,12 @@
 #include <event2/buffer.h>
 #include <event2/listener.h>
 
+#include "bitcask.h"
 #include "error.h"
-#include "net.h"
+#include "net_int.h"
 #include "node.h"
 #include "peer.h"
 #include "proto.h"
-
-/* The receive buffer for datagrams (the largest UDP payload is 65,507
- * bytes) and for the bytes outbound peer connections discard. */
-#define NET_SCRATCH 65536
-
-typedef struct conn {
-	uint64_t id;               /* (generation << 32) | slot */
-	net *nt;
-	evutil_socket_t fd;
-	struct event *rev;         /* readable (persistent; removed while paused) */
-	struct event *wev;         /* writable, added only while output waits */
-	struct evbuffer *in, *out;
-	bool reading;              /* rev is added */
-	bool writing;              /* wev is added */
-	uint32_t inflight;         /* requests handed to the node, not answered */
-	bool paused;               /* reading stopped by back-pressure */
-	bool closing;              /* close once the output is flushed */
-	bool in_read;              /* inside read_cb (do not free there) */
-	bool dead;                 /* freed at the end of read_cb */
-} conn;
-
-/*
- * An outbound peer connection and its state (net.h, PEERS):
- *
- *                 send(), backoff over: pconn_connect()
- *        DOWN  ----------------------------------------> CONNECTING
- *         ^  ^                                              |
- *         |  |  connect error, write_timeout: pconn_fail()  | writable,
- *         |  +----------------------------------------------+ SO_ERROR 0:
- *         |                                                 v pconn_write_cb()
- *         +-------------------------------------------------UP
- *            EOF, read/write error, write_timeout: pconn_fail()
- *
- *   DOWN        no socket.  send() before retry_at: -EAGAIN; after it:
- *               connect, then queue the frame.
- *   CONNECTING  non-blocking connect under way; frames queue in out.
- *   UP          frames are written as they are sent; bytes that arrive
- *               are read and discarded, only to see EOF and errors.
- *   pconn_fail() closes the socket, drops out, sets retry_at = now +
- *   backoff (100 ms, doubled per failure up to 5 s, back to 100 ms once a
- *   connect succeeds) and arms down_ev, which tells the node from the loop.
- */
-typedef enum pconn_state {
-	PCONN_DOWN = 0,
-	PCONN_CONNECTING,
-	PCONN_UP,
-} pconn_state;
-
-#define NET_BACKOFF_MIN_MS 100u
-#define NET_BACKOFF_MAX_MS 5000u
-
-typedef struct pconn {
-	char *addr;                /* "host:port", as the node names it; owned */
-	net *nt;
-	pconn_state state;
-	evutil_socket_t fd;        /* -1 iff DOWN */
-	struct event *rev;         /* readable (added iff UP); NULL iff DOWN */
-	struct event *wev;         /* writable: connect done, or output waits; NULL iff DOWN */
-	bool writing;              /* true iff wev is added */
-	struct evbuffer *out;      /* frames not yet written */
-	struct event *down_ev;     /* zero-delay timer: node_peer_down() */
-	uint64_t retry_at;         /* monotonic ms; DOWN sends before it get -EAGAIN */
-	uint32_t backoff_ms;       /* the last backoff; 0 after a connect succeeded */
-} pconn;
-
-struct world_timer {
-	struct event *ev;
-	net *nt;
-	world_timer_fn fn;
-	void *arg;
-};
-
-/* A durability batch: the pool syncs its stores, the loop runs done. */
-typedef struct sync_job {
-	struct sync_job *next;
-	bitcask **stores;
-	size_t n;
-	size_t next_store;         /* next store to take (under the pool lock) */
-	size_t remaining;          /* stores not yet synced (under the pool lock) */
-	int rc;                    /* first error */
-	world_durable_fn done;
-	void *arg;
-} sync_job;
-
-struct net {
-	world w;                   /* first: net_world() returns &nt->w */
-	struct event_base *base;
-	const dkv_config *cfg;
-	dkv_log *log;
-	struct evconnlistener *lis;
-	struct node *nd;
-	bool stopping;
-
-	conn **slots;              /* by slot; NULL when free */
-	uint32_t nslots;
-	uint32_t *free_slots;
-	uint32_t nfree;
-	uint32_t gen;
-	size_t nconns;
-
-	struct event *resume_accept;
-
-	/* outbound peer connections (one per address, kept until net_close) */
-	pconn **peers;
-	size_t npeers, peers_cap;
-	size_t npeer_conns;        /* connections CONNECTING or UP */
-
-	/* UDP (gossip) */
-	evutil_socket_t udp_fd;    /* -1 before net_start */
-	struct event *udp_ev;      /* readable, persistent */
-	uint8_t *scratch;          /* NET_SCRATCH bytes: datagrams, discarded peer bytes */
-
-	/* the sync pool */
-	pthread_t threads[NET_SYNC_THREADS];
-	int nthreads;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	sync_job *queue;           /* jobs with stores left to take */
-	sync_job *finished;        /* jobs done, for the loop */
-	bool quit;
-	int pipe_rd, pipe_wr;
-	struct event *pipe_ev;
-};
 
 static void logm(net *nt, dkv_log_level lv, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -646,49 +525,86 @@ static void w_reply(world *w, uint64_t client, const void *frame, size_t len)
 		flush(c);   /* a reply from outside a read (a sync batch): now */
 }
 
-static void *sync_main(void *arg)
+/* Hand a job to the loop (under nt->mu): the pipe wakes pipe_cb(). */
+static void finish_locked(net *nt, pool_job *j)
+{
+	char b = 1;
+
+	j->next = nt->finished;
+	nt->finished = j;
+	if (write(nt->pipe_wr, &b, 1) < 0)
+		(void)0;   /* a full pipe already wakes the loop */
+}
+
+/* A pool thread: fdatasyncs of durable batches first, one store at a time
+ * (a batch's stores sync in parallel over the threads), then work jobs,
+ * at most NET_POOL_WORK at once, so a long merge never holds up a batch.
+ * On quit, the queues are emptied before the threads exit. */
+static void *pool_main(void *arg)
 {
 	net *nt = arg;
 
 	pthread_mutex_lock(&nt->mu);
 	for (;;) {
-		sync_job *j;
-		bitcask *bc;
-		size_t i;
-		int rc;
+		pool_job *j;
 
-		while (nt->queue == NULL && !nt->quit)
-			pthread_cond_wait(&nt->cv, &nt->mu);
-		if (nt->queue == NULL)
+		if (nt->syncq != NULL) {
+			size_t i;
+			bitcask *bc;
+			int rc;
+
+			j = nt->syncq;
+			i = j->next_store++;
+			if (j->next_store == j->n) {   /* every store taken */
+				nt->syncq = j->next;
+				if (nt->syncq == NULL)
+					nt->syncq_tail = &nt->syncq;
+			}
+			bc = j->stores[i];
+			pthread_mutex_unlock(&nt->mu);
+			rc = bitcask_sync_now(bc);
+			pthread_mutex_lock(&nt->mu);
+			if (rc != 0 && j->rc == 0)
+				j->rc = rc;
+			if (--j->remaining == 0)
+				finish_locked(nt, j);
+		} else if (nt->workq != NULL && nt->nworking < NET_POOL_WORK) {
+			j = nt->workq;
+			nt->workq = j->next;
+			if (nt->workq == NULL)
+				nt->workq_tail = &nt->workq;
+			nt->nworking++;
+			pthread_mutex_unlock(&nt->mu);
+			j->rc = j->fn(j->arg);
+			pthread_mutex_lock(&nt->mu);
+			nt->nworking--;
+			finish_locked(nt, j);
+			pthread_cond_broadcast(&nt->cv);   /* a work slot is free */
+		} else if (nt->quit && nt->workq == NULL) {
 			break;
-		j = nt->queue;
-		i = j->next_store++;
-		if (j->next_store == j->n)
-			nt->queue = j->next;   /* every store taken */
-		bc = j->stores[i];
-		pthread_mutex_unlock(&nt->mu);
-		rc = bitcask_sync_now(bc);
-		pthread_mutex_lock(&nt->mu);
-		if (rc != 0 && j->rc == 0)
-			j->rc = rc;
-		if (--j->remaining == 0) {
-			char b = 1;
-
-			j->next = nt->finished;
-			nt->finished = j;
-			if (write(nt->pipe_wr, &b, 1) < 0)
-				(void)0;   /* a full pipe already wakes the loop */
+		} else {
+			pthread_cond_wait(&nt->cv, &nt->mu);
 		}
 	}
 	pthread_mutex_unlock(&nt->mu);
 	return NULL;
 }
 
+static void job_release(net *nt, pool_job *j)
+{
+	if (j->reserved) {
+		j->next = nt->reserve;
+		nt->reserve = j;
+	} else {
+		free(j);
+	}
+}
+
 static void pipe_cb(evutil_socket_t fd, short what, void *arg)
 {
 	net *nt = arg;
 	char buf[256];
-	sync_job *j, *rev = NULL;
+	pool_job *j, *rev = NULL;
 
 	(void)what;
 	while (read(fd, buf, sizeof(buf)) > 0)
@@ -698,54 +614,89 @@ static void pipe_cb(evutil_socket_t fd, short what, void *arg)
 	nt->finished = NULL;
 	pthread_mutex_unlock(&nt->mu);
 	while (j != NULL) {   /* oldest first */
-		sync_job *next = j->next;
+		pool_job *next = j->next;
 
 		j->next = rev;
 		rev = j;
 		j = next;
 	}
 	while (rev != NULL) {
-		sync_job *next = rev->next;
+		pool_job *next = rev->next;
 
-		rev->done(rev->arg, rev->rc);
-		free(rev->stores);
-		free(rev);
+		rev->done(rev->darg, rev->rc);
+		job_release(nt, rev);
 		rev = next;
 	}
+}
+
+/* A job of `extra` bytes more, or one from the reserve when malloc fails
+ * (then *reserved is set).  The reserve is the last resort: when it too is
+ * empty the process aborts, as on any allocation that cannot be refused. */
+static pool_job *job_get(net *nt, size_t extra)
+{
+	pool_job *j = nt->job_alloc(sizeof(*j) + extra);
+
+	if (j != NULL) {
+		memset(j, 0, sizeof(*j));
+		return j;
+	}
+	j = nt->reserve;
+	if (j == NULL) {
+		logm(nt, DKV_LOG_ERROR, "out of memory, and the pool's %d reserve jobs are in use: aborting",
+		     NET_POOL_RESERVE);
+		abort();
+	}
+	nt->reserve = j->next;
+	memset(j, 0, sizeof(*j));
+	j->reserved = true;
+	return j;
 }
 
 static void w_durable(world *w, bitcask *const *stores, size_t n,
 		      world_durable_fn done, void *arg)
 {
 	net *nt = (net *)w;
-	sync_job *j = calloc(1, sizeof(*j)), **tail;
+	pool_job *j = job_get(nt, n * sizeof(*stores));
 
-	if (j != NULL)
-		j->stores = malloc(n * sizeof(*j->stores));
-	if (j == NULL || j->stores == NULL) {
-		/* No memory for the job: sync here rather than lose a sync. */
-		int rc = 0;
-
-		free(j);
+	j->done = done;
+	j->darg = arg;
+	if (j->reserved) {
+		/* No memory to copy the batch: sync it here, on the loop, and
+		 * let the loop call done (never inside this call). */
 		for (size_t i = 0; i < n; i++) {
 			int r = bitcask_sync_now(stores[i]);
 
-			if (r != 0 && rc == 0)
-				rc = r;
+			if (r != 0 && j->rc == 0)
+				j->rc = r;
 		}
-		done(arg, rc);
+		done(arg, j->rc);
+		job_release(nt, j);
 		return;
 	}
+	j->stores = (bitcask **)(j + 1);
 	memcpy(j->stores, stores, n * sizeof(*stores));
 	j->n = n;
 	j->remaining = n;
-	j->done = done;
-	j->arg = arg;
 	pthread_mutex_lock(&nt->mu);
-	for (tail = &nt->queue; *tail != NULL; tail = &(*tail)->next)
-		;
-	*tail = j;
+	*nt->syncq_tail = j;
+	nt->syncq_tail = &j->next;
 	pthread_cond_broadcast(&nt->cv);
+	pthread_mutex_unlock(&nt->mu);
+}
+
+static void w_work(world *w, world_work_fn fn, void *arg, world_done_fn done, void *darg)
+{
+	net *nt = (net *)w;
+	pool_job *j = job_get(nt, 0);
+
+	j->fn = fn;
+	j->arg = arg;
+	j->done = done;
+	j->darg = darg;
+	pthread_mutex_lock(&nt->mu);
+	*nt->workq_tail = j;
+	nt->workq_tail = &j->next;
+	pthread_cond_signal(&nt->cv);
 	pthread_mutex_unlock(&nt->mu);
 }
 
@@ -1086,6 +1037,7 @@ static const world_ops net_ops = {
 	.timer_cancel = w_timer_cancel,
 	.reply = w_reply,
 	.durable = w_durable,
+	.work = w_work,
 	.send = w_send,
 	.dgram = w_dgram,
 	.connections = w_connections,
@@ -1111,6 +1063,14 @@ int net_open(net **out, struct event_base *base, const dkv_config *cfg, dkv_log 
 	nt->udp_fd = -1;
 	pthread_mutex_init(&nt->mu, NULL);
 	pthread_cond_init(&nt->cv, NULL);
+	nt->syncq_tail = &nt->syncq;
+	nt->workq_tail = &nt->workq;
+	nt->job_alloc = malloc;
+	nt->reserve_mem = calloc(NET_POOL_RESERVE, sizeof(*nt->reserve_mem));
+	for (int i = 0; nt->reserve_mem != NULL && i < NET_POOL_RESERVE; i++) {
+		nt->reserve_mem[i].next = nt->reserve;
+		nt->reserve = &nt->reserve_mem[i];
+	}
 
 	nt->resume_accept = evtimer_new(base, resume_accept_cb, nt);
 	nt->scratch = malloc(NET_SCRATCH);
@@ -1124,13 +1084,14 @@ int net_open(net **out, struct event_base *base, const dkv_config *cfg, dkv_log 
 	nt->pipe_wr = fds[1];
 	nt->pipe_ev = event_new(base, nt->pipe_rd, EV_READ | EV_PERSIST, pipe_cb, nt);
 	if (nt->resume_accept == NULL || nt->scratch == NULL || nt->pipe_ev == NULL ||
+	    nt->reserve_mem == NULL ||
 	    event_add(nt->pipe_ev, NULL) != 0) {
 		net_close(nt);
 		return -ENOMEM;
 	}
-	for (int i = 0; i < NET_SYNC_THREADS; i++) {
-		if (pthread_create(&nt->threads[i], NULL, sync_main, nt) != 0) {
-			snprintf(err, errlen, "cannot start sync threads");
+	for (int i = 0; i < NET_POOL_THREADS; i++) {
+		if (pthread_create(&nt->threads[i], NULL, pool_main, nt) != 0) {
+			snprintf(err, errlen, "cannot start the background pool's threads");
 			net_close(nt);
 			return -EAGAIN;
 		}
@@ -1269,15 +1230,15 @@ void net_close(net *nt)
 	pthread_mutex_unlock(&nt->mu);
 	for (int i = 0; i < nt->nthreads; i++)
 		pthread_join(nt->threads[i], NULL);
-	/* Jobs the threads finished but the loop did not see: run them so
-	 * their memory goes (the node is closed: nothing waits on them). */
+	/* Jobs the threads finished but the loop did not see: free them
+	 * (the node is closed: nothing waits on them). */
 	while (nt->finished != NULL) {
-		sync_job *j = nt->finished;
+		pool_job *j = nt->finished;
 
 		nt->finished = j->next;
-		free(j->stores);
-		free(j);
+		job_release(nt, j);
 	}
+	free(nt->reserve_mem);
 	for (uint32_t i = 0; i < nt->nslots; i++)
 		if (nt->slots[i] != NULL) {
 			nt->slots[i]->in_read = false;

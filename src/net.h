@@ -1,12 +1,28 @@
 /*
- * net.h -- the production world: libevent, TCP, and a pool of sync threads.
+ * net.h -- the production world: libevent, TCP, and the node's one
+ * background thread pool.
  *
  * One net per node, on one event_base, on one thread.  It listens on the
  * node's address, frames each connection's bytes (4-byte length, then the
  * payload handed to node_request()), and implements the world interface of
  * world.h for the node: the clock, timers, replies to clients by id,
- * messages to peers, datagrams, and fdatasync batches run on a small
- * thread pool whose results come back to the loop through a pipe.
+ * messages to peers, datagrams, and durable() batches and work() jobs run
+ * on a small thread pool whose results come back to the loop through a
+ * pipe.
+ *
+ * THE POOL
+ *   NET_POOL_THREADS threads, whatever the number of stores: the node's
+ *   only threads besides the loop (its stores are opened with
+ *   external_worker and MANUAL sync, bitcask.h).  A durable() batch is
+ *   spread over the threads, one store per thread at a time, so its
+ *   fdatasyncs run in parallel; work() jobs (hint files, merges) run at
+ *   most NET_POOL_WORK at a time and only when no batch waits for a thread,
+ *   so a long merge delays no write's acknowledgement.  Jobs of each kind
+ *   start in the order queued.  done runs on the loop, oldest first.
+ *   When malloc fails, durable() and work() take a job from a reserve of
+ *   NET_POOL_RESERVE made at net_open(); a durable batch is then synced on
+ *   the loop, and done still runs from the loop later (world.h).  With the
+ *   reserve used up too the process aborts.
  *
  * PEERS (world.h, PEERS)
  *   - Inbound: a peer's connection is accepted like a client's and its
@@ -74,12 +90,27 @@
 #define NET_OUTPUT_PAUSE  (1u << 20)
 #define NET_OUTPUT_RESUME (256u << 10)
 #define NET_MAX_INFLIGHT  1024u
-#define NET_SYNC_THREADS  4
+/* Pool threads: fdatasync waits on the device, not a core, so more syncs
+ * in flight than this machine's 2 cores pay: DESIGN section 6 measured 1
+ * KiB write + fdatasync at 5.4k/s on one file, 13.7k/s over 8 files in
+ * parallel, 21.6k/s over 64.  4 keeps the thread count a small constant
+ * (a node had one thread per store before: 517 threads at ring_size 512)
+ * while several syncs overlap; measure before raising it. */
+#define NET_POOL_THREADS  4
+/* Work jobs running at once: 1.  A merge is a long sequential read and
+ * write of one store, using a core; one at a time keeps the other of the
+ * 2 cores for the loop and leaves 3 threads for fdatasyncs.  Stores wait
+ * their turn (a merge is due at most every merge_check_ms per store);
+ * whether merges keep up under heavy overwrites is not measured yet. */
+#define NET_POOL_WORK     1
+/* Jobs set aside for when malloc fails (about 100 bytes each): a batch
+ * and work jobs for half the stores of a default ring. */
+#define NET_POOL_RESERVE  256
 
 typedef struct net net;
 struct node;
 
-/* Make the world on base and start the sync threads (nothing is bound yet:
+/* Make the world on base and start the pool (nothing is bound yet:
  * the node takes its data directory's lock first).  0 or an error with the
  * reason in err. */
 int net_open(net **out, struct event_base *base, const dkv_config *cfg, dkv_log *log,
@@ -101,10 +132,11 @@ size_t net_pending_output(const net *nt);
 /* Open connections: accepted ones and outbound peer ones (connecting or
  * up). */
 size_t net_connections(const net *nt);
-/* Close every connection and the UDP socket, stop the threads, free.  The
- * node must be closed first (it may hold timers of this world), and the
- * loop must not run between the node's close and this call (a pending
- * node_peer_down() would reach the freed node). */
+/* Close every connection and the UDP socket, stop the threads (after they
+ * ran every queued job), free.  The node must be closed first (it may hold
+ * timers of this world; every done of durable and work must have run),
+ * and the loop must not run between the node's close and this call (a
+ * pending node_peer_down() would reach the freed node). */
 void net_close(net *nt);
 
 #endif /* DKV_NET_H */

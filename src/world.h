@@ -6,23 +6,38 @@
  * directly.  It calls these few operations on the `world` its node carries
  * (DESIGN section 8).  Two bindings exist:
  *
- *   net.c      production: libevent timers, TCP connections, a small pool
- *              of threads for fdatasync;
+ *   net.c      production: libevent timers, TCP connections, and one
+ *              small pool of threads per node for fdatasync batches and
+ *              background work;
  *   tests/unit/simworld.c
  *              a seeded single-threaded scheduler with virtual time, in
  *              which whole nodes run inside one test process and every run
  *              replays from its seed.
  *
  * RULES FOR THE NODE'S SIDE
- *   - Every callback a world makes (timer_fn, durable_fn) runs on the node's
- *     loop thread, never inside the call that scheduled it: a node may
- *     schedule from anywhere without re-entrancy surprises.
+ *   - Every callback a world makes (timer_fn, durable_fn, work's done) runs
+ *     on the node's loop thread, never inside the call that scheduled it: a
+ *     node may schedule from anywhere without re-entrancy surprises.  This
+ *     holds when the world runs out of memory too: durable() and work()
+ *     cannot fail; the world still queues done for the loop (from a reserve
+ *     set aside when it was made, running the job on the loop if need be).
  *   - A cancelled timer's function is never called.  A timer fires once.
  *   - reply() takes a copy of the frame; a reply to a client that has gone
  *     is dropped silently (the world tracks clients by id, not pointer).
+ *   - Client ids the world hands to node_request() are always below 2^63,
+ *     and an id is not reused while the connection it named could still be
+ *     answered: bit 63 is the node's, which marks the requests it forwards.
  *   - durable() makes every append made to the listed stores before the call
  *     durable, then calls done with 0 or the first error.  The stores must
  *     stay open until done runs.
+ *   - work() runs fn(arg) off the loop -- production: on a thread of the
+ *     world's pool; simulation: at a virtual time drawn from the seed --
+ *     then calls done(darg, rc) on the loop with fn's return value.  fn
+ *     runs on another thread than the loop in production: it may touch
+ *     only what is safe there (a bitcask: bitcask_work()); whatever it uses
+ *     must stay alive until done runs.  Jobs may run in any order and
+ *     several at once; a long one (a merge) does not hold up durable()
+ *     batches.  The node must let every done run before the world closes.
  *
  * PEERS (the cluster)
  *   Nodes talk to each other in one-way messages: a request carries the
@@ -58,13 +73,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "bitcask.h"
+/* A store handle (bitcask.h); the world only passes it to bitcask_sync_now(). */
+typedef struct bitcask bitcask;
 
 typedef struct world world;
 typedef struct world_timer world_timer;
 
 typedef void (*world_timer_fn)(void *arg);
 typedef void (*world_durable_fn)(void *arg, int rc);
+/* A job for work(): runs off the loop; returns 0 or an error for done. */
+typedef int (*world_work_fn)(void *arg);
+typedef void (*world_done_fn)(void *arg, int rc);
 
 typedef struct world_ops {
 	/* Monotonic milliseconds, for deadlines. */
@@ -82,6 +101,9 @@ typedef struct world_ops {
 	/* fdatasync the stores (see the rules above); n >= 1. */
 	void (*durable)(world *w, bitcask *const *stores, size_t n,
 			world_durable_fn done, void *arg);
+	/* Run fn(arg) off the loop, then done(darg, rc) on it (see the rules
+	 * above). */
+	void (*work)(world *w, world_work_fn fn, void *arg, world_done_fn done, void *darg);
 	/* Queue a whole frame for the peer at addr (see PEERS above). */
 	int (*send)(world *w, const char *addr, const void *frame, size_t len);
 	/* Send one datagram to addr (see PEERS above). */

@@ -13,6 +13,7 @@
  *
  *   heap --pop, owner paused--> held --sim_pause(false)--> heap
  *   heap --pop--> run --> freed          (a timer is freed before it runs)
+ *   heap --pop, EV_WORK--> fn runs --> heap as EV_WORK_DONE --pop--> done, freed
  *   heap|held --timer_cancel--> cancelled --pop|resume--> freed
  *   heap|held --sim_crash, timer--> orphan --timer_cancel|sim_free--> freed
  *   heap|held --sim_crash, message to it / its peer-down--> freed
@@ -24,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bitcask.h"
 #include "node.h"
 #include "simworld.h"
 
@@ -31,7 +33,9 @@
 #define PEER_CLIENT_BASE (1ull << 48)   /* above any id a test makes up */
 #define PPM 1000000u
 
-typedef enum ev_kind { EV_TIMER, EV_DURABLE, EV_FRAME, EV_DGRAM, EV_PEER_DOWN } ev_kind;
+typedef enum ev_kind {
+	EV_TIMER, EV_DURABLE, EV_WORK, EV_WORK_DONE, EV_FRAME, EV_DGRAM, EV_PEER_DOWN
+} ev_kind;
 
 typedef struct shost shost;
 
@@ -47,8 +51,10 @@ struct world_timer {
 	void *arg;
 	bitcask **stores;          /* EV_DURABLE */
 	size_t nstores;
-	world_durable_fn done;
-	int fail_rc;
+	world_durable_fn done;     /* EV_DURABLE, EV_WORK_DONE */
+	int fail_rc;               /* EV_DURABLE; EV_WORK_DONE: fn's result */
+	world_work_fn work;        /* EV_WORK (arg is fn's) */
+	void *darg;                /* EV_WORK, EV_WORK_DONE: done's argument */
 	shost *peer;               /* FRAME, DGRAM: the sender; PEER_DOWN: the peer */
 	char *peer_addr;           /* PEER_DOWN for an unknown address */
 	uint64_t gen;              /* FRAME: the connection it was sent on */
@@ -93,6 +99,7 @@ struct simworld {
 	void *host_reply_ctx;
 	uint64_t sync_min, sync_max;
 	int sync_rc;
+	uint64_t work_min, work_max;
 	sim_net_opts net;
 	sim_net_stats st;
 };
@@ -401,6 +408,24 @@ static void w_durable(world *w, bitcask *const *stores, size_t n,
 	push_or_die(s, e);
 }
 
+/* fn runs as its own event, at a time drawn from the seed; done follows as
+ * another event (the loop's turn), so done never runs inside this call and
+ * other events due then may come between fn and done, as in the real pool. */
+static void w_work(world *w, world_work_fn fn, void *arg, world_done_fn done, void *darg)
+{
+	shost *h = host_of(w);
+	simworld *s = h->s;
+	uint64_t span = s->work_max - s->work_min + 1;
+	struct world_timer *e = ev_new(h, EV_WORK, 0);
+
+	e->at = s->now + s->work_min + sim_rand(s) % span;
+	e->work = fn;
+	e->arg = arg;
+	e->done = done;
+	e->darg = darg;
+	push_or_die(s, e);
+}
+
 static uint8_t *copy_bytes(const void *p, size_t len)
 {
 	uint8_t *b = xcalloc(1, len > 0 ? len : 1);
@@ -527,6 +552,7 @@ static const world_ops sim_ops = {
 	.timer_cancel = w_timer_cancel,
 	.reply = w_reply,
 	.durable = w_durable,
+	.work = w_work,
 	.send = w_send,
 	.dgram = w_dgram,
 	.connections = w_connections,
@@ -577,6 +603,15 @@ static void run_event(simworld *s, struct world_timer *e)
 		e->done(e->arg, rc);
 		break;
 	}
+	case EV_WORK:
+		/* the job, then its done as the next event due now */
+		e->fail_rc = e->work(e->arg);
+		e->kind = EV_WORK_DONE;
+		push_or_die(s, e);
+		return;
+	case EV_WORK_DONE:
+		e->done(e->darg, e->fail_rc);
+		break;
 	case EV_FRAME:
 		run_frame(s, e);
 		break;
@@ -696,6 +731,8 @@ simworld *sim_new(uint64_t seed)
 	s->seed = seed;
 	s->sync_min = 1;
 	s->sync_max = 5;
+	s->work_min = 1;
+	s->work_max = 20;
 	sim_net_opts_init(&s->net);
 	if (host_get(s, DEFAULT_ADDR) == NULL) {
 		sim_free(s);
@@ -785,6 +822,12 @@ void sim_set_sync_delay(simworld *s, uint64_t min_ms, uint64_t max_ms)
 	s->sync_max = max_ms < min_ms ? min_ms : max_ms;
 }
 
+void sim_set_work_delay(simworld *s, uint64_t min_ms, uint64_t max_ms)
+{
+	s->work_min = min_ms;
+	s->work_max = max_ms < min_ms ? min_ms : max_ms;
+}
+
 void sim_fail_syncs(simworld *s, int rc)
 {
 	s->sync_rc = rc;
@@ -847,7 +890,8 @@ void sim_partition(simworld *s, const char *a, const char *b, bool cut)
  * (freed or orphaned) and must leave its queue. */
 static bool crash_event(simworld *s, shost *h, struct world_timer *e)
 {
-	if (e->host != h || e->cancelled || e->kind == EV_DURABLE)
+	if (e->host != h || e->cancelled || e->kind == EV_DURABLE ||
+	    e->kind == EV_WORK || e->kind == EV_WORK_DONE)
 		return false;
 	s->live--;
 	switch (e->kind) {

@@ -3,8 +3,8 @@
  * several hosts, one faulty network between them.
  *
  * A simworld is a seeded, single-threaded scheduler with virtual time.
- * Every timer, durability batch, message delivery and peer-down notice is
- * an event in one queue ordered by (virtual time, sequence), and nothing
+ * Every timer, durability batch, work job, message delivery and peer-down
+ * notice is an event in one queue ordered by (virtual time, sequence), and nothing
  * happens until the test steps the queue (sim_step, sim_run_for).  Every
  * random choice (delays, loss, duplication, sync times) is drawn from the
  * one generator seeded by sim_new(), so a run is a pure function of its
@@ -16,8 +16,8 @@
  *   receives its frames and datagrams (sim_host_attach).  sim_new() creates
  *   the default host "sim:0", whose world is sim_world(): single-node tests
  *   use it and never see the rest.  Each event belongs to one host, the
- *   one that runs it: timers and durability batches to the host whose
- *   world scheduled them, a delivery to its destination, a peer-down
+ *   one that runs it: timers, durability batches and work jobs to the host
+ *   whose world scheduled them, a delivery to its destination, a peer-down
  *   notice to the sender it tells.
  *
  * THE NETWORK (world.h, PEERS)
@@ -62,9 +62,9 @@
  *   node may still cancel them; they stay valid until it does), deliveries
  *   to it and its pending peer-down notices are dropped, peers with an
  *   open connection to it get a peer-down notice, and whatever it sends
- *   or replies meanwhile goes nowhere.  A durability batch it started still
- *   completes, so that the test can node_close() the node (node_close
- *   refuses while a batch runs).  Messages it sent before crashing are in
+ *   or replies meanwhile goes nowhere.  A durability batch or work job
+ *   it started still completes, so that the test can node_close() the
+ *   node (node_close refuses while a batch runs).  Messages it sent before crashing are in
  *   flight and still arrive.  The TEST closes the node object (detach
  *   first or not: nothing is delivered to a crashed host).
  *   sim_restart(h): the host is up again with no connections; the test
@@ -120,6 +120,12 @@ void sim_on_reply(simworld *s, sim_reply_fn fn, void *ctx);
 void sim_on_reply_host(simworld *s, sim_host_reply_fn fn, void *ctx);
 /* Durability batches take min..max virtual ms (uniform, from the seed). */
 void sim_set_sync_delay(simworld *s, uint64_t min_ms, uint64_t max_ms);
+/* work() jobs: fn runs min..max virtual ms after the call (uniform, from
+ * the seed; default 1..20), inside the scheduler, and done(darg, rc) runs
+ * as the next event due then, on the "loop" (the scheduler).  Jobs belong
+ * to the host whose world queued them: they wait while it is paused and,
+ * like batches, still run after it crashed, so the node can be closed. */
+void sim_set_work_delay(simworld *s, uint64_t min_ms, uint64_t max_ms);
 /* From now on, durability batches fail with rc (0: succeed again). */
 void sim_fail_syncs(simworld *s, int rc);
 /* Run the next event, advancing virtual time to it; false if none can run

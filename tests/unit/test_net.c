@@ -11,6 +11,10 @@
  * every operation to B's net and records the ids of the PONGs the node
  * sends, so the order in which B's node saw A's pings can be checked.
  *
+ * The pool (durable(), work()) and the client connections' framing are
+ * tested here too, through net_int.h where a test must reach inside: the
+ * connection generation near its limit, allocations that fail.
+ *
  * Ports are picked at random below the ephemeral range (as
  * tests/integration/lib.sh does), so outbound connections' local ports
  * cannot take them, and a start that loses its port to another process
@@ -19,8 +23,12 @@
 
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,9 +39,10 @@
 #include <event2/event.h>
 #include <msgpack.h>
 
+#include "bitcask.h"
 #include "dkv_config.h"
 #include "error.h"
-#include "net.h"
+#include "net_int.h"
 #include "node.h"
 #include "peer.h"
 #include "proto.h"
@@ -120,6 +129,13 @@ static void tap_durable(world *w, bitcask *const *stores, size_t n,
 	t->inner->ops->durable(t->inner, stores, n, done, arg);
 }
 
+static void tap_work(world *w, world_work_fn fn, void *arg, world_done_fn done, void *darg)
+{
+	tap *t = (tap *)w;
+
+	t->inner->ops->work(t->inner, fn, arg, done, darg);
+}
+
 static int tap_send(world *w, const char *addr, const void *frame, size_t len)
 {
 	tap *t = (tap *)w;
@@ -148,6 +164,7 @@ static const world_ops tap_ops = {
 	.timer_cancel = tap_timer_cancel,
 	.reply = tap_reply,
 	.durable = tap_durable,
+	.work = tap_work,
 	.send = tap_send,
 	.dgram = tap_dgram,
 	.connections = tap_connections,
@@ -596,4 +613,126 @@ Test(net, udp_port_taken_is_a_startup_error)
 	cr_assert_eq(net_start(nt, NULL, err, sizeof(err)), 0, "%s", err);
 	net_close(nt);
 	dkv_config_free(&cfg);
+}
+
+/* --- the pool -------------------------------------------------------------- */
+
+typedef struct donerec {
+	int calls;                 /* done calls */
+	int rc;                    /* the last one's rc */
+	bool on_loop;              /* true iff it ran on the test's (the loop's) thread */
+} donerec;
+
+static pthread_t loop_thread;
+static bool in_call;               /* true iff inside a durable()/work() call */
+
+static void rec_done(void *arg, int rc)
+{
+	donerec *d = arg;
+
+	cr_assert(!in_call, "done ran inside the call that queued it");
+	d->calls++;
+	d->rc = rc;
+	d->on_loop = pthread_equal(pthread_self(), loop_thread);
+}
+
+typedef struct job {
+	sem_t *gate;               /* NULL, or wait on it first */
+	bool off_loop;             /* true iff fn ran on another thread than the loop's */
+	atomic_bool ran;
+	int rc;                    /* what fn returns */
+} job;
+
+static int job_fn(void *arg)
+{
+	job *j = arg;
+
+	j->off_loop = !pthread_equal(pthread_self(), loop_thread);
+	if (j->gate != NULL)
+		sem_wait(j->gate);
+	atomic_store(&j->ran, true);
+	return j->rc;
+}
+
+static void queue_durable(side *s, bitcask *bc, donerec *d)
+{
+	in_call = true;
+	s->w->ops->durable(s->w, &bc, 1, rec_done, d);
+	in_call = false;
+}
+
+static void queue_work(side *s, job *j, donerec *d)
+{
+	in_call = true;
+	s->w->ops->work(s->w, job_fn, j, rec_done, d);
+	in_call = false;
+}
+
+/* A store of our own next to the node's, for durable(). */
+static bitcask *open_store(const side *s)
+{
+	bitcask_config c;
+	bitcask *bc;
+	char path[128], err[256];
+
+	bitcask_config_init(&c);
+	c.sync = BITCASK_SYNC_MANUAL;
+	c.external_worker = true;
+	snprintf(path, sizeof(path), "%s/extra-store", s->dir);
+	cr_assert_eq(bitcask_open(&bc, path, &c, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(bitcask_put(bc, "k", 1, "v", 1), 0);
+	return bc;
+}
+
+Test(net, work_runs_off_the_loop_and_done_on_it)
+{
+	job j = { .rc = 42 };
+	donerec d = { 0 };
+
+	loop_thread = pthread_self();
+	side_open(&A, false, NULL);
+	queue_work(&A, &j, &d);
+	PUMP_UNTIL(d.calls == 1, "done never ran");
+	cr_assert(atomic_load(&j.ran));
+	cr_assert(j.off_loop, "fn ran on the loop's thread");
+	cr_assert(d.on_loop, "done ran off the loop");
+	cr_assert_eq(d.rc, 42, "done gets fn's result");
+}
+
+/* NET_POOL_WORK long jobs (merges) take every work slot; a durable batch
+ * queued behind them still runs at once, and further work waits. */
+Test(net, long_work_holds_up_no_durable_batch)
+{
+	sem_t gate;
+	job busy[NET_POOL_WORK], more = { 0 };
+	donerec bd[NET_POOL_WORK], md = { 0 }, dd = { 0 };
+	bitcask *bc;
+
+	loop_thread = pthread_self();
+	side_open(&A, false, NULL);
+	bc = open_store(&A);
+	cr_assert_eq(sem_init(&gate, 0, 0), 0);
+	for (int i = 0; i < NET_POOL_WORK; i++) {
+		busy[i] = (job){ .gate = &gate, .rc = i };
+		bd[i] = (donerec){ 0 };
+		queue_work(&A, &busy[i], &bd[i]);
+	}
+	queue_work(&A, &more, &md);
+	queue_durable(&A, bc, &dd);
+	PUMP_UNTIL(dd.calls == 1, "the batch waited behind the work");
+	cr_assert_eq(dd.rc, 0);
+	cr_assert(dd.on_loop);
+	for (int i = 0; i < 50; i++) {
+		turn();
+		usleep(1000);
+	}
+	cr_assert(!atomic_load(&more.ran), "more than NET_POOL_WORK jobs ran at once");
+	cr_assert_eq(md.calls, 0);
+	for (int i = 0; i < NET_POOL_WORK; i++)
+		sem_post(&gate);
+	PUMP_UNTIL(md.calls == 1, "the waiting job never ran");
+	for (int i = 0; i < NET_POOL_WORK; i++)
+		cr_assert_eq(bd[i].calls, 1);
+	cr_assert_eq(bitcask_close(bc), 0);
+	sem_destroy(&gate);
 }
