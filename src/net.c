@@ -669,8 +669,9 @@ static void w_durable(world *w, bitcask *const *stores, size_t n,
 			if (r != 0 && j->rc == 0)
 				j->rc = r;
 		}
-		done(arg, j->rc);
-		job_release(nt, j);
+		pthread_mutex_lock(&nt->mu);
+		finish_locked(nt, j);
+		pthread_mutex_unlock(&nt->mu);
 		return;
 	}
 	j->stores = (bitcask **)(j + 1);

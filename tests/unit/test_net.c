@@ -736,3 +736,41 @@ Test(net, long_work_holds_up_no_durable_batch)
 	cr_assert_eq(bitcask_close(bc), 0);
 	sem_destroy(&gate);
 }
+
+static int alloc_failures;
+
+static void *failing_alloc(size_t size)
+{
+	(void)size;
+	alloc_failures++;
+	return NULL;
+}
+
+/* Regression: when the job could not be allocated, durable() synced the
+ * stores and called done inside the call, against world.h's rule. */
+Test(net, out_of_memory_still_calls_done_from_the_loop)
+{
+	donerec dd = { 0 }, wd = { 0 };
+	job j = { .rc = 7 };
+	bitcask *bc;
+
+	loop_thread = pthread_self();
+	side_open(&A, false, NULL);
+	bc = open_store(&A);
+	A.nt->job_alloc = failing_alloc;
+	queue_durable(&A, bc, &dd);
+	queue_work(&A, &j, &wd);
+	A.nt->job_alloc = malloc;
+	cr_assert_eq(alloc_failures, 2, "the allocation failed for both calls");
+	cr_assert_eq(dd.calls, 0, "durable() called done inside the call");
+	cr_assert_eq(wd.calls, 0, "work() called done inside the call");
+	PUMP_UNTIL(dd.calls == 1 && wd.calls == 1, "done never ran (durable %d, work %d)",
+		   dd.calls, wd.calls);
+	cr_assert_eq(dd.rc, 0);
+	cr_assert(dd.on_loop && wd.on_loop);
+	cr_assert_eq(wd.rc, 7);
+	bitcask_stats st;
+	bitcask_stats_get(bc, &st, NULL, NULL);
+	cr_assert_geq(st.syncs, 1, "the batch was synced all the same");
+	cr_assert_eq(bitcask_close(bc), 0);
+}
