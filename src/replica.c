@@ -88,7 +88,7 @@ static void ack_synced(void *arg, int rc)
 void replica_rput(replica *r, const peer_msg *pm)
 {
 	object *obj = NULL;
-	bool wrote = false;
+	bool wrote;
 	const char *from;
 	int rc;
 
@@ -106,7 +106,11 @@ void replica_rput(replica *r, const peer_msg *pm)
 			    pm->from, dkv_strerror(rc));
 	if (!pm->flag)
 		return;
-	if (rc == 0 && wrote && r->env.cfg->sync == DKV_SYNC_ALWAYS &&
+	/* Even when the merge appended nothing, what the ack covers may have
+	 * been appended moments before (a read repair of the same version)
+	 * and not be synced yet: the ack waits for a batch either way (one
+	 * that ends at once when nothing is dirty and none runs). */
+	if (rc == 0 && r->env.cfg->sync == DKV_SYNC_ALWAYS &&
 	    (from = placement_intern(r->env.pl, pm->from)) != NULL) {
 		pending_ack *a = malloc(sizeof(*a));
 
