@@ -78,7 +78,8 @@ static int conn_slot(net *nt, conn *c)
 	}
 	slot = nt->free_slots[--nt->nfree];
 	nt->slots[slot] = c;
-	c->id = (uint64_t)++nt->gen << 32 | slot;
+	nt->gen = nt->gen >= NET_GEN_MAX ? 1 : nt->gen + 1;
+	c->id = (uint64_t)nt->gen << 32 | slot;
 	return 0;
 }
 

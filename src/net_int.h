@@ -24,6 +24,12 @@
  * bytes) and for the bytes outbound peer connections discard. */
 #define NET_SCRATCH 65536
 
+/* Connection generations run 1..NET_GEN_MAX and wrap, so that an id,
+ * generation << 32 | slot, is below 2^63 (world.h: bit 63 is the node's)
+ * and is not reused before 2^31 - 1 more connections: by then the slot's
+ * old connection is long gone, and so are replies meant for it. */
+#define NET_GEN_MAX 0x7fffffffu
+
 typedef struct conn {
 	uint64_t id;               /* (generation << 32) | slot */
 	net *nt;
@@ -131,7 +137,7 @@ struct net {
 	uint32_t nslots;
 	uint32_t *free_slots;
 	uint32_t nfree;
-	uint32_t gen;
+	uint32_t gen;              /* the last connection's generation, 1..NET_GEN_MAX */
 	size_t nconns;
 
 	struct event *resume_accept;
