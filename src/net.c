@@ -172,13 +172,16 @@ static void process_input(conn *c)
 		evbuffer_copyout(in, hdr, sizeof(hdr));
 		len = proto_frame_length(hdr);
 		if (len == 0 || len > nt->cfg->max_frame) {
-			char msg[128];
+			char msg[192];
 
 			if (len == 0)
 				snprintf(msg, sizeof(msg), "frame length 0");
 			else
-				snprintf(msg, sizeof(msg), "frame length %u > max_frame %llu",
-					 len, (unsigned long long)nt->cfg->max_frame);
+				snprintf(msg, sizeof(msg),
+					 "request of %u bytes is above max_frame (%llu bytes); "
+					 "a value may be at most max_value_size = %llu bytes",
+					 len, (unsigned long long)nt->cfg->max_frame,
+					 (unsigned long long)nt->cfg->max_value_size);
 			logm(nt, DKV_LOG_INFO, "connection %llu: %s; closing",
 			     (unsigned long long)c->id, msg);
 			send_error_and_close(c, len == 0 ? PROTO_ERR_PROTOCOL : PROTO_ERR_TOOBIG, msg);

@@ -70,7 +70,10 @@
  *     replies wait.
  *   - A frame length of 0 or above max_frame is answered with an ERROR and
  *     the connection is closed once that is sent; so is anything the node
- *     cannot parse.
+ *     cannot parse.  The TOOBIG error names the frame's size, max_frame and
+ *     max_value_size ("request of 9000019 bytes is above max_frame (8388608
+ *     bytes); a value may be at most max_value_size = 1048576 bytes"): the
+ *     user who sent a big value learns which setting limits it.
  *   - Past max_connections, a new connection gets an OVERLOAD error and is
  *     closed.
  *   An idle connection costs a registered read event, two empty evbuffers

@@ -701,6 +701,33 @@ Test(net, client_ids_stay_below_2_63_after_2_31_connections)
 	}
 }
 
+/* Regression: an oversized frame was answered "frame length 9000019 >
+ * max_frame 8388608", which does not tell a user who sent a 9 MB value
+ * which limit to look up. */
+Test(net, an_oversized_frame_names_max_frame_and_max_value_size)
+{
+	uint8_t hdr[PROTO_HEADER_SIZE] = { 0x00, 0x89, 0x54, 0x53 };   /* 9000019 */
+	uint8_t buf[512];
+	proto_msg m;
+	int fd;
+
+	side_open(&A, false, NULL);
+	cr_assert_eq(proto_frame_length(hdr), 9000019u);
+	fd = client_connect(&A);
+	client_write(fd, hdr, sizeof(hdr));
+	client_reply(fd, buf, sizeof(buf), &m);
+	cr_assert_eq(m.type, PROTO_ERROR);
+	cr_assert_eq(m.code, PROTO_ERR_TOOBIG);
+	cr_assert_eq(m.message.len, strlen("request of 9000019 bytes is above max_frame (8388608 bytes); "
+					   "a value may be at most max_value_size = 1048576 bytes"),
+		     "%.*s", (int)m.message.len, (const char *)m.message.p);
+	cr_assert(memcmp(m.message.p, "request of 9000019 bytes is above max_frame (8388608 bytes); "
+			 "a value may be at most max_value_size = 1048576 bytes", m.message.len) == 0,
+		  "%.*s", (int)m.message.len, (const char *)m.message.p);
+	proto_msg_release(&m);
+	close(fd);
+}
+
 /* --- the pool -------------------------------------------------------------- */
 
 typedef struct donerec {
