@@ -50,7 +50,7 @@ struct node {
 	admin *ad;                 /* dynkv-admin's answers */
 
 	/* counters of what the node itself handles */
-	uint64_t pings, datagrams, peer_downs, bad_peer_messages;
+	uint64_t pings, datagrams, peer_downs, bad_peer_messages, peer_refused;
 };
 
 void node_error_frame(node *n, uint32_t code, const char *msg,
@@ -131,6 +131,19 @@ static void handle_peer(node *n, const void *payload, size_t len)
 	if (peer_decode(payload, len, &pm, err, sizeof(err)) != 0) {
 		n->bad_peer_messages++;
 		dkv_log_opt(n->log, DKV_LOG_DEBUG, "dropped a peer message: %s", err);
+		return;
+	}
+	/* Peer messages travel on the same port as clients: only a member
+	 * may send them (its address is in the membership), so that a client
+	 * cannot make this node write replicas or remember strangers.  SYNC is
+	 * how a new node asks to join: anyone may send it.  (Authenticating
+	 * members is the security issue's: a client that forges a member's
+	 * address is not stopped here.) */
+	if (pm.type != PEER_SYNC && cluster_find_addr(n->cl, pm.from) == NULL) {
+		n->peer_refused++;
+		dkv_log_opt(n->log, DKV_LOG_DEBUG,
+			    "dropped a peer message (type %u) from %s: not a member's address",
+			    pm.type, pm.from);
 		return;
 	}
 	switch (pm.type) {
@@ -440,12 +453,19 @@ void node_stats_get(const node *n, node_stats *st)
 	st->replica_writes = rs.writes;
 	st->read_repairs = cs.read_repairs;
 	st->bad_peer_messages = n->bad_peer_messages;
+	st->peer_refused = n->peer_refused;
+	st->peer_addrs = placement_interned(n->pl);
 	st->members = rg ? ring_members(rg) : 0;
 	st->inflight = node_inflight(n);
 	st->partitions_open = vnode_open_count(n->vs);
 	st->ring_size = n->ident.ring_size;
 	st->n_val = n->ident.n_val;
 	st->actor = n->ident.actor;
+}
+
+int node_check(const node *n, char *err, size_t errlen)
+{
+	return coord_check(n->co, err, errlen);
 }
 
 int node_close(node *n)

@@ -64,6 +64,8 @@ typedef struct node_stats {
 	uint64_t replica_reads, replica_writes;/* RGET, RPUT served for peers */
 	uint64_t read_repairs;                 /* stale replicas sent the merged object */
 	uint64_t bad_peer_messages;            /* peer frames that failed to decode */
+	uint64_t peer_refused;                 /* peer frames from a non-member, dropped */
+	size_t peer_addrs;                     /* peer addresses interned (placement.h) */
 	size_t members;                        /* members in the ring */
 	size_t inflight;                       /* requests not yet answered */
 	size_t partitions_open;                /* stores opened so far */
@@ -109,6 +111,10 @@ size_t node_inflight(const node *n);
 void node_stats_get(const node *n, node_stats *st);
 /* The node's id, as recorded. */
 const char *node_id(const node *n);
+
+/* Check the node's invariants (every request against coord.h's lifecycle
+ * table): 0, or -1 with the first violation in err.  For tests. */
+int node_check(const node *n, char *err, size_t errlen);
 
 /* Fail whatever is still in flight (SHUTDOWN), sync and close every store,
  * release the lock and free the node.  0 or the first sync/close error. */

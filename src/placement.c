@@ -189,3 +189,8 @@ long placement_self(const placement *pl)
 {
 	return pl->rg_self;
 }
+
+size_t placement_interned(const placement *pl)
+{
+	return pl->naddrs;
+}

@@ -64,7 +64,11 @@ bool placement_holds(const placement *pl, uint32_t p);
 /* This node's index in the ring, or -1 when it is not a valid member. */
 long placement_self(const placement *pl);
 
-/* The interned copy of addr (NULL on ENOMEM). */
+/* The interned copy of addr (NULL on ENOMEM).  Callers intern only
+ * members' addresses and the seeds an operator names, so the table is
+ * bounded by the membership's history. */
 const char *placement_intern(placement *pl, const char *addr);
+/* Addresses interned so far. */
+size_t placement_interned(const placement *pl);
 
 #endif /* DKV_PLACEMENT_H */

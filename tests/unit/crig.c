@@ -115,6 +115,16 @@ void crig_fini(crig *r)
 /* Send a client frame (in r's scratch buffer) to node i and run the world
  * until its reply comes (at most limit_ms virtual).  The decoded reply is
  * in *m (release it); returns false if none came. */
+void crig_check(crig *r)
+{
+	char err[256];
+
+	for (size_t i = 0; i < r->n; i++)
+		if (r->nd[i] != NULL)
+			cr_assert_eq(node_check(r->nd[i], err, sizeof(err)), 0, "node %s: %s (seed %llu)",
+				     r->addr[i], err, (unsigned long long)r->seed);
+}
+
 bool call(crig *r, size_t i, msgpack_sbuffer *sb, proto_msg *m, uint64_t limit_ms)
 {
 	const proto_limits lim = { 1024, 1 << 20 };
@@ -134,6 +144,7 @@ bool call(crig *r, size_t i, msgpack_sbuffer *sb, proto_msg *m, uint64_t limit_m
 			return true;
 		}
 		sim_run_for(r->sim, 1);
+		crig_check(r);
 	}
 	return false;
 }

@@ -52,9 +52,12 @@ void clear_got(crig *r);
 /* Detach and close node i; fails the test if a sync batch never ends. */
 void close_node(crig *r, size_t i);
 void crig_fini(crig *r);
+/* Assert node_check() on every open node. */
+void crig_check(crig *r);
 /* Send a client frame (sb, length prefix included) to node i and run the
  * world until its reply comes (at most limit_ms virtual).  The decoded
- * reply is in *m (release it); false if none came. */
+ * reply is in *m (release it); false if none came.  Checks every node's
+ * invariants (crig_check) after each virtual millisecond. */
 bool call(crig *r, size_t i, msgpack_sbuffer *sb, proto_msg *m, uint64_t limit_ms);
 proto_opts opts_rw(int32_t rr, int32_t w);
 /* put; returns the reply type (OK or ERROR; 0: no reply), error code in *code */

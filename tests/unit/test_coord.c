@@ -41,9 +41,10 @@ static uint64_t frames_out(crig *r)
 	return st.frames_sent + st.frames_refused;
 }
 
-/* Deliver an RPUT of a one-value object under key from node `from` to
- * node `to`, as a coordinator (ack) or read repair (no ack) would. */
-static void rput(crig *r, size_t from, size_t to, const char *key, uint64_t pid, bool ack)
+/* Deliver an RPUT of a one-value object under key, claiming to come from
+ * `from_addr`, on connection `client` of node `to`. */
+static void rput_as(crig *r, const char *from_addr, uint64_t client, size_t to, const char *key,
+		    uint64_t pid, bool ack)
 {
 	msgpack_sbuffer enc, sb;
 	object_vv none = { 0 };
@@ -54,13 +55,20 @@ static void rput(crig *r, size_t from, size_t to, const char *key, uint64_t pid,
 	msgpack_sbuffer_init(&enc);
 	msgpack_sbuffer_init(&sb);
 	cr_assert_eq(object_encode(obj, &enc), 0);
-	cr_assert_eq(peer_encode_rput(&sb, pid, r->addr[from], key, strlen(key), enc.data, enc.size,
+	cr_assert_eq(peer_encode_rput(&sb, pid, from_addr, key, strlen(key), enc.data, enc.size,
 				      ack), 0);
-	cr_assert_eq(node_request(r->nd[to], sim_peer_client(r->sim, r->addr[from], r->addr[to]),
-				  sb.data + 4, sb.size - 4), 0);
+	cr_assert_eq(node_request(r->nd[to], client, sb.data + 4, sb.size - 4), 0);
 	msgpack_sbuffer_destroy(&sb);
 	msgpack_sbuffer_destroy(&enc);
 	object_free(obj);
+}
+
+/* ... from node `from` to node `to`, as a coordinator (ack) or read repair
+ * (no ack) would. */
+static void rput(crig *r, size_t from, size_t to, const char *key, uint64_t pid, bool ack)
+{
+	rput_as(r, r->addr[from], sim_peer_client(r->sim, r->addr[from], r->addr[to]), to, key,
+		pid, ack);
 }
 
 /* Review defect: under sync = always a replica acknowledged a replica write
@@ -151,5 +159,34 @@ Test(coord, a_replica_answers_a_read_of_a_key_it_refuses_at_once)
 		     (unsigned long long)(sim_now(r.sim) - t0));
 	proto_msg_release(&m);
 	msgpack_sbuffer_destroy(&sb);
+	crig_fini(&r);
+}
+
+/* Review defect: any client connection could send peer frames, and every
+ * distinct sender address was interned forever in a linearly searched
+ * list: unbounded memory from one client. */
+Test(coord, peer_frames_from_strangers_are_dropped_and_not_remembered)
+{
+	crig r;
+	node_stats st0, st1;
+	char from[64];
+
+	crig_init(&r, 2, sim_seed_env("peer_frames_from_strangers", 27), "none");
+	converge_ms(&r, 10000);
+	node_stats_get(r.nd[1], &st0);
+	for (int k = 0; k < 5000; k++) {
+		snprintf(from, sizeof(from), "192.0.2.%d:%d", k % 250, 1000 + k);
+		rput_as(&r, from, 77, 1, "stranger", (uint64_t)k, k % 2 == 0);
+	}
+	node_stats_get(r.nd[1], &st1);
+	cr_assert_eq(st1.peer_refused - st0.peer_refused, 5000);
+	cr_assert_eq(st1.replica_writes, st0.replica_writes, "a stranger's RPUT was applied");
+	cr_assert_eq(st1.peer_addrs, st0.peer_addrs, "%zu addresses interned, %zu before",
+		     st1.peer_addrs, st0.peer_addrs);
+	cr_assert_eq(get_is(&r, 1, "stranger", NULL, 1), 1, "the key is stored");
+	/* a member's frames still count */
+	rput(&r, 0, 1, "member", 0, false);
+	node_stats_get(r.nd[1], &st1);
+	cr_assert_eq(st1.replica_writes, st0.replica_writes + 1);
 	crig_fini(&r);
 }
