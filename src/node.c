@@ -300,6 +300,7 @@ static int open_modules(node *n, char *err, size_t errlen)
 	vc.max_object = max_object;
 	vc.vclock_max = cfg->vclock_max;
 	vc.olim = olim;
+	vc.w = n->w;
 	vc.log = n->log;
 	if ((rc = vnode_set_open(&n->vs, &vc)) != 0 ||
 	    (rc = durable_new(&n->dur, n->w, n->vs, n->ident.ring_size, cfg->sync,
@@ -413,6 +414,7 @@ const char *node_addr(const node *n)
 void node_drain(node *n)
 {
 	n->draining = true;
+	vnode_quiesce(n->vs);   /* no merge starts while the node stops */
 }
 
 size_t node_inflight(const node *n)
@@ -423,7 +425,7 @@ size_t node_inflight(const node *n)
 	coord_stats_get(n->co, &cs);
 	replica_stats_get(n->rep, &rs);
 	return cs.inflight + rs.acks_waiting + admin_pending(n->ad) +
-	       (durable_running(n->dur) ? 1 : 0);
+	       (durable_running(n->dur) ? 1 : 0) + (vnode_busy(n->vs) ? 1 : 0);
 }
 
 const char *node_id(const node *n)
@@ -472,7 +474,7 @@ int node_close(node *n)
 {
 	if (n == NULL)
 		return 0;
-	if (durable_running(n->dur))
+	if (durable_running(n->dur) || vnode_busy(n->vs))
 		return DKV_EBUSY;   /* the world still holds the stores */
 	return node_free(n);
 }

@@ -104,9 +104,12 @@ void node_peer_down(node *n, const char *addr);
  * when none was, the one its MEMBERS file records (dynkvd listens there). */
 const char *node_addr(const node *n);
 
-/* From now on every new request is answered with a SHUTDOWN error. */
+/* From now on every new request is answered with a SHUTDOWN error, and
+ * no background job (hint file, merge) starts. */
 void node_drain(node *n);
-/* Requests not yet answered (waiting for a sync or for replicas). */
+/* Requests not yet answered (waiting for a sync or for replicas), plus one
+ * while a sync batch or background job runs: node_close must wait for
+ * those (it returns DKV_EBUSY meanwhile). */
 size_t node_inflight(const node *n);
 void node_stats_get(const node *n, node_stats *st);
 /* The node's id, as recorded. */

@@ -3,6 +3,7 @@
  * vnode.c -- the partition stores.  See vnode.h.
  */
 
+#include <assert.h>
 #include <errno.h>
 #include <ftw.h>
 #include <inttypes.h>
@@ -31,6 +32,7 @@
 typedef struct part {
 	bitcask *bc;          /* NULL until opened */
 	bool dirty;           /* appended to since its last sync batch began */
+	bool working;         /* true iff a bitcask_work job runs for it */
 } part;
 
 struct vnode_set {
@@ -43,11 +45,95 @@ struct vnode_set {
 	siphash_key hkey;          /* for comparing encodings */
 	vnode_observer_fn observe;
 	void *observe_ctx;
+	world_timer *work_timer;   /* the next look for background work */
+	uint32_t work_next;        /* the partition to look at first */
+	uint32_t nworking;         /* jobs queued or running */
+	uint64_t work_done;        /* jobs completed */
 };
+
+/* One store's background job, for world->work(). */
+typedef struct work_job {
+	vnode_set *vs;
+	uint32_t p;
+	bitcask *bc;
+} work_job;
 
 struct vnode_iter {
 	bitcask_iter *it;
 };
+
+/* On a pool thread. */
+static int work_run(void *arg)
+{
+	work_job *j = arg;
+
+	return bitcask_work(j->bc);
+}
+
+/* On the loop. */
+static void work_end(void *arg, int rc)
+{
+	work_job *j = arg;
+	vnode_set *vs = j->vs;
+
+	if (rc != 0 && rc != DKV_ECLOSED)
+		dkv_log_opt(vs->cfg.log, DKV_LOG_ERROR,
+			    "partition %" PRIu32 ": background work (hint file or merge) failed: %s",
+			    j->p, dkv_strerror(rc));
+	vs->parts[j->p].working = false;
+	vs->nworking--;
+	vs->work_done++;
+	free(j);
+}
+
+/* Queue jobs for the stores that have work, from where the last look
+ * stopped, up to VNODE_WORK_JOBS at once. */
+static void work_tick(void *arg)
+{
+	vnode_set *vs = arg;
+	world *w = vs->cfg.w;
+	uint32_t n = vs->cfg.ring_size;
+
+	vs->work_timer = w->ops->timer_add(w, VNODE_WORK_TICK_MS, work_tick, vs);
+	if (vs->work_timer == NULL)
+		dkv_log_opt(vs->cfg.log, DKV_LOG_ERROR,
+			    "out of memory re-arming the background work timer: hint files and "
+			    "merges stop until a restart");
+	for (uint32_t k = 0; k < n && vs->nworking < VNODE_WORK_JOBS; k++) {
+		uint32_t p = (vs->work_next + k) % n;
+		part *pt = &vs->parts[p];
+		work_job *j;
+
+		if (pt->bc == NULL || pt->working || !bitcask_work_pending(pt->bc))
+			continue;
+		if ((j = malloc(sizeof(*j))) == NULL)
+			break;
+		j->vs = vs;
+		j->p = p;
+		j->bc = pt->bc;
+		pt->working = true;
+		vs->nworking++;
+		vs->work_next = (p + 1) % n;
+		w->ops->work(w, work_run, j, work_end, j);
+	}
+}
+
+void vnode_quiesce(vnode_set *vs)
+{
+	if (vs->work_timer != NULL)
+		vs->cfg.w->ops->timer_cancel(vs->cfg.w, vs->work_timer);
+	vs->work_timer = NULL;
+}
+
+bool vnode_busy(const vnode_set *vs)
+{
+	return vs->nworking > 0;
+}
+
+uint64_t vnode_work_done(const vnode_set *vs)
+{
+	return vs->work_done;
+}
 
 int vnode_set_open(vnode_set **out, const vnode_config *cfg)
 {
@@ -67,6 +153,16 @@ int vnode_set_open(vnode_set **out, const vnode_config *cfg)
 	}
 	vs->cfg.dir = vs->dir;
 	msgpack_sbuffer_init(&vs->ob);
+	if (cfg->w != NULL) {
+		vs->work_timer = cfg->w->ops->timer_add(cfg->w, VNODE_WORK_TICK_MS, work_tick, vs);
+		if (vs->work_timer == NULL) {
+			msgpack_sbuffer_destroy(&vs->ob);
+			free(vs->dir);
+			free(vs->parts);
+			free(vs);
+			return -ENOMEM;
+		}
+	}
 	*out = vs;
 	return 0;
 }
@@ -91,6 +187,9 @@ static int open_store(const vnode_set *vs, uint32_t p, bitcask **out, char *err,
 	bc.sync = BITCASK_SYNC_MANUAL;
 	bc.log = dkv_log_hook;
 	bc.log_ctx = vs->cfg.log;
+	bc.external_worker = vs->cfg.w != NULL;
+	if (vs->cfg.max_file_size != 0)
+		bc.max_file_size = vs->cfg.max_file_size;
 	rc = dkv_mkdir_p(dir);
 	if (rc == 0)
 		rc = bitcask_open(out, dir, &bc, err, errlen);
@@ -365,6 +464,8 @@ int vnode_drop(vnode_set *vs, uint32_t p)
 	char path[4200];
 	int rc = 0;
 
+	if (vs->parts[p].working)
+		return -EBUSY;
 	if (vs->parts[p].bc != NULL) {
 		rc = bitcask_close(vs->parts[p].bc);
 		vs->parts[p].bc = NULL;
@@ -409,6 +510,8 @@ int vnode_set_close(vnode_set *vs)
 
 	if (vs == NULL)
 		return 0;
+	assert(vs->nworking == 0);   /* the owner waits for vnode_busy() */
+	vnode_quiesce(vs);
 	for (uint32_t p = 0; p < vs->cfg.ring_size; p++) {
 		bitcask *bc = vs->parts[p].bc;
 		int r;

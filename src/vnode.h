@@ -22,6 +22,17 @@
  * (after the append, before the call returns): anti-entropy keeps its
  * trees up to date through it.
  *
+ * BACKGROUND WORK
+ *   With a world (cfg.w), stores run no thread of their own
+ *   (bitcask external_worker): every VNODE_WORK_TICK_MS the set asks each
+ *   open store whether it has work (a hint file after a rotation, a merge
+ *   the thresholds want) and runs bitcask_work() for it through
+ *   world->work() -- the node's one pool, whatever ring_size -- at most
+ *   one job per store and VNODE_WORK_JOBS at once.  While a store's job
+ *   runs it is not dropped (vnode_drop: -EBUSY), and the set is not closed
+ *   (vnode_busy: the node's close waits).  Without a world (tools, tests of
+ *   this module alone), each store keeps its own worker thread.
+ *
  * All stores a node holds are opened at start (vnode_open_many, on several
  * threads at once); a partition first used later is opened on the loop.
  * Loop thread only, except vnode_open_many's own helper threads.
@@ -36,6 +47,15 @@
 #include "bitcask.h"
 #include "log.h"
 #include "object.h"
+#include "world.h"
+
+/* How often stores are asked for background work (bitcask_work_pending
+ * is a mutex and a walk of a few dozen files: 512 stores a second is
+ * nothing), and how many of their jobs may be queued in the world's pool
+ * at once (the pool runs fewer at a time; more queued would only delay
+ * the stores behind them). */
+#define VNODE_WORK_TICK_MS 1000u
+#define VNODE_WORK_JOBS    4u
 
 typedef struct vnode_set vnode_set;
 typedef struct vnode_iter vnode_iter;
@@ -48,6 +68,8 @@ typedef struct vnode_config {
 	size_t max_object;           /* largest encoded object a store accepts */
 	uint32_t vclock_max;         /* prune version vectors beyond this */
 	object_limits olim;          /* for decoding stored objects */
+	world *w;                    /* runs background work; NULL: a thread per store */
+	uint64_t max_file_size;      /* stores' data file size (0: bitcask's default) */
 	dkv_log *log;                /* NULL: no logging */
 } vnode_config;
 
@@ -112,6 +134,15 @@ int vnode_drop(vnode_set *vs, uint32_t p);
 void vnode_stored(vnode_set *vs, uint64_t *keys, uint64_t *bytes);
 /* Stores open now. */
 size_t vnode_open_count(const vnode_set *vs);
+/* Start no more background jobs (the node is stopping); running ones end
+ * as they will. */
+void vnode_quiesce(vnode_set *vs);
+/* True iff a background job runs for some store: vnode_set_close must
+ * wait until it is false. */
+bool vnode_busy(const vnode_set *vs);
+/* Background jobs completed (bitcask_work rounds). */
+uint64_t vnode_work_done(const vnode_set *vs);
+
 /* Partition p's store, or NULL when it is not open: for background work
  * (bitcask_work) and statistics.  Borrowed until vnode_drop or close. */
 bitcask *vnode_store_of(const vnode_set *vs, uint32_t p);
