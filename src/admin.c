@@ -171,7 +171,8 @@ static void admin_members(admin *a, msgpack_packer *pk)
 		PKS(pk, "status");
 		PKS(pk, member_status_name(m->status));
 		PKS(pk, "liveness");
-		PKS(pk, member_liveness_name(m->liveness));
+		/* nobody probes a removed member: what it last had means nothing */
+		PKS(pk, m->status == MEMBER_REMOVED ? "-" : member_liveness_name(m->liveness));
 		PKS(pk, "incarnation");
 		msgpack_pack_uint64(pk, m->incarnation);
 		PKS(pk, "version");
@@ -359,9 +360,11 @@ static bool may_drop(admin *a, uint64_t client, uint64_t id, const member *m, co
 	}
 	if (!self && m->keys_stamp == 0) {
 		reply_error(a->env.rp, client, id, PROTO_ERR_INVALID,
-			    "refused: %s has never reported how many keys it holds, so a %s could "
-			    "strand data; start it once so it reports, or wait for ownership transfer",
-			    m->id, verb);
+			    "refused: no key count of %s has reached this node yet, so a %s could "
+			    "strand data; members report their counts by gossip every "
+			    "probe_interval, and the others pass them on: retry in a few seconds "
+			    "(a member that never reported before it went away cannot be "
+			    "removed until ownership transfer exists)", m->id, verb);
 		return false;
 	}
 	if (keys > 0) {
@@ -494,8 +497,15 @@ void admin_request(admin *a, uint64_t client, const proto_msg *m)
 			reply_error(a->env.rp, client, m->id, PROTO_ERR_INTERNAL, "cannot change %s", id);
 			goto out;
 		}
-		admin_ok(&pk, "%s %s the ring (it held no data)", id,
-			 leave ? "has left" : "was removed from");
+		if (strcmp(id, a->env.node_id) == 0)
+			admin_ok(&pk, "%s has left the ring (it held no data); it keeps answering "
+				 "until it is stopped: stop it now (it is no longer asked for "
+				 "anything)", id);
+		else
+			admin_ok(&pk, "%s %s the ring (it held no data)%s", id,
+				 leave ? "has left" : "was removed from",
+				 leave ? "; stop it once the change has reached it (dynkv-admin "
+					 "members there shows it removed)" : "");
 	} else {
 		reply_error(a->env.rp, client, m->id, PROTO_ERR_INVALID,
 			    "unknown admin command \"%s\" with %zu arguments (members, ring, status, "
