@@ -99,6 +99,7 @@ struct simworld {
 	void *host_reply_ctx;
 	uint64_t sync_min, sync_max;
 	int sync_rc;
+	uint32_t fail_timers;      /* the next this many timer_add() calls return NULL */
 	uint64_t work_min, work_max;
 	sim_net_opts net;
 	sim_net_stats st;
@@ -335,9 +336,13 @@ static world_timer *w_timer_add(world *w, uint64_t ms, world_timer_fn fn, void *
 {
 	shost *h = host_of(w);
 	simworld *s = h->s;
-	struct world_timer *e = calloc(1, sizeof(*e));
+	struct world_timer *e;
 
-	if (e == NULL)
+	if (s->fail_timers > 0) {
+		s->fail_timers--;
+		return NULL;   /* as on ENOMEM */
+	}
+	if ((e = calloc(1, sizeof(*e))) == NULL)
 		return NULL;
 	e->host = h;
 	e->kind = EV_TIMER;
@@ -831,6 +836,11 @@ void sim_set_work_delay(simworld *s, uint64_t min_ms, uint64_t max_ms)
 void sim_fail_syncs(simworld *s, int rc)
 {
 	s->sync_rc = rc;
+}
+
+void sim_fail_timers(simworld *s, uint32_t n)
+{
+	s->fail_timers = n;
 }
 
 uint64_t sim_now(const simworld *s)

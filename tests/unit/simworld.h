@@ -128,6 +128,8 @@ void sim_set_sync_delay(simworld *s, uint64_t min_ms, uint64_t max_ms);
 void sim_set_work_delay(simworld *s, uint64_t min_ms, uint64_t max_ms);
 /* From now on, durability batches fail with rc (0: succeed again). */
 void sim_fail_syncs(simworld *s, int rc);
+/* The next n timer_add() calls, on any host, return NULL (as on ENOMEM). */
+void sim_fail_timers(simworld *s, uint32_t n);
 /* Run the next event, advancing virtual time to it; false if none can run
  * (events of paused hosts wait). */
 bool sim_step(simworld *s);
