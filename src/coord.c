@@ -28,6 +28,7 @@ typedef enum req_kind {
 } req_kind;
 
 typedef enum req_state {
+	RS_READING,           /* replace mode: reading the key, nothing written */
 	RS_PENDING,           /* not answered */
 	RS_LINGER,            /* answered; replicas or its own sync outstanding */
 	RS_ABANDONED,         /* deadline passed; only its own sync outstanding */
@@ -55,6 +56,10 @@ typedef struct req {
 	const char *qname;         /* "w" or "r" (for messages) */
 	uint32_t need;             /* acks/replies needed (W or R) */
 	uint32_t need_primary;     /* of them from primaries (PW or PR) */
+	bool replace;              /* WRITE: true iff replace mode (READING first) */
+	bool report;               /* WRITE: true iff the OK carries the sibling count */
+	uint32_t w, pw;            /* WRITE: its W and PW (need while READING is R) */
+	uint32_t siblings;         /* WRITE: live siblings of the version written */
 	uint32_t asked;            /* replicas asked */
 	uint32_t acks, primary_acks, failed;
 	uint32_t reachable;        /* primaries not down when it started */
@@ -65,9 +70,11 @@ typedef struct req {
 	world_timer *timer;        /* the deadline; NULL once fired */
 	uint8_t *ctx;              /* WRITE: the written object's context */
 	size_t ctxlen;
-	uint8_t *key;              /* GET: for read repair */
+	uint8_t *key;              /* GET, WRITE: the key (GET: for read repair) */
 	size_t keylen;
-	object *merged;            /* GET: what the replicas said, merged */
+	uint8_t *value;            /* replace-mode PUT: the value, kept while READING */
+	size_t valuelen;
+	object *merged;            /* GET, READING: what the replicas said, merged */
 	slot slots[MAX_REPLICAS];
 	uint32_t nslots;
 	const char *target;        /* FWD: the coordinator (interned) */
@@ -140,6 +147,16 @@ static int req_check(const req *q, char *err, size_t errlen)
 		why = "a durability wait on a request that is not a write";
 	else if (q->kind == RQ_FWD && q->state != RS_PENDING)
 		why = "a forwarded request past PENDING";
+	else if (q->state == RS_READING && (q->kind != RQ_WRITE || !q->replace))
+		why = "READING in a request that is not a replace-mode write";
+	else if (q->state == RS_READING && q->timer == NULL)
+		why = "READING without a deadline";
+	else if (q->state == RS_READING && (q->syncing || q->ctx != NULL))
+		why = "READING with a version made or being synced";
+	else if (q->state == RS_READING && outstanding(q) == 0)
+		why = "READING with nothing outstanding";
+	else if (q->kind == RQ_WRITE && q->state != RS_READING && q->merged != NULL)
+		why = "a write past READING still holds what it read";
 	if (why == NULL)
 		return 0;
 	snprintf(err, errlen, "request %" PRIu64 " (kind %d, state %d): %s", q->pid, (int)q->kind,
@@ -203,12 +220,17 @@ static bool quorum(coord *c, uint64_t client, uint64_t id, const char *name,
 
 /* The message for a quorum that cannot be met. */
 static void reply_quorum(coord *c, uint64_t client, uint64_t id, const char *name,
-			 uint32_t got, uint32_t need, bool primary, uint32_t reachable)
+			 uint32_t got, uint32_t need, bool primary, uint32_t reachable,
+			 const char *note)
 {
 	reply_error(c->env.rp, client, id, PROTO_ERR_QUORUM,
-		    "quorum not met: %u of %s=%u %sreplicas answered (%u of n_val=%u replicas reachable)",
-		    got, name, need, primary ? "primary " : "", reachable, c->env.n_val);
+		    "quorum not met: %u of %s=%u %sreplicas answered (%u of n_val=%u replicas "
+		    "reachable)%s", got, name, need, primary ? "primary " : "", reachable,
+		    c->env.n_val, note);
 }
+
+/* What a replace-mode write that failed while READING adds to its error. */
+#define NOTHING_WRITTEN "; a replace-mode write reads the key first: nothing was written"
 
 /* Encode a VALUE reply for obj (NULL: not found) into the reply buffer. */
 static int encode_value(coord *c, uint64_t id, const object *obj)
@@ -297,6 +319,7 @@ static void req_free(coord *c, req *q)
 	object_free(q->merged);
 	free(q->ctx);
 	free(q->key);
+	free(q->value);
 	free(q);
 }
 
@@ -329,20 +352,54 @@ static void slot_done(coord *c, req *q, uint32_t i, int rc)
 }
 
 static void read_repair(coord *c, req *q);
+static void write_apply(coord *c, req *q, const object_vv *ctx, const void *val, size_t vlen);
+
+/* READING: once R replies (PR of them primaries) are in, make the write
+ * (READING -> PENDING); once they cannot be, answer and free q, nothing
+ * written.  Replies still outstanding are not waited for: the write
+ * brings every replica it reaches past what they would have said. */
+static void read_finish(coord *c, req *q)
+{
+	if (q->acks >= q->need && q->primary_acks >= q->need_primary) {
+		write_apply(c, q, NULL, q->value, q->valuelen);   /* may free q */
+		return;
+	}
+	if (outstanding(q) > 0) {
+		req_assert(q);
+		return;
+	}
+	if (q->acks == 0 && q->first_err != 0 && q->first_err != DKV_ECLOSED)
+		reply_store_error(c->env.rp, q->client, q->id, q->first_err,
+				  "read failed" NOTHING_WRITTEN);
+	else if (q->primary_acks < q->need_primary)
+		reply_quorum(c, q->client, q->id, "pr", q->primary_acks, q->need_primary, true,
+			     q->reachable, NOTHING_WRITTEN);
+	else
+		reply_quorum(c, q->client, q->id, "r", q->acks, q->need, false, q->reachable,
+			     NOTHING_WRITTEN);
+	req_free(c, q);
+}
 
 /* Answer q if its outcome is known (PENDING -> LINGER); free it once
- * nothing will call back. */
+ * nothing will call back.  READING has its own: read_finish. */
 static void req_finish(coord *c, req *q)
 {
 	uint32_t left = outstanding(q);
 	reply *rp = c->env.rp;
 
+	if (q->state == RS_READING) {
+		read_finish(c, q);
+		return;
+	}
 	if (q->state == RS_PENDING) {
 		if (q->acks >= q->need && q->primary_acks >= q->need_primary) {
 			int rc;
 
 			if (q->kind == RQ_GET)
 				rc = encode_value(c, q->id, q->merged);
+			else if (q->report)
+				rc = proto_encode_ok_siblings(reply_buf(rp), q->id, q->ctx, q->ctxlen,
+							      q->siblings);
 			else
 				rc = proto_encode_ok(reply_buf(rp), q->id, q->ctx, q->ctxlen);
 			if (rc == 0) {
@@ -363,10 +420,10 @@ static void req_finish(coord *c, req *q)
 						  q->kind == RQ_GET ? "read failed" : "write failed");
 			else if (q->primary_acks < q->need_primary)
 				reply_quorum(c, q->client, q->id, q->kind == RQ_GET ? "pr" : "pw",
-					     q->primary_acks, q->need_primary, true, q->reachable);
+					     q->primary_acks, q->need_primary, true, q->reachable, "");
 			else
 				reply_quorum(c, q->client, q->id, q->qname, q->acks, q->need, false,
-					     q->reachable);
+					     q->reachable, "");
 			q->state = RS_LINGER;
 		}
 	}
@@ -385,6 +442,13 @@ static void req_timeout(void *arg)
 	coord *c = q->c;
 
 	q->timer = NULL;   /* fired: the world has freed it */
+	if (q->state == RS_READING) {
+		reply_error(c->env.rp, q->client, q->id, PROTO_ERR_TIMEOUT,
+			    "request timed out after %u ms: %u of r=%u replicas answered" NOTHING_WRITTEN,
+			    q->timeout_ms, q->acks, q->need);
+		req_free(c, q);
+		return;
+	}
 	if (q->state == RS_PENDING) {
 		if (q->kind == RQ_FWD)
 			reply_error(c->env.rp, q->client, q->id, PROTO_ERR_TIMEOUT,
@@ -459,38 +523,17 @@ static void read_repair(coord *c, req *q)
 	q->merged = NULL;
 }
 
-void coord_get(coord *c, uint64_t client, const proto_msg *m)
+/* Ask every primary of q's key that is not down for its copy: a GET, or
+ * the READING phase of a replace-mode write.  q is armed, its need set.
+ * The others are asked first, so that this node's synchronous answer finds
+ * them counted; it may answer and free q. */
+static void read_start(coord *c, req *q)
 {
 	placement *pl = c->env.pl;
-	uint32_t r, pr, np, p = placement_partition(pl, m->key.p, m->key.len);
-	const uint32_t *list;
-	req *q;
+	uint32_t np, p = placement_partition(pl, q->key, q->keylen);
+	const uint32_t *list = placement_primaries(pl, p, &np);
 
-	if (!quorum(c, client, m->id, "r", m->opts.r, c->env.cfg->r, &r) ||
-	    !quorum(c, client, m->id, "pr", m->opts.pr, 0, &pr))
-		return;
-	list = placement_primaries(pl, p, &np);
-	q = req_new(c, RQ_GET, client, m->id, m->opts.timeout_ms);
-	if (q == NULL || (q->key = malloc(m->key.len)) == NULL) {
-		if (q != NULL)
-			req_free(c, q);
-		reply_error(c->env.rp, client, m->id, PROTO_ERR_INTERNAL, "out of memory");
-		return;
-	}
-	memcpy(q->key, m->key.p, m->key.len);
-	q->keylen = m->key.len;
-	q->type = PROTO_GET;
-	q->qname = "r";
-	q->need = r > pr ? r : pr;
-	q->need_primary = pr;
 	q->nslots = np;
-	if (!req_arm(c, q)) {
-		reply_error(c->env.rp, client, m->id, PROTO_ERR_INTERNAL, "out of memory");
-		req_free(c, q);
-		return;
-	}
-	/* ask the others first, so a synchronous local answer finds them
-	 * counted */
 	for (uint32_t i = 0; i < np; i++) {
 		slot *s = &q->slots[i];
 
@@ -508,7 +551,7 @@ void coord_get(coord *c, uint64_t client, const proto_msg *m)
 		}
 		q->reachable++;
 		c->pb.size = 0;
-		if (peer_encode_rget(&c->pb, q->pid, *c->env.self, m->key.p, m->key.len) != 0 ||
+		if (peer_encode_rget(&c->pb, q->pid, *c->env.self, q->key, q->keylen) != 0 ||
 		    c->env.w->ops->send(c->env.w, s->addr, c->pb.data, c->pb.size) != 0) {
 			s->state = SLOT_UNASKED;
 			continue;
@@ -516,15 +559,15 @@ void coord_get(coord *c, uint64_t client, const proto_msg *m)
 		s->state = SLOT_WAIT;
 		q->asked++;
 	}
-	req_assert(q);
 	if (q->asked == 0) {
 		req_finish(c, q);
 		return;
 	}
+	req_assert(q);
 	for (uint32_t i = 0; i < np; i++) {
 		if (q->slots[i].addr == NULL && q->slots[i].state == SLOT_WAIT) {
 			object *obj = NULL;
-			int rc = vnode_read(c->env.vs, p, m->key.p, m->key.len, &obj);
+			int rc = vnode_read(c->env.vs, p, q->key, q->keylen, &obj);
 
 			if (rc == 0)
 				rc = get_absorb(c, q, i, obj);
@@ -535,14 +578,47 @@ void coord_get(coord *c, uint64_t client, const proto_msg *m)
 	}
 }
 
+/* A new request for m's key (copied), armed; NULL after answering. */
+static req *req_start(coord *c, req_kind kind, uint64_t client, const proto_msg *m)
+{
+	req *q = req_new(c, kind, client, m->id, m->opts.timeout_ms);
+
+	if (q != NULL && (q->key = malloc(m->key.len)) != NULL && req_arm(c, q)) {
+		memcpy(q->key, m->key.p, m->key.len);
+		q->keylen = m->key.len;
+		q->type = m->type;
+		return q;
+	}
+	if (q != NULL)
+		req_free(c, q);
+	reply_error(c->env.rp, client, m->id, PROTO_ERR_INTERNAL, "out of memory");
+	return NULL;
+}
+
+void coord_get(coord *c, uint64_t client, const proto_msg *m)
+{
+	uint32_t r, pr;
+	req *q;
+
+	if (!quorum(c, client, m->id, "r", m->opts.r, c->env.cfg->r, &r) ||
+	    !quorum(c, client, m->id, "pr", m->opts.pr, 0, &pr))
+		return;
+	if ((q = req_start(c, RQ_GET, client, m)) == NULL)
+		return;
+	q->qname = "r";
+	q->need = r > pr ? r : pr;
+	q->need_primary = pr;
+	read_start(c, q);
+}
+
 /* A replica's RVALUE for one of our gets. */
 static void on_rvalue(coord *c, req *q, const char *from, const peer_msg *pm)
 {
 	object *obj = NULL;
 	int rc;
 
-	if (q->kind != RQ_GET)
-		return;
+	if (q->kind != RQ_GET && q->state != RS_READING)
+		return;   /* a late answer to a replace-mode read: its write is made */
 	for (uint32_t i = 0; i < q->nslots; i++) {
 		if (q->slots[i].addr != from || q->slots[i].state != SLOT_WAIT)
 			continue;
@@ -576,7 +652,7 @@ static void forward(coord *c, uint64_t client, const proto_msg *m, const void *p
 	if (to == NULL) {
 		reply_quorum(c, client, m->id, "w", 0,
 			     dkv_config_quorum(m->opts.w ? m->opts.w : c->env.cfg->w, c->env.n_val),
-			     false, 0);
+			     false, 0, "");
 		return;
 	}
 	q = req_new(c, RQ_FWD, client, m->id, m->opts.timeout_ms);
@@ -628,21 +704,186 @@ static void write_synced(void *arg, int rc)
 	slot_done(c, q, 0, rc);
 }
 
+/* Live siblings of obj (its tombstones left out). */
+static uint32_t live_siblings(const object *obj)
+{
+	uint32_t n = 0;
+
+	for (size_t i = 0; i < object_sibling_count(obj); i++)
+		n += !object_sibling_at(obj, i)->tombstone;
+	return n;
+}
+
+/* The new version of q's key, made from this node's copy: superseding
+ * what ctx has seen, or in replace mode (ctx NULL) what the read returned
+ * (q->merged) and this node's copy as it stands now.  0 and *out, encoded
+ * in c->ob, with q->ctx and q->siblings set; or an error answered. */
+static int write_make(coord *c, req *q, const object_vv *ctx, const void *val, size_t vlen,
+		      object **out)
+{
+	uint32_t p = placement_partition(c->env.pl, q->key, q->keylen);
+	reply *rp = c->env.rp;
+	object_vv seen = { 0 };
+	object *obj = NULL;
+	size_t start;
+	int rc;
+
+	*out = NULL;
+	rc = vnode_read(c->env.vs, p, q->key, q->keylen, &obj);
+	if (rc != 0) {
+		reply_store_error(rp, q->client, q->id, rc, "read before write failed");
+		return rc;
+	}
+	if (ctx != NULL && object_vv_get(ctx, c->env.actor) >
+			   object_vv_get(obj ? object_vector(obj) : NULL, c->env.actor)) {
+		/* Only this node makes its own dots, and it stores each one
+		 * before anyone can read it: a context claiming more is forged
+		 * or from a lost incarnation, and would burn our counters. */
+		object_free(obj);
+		reply_error(rp, q->client, q->id, PROTO_ERR_CONTEXT,
+			    "malformed context: it claims writes this node never made");
+		return DKV_EPROTO;
+	}
+	if (obj == NULL && (obj = object_new()) == NULL)
+		rc = -ENOMEM;
+	if (rc == 0 && ctx == NULL) {
+		/* Replace: supersede everything read and everything here.  The
+		 * read is merged in first, so the new dot is above any of ours
+		 * it saw (our copy may have lost what the replicas hold). */
+		if (q->merged != NULL)
+			rc = object_merge(obj, q->merged);
+		if (rc == 0)
+			rc = object_vv_copy(&seen, object_vector(obj));
+		ctx = &seen;
+	}
+	object_free(q->merged);
+	q->merged = NULL;
+	if (rc == 0) {
+		uint64_t now = c->env.w->ops->wall_ms(c->env.w);
+
+		if (q->type == PROTO_PUT)
+			rc = object_put(obj, c->env.actor, ctx, val, vlen, now);
+		else
+			rc = object_delete(obj, c->env.actor, ctx, now);
+	}
+	object_vv_release(&seen);
+	if (rc == 0) {
+		object_prune(obj, c->env.cfg->vclock_max, c->env.actor);
+		c->ob.size = 0;
+		rc = object_encode(obj, &c->ob);
+	}
+	if (rc == 0 && object_sibling_count(obj) > c->env.olim.max_siblings) {
+		/* stored, it could never be read back */
+		reply_error(rp, q->client, q->id, PROTO_ERR_TOOBIG,
+			    "too many siblings: this write would make %zu > %zu; resolve them by "
+			    "writing with the context of a read, or in replace mode",
+			    object_sibling_count(obj), c->env.olim.max_siblings);
+		object_free(obj);
+		return DKV_ETOOBIG;
+	}
+	if (rc == 0 && c->ob.size > c->env.max_object) {
+		reply_error(rp, q->client, q->id, PROTO_ERR_TOOBIG,
+			    "object too large: %zu siblings take %zu bytes > %zu (max_frame less "
+			    "room for the key); resolve the siblings by writing with a context "
+			    "or in replace mode", object_sibling_count(obj), c->ob.size,
+			    c->env.max_object);
+		object_free(obj);
+		return DKV_ETOOBIG;
+	}
+	/* the context the OK carries: what this write produced */
+	start = c->ob.size;
+	if (rc == 0)
+		rc = object_context_encode(obj, &c->ob);
+	if (rc == 0 && (q->ctx = malloc(c->ob.size - start)) == NULL)
+		rc = -ENOMEM;
+	if (rc == 0) {
+		q->ctxlen = c->ob.size - start;
+		memcpy(q->ctx, c->ob.data + start, q->ctxlen);
+		q->siblings = live_siblings(obj);
+	}
+	c->ob.size = start;
+	if (rc != 0) {
+		reply_error(rp, q->client, q->id, PROTO_ERR_INTERNAL, "%s", dkv_strerror(rc));
+		object_free(obj);
+		return rc;
+	}
+	*out = obj;
+	return 0;
+}
+
+/* Make q's new version (write_make) and write it: stored here, pushed to
+ * the other primaries; q is PENDING on their acknowledgements (from
+ * READING, it starts its slots over).  A refusal answers and frees q. */
+static void write_apply(coord *c, req *q, const object_vv *ctx, const void *val, size_t vlen)
+{
+	placement *pl = c->env.pl;
+	uint32_t np, p = placement_partition(pl, q->key, q->keylen);
+	const uint32_t *list = placement_primaries(pl, p, &np);
+	object *obj;
+	int rc;
+
+	if (write_make(c, q, ctx, val, vlen, &obj) != 0) {
+		req_free(c, q);
+		return;
+	}
+	object_free(obj);   /* its encoding is in c->ob */
+	q->state = RS_PENDING;
+	q->qname = "w";
+	q->need = q->w;
+	q->need_primary = q->pw;
+	q->acks = q->primary_acks = q->failed = 0;
+	q->first_err = 0;
+	memset(q->slots, 0, sizeof(q->slots));
+	/* slot 0 is this node; then the other primaries */
+	q->nslots = 1;
+	q->slots[0].addr = NULL;
+	q->slots[0].state = SLOT_WAIT;
+	q->asked = 1;
+	q->reachable = 1;
+	for (uint32_t i = 0; i < np; i++) {
+		slot *s;
+
+		if (placement_is_self(pl, list[i]))
+			continue;
+		s = &q->slots[q->nslots++];
+		s->addr = placement_addr(pl, list[i]);
+		s->state = SLOT_UNASKED;
+		if (placement_is_down(pl, list[i]))
+			continue;
+		q->reachable++;
+		if (replica_push(c->env.rep, s->addr, q->pid, q->key, q->keylen, c->ob.data,
+				 c->ob.size, true) != 0)
+			continue;
+		s->state = SLOT_WAIT;
+		q->asked++;
+	}
+	req_assert(q);
+	rc = vnode_store(c->env.vs, p, q->key, q->keylen, c->ob.data, c->ob.size);
+	if (rc != 0 || c->env.cfg->sync != DKV_SYNC_ALWAYS) {
+		slot_done(c, q, 0, rc);
+		return;
+	}
+	q->syncing = true;
+	durable_wait(c->env.dur, &q->wt, write_synced, q);
+}
+
 void coord_write(coord *c, uint64_t client, const proto_msg *m, const void *payload,
 		 size_t len, bool forwarded)
 {
 	placement *pl = c->env.pl;
 	reply *rp = c->env.rp;
-	uint32_t w, pw, np, p = placement_partition(pl, m->key.p, m->key.len);
+	uint32_t w, pw, r = 0, pr = 0, np, p = placement_partition(pl, m->key.p, m->key.len);
 	const uint32_t *list;
 	object_vv ctx = { 0 };
-	object *obj = NULL;
 	bool primary = false;
 	req *q;
 	int rc;
 
 	if (!quorum(c, client, m->id, "w", m->opts.w, c->env.cfg->w, &w) ||
 	    !quorum(c, client, m->id, "pw", m->opts.pw, 0, &pw))
+		return;
+	if (m->opts.replace && (!quorum(c, client, m->id, "r", m->opts.r, c->env.cfg->r, &r) ||
+				!quorum(c, client, m->id, "pr", m->opts.pr, 0, &pr)))
 		return;
 	list = placement_primaries(pl, p, &np);
 	for (uint32_t i = 0; i < np; i++)
@@ -666,121 +907,38 @@ void coord_write(coord *c, uint64_t client, const proto_msg *m, const void *payl
 			    dkv_strerror(rc));
 		return;
 	}
-	rc = vnode_read(c->env.vs, p, m->key.p, m->key.len, &obj);
-	if (rc != 0) {
+	if ((q = req_start(c, RQ_WRITE, client, m)) == NULL) {
 		object_vv_release(&ctx);
-		reply_store_error(rp, client, m->id, rc, "read before write failed");
 		return;
 	}
-	if (object_vv_get(&ctx, c->env.actor) >
-	    object_vv_get(obj ? object_vector(obj) : NULL, c->env.actor)) {
-		/* Only this node makes its own dots, and it stores each one
-		 * before anyone can read it: a context claiming more is forged
-		 * or from a lost incarnation, and would burn our counters. */
+	q->w = w;
+	q->pw = pw;
+	q->report = m->opts.siblings;
+	if (!m->opts.replace) {
+		write_apply(c, q, &ctx, m->value.p, m->value.len);
 		object_vv_release(&ctx);
-		object_free(obj);
-		reply_error(rp, client, m->id, PROTO_ERR_CONTEXT,
-			    "malformed context: it claims writes this node never made");
 		return;
 	}
-	if (obj == NULL && (obj = object_new()) == NULL) {
-		object_vv_release(&ctx);
+	/* replace mode: READING first, as a GET with this request's R and PR */
+	q->replace = true;
+	if (m->value.len > 0 && (q->value = malloc(m->value.len)) == NULL) {
 		reply_error(rp, client, m->id, PROTO_ERR_INTERNAL, "out of memory");
+		req_free(c, q);
 		return;
 	}
-	uint64_t now = c->env.w->ops->wall_ms(c->env.w);
-	if (m->type == PROTO_PUT)
-		rc = object_put(obj, c->env.actor, &ctx, m->value.p, m->value.len, now);
-	else
-		rc = object_delete(obj, c->env.actor, &ctx, now);
-	object_vv_release(&ctx);
-	if (rc == 0) {
-		object_prune(obj, c->env.cfg->vclock_max, c->env.actor);
-		c->ob.size = 0;
-		rc = object_encode(obj, &c->ob);
-	}
-	if (rc == 0 && object_sibling_count(obj) > c->env.olim.max_siblings) {
-		/* stored, it could never be read back */
-		reply_error(rp, client, m->id, PROTO_ERR_TOOBIG,
-			    "too many siblings: this write would make %zu > %zu; resolve them by "
-			    "writing with the context of a read",
-			    object_sibling_count(obj), c->env.olim.max_siblings);
-		object_free(obj);
-		return;
-	}
-	if (rc == 0 && c->ob.size > c->env.max_object) {
-		reply_error(rp, client, m->id, PROTO_ERR_TOOBIG,
-			    "object too large: %zu siblings take %zu bytes > %zu (max_frame less "
-			    "room for the key); resolve the siblings by writing with a context",
-			    object_sibling_count(obj), c->ob.size, c->env.max_object);
-		object_free(obj);
-		return;
-	}
-	q = rc == 0 ? req_new(c, RQ_WRITE, client, m->id, m->opts.timeout_ms) : NULL;
-	if (rc == 0 && q == NULL)
-		rc = -ENOMEM;
-	if (rc == 0) {
-		/* the context the OK carries: what this write produced */
-		size_t start = c->ob.size;
-
-		rc = object_context_encode(obj, &c->ob);
-		if (rc == 0 && (q->ctx = malloc(c->ob.size - start)) == NULL)
-			rc = -ENOMEM;
-		if (rc == 0) {
-			q->ctxlen = c->ob.size - start;
-			memcpy(q->ctx, c->ob.data + start, q->ctxlen);
-		}
-		c->ob.size = start;
-	}
-	object_free(obj);
-	if (rc == 0 && !req_arm(c, q))
-		rc = -ENOMEM;   /* without a deadline a lost answer would pin q */
-	if (rc != 0) {
-		if (q != NULL)
-			req_free(c, q);
-		reply_error(rp, client, m->id, PROTO_ERR_INTERNAL, "%s", dkv_strerror(rc));
-		return;
-	}
-	q->type = m->type;
-	q->qname = "w";
-	q->need = w;
-	q->need_primary = pw;
-	/* slot 0 is this node; then the other primaries */
-	q->nslots = 1;
-	q->slots[0].addr = NULL;
-	q->slots[0].state = SLOT_WAIT;
-	q->asked = 1;
-	q->reachable = 1;
-	for (uint32_t i = 0; i < np; i++) {
-		slot *s;
-
-		if (placement_is_self(pl, list[i]))
-			continue;
-		s = &q->slots[q->nslots++];
-		s->addr = placement_addr(pl, list[i]);
-		s->state = SLOT_UNASKED;
-		if (placement_is_down(pl, list[i]))
-			continue;
-		q->reachable++;
-		if (replica_push(c->env.rep, s->addr, q->pid, m->key.p, m->key.len, c->ob.data,
-				 c->ob.size, true) != 0)
-			continue;
-		s->state = SLOT_WAIT;
-		q->asked++;
-	}
-	req_assert(q);
-	rc = vnode_store(c->env.vs, p, m->key.p, m->key.len, c->ob.data, c->ob.size);
-	if (rc != 0 || c->env.cfg->sync != DKV_SYNC_ALWAYS) {
-		slot_done(c, q, 0, rc);
-		return;
-	}
-	q->syncing = true;
-	durable_wait(c->env.dur, &q->wt, write_synced, q);
+	if (m->value.len > 0)
+		memcpy(q->value, m->value.p, m->value.len);
+	q->valuelen = m->value.len;
+	q->state = RS_READING;
+	q->qname = "r";
+	q->need = r > pr ? r : pr;
+	q->need_primary = pr;
+	read_start(c, q);
 }
 
 static void on_rack(coord *c, req *q, const char *from, const peer_msg *pm)
 {
-	if (q->kind != RQ_WRITE)
+	if (q->kind != RQ_WRITE || q->state == RS_READING)
 		return;
 	for (uint32_t i = 1; i < q->nslots; i++)
 		if (q->slots[i].addr == from && q->slots[i].state == SLOT_WAIT) {
@@ -858,7 +1016,7 @@ void coord_free(coord *c)
 	while (c->inflight.next != &c->inflight) {
 		req *q = c->inflight.next;
 
-		if (q->state == RS_PENDING)
+		if (q->state == RS_PENDING || q->state == RS_READING)
 			reply_error(c->env.rp, q->client, q->id, PROTO_ERR_SHUTDOWN,
 				    "node is shutting down");
 		q->syncing = false;   /* no batch runs (coord.h) */

@@ -15,9 +15,25 @@
  * it gets back, FWDREPLY).  The coordinator makes the new version from the
  * context, stores it, pushes it to the other primaries and answers after W
  * acknowledgements (PW of them primaries); with sync = always its own
- * acknowledgement waits for a durability batch (durable.h).
+ * acknowledgement waits for a durability batch (durable.h).  The OK says
+ * how many live siblings the new version has, when the client asked.
+ * REPLACE MODE (a PUT or DELETE with "replace": 1, dynkv-protocol(7)):
+ * the coordinator first reads the key exactly as a GET does, with the
+ * request's R and PR (READING), then makes the new version with, as its
+ * context, everything that read returned merged with its own copy as it
+ * stands at that moment.  So replace-mode writes through one coordinator
+ * supersede each other in the order they are applied, however many run at
+ * once; only writes that different coordinators make at the same time can
+ * end up siblings (property 2 holds: a write that neither read saw is
+ * kept).  A read that fails (R or PR not met, deadline) fails the write
+ * with that error, and nothing is written: it never turns into a blind
+ * write.
  *
  * THE LIFECYCLE OF A REQUEST (what coord_check() asserts)
+ *
+ *  (replace) READING --R replies: write made, pushed--> PENDING
+ *                |
+ *                +--R impossible, deadline, or the write refused--> freed
  *
  *     PENDING --quorum met or impossible--> LINGER --last replica--> freed
  *        |   \_____________________________________________________/^
@@ -29,13 +45,19 @@
  *                     +--its durability batch ends--> freed
  *
  *   state      answered  waiting for                     deadline timer
+ *   READING    no        replicas' copies (RGET); no      armed
+ *                        version made, no sync
  *   PENDING    no        replicas, and/or its own sync    armed
  *   LINGER     yes       replicas, and/or its own sync    armed
  *   ABANDONED  yes       only its own sync (a batch       none
  *                        always ends)
  *
  *   transition                         function
- *   (new) -> PENDING                   req_new + req_arm
+ *   (new) -> PENDING                   req_start (req_new + req_arm)
+ *   (new, replace) -> READING          coord_write, read_start
+ *   READING -> PENDING                 read_finish -> write_apply
+ *   READING -> freed                   read_finish (R cannot be met, or
+ *                                      write_make refuses), req_timeout
  *   PENDING -> LINGER / freed          req_finish (after slot_done)
  *   LINGER -> freed                    req_finish (after slot_done)
  *   PENDING|LINGER -> freed            req_timeout (no sync running)
@@ -43,6 +65,9 @@
  *   ABANDONED -> freed                 write_synced
  *   any -> freed                       coord_shutdown (node_close)
  *
+ *   The deadline is the whole request's: READING and the write share it.
+ *   A replace-mode read does not read-repair (its write supersedes what
+ *   the replicas hold) and ignores the copies that come after R.
  *   A GET read-repairs when it leaves LINGER (or PENDING) for freed.  A
  *   forwarded request (FWD) is PENDING until the coordinator's answer, the
  *   coordinator's connection failing, or its deadline frees it.

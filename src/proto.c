@@ -126,7 +126,22 @@ static const char *printable(const char *p, size_t len, char *buf, size_t cap)
 	return buf;
 }
 
-static int rd_opts(mpr *r, proto_opts *o, char *err, size_t errlen)
+/* A mode option: 0 or 1 (absent: 0). */
+static int rd_flag(mpr *r, bool *flag, const char *name, char *err, size_t errlen)
+{
+	int64_t v;
+
+	if (mpr_int(r, &v) != 0)
+		return fail(DKV_EPROTO, err, errlen, "option %s: not an integer", name);
+	if (v != 0 && v != 1)
+		return fail(DKV_EINVAL, err, errlen, "option %s: %lld is not 0 or 1", name,
+			    (long long)v);
+	*flag = v == 1;
+	return 0;
+}
+
+/* The options of a request of type (GET, PUT or DELETE). */
+static int rd_opts(mpr *r, uint32_t type, proto_opts *o, char *err, size_t errlen)
 {
 	char shown[300];
 	uint64_t n;
@@ -164,7 +179,11 @@ static int rd_opts(mpr *r, proto_opts *o, char *err, size_t errlen)
 					    (unsigned long long)t);
 			o->timeout_ms = (uint32_t)t;
 			rc = 0;
-		} else
+		} else if (type != PROTO_GET && IS("replace"))
+			rc = rd_flag(r, &o->replace, "replace", err, errlen);
+		else if (type != PROTO_GET && IS("siblings"))
+			rc = rd_flag(r, &o->siblings, "siblings", err, errlen);
+		else
 			return fail(DKV_EINVAL, err, errlen, "unknown option \"%s\"",
 				    printable(k, klen > 64 ? 64 : klen, shown, sizeof(shown)));
 #undef IS
@@ -321,8 +340,22 @@ static int rd_body(mpr *r, const proto_limits *lim, proto_msg *m, char *err, siz
 	int rc;
 
 	switch (m->type) {
-	case PROTO_OK:
-		return rd_context(r, &m->context, err, errlen);
+	case PROTO_OK: {
+		int t = mpr_peek(r);
+		uint64_t sibs;
+
+		if (!((t & 0xf0) == 0x90 || t == 0xdc || t == 0xdd))
+			return rd_context(r, &m->context, err, errlen);   /* the first form */
+		if (mpr_array(r, &n) != 0 || n != 2)
+			return fail(DKV_EPROTO, err, errlen, "OK body is not [context, siblings]");
+		if ((rc = rd_context(r, &m->context, err, errlen)) != 0)
+			return rc;
+		if (mpr_uint(r, &sibs) != 0 || sibs > UINT32_MAX)
+			return fail(DKV_EPROTO, err, errlen, "OK siblings is not a 32-bit uint");
+		m->has_siblings = true;
+		m->siblings = (uint32_t)sibs;
+		return 0;
+	}
 	case PROTO_PING:
 	case PROTO_PONG:
 		if (!mpr_nil(r))
@@ -352,7 +385,13 @@ static int rd_body(mpr *r, const proto_limits *lim, proto_msg *m, char *err, siz
 		}
 		if (m->type != PROTO_GET && (rc = rd_context(r, &m->context, err, errlen)) != 0)
 			return rc;
-		return rd_opts(r, &m->opts, err, errlen);
+		if ((rc = rd_opts(r, m->type, &m->opts, err, errlen)) != 0)
+			return rc;
+		if (m->opts.replace && m->context.len > 0)
+			return fail(DKV_EINVAL, err, errlen,
+				    "option replace with a context: a context already says what the "
+				    "write replaces; send one or the other");
+		return 0;
 	}
 	case PROTO_VALUE:
 		if (mpr_array(r, &n) != 0 || n != 4)
@@ -533,7 +572,8 @@ static int pack_opts(msgpack_packer *pk, const proto_opts *o)
 
 	if (o == NULL)
 		o = &none;
-	n = (o->r != 0) + (o->w != 0) + (o->pr != 0) + (o->pw != 0) + (o->timeout_ms != 0);
+	n = (o->r != 0) + (o->w != 0) + (o->pr != 0) + (o->pw != 0) + (o->timeout_ms != 0) +
+	    o->replace + o->siblings;
 	if (msgpack_pack_map(pk, n) != 0)
 		return -1;
 #define OPT(name, v, packint) \
@@ -545,6 +585,8 @@ static int pack_opts(msgpack_packer *pk, const proto_opts *o)
 	OPT("pr", o->pr, msgpack_pack_int32)
 	OPT("pw", o->pw, msgpack_pack_int32)
 	OPT("timeout_ms", o->timeout_ms, msgpack_pack_uint32)
+	OPT("replace", (uint8_t)o->replace, msgpack_pack_uint8)
+	OPT("siblings", (uint8_t)o->siblings, msgpack_pack_uint8)
 #undef OPT
 	return 0;
 }
@@ -624,18 +666,35 @@ int proto_encode_ping(msgpack_sbuffer *sb, uint64_t id)
 	return encode_nil(sb, PROTO_PING, id);
 }
 
-int proto_encode_ok(msgpack_sbuffer *sb, uint64_t id, const void *ctx, size_t ctxlen)
+/* OK: the bare context, or [context, siblings] when with_count. */
+static int encode_ok(msgpack_sbuffer *sb, uint64_t id, const void *ctx, size_t ctxlen,
+		     bool with_count, uint32_t siblings)
 {
 	msgpack_packer pk;
 	size_t start;
 
 	if (begin(sb, &pk, &start, PROTO_OK, id) != 0)
 		return -ENOMEM;
+	if (with_count)
+		PK(msgpack_pack_array(&pk, 2));
 	PK(pack_ctx(&pk, ctx, ctxlen));
+	if (with_count)
+		PK(msgpack_pack_uint32(&pk, siblings));
 	return finish(sb, start);
 nomem:
 	sb->size = start;
 	return -ENOMEM;
+}
+
+int proto_encode_ok(msgpack_sbuffer *sb, uint64_t id, const void *ctx, size_t ctxlen)
+{
+	return encode_ok(sb, id, ctx, ctxlen, false, 0);
+}
+
+int proto_encode_ok_siblings(msgpack_sbuffer *sb, uint64_t id, const void *ctx, size_t ctxlen,
+			     uint32_t siblings)
+{
+	return encode_ok(sb, id, ctx, ctxlen, true, siblings);
 }
 
 int proto_encode_pong(msgpack_sbuffer *sb, uint64_t id)
@@ -765,7 +824,8 @@ int proto_encode_msg(msgpack_sbuffer *sb, const proto_msg *m)
 		return proto_encode_value(sb, m->id, m->found, m->values, m->nvalues, m->context.p,
 					  m->context.len, m->tombstones);
 	case PROTO_OK:
-		return proto_encode_ok(sb, m->id, m->context.p, m->context.len);
+		return encode_ok(sb, m->id, m->context.p, m->context.len, m->has_siblings,
+				 m->siblings);
 	case PROTO_PONG:
 		return proto_encode_pong(sb, m->id);
 	case PROTO_ADMIN:

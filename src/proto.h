@@ -25,7 +25,7 @@
  *   PING    nil
  *   ADMIN   [command, args]
  *   VALUE   [found, values, context, tombstones]    reply to GET
- *   OK      context                                 reply to PUT, DELETE
+ *   OK      context  or  [context, siblings]        reply to PUT, DELETE
  *   PONG    nil                                     reply to PING
  *   ERROR   [code, message]                         reply to anything
  *   INFO    map                                     reply to ADMIN
@@ -40,7 +40,20 @@
  *                "r", "w", "pr", "pw": a count 1..16, or -1 one, -2 quorum,
  *                -3 all (0 or absent: the node's default; pr, pw default 0
  *                = no primary requirement); "timeout_ms": 1..3600000 (0 or
- *                absent: the node's request_timeout)
+ *                absent: the node's request_timeout).  PUT and DELETE only
+ *                (on a GET they are unknown): "replace": 0 or 1, 1 = replace
+ *                mode, the coordinator reads the key with this request's
+ *                r and pr and writes with the context of that read merged
+ *                with its own copy (a blind write that supersedes what is
+ *                there; refused with a non-empty context); "siblings": 0
+ *                or 1, 1 = answer with the second form of OK.  Absent or
+ *                0: the frame means what it meant before these options
+ *                existed (a node that predates them refuses them as
+ *                unknown, never ignores them)
+ *   siblings     uint: how many live (not tombstone) siblings the object
+ *                the write produced holds at its coordinator: 1 after a
+ *                put that superseded everything, more beside concurrent
+ *                writes; sent only when the request asked ("siblings": 1)
  *   found        bool: false when the key has no value (never written, or
  *                every sibling is a tombstone)
  *   values       array of bin: the live siblings, in dot order
@@ -134,6 +147,10 @@ typedef enum proto_error {
 typedef struct proto_opts {
 	int32_t r, w, pr, pw;   /* 1..16 or DKV_QUORUM_ONE/QUORUM/ALL; 0 = default */
 	uint32_t timeout_ms;    /* 0 = default */
+	bool replace;           /* PUT, DELETE: true iff replace mode (read, then
+	                         * supersede what was read) */
+	bool siblings;          /* PUT, DELETE: true iff the OK is to carry the
+	                         * sibling count */
 } proto_opts;
 
 /* A byte string borrowed from a payload. */
@@ -155,6 +172,8 @@ typedef struct proto_msg {
 	proto_bytes *values;    /* VALUE: nvalues live siblings */
 	size_t nvalues;
 	uint64_t tombstones;    /* VALUE */
+	bool has_siblings;      /* OK: true iff it is the [context, siblings] form */
+	uint32_t siblings;      /* OK: live siblings of the written object */
 	uint32_t code;          /* ERROR */
 	proto_bytes message;    /* ERROR (not NUL-terminated) */
 	proto_bytes command;    /* ADMIN (not NUL-terminated) */
@@ -216,6 +235,10 @@ int proto_encode_value(msgpack_sbuffer *sb, uint64_t id, bool found,
 		       const proto_bytes *values, size_t nvalues,
 		       const void *ctx, size_t ctxlen, uint64_t tombstones);
 int proto_encode_ok(msgpack_sbuffer *sb, uint64_t id, const void *ctx, size_t ctxlen);
+/* OK in its second form, [context, siblings]: for a request that asked
+ * for it ("siblings": 1). */
+int proto_encode_ok_siblings(msgpack_sbuffer *sb, uint64_t id, const void *ctx, size_t ctxlen,
+			     uint32_t siblings);
 int proto_encode_pong(msgpack_sbuffer *sb, uint64_t id);
 int proto_encode_error(msgpack_sbuffer *sb, uint64_t id, uint32_t code, const char *msg);
 /* ADMIN: command and the nargs args are C strings (borrowed for the call).

@@ -95,6 +95,10 @@ static void assert_msg_eq(const proto_msg *a, const proto_msg *b, const char *wh
 	cr_assert_eq(a->opts.pr, b->opts.pr, "%s: pr", what);
 	cr_assert_eq(a->opts.pw, b->opts.pw, "%s: pw", what);
 	cr_assert_eq(a->opts.timeout_ms, b->opts.timeout_ms, "%s: timeout_ms", what);
+	cr_assert_eq(a->opts.replace, b->opts.replace, "%s: replace", what);
+	cr_assert_eq(a->opts.siblings, b->opts.siblings, "%s: siblings option", what);
+	cr_assert_eq(a->has_siblings, b->has_siblings, "%s: OK form", what);
+	cr_assert_eq(a->siblings, b->siblings, "%s: OK siblings", what);
 	cr_assert_eq(a->found, b->found, "%s: found", what);
 	cr_assert_eq(a->nvalues, b->nvalues, "%s: nvalues %zu, not %zu", what, a->nvalues,
 		     b->nvalues);
@@ -540,7 +544,7 @@ static const uint64_t ids[] = {
 #define NIDS (sizeof ids / sizeof ids[0])
 
 static const proto_opts opt_cases[] = {
-	{ 0, 0, 0, 0, 0 },
+	{ .r = 0 },
 	{ .r = 1 },
 	{ .w = 16 },
 	{ .r = DKV_QUORUM_ONE, .w = DKV_QUORUM_QUORUM, .pr = DKV_QUORUM_ALL, .pw = 16,
@@ -1759,4 +1763,197 @@ Test(proto, encode_info_refuses_what_no_decoder_accepts)
 	cr_assert_eq(proto_check_info(two, 1, err, sizeof err), 0);
 	cr_assert_str_eq(err, "");
 	msgpack_sbuffer_destroy(&sb);
+}
+
+/* --- replace mode and the sibling count (dynkv-protocol(7)) ---------------- */
+
+static const uint8_t golden_put_replace[] = {
+	0x00, 0x00, 0x00, 0x20,                 /* 32 */
+	0x94, 0x01, 0x02, 0x01,                 /* [1, PUT, 1, */
+	0x94, 0xc4, 0x01, 'k', 0xc4, 0x01, 'v', 0xc0, /* [bin "k", bin "v", nil, */
+	0x82, 0xa7, 'r', 'e', 'p', 'l', 'a', 'c', 'e', 0x01, /* {"replace": 1, */
+	0xa8, 's', 'i', 'b', 'l', 'i', 'n', 'g', 's', 0x01,   /*  "siblings": 1}]] */
+};
+static const uint8_t golden_delete_replace[] = {
+	0x00, 0x00, 0x00, 0x13,                 /* 19 */
+	0x94, 0x01, 0x03, 0x02,                 /* [1, DELETE, 2, */
+	0x93, 0xc4, 0x01, 'k', 0xc0,            /*  [bin "k", nil, */
+	0x81, 0xa7, 'r', 'e', 'p', 'l', 'a', 'c', 'e', 0x01, /* {"replace": 1}]] */
+};
+static const uint8_t golden_ok_siblings[] = {
+	0x00, 0x00, 0x00, 0x0a,                 /* 10 */
+	0x94, 0x01, 0x41, 0xcc, 0x80,           /* [1, OK, 128, */
+	0x92, 0xc4, 0x01, 'c', 0x03,            /*  [bin "c", 3]] */
+};
+
+Test(proto, golden_bytes_of_replace_mode_and_the_sibling_count)
+{
+	proto_opts rs = { .replace = true, .siblings = true }, r1 = { .replace = true };
+	msgpack_sbuffer sb;
+
+	msgpack_sbuffer_init(&sb);
+	cr_assert_eq(proto_encode_put(&sb, 1, "k", 1, "v", 1, NULL, 0, &rs), 0);
+	check_golden(&sb, golden_put_replace, sizeof golden_put_replace, "PUT replace");
+	msgpack_sbuffer_clear(&sb);
+	cr_assert_eq(proto_encode_delete(&sb, 2, "k", 1, NULL, 0, &r1), 0);
+	check_golden(&sb, golden_delete_replace, sizeof golden_delete_replace, "DELETE replace");
+	msgpack_sbuffer_clear(&sb);
+	cr_assert_eq(proto_encode_ok_siblings(&sb, 128, "c", 1, 3), 0);
+	check_golden(&sb, golden_ok_siblings, sizeof golden_ok_siblings, "OK siblings");
+	msgpack_sbuffer_destroy(&sb);
+}
+
+/* Decode the payload of golden frame g (n bytes, prefix included). */
+static void decode_golden(const uint8_t *g, size_t n, const proto_msg *want, const char *what)
+{
+	payload f = mkpayload(g + 4, n - 4);
+
+	cr_assert_eq(proto_frame_length(g), f.n, "%s: length prefix", what);
+	decode_and_check(&f, &deflim, want, what);
+	free(f.p);
+}
+
+Test(proto, golden_replace_and_sibling_count_decode)
+{
+	proto_msg w;
+
+	w = msg(PROTO_PUT, 1);
+	w.key = LIT("k");
+	w.value = LIT("v");
+	w.opts.replace = true;
+	w.opts.siblings = true;
+	decode_golden(golden_put_replace, sizeof golden_put_replace, &w, "PUT replace");
+	w = msg(PROTO_DELETE, 2);
+	w.key = LIT("k");
+	w.opts.replace = true;
+	decode_golden(golden_delete_replace, sizeof golden_delete_replace, &w, "DELETE replace");
+	w = msg(PROTO_OK, 128);
+	w.context = LIT("c");
+	w.has_siblings = true;
+	w.siblings = 3;
+	decode_golden(golden_ok_siblings, sizeof golden_ok_siblings, &w, "OK siblings");
+}
+
+/* The frames of a client that predates the options mean what they meant:
+ * no replace, no count asked, and an OK without one. */
+Test(proto, frames_without_the_new_fields_decode_as_before)
+{
+	static const uint8_t put0[] = { 0x94, 0x01, 0x02, 0x05, 0x94, 0xc4, 0x01, 'k', 0xc4, 0x01,
+					'v', 0xc0, 0x80 };
+	static const uint8_t put_zero[] = { 0x94, 0x01, 0x02, 0x05, 0x94, 0xc4, 0x01, 'k', 0xc4,
+					    0x01, 'v', 0xc0, 0x82, 0xa7, 'r', 'e', 'p', 'l', 'a',
+					    'c', 'e', 0x00, 0xa8, 's', 'i', 'b', 'l', 'i', 'n',
+					    'g', 's', 0x00 };
+	proto_msg w;
+	payload f;
+
+	w = msg(PROTO_PUT, 5);
+	w.key = LIT("k");
+	w.value = LIT("v");
+	f = mkpayload(put0, sizeof put0);
+	decode_and_check(&f, &deflim, &w, "PUT without options");
+	free(f.p);
+	/* 0 is the same as absent, and encodes as absent */
+	f = mkpayload(put_zero, sizeof put_zero);
+	decode_and_check(&f, &deflim, &w, "PUT with replace 0, siblings 0");
+	free(f.p);
+	f = encode(&w);
+	cr_assert_eq(f.n, sizeof put0);
+	cr_assert_arr_eq(f.p, put0, sizeof put0);
+	free(f.p);
+
+	w = msg(PROTO_OK, 128);   /* the golden OK of the first form */
+	decode_golden(golden_ok, sizeof golden_ok, &w, "OK first form");
+}
+
+Test(proto, round_trip_replace_and_sibling_count)
+{
+	static const uint32_t counts[] = { 0, 1, 2, 127, 128, 65536, UINT32_MAX };
+	proto_msg w;
+
+	for (size_t i = 0; i < NOPTS; i++) {
+		for (int flags = 0; flags < 4; flags++) {
+			w = msg(PROTO_PUT, ids[i % NIDS]);
+			w.key = LIT("key");
+			w.value = LIT("value");
+			w.opts = opt_cases[i];
+			w.opts.replace = flags & 1;
+			w.opts.siblings = flags & 2;
+			round_trip(&w, &deflim, "PUT");
+			w.type = PROTO_DELETE;
+			w.value = bs(NULL, 0);
+			round_trip(&w, &deflim, "DELETE");
+		}
+	}
+	for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+		w = msg(PROTO_OK, ids[i % NIDS]);
+		w.has_siblings = true;
+		w.siblings = counts[i];
+		w.context = i % 2 ? LIT("ctx") : bs(NULL, 0);
+		round_trip(&w, &deflim, "OK siblings");
+	}
+}
+
+static void expect_put_opts(const uint8_t *opts, size_t n, bool ctx, int rc, const char *reason)
+{
+	uint8_t buf[128] = { 0x94, 0x01, 0x02, 0x07, 0x94, 0xc4, 0x01, 'k', 0xc4, 0x01, 'v' };
+	size_t len = 11;
+	payload f;
+
+	if (ctx) {
+		memcpy(buf + len, (const uint8_t[]){ 0xc4, 0x01, 'c' }, 3);
+		len += 3;
+	} else {
+		buf[len++] = 0xc0;
+	}
+	cr_assert_leq(len + n, sizeof buf);
+	memcpy(buf + len, opts, n);
+	f = mkpayload(buf, len + n);
+	expect(&f, &deflim, rc, 7, PROTO_PUT, reason);
+	free(f.p);
+}
+#define PUTO(ctx, rc, reason, ...) \
+	expect_put_opts((const uint8_t[]){ __VA_ARGS__ }, sizeof((const uint8_t[]){ __VA_ARGS__ }), \
+			ctx, rc, reason)
+
+Test(proto, bad_replace_and_siblings_options)
+{
+	PUTO(false, DKV_EINVAL, "option replace: 2 is not 0 or 1",
+	     0x81, 0xa7, 'r', 'e', 'p', 'l', 'a', 'c', 'e', 0x02);
+	PUTO(false, DKV_EINVAL, "option siblings: -1 is not 0 or 1",
+	     0x81, 0xa8, 's', 'i', 'b', 'l', 'i', 'n', 'g', 's', 0xff);
+	PUTO(false, DKV_EPROTO, "option replace: not an integer",
+	     0x81, 0xa7, 'r', 'e', 'p', 'l', 'a', 'c', 'e', 0xc3);
+	PUTO(true, DKV_EINVAL,
+	     "option replace with a context: a context already says what the write replaces; "
+	     "send one or the other",
+	     0x81, 0xa7, 'r', 'e', 'p', 'l', 'a', 'c', 'e', 0x01);
+	/* a context with replace 0 is an ordinary write */
+	PUTO(true, 0, "", 0x81, 0xa7, 'r', 'e', 'p', 'l', 'a', 'c', 'e', 0x00);
+	/* they belong to writes: on a GET they are unknown */
+	expect_get(GETO(0x81, 0xa7, 'r', 'e', 'p', 'l', 'a', 'c', 'e', 0x01), DKV_EINVAL,
+		   "unknown option \"replace\"");
+	expect_get(GETO(0x81, 0xa8, 's', 'i', 'b', 'l', 'i', 'n', 'g', 's', 0x01), DKV_EINVAL,
+		   "unknown option \"siblings\"");
+}
+
+Test(proto, malformed_ok_second_form)
+{
+	payload f;
+
+	f = P(0x94, 0x01, 0x41, 0x09, 0x91, 0xc0);             /* [ctx] */
+	expect(&f, &deflim, DKV_EPROTO, 9, PROTO_OK, "OK body is not [context, siblings]");
+	free(f.p);
+	f = P(0x94, 0x01, 0x41, 0x09, 0x93, 0xc0, 0x01, 0x01); /* [ctx, 1, 1] */
+	expect(&f, &deflim, DKV_EPROTO, 9, PROTO_OK, "OK body is not [context, siblings]");
+	free(f.p);
+	f = P(0x94, 0x01, 0x41, 0x09, 0x92, 0xc0, 0xff);       /* [ctx, -1] */
+	expect(&f, &deflim, DKV_EPROTO, 9, PROTO_OK, "OK siblings is not a 32-bit uint");
+	free(f.p);
+	f = P(0x94, 0x01, 0x41, 0x09, 0x92, 0xc0, 0xcf, 0, 0, 0, 1, 0, 0, 0, 0); /* 2^32 */
+	expect(&f, &deflim, DKV_EPROTO, 9, PROTO_OK, "OK siblings is not a 32-bit uint");
+	free(f.p);
+	f = P(0x94, 0x01, 0x41, 0x09, 0x92, 0x01, 0x01);       /* [1, 1] */
+	expect(&f, &deflim, DKV_EPROTO, 9, PROTO_OK, "context is not a bin or nil");
+	free(f.p);
 }
