@@ -21,6 +21,7 @@ struct durable {
 	durable_waiter *run;       /* covered by the running batch */
 	bool running;              /* true iff the world is syncing a batch */
 	bitcask **stores;          /* the running batch's stores (ring_size slots) */
+	size_t nstores;            /* how many */
 	world_timer *timer;        /* sync = interval */
 	uint64_t batches;          /* completed */
 };
@@ -35,9 +36,14 @@ static void batch_done(void *arg, int rc)
 	d->run = NULL;
 	d->running = false;
 	d->batches++;
-	if (rc != 0)
+	if (rc != 0) {
 		dkv_log_opt(d->log, DKV_LOG_ERROR, "fdatasync of a partition failed: %s",
 			    dkv_strerror(rc));
+		/* Waiters queued during this batch may be acknowledging what it
+		 * failed to sync: their batch must sync these stores again (a
+		 * failed store keeps failing) instead of finding nothing dirty. */
+		vnode_redirty(d->vs, d->stores, d->nstores);
+	}
 	while (wt != NULL) {
 		durable_waiter *next = wt->next;
 
@@ -45,7 +51,11 @@ static void batch_done(void *arg, int rc)
 		wt->fn(wt->arg, rc);   /* may free wt */
 		wt = next;
 	}
-	batch_start(d);
+	/* The next batch now if anything waits or was appended meanwhile; but
+	 * not only to retry a failed one (its stores would fail again at
+	 * once, in a loop): that waits for a waiter or the interval. */
+	if (rc == 0 || d->wait != NULL)
+		batch_start(d);
 }
 
 /* Start a batch of every dirty store, covering the waiting callers; at
@@ -56,7 +66,7 @@ static void batch_start(durable *d)
 
 	if (d->running || (!vnode_any_dirty(d->vs) && d->wait == NULL))
 		return;
-	k = vnode_take_dirty(d->vs, d->stores);
+	k = d->nstores = vnode_take_dirty(d->vs, d->stores);
 	d->run = d->wait;
 	d->wait = NULL;
 	d->wait_tail = &d->wait;

@@ -10,7 +10,10 @@
  * covers everything they appended (group commit: one fdatasync per dirty
  * store per batch).  A waiter that appended nothing still waits for the
  * running batch to end, because what it acknowledges may have been
- * appended by someone else just before and be in that batch.
+ * appended by someone else just before and be in that batch.  When a
+ * batch fails, its stores are marked dirty again, so that the next batch
+ * syncs them again and its waiters hear the error too (a store whose sync
+ * failed refuses every later one, bitcask.h).
  * sync = interval: a timer starts a batch of the dirty stores every
  * sync_interval_ms; nobody waits.  sync = none: no batches (rotation,
  * merge and close still sync).

@@ -190,6 +190,7 @@ static int open_store(const vnode_set *vs, uint32_t p, bitcask **out, char *err,
 	bc.external_worker = vs->cfg.w != NULL;
 	if (vs->cfg.max_file_size != 0)
 		bc.max_file_size = vs->cfg.max_file_size;
+	bc.io = vs->cfg.io;
 	rc = dkv_mkdir_p(dir);
 	if (rc == 0)
 		rc = bitcask_open(out, dir, &bc, err, errlen);
@@ -403,6 +404,22 @@ size_t vnode_take_dirty(vnode_set *vs, bitcask **out)
 				out[k++] = vs->parts[p].bc;
 		}
 	return k;
+}
+
+void vnode_redirty(vnode_set *vs, bitcask *const *stores, size_t n)
+{
+	for (uint32_t p = 0; n > 0 && p < vs->cfg.ring_size; p++) {
+		part *pt = &vs->parts[p];
+
+		if (pt->bc == NULL || pt->dirty)
+			continue;
+		for (size_t i = 0; i < n; i++)
+			if (stores[i] == pt->bc) {
+				pt->dirty = true;
+				vs->ndirty++;
+				break;
+			}
+	}
 }
 
 bool vnode_any_dirty(const vnode_set *vs)

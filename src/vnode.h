@@ -70,6 +70,7 @@ typedef struct vnode_config {
 	object_limits olim;          /* for decoding stored objects */
 	world *w;                    /* runs background work; NULL: a thread per store */
 	uint64_t max_file_size;      /* stores' data file size (0: bitcask's default) */
+	const bcio *io;              /* stores' system calls (NULL: the real ones; tests) */
 	dkv_log *log;                /* NULL: no logging */
 } vnode_config;
 
@@ -112,6 +113,10 @@ int vnode_merge(vnode_set *vs, uint32_t p, const void *key, size_t klen, const o
 /* Move the dirty stores into out (room for ring_size) and clear their
  * marks; returns how many.  The stores stay open until vnode_set_close. */
 size_t vnode_take_dirty(vnode_set *vs, bitcask **out);
+/* Mark these stores (from vnode_take_dirty) dirty again: their sync
+ * failed, so what they hold is not known durable, and whoever waits on the
+ * next batch must hear of it (a failed store fails every later sync). */
+void vnode_redirty(vnode_set *vs, bitcask *const *stores, size_t n);
 /* True iff some store is dirty. */
 bool vnode_any_dirty(const vnode_set *vs);
 
