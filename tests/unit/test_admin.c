@@ -113,3 +113,39 @@ Test(admin, a_join_is_answered_even_when_no_timer_can_be_had)
 	msgpack_sbuffer_destroy(&sb);
 	crig_fini(&r);
 }
+
+/* A new user: `dynkv-admin remove` of a crashed node advised starting it
+ * once, then succeeded seconds later without it.  A member whose key count
+ * has not reached the node asked is refused with what is true: retry. */
+Test(admin, a_remove_before_the_members_key_count_arrives_says_to_retry)
+{
+	crig r;
+	sim_net_stats st;
+	char msg[512];
+	msgpack_sbuffer sb;
+	proto_msg m;
+	const char *victim;
+
+	crig_init(&r, 3, sim_seed_env("remove_before_count", 35), "none");
+	/* node 2's first word (its SYNC to the seed) leaves with no key count
+	 * in it; it crashes before its first probe could report one */
+	do {
+		cr_assert(sim_step(r.sim));
+		sim_net_stats_get(r.sim, &st);
+	} while (st.frames_sent < 2);
+	sim_crash(r.sim, r.addr[2]);
+	close_node(&r, 2);
+	sim_run_for(r.sim, 2000);
+	victim = r.addr[2];
+	msgpack_sbuffer_init(&sb);
+	cr_assert_eq(proto_encode_admin(&sb, r.next_id++, "remove", &victim, 1), 0);
+	cr_assert(call(&r, 0, &sb, &m, 10000));
+	cr_assert_eq(m.type, PROTO_ERROR, "removed a member whose key count never arrived");
+	snprintf(msg, sizeof(msg), "%.*s", (int)m.message.len, (const char *)m.message.p);
+	cr_assert_not_null(strstr(msg, "no key count of"), "%s", msg);
+	cr_assert_not_null(strstr(msg, "retry in a few seconds"), "%s", msg);
+	cr_assert_null(strstr(msg, "start it once"), "%s", msg);
+	proto_msg_release(&m);
+	msgpack_sbuffer_destroy(&sb);
+	crig_fini(&r);
+}
