@@ -27,11 +27,13 @@
 
 static const char usage_text[] =
 	"usage: dynkv [--host HOST:PORT] [--json] [-q] [-r R] [-w W] [--pr PR] [--pw PW]\n"
-	"             [--timeout MS] [--connect-timeout MS] [--context CTX] COMMAND\n"
+	"             [--timeout MS] [--connect-timeout MS] [--context CTX | --sibling]\n"
+	"             COMMAND\n"
 	"commands:\n"
 	"  get KEY            print the value(s) of KEY\n"
-	"  put KEY [VALUE]    store VALUE (default: all of standard input) under KEY\n"
-	"  del KEY            delete KEY (pass the context of a get)\n"
+	"  put KEY [VALUE]    store VALUE (default: all of standard input) under KEY,\n"
+	"                     replacing what is there\n"
+	"  del KEY            delete KEY, whatever it holds\n"
 	"  ping               check that the node answers\n"
 	"R, W, PR, PW: a number 1..16, one, quorum or all.  CTX: the base64 context of a get.\n"
 	"dynkv --help for the options, man dynkv for everything.\n";
@@ -41,26 +43,30 @@ static const char help_text[] =
 	"  -H, --host HOST:PORT       node to ask (default $DYNKV_HOST, else " CLI_DEFAULT_HOST ")\n"
 	"  -j, --json                 print one JSON object on standard output\n"
 	"  -q, --quiet                no context, tombstone or not-found notes on stderr\n"
-	"  -r R                       read quorum (get; put and del accept it too)\n"
+	"  -r R                       read quorum (get; put and del: of the read that\n"
+	"                             replace mode makes first)\n"
 	"  -w W                       write quorum (put, del)\n"
 	"      --pr PR                primaries among the R replies\n"
 	"      --pw PW                primaries among the W acknowledgements (put, del)\n"
 	"  -t, --timeout MS           the node's time limit for the request (1..3600000;\n"
 	"                             ping: how long to wait, default 5000)\n"
 	"      --connect-timeout MS   time limit for connecting (default 5000)\n"
-	"  -c, --context CTX          context (from a get) for put and del\n"
+	"  -c, --context CTX          context (from a get) for put and del: replace what\n"
+	"                             that get saw, not what is there now\n"
+	"      --sibling              put: a blind write, kept beside what is there\n"
 	"  -h, --help                 this help\n"
 	"  -V, --version              the version\n"
 	"An option that does not apply to the command is a usage error.\n"
 	"Use -- before a KEY or VALUE that begins with '-'.\n"
 	CLI_EXIT_HELP;
 
-enum { OPT_PR = 256, OPT_PW, OPT_CONNECT_TIMEOUT };
+enum { OPT_PR = 256, OPT_PW, OPT_CONNECT_TIMEOUT, OPT_SIBLING };
 
 typedef struct cli {
 	const char *host;               /* HOST:PORT to connect to */
 	bool json;                      /* true iff --json */
 	bool quiet;                     /* true iff --quiet */
+	bool sibling;                   /* true iff --sibling (a blind put) */
 	dynkv_opts opts;                /* r, w, pr, pw, timeout */
 	unsigned connect_timeout_ms;    /* 0: the library's default */
 	unsigned char *ctx;             /* decoded --context; owned */
@@ -213,10 +219,32 @@ static int read_stdin(unsigned char **buf, size_t *len)
 	return 0;
 }
 
+/* The note on stderr for a write that left siblings (put: more than its
+ * own value; del: any value beside the tombstone). */
+static void put_siblings_note(const char *cmd, const char *key, size_t siblings)
+{
+	bool del = strcmp(cmd, "del") == 0;
+
+	if (siblings <= (del ? 0u : 1u))
+		return;
+	if (del)
+		fprintf(stderr, "note: %s still has %zu sibling%s beside the delete (concurrent "
+			"writes); get it and del with --context to delete %s\n", key, siblings,
+			siblings == 1 ? "" : "s", siblings == 1 ? "it" : "them");
+	else
+		fprintf(stderr, "note: %s now has %zu siblings (concurrent writes); get it and "
+			"put with --context to resolve\n", key, siblings);
+}
+
 static int run(const cli *o, dynkv *c, const char *cmd, char **args, int nargs)
 {
 	dynkv_result res = {0};
+	dynkv_opts wopts = o->opts;
 	int rc = 0;
+
+	/* put and del replace what is there unless told what to replace
+	 * (--context) or to replace nothing (--sibling) */
+	wopts.replace = o->ctxlen == 0 && !o->sibling;
 
 	if (strcmp(cmd, "get") == 0) {
 		rc = dynkv_get(c, args[0], strlen(args[0]), &o->opts, &res);
@@ -245,14 +273,14 @@ static int run(const cli *o, dynkv *c, const char *cmd, char **args, int nargs)
 			val = in;
 		}
 		rc = dynkv_put(c, args[0], strlen(args[0]), val, vlen, o->ctx, o->ctxlen,
-			       &o->opts, &res);
+			       &wopts, &res);
 		free(in);
 	} else if (strcmp(cmd, "ping") == 0) {
 		rc = dynkv_ping(c, o->opts.timeout_ms ? o->opts.timeout_ms : PING_TIMEOUT_MS);
 		if (rc == 0 && !o->json)
 			puts("pong");
 	} else {
-		rc = dynkv_delete(c, args[0], strlen(args[0]), o->ctx, o->ctxlen, &o->opts,
+		rc = dynkv_delete(c, args[0], strlen(args[0]), o->ctx, o->ctxlen, &wopts,
 				  &res);
 	}
 	if (rc != 0)
@@ -263,9 +291,10 @@ static int run(const cli *o, dynkv *c, const char *cmd, char **args, int nargs)
 	} else if (o->json) {
 		fputs("{\"ok\":true,\"context\":", stdout);
 		cli_put_json_base64(stdout, res.context.data, res.context.len);
-		fputs("}\n", stdout);
+		printf(",\"siblings\":%zu}\n", res.siblings);
 	} else if (!o->quiet) {
 		put_context_note(&res.context);
+		put_siblings_note(cmd, args[0], res.siblings);
 	}
 	dynkv_result_free(&res);
 	return CLI_EXIT_OK;
@@ -294,6 +323,7 @@ static void parse_args(cli *o, int argc, char **argv)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
 		{ "context", required_argument, NULL, 'c' },
+		{ "sibling", no_argument, NULL, OPT_SIBLING },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -306,6 +336,7 @@ static void parse_args(cli *o, int argc, char **argv)
 		case 'H': o->host = optarg; break;
 		case 'j': o->json = true; break;
 		case 'q': o->quiet = true; break;
+		case OPT_SIBLING: o->sibling = true; break;
 		case 'r': o->opts.r = parse_quorum("-r", optarg); break;
 		case 'w': o->opts.w = parse_quorum("-w", optarg); break;
 		case OPT_PR: o->opts.pr = parse_quorum("--pr", optarg); break;
@@ -332,17 +363,20 @@ static void parse_args(cli *o, int argc, char **argv)
  * An option that does not apply to cmd is a usage error rather than
  * silently ignored:
  *
- *            -r --pr   -w --pw   -c
- *   get      yes       no        no
- *   put      yes (*)   yes       yes
- *   del      yes (*)   yes       yes
- *   ping     no        no        no
+ *            -r --pr   -w --pw   -c        --sibling
+ *   get      yes       no        no        no
+ *   put      yes (*)   yes       yes (**)  yes (**)
+ *   del      yes (*)   yes       yes       no
+ *   ping     no        no        no        no
  *
- * (*) accepted and sent; the node does not use a write's R today.
+ * (*) the R and PR of the read that replace mode makes first: so not with
+ *     -c or --sibling, which write without that read.
+ * (**) one or the other: what to replace, or nothing.
  */
 static void check_applies(const cli *o, const char *cmd)
 {
 	bool get = strcmp(cmd, "get") == 0, ping = strcmp(cmd, "ping") == 0;
+	const char *rflag = o->opts.r ? "-r" : "--pr";
 
 	if (ping && (o->opts.r || o->opts.pr))
 		cli_usage(&prog, "%s is for get, put and del, not ping", o->opts.r ? "-r" : "--pr");
@@ -350,6 +384,15 @@ static void check_applies(const cli *o, const char *cmd)
 		cli_usage(&prog, "%s is for put and del, not %s", o->opts.w ? "-w" : "--pw", cmd);
 	if ((get || ping) && o->ctxlen > 0)
 		cli_usage(&prog, "--context is for put and del, not %s", cmd);
+	if (o->sibling && strcmp(cmd, "put") != 0)
+		cli_usage(&prog, "--sibling is for put, not %s", cmd);
+	if (o->sibling && o->ctxlen > 0)
+		cli_usage(&prog, "--sibling and --context exclude each other: a put replaces "
+			  "what its context saw, or nothing");
+	if (!get && !ping && (o->opts.r || o->opts.pr) && (o->sibling || o->ctxlen > 0))
+		cli_usage(&prog, "%s is the quorum of the read a %s makes to replace what is "
+			  "there; with %s it makes none", rflag, cmd,
+			  o->sibling ? "--sibling" : "--context");
 }
 
 int main(int argc, char **argv)

@@ -493,6 +493,7 @@ static int conv_opts(dynkv *c, const dynkv_opts *o, proto_opts *po)
 	po->pr = o->pr;
 	po->pw = o->pw;
 	po->timeout_ms = o->timeout_ms;
+	po->replace = o->replace;
 	return 0;
 }
 
@@ -524,6 +525,9 @@ static int begin(dynkv *c, const void *key, size_t klen, const void *ctx, size_t
 		return seterr(c, DYNKV_EARG, "context of %zu bytes at NULL", ctxlen);
 	if ((rc = conv_opts(c, opts ? opts : &none, po)) != 0)
 		return rc;
+	if (po->replace && ctxlen > 0)
+		return seterr(c, DYNKV_EARG, "replace with a context: a context already says "
+			      "what the write replaces");
 	*deadline = now_ms() + (po->timeout_ms ? (int64_t)po->timeout_ms + c->margin_ms
 					       : (int64_t)c->request_timeout_ms);
 	return 0;
@@ -763,6 +767,7 @@ static int exchange(dynkv *c, uint64_t id, uint32_t want, int64_t deadline,
 	res->found = m.found;
 	res->nvalues = m.nvalues;
 	res->tombstones = m.tombstones;
+	res->siblings = m.type == PROTO_OK ? m.siblings : m.nvalues;
 	res->context.data = m.context.len ? m.context.p : NULL;
 	res->context.len = m.context.len;
 	res->priv_ = buf;
@@ -784,6 +789,8 @@ int dynkv_get(dynkv *c, const void *key, size_t klen, const dynkv_opts *opts,
 	memset(res, 0, sizeof(*res));
 	if ((rc = begin(c, key, klen, NULL, 0, opts, &po, &deadline)) != 0)
 		return rc;
+	if (po.replace)
+		return seterr(c, DYNKV_EARG, "replace is for put and delete, not get");
 	id = c->next_id++;
 	if ((rc = encoded(c, proto_encode_get(&c->sb, id, key, klen, &po))) != 0)
 		return rc;
@@ -813,6 +820,7 @@ int dynkv_put(dynkv *c, const void *key, size_t klen, const void *value, size_t 
 		return rc;
 	if (value == NULL && vlen > 0)
 		return seterr(c, DYNKV_EARG, "value of %zu bytes at NULL", vlen);
+	po.siblings = true;
 	id = c->next_id++;
 	rc = proto_encode_put(&c->sb, id, key, klen, value, vlen, ctx, ctxlen, &po);
 	if ((rc = encoded(c, rc)) != 0)
@@ -832,6 +840,7 @@ int dynkv_delete(dynkv *c, const void *key, size_t klen, const void *ctx, size_t
 		memset(res, 0, sizeof(*res));
 	if ((rc = begin(c, key, klen, ctx, ctxlen, opts, &po, &deadline)) != 0)
 		return rc;
+	po.siblings = true;
 	id = c->next_id++;
 	rc = proto_encode_delete(&c->sb, id, key, klen, ctx, ctxlen, &po);
 	if ((rc = encoded(c, rc)) != 0)

@@ -40,7 +40,28 @@
  *   that is deleted, or was never written, reads as found = false, yet may
  *   still carry a context (of its tombstones): pass it to the next put.
  *   A put or delete also returns the context of the object it produced, so
- *   that a program that writes one key repeatedly need not read in between.
+ *   that a program that writes one key repeatedly need not read in between,
+ *   and how many live siblings that object holds (res->siblings).
+ *
+ * REPLACE MODE
+ *   A put or delete with opts->replace (and no context) means "whatever is
+ *   there, replace it": the node that coordinates the write first reads the
+ *   key as a get would, with opts->r and opts->pr, and then writes with the
+ *   context of that read merged with its own copy as it stands at that
+ *   moment.  Replace-mode writes through one coordinator (the node a key's
+ *   writes are forwarded to) thus supersede each other in the order they
+ *   are applied, however many run at once; only writes that different
+ *   coordinators make at the same time can become siblings, and neither is
+ *   ever lost (res->siblings > 1 says so: resolve them with a get and a put
+ *   with its context).  A replace-mode delete removes every value the read
+ *   found.  If the read fails (DYNKV_EQUORUM, DYNKV_ENODETIMEOUT) the write
+ *   fails with it and nothing is written.  replace with a context, or on a
+ *   get, is DYNKV_EARG.  It costs a read's round trip more than a blind
+ *   write.
+ *
+ *   Nodes older than this library refuse its writes (DYNKV_EINVALID,
+ *   "unknown option"): every put and delete asks for the sibling count,
+ *   which such a node does not know.  Upgrade the nodes first.
  *
  * CONSISTENCY OPTIONS
  *   Every request may carry a dynkv_opts: how many replicas must answer a
@@ -166,6 +187,8 @@ typedef struct dynkv_opts {
 	int pr;                 /* primaries among the r replies, as r; 0 = none required */
 	int pw;                 /* primaries among the w acks, as r; 0 = none required */
 	unsigned timeout_ms;    /* the node's time limit, 1..3600000; 0 = default */
+	bool replace;           /* put, delete: true iff replace mode (REPLACE MODE
+				 * above); r and pr are then its read's */
 } dynkv_opts;
 
 /* Parse a quorum word: "one", "quorum", "all", "default" (0) or a decimal
@@ -243,6 +266,10 @@ typedef struct dynkv_result {
 	size_t nvalues;         /* live siblings: 0 iff !found */
 	dynkv_bytes *values;    /* the siblings' values, in the node's order */
 	uint64_t tombstones;    /* siblings that are deletes (concurrent with a write) */
+	size_t siblings;        /* live siblings: a get's nvalues; after a put or
+				 * delete, those of the object it produced at its
+				 * coordinator (1 after a put that superseded all,
+				 * more beside concurrent writes) */
 	dynkv_bytes context;    /* opaque, for a later put or delete; len 0: none */
 	void *priv_;            /* the reply buffer; not for the caller */
 } dynkv_result;
@@ -255,10 +282,12 @@ int dynkv_get(dynkv *c, const void *key, size_t klen, const dynkv_opts *opts,
 /* Free what *res holds and leave it empty.  NULL is a no-op. */
 void dynkv_result_free(dynkv_result *res);
 
-/* Write value under key, superseding the siblings ctx has seen.
+/* Write value under key, superseding the siblings ctx has seen (in replace
+ * mode, opts->replace, everything there is: see REPLACE MODE).
  * res may be NULL.  Otherwise *res must not hold an unfreed result, and a
  * successful put fills res->context with the context of the object the
- * write produced (its other fields stay empty: found false, no values);
+ * write produced and res->siblings with its live siblings (its other
+ * fields stay empty: found false, no values);
  * pass that context to the next write of the key to supersede this one
  * without a read in between, and free *res with dynkv_result_free().  A
  * failed put leaves *res empty. */
@@ -267,8 +296,10 @@ int dynkv_put(dynkv *c, const void *key, size_t klen, const void *value, size_t 
 
 /* Delete key: write a tombstone that supersedes the siblings ctx has seen.
  * Without a context a delete supersedes nothing, and any value stays
- * beside the tombstone: pass the context of a get.  res as for
- * dynkv_put(). */
+ * beside the tombstone: pass the context of a get, or use replace mode
+ * (opts->replace), which deletes whatever is there.  res as for
+ * dynkv_put(): res->siblings counts the values left beside the tombstone
+ * (0 unless a write was concurrent). */
 int dynkv_delete(dynkv *c, const void *key, size_t klen, const void *ctx, size_t ctxlen,
 		 const dynkv_opts *opts, dynkv_result *res);
 

@@ -70,10 +70,13 @@ check "a key whose only sibling is a tombstone exits 4" test $st -eq 4
 check "... with nothing on stdout" test ! -s "$tmp/gone.out"
 
 # --- siblings ---------------------------------------------------------------
-dkv a put s first && dkv a put s second
+dkv a --sibling put s first && dkv a --sibling put s second 2>"$tmp/sib.err"
 out=$(dkv a --json get s)
-check "two blind writes are kept as two siblings" \
+check "two blind writes (--sibling) are kept as two siblings" \
 	test "$(json_field values <<<"$out")" = '["first", "second"]'
+check "... and the second says so" \
+	grep -qx 'note: s now has 2 siblings (concurrent writes); get it and put with --context to resolve' \
+	"$tmp/sib.err"
 ctx=$(json_field context <<<"$out")
 dkv a --context "$ctx" put s resolved
 out=$(dkv a --json get s)
@@ -84,6 +87,64 @@ dkv a --context "$ctx" del s
 out=$(dkv a --json get s)
 check "a delete with the context makes the key not found" test "$(json_field found <<<"$out")" = false
 check "... and still returns a context" test -n "$(json_field context <<<"$out")"
+dkv a -q --sibling put s3 x && dkv a -q --sibling put s3 y
+out=$(dkv a --json --sibling put s3 z)
+check "--json gives the count of siblings a write left" test "$(json_field siblings <<<"$out")" = 3
+check "-q leaves the note out" test -z "$(dkv a -q --sibling put s3 w 2>&1)"
+
+# --- replace mode: what put and del do without --context ------------------
+done_puts=0
+for i in $(seq 1 50); do
+	dkv a -q put counter "$i" || break
+	done_puts=$i
+done
+check "50 puts of one key are acknowledged" test "$done_puts" -eq 50
+check "... and a get prints the last value alone" test "$(dkv a get counter 2>/dev/null)" = 50
+out=$(dkv a --json put counter 51)
+check "a put without --context reports one sibling" test "$(json_field siblings <<<"$out")" = 1
+dkv a put s3 replaced 2>"$tmp/replace.err"
+check "a put replaces siblings it did not read itself" \
+	test "$(dkv a --json get s3 | json_field values)" = '["replaced"]'
+check "... without a siblings note" test "$(grep -c '^note:' "$tmp/replace.err")" = 0
+dkv a --sibling put d one && dkv a --sibling put d two
+dkv a del d
+check "del without --context exits 0" test $? -eq 0
+dkv a get d >/dev/null 2>&1
+st=$?
+check "... and deletes what was there: a get exits 4" test $st -eq 4
+out=$(dkv a --json del d)
+check "del --json reports no value left" test "$(json_field siblings <<<"$out")" = 0
+dkv a -r 1 --pr 1 put rk v && dkv a -r one del rk
+check "-r and --pr are the R and PR of a replace-mode put or del" test $? -eq 0
+for args in "--sibling --context kgGSkgEB put k v" "-r 1 --sibling put k v" \
+	"-r 1 --context kgGSkgEB put k v" "--pr 1 --context kgGSkgEB del k" "--sibling del k" \
+	"--sibling get k"; do
+	# shellcheck disable=SC2086
+	dkv a $args >/dev/null 2>&1
+	st=$?
+	[[ $st -eq 2 ]] || break
+done
+check "--sibling with --context, -r/--pr with either, --sibling but on put: usage errors" \
+	test $st -eq 2
+start_node big --n-val 1 || bail "a node with the default max_value_size did not start"
+head -c 1048576 /dev/urandom >"$tmp/mib"
+done_puts=0
+for i in $(seq 1 8); do
+	dkv big -q put big <"$tmp/mib" || break
+	done_puts=$i
+done
+check "eight 1 MiB puts to one key succeed" test "$done_puts" -eq 8
+dkv big -q get big >"$tmp/mib.out"
+check "... and the key holds one of them" cmp -s "$tmp/mib" "$tmp/mib.out"
+done_puts=0
+for i in $(seq 1 8); do
+	out=$(dkv big -q --sibling put bigsib <"$tmp/mib" 2>&1) || break
+	done_puts=$i
+done
+check "eight blind (--sibling) 1 MiB puts do not fit one object: the 8th fails" \
+	test "$done_puts" -eq 7
+check "... saying why" grep -q 'object too large' <<<"$out"
+stop_node big
 
 # --- quorums and usage ------------------------------------------------------
 out=$(dkv a -w 2 put q v 2>&1)
@@ -94,15 +155,21 @@ dkv a get 2>/dev/null
 check "a usage error exits 2" test $? -eq 2
 
 start_node q --n-val 3 || bail "second node did not start"
-out=$(dkv q -w 2 put k v 2>&1)
+out=$(dkv q --sibling -w 2 put k v 2>&1)
 st=$?
 check "a quorum that cannot be met exits 3" test $st -eq 3
 check "... with the documented message" grep -q 'quorum not met: 1 of w=2 replicas answered' <<<"$out"
+out=$(dkv q -w one put k v 2>&1)
+st=$?
+check "a replace-mode put whose read cannot meet R exits 3" test $st -eq 3
+check "... and says that nothing was written" \
+	grep -q 'quorum not met: 1 of r=2 replicas answered.*nothing was written' <<<"$out"
 out=$(dkv q --json -r all get k)
 st=$?
 check "r=all on a lone n_val 3 node exits 3 too" test $st -eq 3
 check "... and --json reports the error" grep -q '"error"' <<<"$out"
-check "w=one still works there" dkv q -w one put k v
+check "w=one still works there" dkv q -w one --sibling put k v
+check "... and with -r one in replace mode" dkv q -w one -r one put k v2
 stop_node q
 
 # --- persistence ------------------------------------------------------------

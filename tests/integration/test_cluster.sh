@@ -144,8 +144,8 @@ check "the stale replica's own read counted the repair it made" test "$(adm "$p3
 	python3 -c 'import json,sys; print(json.load(sys.stdin)["read_repairs"] > 0)')" = True
 
 # --- siblings and their resolution -------------------------------------------
-dkv n1 -q -w 3 put sib-key from-n1 || true
-dkv n4 -q -w 3 put sib-key from-n4 || true
+dkv n1 -q -w 3 --sibling put sib-key from-n1 || true
+dkv n4 -q -w 3 --sibling put sib-key from-n4 || true
 out=$(dkv n2 --json -r 3 get sib-key 2>/dev/null)
 nvals=$(python3 -c 'import json,sys; print(len(json.load(sys.stdin)["values"]))' <<<"$out")
 check "two blind writes through different nodes are siblings" test "$nvals" = 2
@@ -212,7 +212,7 @@ kill_node "$q3"
 wait_liveness "$q1" "${qaddr[1]}" down 20 || true
 wait_liveness "$q1" "${qaddr[2]}" down 20 || true
 st=0
-dkv "$q1" -w 2 put quorum-key v 2>"$tmp/quorum.err" || st=$?
+dkv "$q1" -w 2 --sibling put quorum-key v 2>"$tmp/quorum.err" || st=$?
 check "W=2 with two of three replicas dead fails with exit status 3" test $st = 3
 check "... saying how many answered" \
 	grep -q 'quorum not met: 1 of w=2 replicas answered (1 of n_val=3 replicas reachable)' "$tmp/quorum.err"
@@ -220,7 +220,7 @@ st=0
 dkv "$q1" -r 2 get quorum-key 2>"$tmp/quorum-r.err" || st=$?
 check "R=2 likewise" test $st = 3
 check "... with its message" grep -q 'quorum not met: 1 of r=2 replicas answered' "$tmp/quorum-r.err"
-check "W=1 still succeeds (the write is available)" dkv "$q1" -q -w 1 put quorum-key v1
+check "W=1 still succeeds (the write is available)" dkv "$q1" -q -w 1 --sibling put quorum-key v1
 
 # --- admin guards --------------------------------------------------------------
 st=0

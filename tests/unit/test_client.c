@@ -374,7 +374,8 @@ static bool h_store(fake *f, int fd, const proto_msg *m, const uint8_t *p, size_
 		make_ctx(ctx, f->clock);
 		proto_encode_value(&sb, m->id, n > 0, vals, n, ctx, e ? CTX_LEN : 0, tombs);
 	} else {
-		int64_t seen = parse_ctx(&m->context);
+		/* replace mode: as if the context had seen everything */
+		int64_t seen = m->opts.replace ? INT64_MAX : parse_ctx(&m->context);
 
 		e = find(f, &m->key, true);
 		if (seen < 0) {
@@ -400,9 +401,15 @@ static bool h_store(fake *f, int fd, const proto_msg *m, const uint8_t *p, size_
 				memcpy(e->sibs[e->n].val, m->value.p, m->value.len);
 			e->n++;
 			uint8_t ctx[CTX_LEN];
+			uint32_t live = 0;
 
+			for (size_t i = 0; i < e->n; i++)
+				live += !e->sibs[i].tomb;
 			make_ctx(ctx, f->clock);
-			proto_encode_ok(&sb, m->id, ctx, CTX_LEN);
+			if (m->opts.siblings)
+				proto_encode_ok_siblings(&sb, m->id, ctx, CTX_LEN, live);
+			else
+				proto_encode_ok(&sb, m->id, ctx, CTX_LEN);
 		}
 	}
 	fk_send(fd, &sb);
@@ -857,6 +864,9 @@ Test(client, bad_context_is_the_nodes_error)
 
 /* --- options -------------------------------------------------------------- */
 
+/* {"siblings": 1}: the options of a write with every option at its default. */
+static const uint8_t siblings_only[] = { 0x81, 0xa8, 's', 'i', 'b', 'l', 'i', 'n', 'g', 's', 0x01 };
+
 Test(client, options_on_the_wire)
 {
 	dynkv *c = conn();
@@ -879,13 +889,77 @@ Test(client, options_on_the_wire)
 	cr_assert_eq(F.last_opts.w, 0);
 	cr_assert_eq(F.last_opts.timeout_ms, 0);
 
-	/* Defaults: an empty map on the wire (the payload's last byte, 0x80). */
+	/* Defaults: an empty map on the wire (the payload's last byte, 0x80);
+	 * a write's map asks for the sibling count, and nothing else. */
 	o = (dynkv_opts){ 0 };
 	cr_assert_eq(dynkv_delete(c, "o", 1, NULL, 0, &o, NULL), 0);
-	cr_assert_eq(F.last_payload[F.last_plen - 1], 0x80);
+	cr_assert_geq(F.last_plen, sizeof(siblings_only));
+	cr_assert_arr_eq(F.last_payload + F.last_plen - sizeof(siblings_only), siblings_only,
+			 sizeof(siblings_only));
 	cr_assert_eq(dynkv_get(c, "o", 1, NULL, &r), 0);
 	dynkv_result_free(&r);
 	cr_assert_eq(F.last_payload[F.last_plen - 1], 0x80);
+	dynkv_close(c);
+}
+
+Test(client, replace_mode_and_the_sibling_count)
+{
+	dynkv *c = conn();
+	dynkv_opts blind = { 0 }, repl = { .replace = true, .r = 3, .pr = DYNKV_ONE };
+	dynkv_result r = {0};
+
+	cr_assert_eq(dynkv_put(c, "s", 1, "a", 1, NULL, 0, &blind, &r), 0);
+	cr_assert_not(F.last_opts.replace);
+	cr_assert(F.last_opts.siblings, "a put asks for the count");
+	cr_assert_eq(r.siblings, 1);
+	dynkv_result_free(&r);
+	cr_assert_eq(dynkv_put(c, "s", 1, "b", 1, NULL, 0, &blind, &r), 0);
+	cr_assert_eq(r.siblings, 2, "a blind put leaves a sibling");
+	dynkv_result_free(&r);
+	cr_assert_eq(dynkv_get(c, "s", 1, NULL, &r), 0);
+	cr_assert_eq(r.siblings, 2, "a get's siblings are its values");
+	cr_assert_eq(r.nvalues, 2);
+	dynkv_result_free(&r);
+
+	cr_assert_eq(dynkv_put(c, "s", 1, "c", 1, NULL, 0, &repl, &r), 0);
+	cr_assert(F.last_opts.replace);
+	cr_assert(F.last_opts.siblings);
+	cr_assert_eq(F.last_opts.r, 3, "replace mode sends its read's R");
+	cr_assert_eq(F.last_opts.pr, DYNKV_ONE);
+	cr_assert_eq(F.last_ctxlen, 0);
+	cr_assert_eq(r.siblings, 1);
+	cr_assert_gt(r.context.len, 0);
+	dynkv_result_free(&r);
+	cr_assert_eq(dynkv_get(c, "s", 1, NULL, &r), 0);
+	cr_assert_eq(r.nvalues, 1);
+	assert_bytes(r.values[0], "c", 1);
+	dynkv_result_free(&r);
+
+	/* a replace-mode delete deletes what is there */
+	cr_assert_eq(dynkv_delete(c, "s", 1, NULL, 0, &repl, &r), 0);
+	cr_assert(F.last_opts.replace);
+	cr_assert_eq(r.siblings, 0);
+	dynkv_result_free(&r);
+	cr_assert_eq(dynkv_get(c, "s", 1, NULL, &r), 0);
+	cr_assert_not(r.found);
+	dynkv_result_free(&r);
+	dynkv_close(c);
+}
+
+Test(client, replace_with_a_context_or_on_a_get_is_refused_before_sending)
+{
+	dynkv *c = conn();
+	dynkv_opts repl = { .replace = true };
+	dynkv_result r = {0};
+
+	cr_assert_eq(dynkv_put(c, "k", 1, "v", 1, "ctx", 3, &repl, &r), DYNKV_EARG);
+	cr_assert_str_eq(dynkv_errmsg(c),
+			 "replace with a context: a context already says what the write replaces");
+	cr_assert_eq(dynkv_delete(c, "k", 1, "ctx", 3, &repl, NULL), DYNKV_EARG);
+	cr_assert_eq(dynkv_get(c, "k", 1, &repl, &r), DYNKV_EARG);
+	cr_assert_str_eq(dynkv_errmsg(c), "replace is for put and delete, not get");
+	cr_assert_eq(nreq(), 0, "nothing was sent");
+	cr_assert_not(dynkv_is_broken(c));
 	dynkv_close(c);
 }
 
@@ -1566,11 +1640,15 @@ Test(cli, binary_value_through_stdin_round_trips)
 
 Test(cli, siblings_resolved_with_context)
 {
-	run r = cli_run(NULL, 0, "-H", addr, "put", "greeting", "hello", NULL);
+	run r = cli_run(NULL, 0, "-H", addr, "--sibling", "put", "greeting", "hello", NULL);
 	char *ctx;
 
+	cr_assert_not(F.last_opts.replace, "--sibling is a blind write");
 	run_free(&r);
-	r = cli_run(NULL, 0, "-H", addr, "put", "greeting", "hi", NULL);
+	r = cli_run(NULL, 0, "-H", addr, "--sibling", "put", "greeting", "hi", NULL);
+	cr_assert_eq(r.status, 0);
+	cr_assert_not_null(strstr(r.err, "note: greeting now has 2 siblings (concurrent writes); "
+				  "get it and put with --context to resolve\n"), "%s", r.err);
 	run_free(&r);
 	r = cli_run(NULL, 0, "-H", addr, "get", "greeting", NULL);
 	cr_assert_eq(r.status, 0);
@@ -1581,6 +1659,8 @@ Test(cli, siblings_resolved_with_context)
 	r = cli_run(NULL, 0, "-H", addr, "--context", ctx, "put", "greeting", "hello, hi", NULL);
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	cr_assert_eq(F.last_ctxlen, CTX_LEN);
+	cr_assert_not(F.last_opts.replace, "a put with a context is not in replace mode");
+	cr_assert_null(strstr(r.err, "note:"), "%s", r.err);
 	run_free(&r);
 	r = cli_run(NULL, 0, "-H", addr, "get", "greeting", NULL);
 	cr_assert_str_eq(r.out, "hello, hi");
@@ -1618,7 +1698,7 @@ Test(cli, json_get)
 	cr_assert_str_empty(r.err);
 	run_free(&r);
 
-	r = cli_run(bad_utf8, sizeof(bad_utf8), "-H", addr, "put", "j", NULL);
+	r = cli_run(bad_utf8, sizeof(bad_utf8), "-H", addr, "--sibling", "put", "j", NULL);
 	run_free(&r);
 	r = cli_run(NULL, 0, "-H", addr, "--json", "get", "j", NULL);
 	cr_assert_str_eq(r.out, "{\"ok\":true,\"found\":true,"
@@ -1639,11 +1719,11 @@ Test(cli, json_put_del_ping)
 	run r = cli_run(NULL, 0, "-H", addr, "--json", "put", "k", "v", NULL);
 
 	cr_assert_eq(r.status, 0);
-	cr_assert_str_eq(r.out, "{\"ok\":true,\"context\":\"QwAAAAAAAAAAAf8=\"}\n");
+	cr_assert_str_eq(r.out, "{\"ok\":true,\"context\":\"QwAAAAAAAAAAAf8=\",\"siblings\":1}\n");
 	cr_assert_str_empty(r.err);
 	run_free(&r);
 	r = cli_run(NULL, 0, "-H", addr, "--json", "del", "k", NULL);
-	cr_assert_str_eq(r.out, "{\"ok\":true,\"context\":\"QwAAAAAAAAAAAv8=\"}\n");
+	cr_assert_str_eq(r.out, "{\"ok\":true,\"context\":\"QwAAAAAAAAAAAv8=\",\"siblings\":0}\n");
 	run_free(&r);
 	/* Plain: the new context on stderr, unless -q. */
 	r = cli_run(NULL, 0, "-H", addr, "put", "k", "v", NULL);
@@ -1659,6 +1739,34 @@ Test(cli, json_put_del_ping)
 	run_free(&r);
 	r = cli_run(NULL, 0, "-H", addr, "ping", NULL);
 	cr_assert_str_eq(r.out, "pong\n");
+	run_free(&r);
+}
+
+/* Without --context or --sibling, put and del replace what is there. */
+Test(cli, put_and_del_replace_what_is_there)
+{
+	run r = cli_run(NULL, 0, "-H", addr, "--sibling", "put", "rk", "a", NULL);
+
+	run_free(&r);
+	r = cli_run(NULL, 0, "-H", addr, "--sibling", "put", "rk", "b", NULL);
+	run_free(&r);
+	r = cli_run(NULL, 0, "-H", addr, "-r", "one", "--pr", "1", "put", "rk", "c", NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(F.last_opts.replace);
+	cr_assert_eq(F.last_ctxlen, 0);
+	cr_assert_eq(F.last_opts.r, DYNKV_ONE, "-r is the R of the replace-mode read");
+	cr_assert_eq(F.last_opts.pr, 1);
+	cr_assert_null(strstr(r.err, "note:"), "%s", r.err);
+	run_free(&r);
+	r = cli_run(NULL, 0, "-H", addr, "-q", "get", "rk", NULL);
+	cr_assert_str_eq(r.out, "c");
+	run_free(&r);
+	r = cli_run(NULL, 0, "-H", addr, "del", "rk", NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(F.last_opts.replace, "del without --context is in replace mode");
+	run_free(&r);
+	r = cli_run(NULL, 0, "-H", addr, "get", "rk", NULL);
+	cr_assert_eq(r.status, 4, "the delete deleted what was there");
 	run_free(&r);
 }
 
@@ -1744,7 +1852,7 @@ Test(cli, host_from_the_environment)
 
 Test(cli, usage_errors_exit_2)
 {
-	static const char *const cases[][6] = {
+	static const char *const cases[][8] = {
 		{ NULL },
 		{ "frobnicate", "k", NULL },
 		{ "get", NULL },
@@ -1764,6 +1872,11 @@ Test(cli, usage_errors_exit_2)
 		{ "--bogus", "get", "k", NULL },
 		{ "get", "k", "-r", NULL },
 		{ "--host", "nohostport", "get", "k", NULL },
+		{ "--sibling", "--context", "QUJD", "put", "k", "v", NULL },
+		{ "--sibling", "del", "k", NULL },
+		{ "--sibling", "get", "k", NULL },
+		{ "-r", "1", "--sibling", "put", "k", "v", NULL },
+		{ "--pr", "1", "--context", "QUJD", "del", "k", NULL },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
