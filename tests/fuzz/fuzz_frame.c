@@ -65,7 +65,8 @@ static bool inside(proto_bytes b, const uint8_t *p, size_t n)
 static bool opts_eq(const proto_opts *a, const proto_opts *b)
 {
 	return a->r == b->r && a->w == b->w && a->pr == b->pr && a->pw == b->pw &&
-	       a->timeout_ms == b->timeout_ms;
+	       a->timeout_ms == b->timeout_ms && a->replace == b->replace &&
+	       a->siblings == b->siblings;
 }
 
 /* Every field equal, byte strings by content; b's message may have been cut
@@ -75,7 +76,8 @@ static bool msg_eq(const proto_msg *a, const proto_msg *b)
 	if (a->type != b->type || a->id != b->id || !bytes_eq(a->key, b->key) ||
 	    !bytes_eq(a->value, b->value) || !bytes_eq(a->context, b->context) ||
 	    !opts_eq(&a->opts, &b->opts) || a->found != b->found || a->nvalues != b->nvalues ||
-	    a->tombstones != b->tombstones || a->code != b->code || !bytes_eq(a->message, b->message))
+	    a->tombstones != b->tombstones || a->code != b->code || !bytes_eq(a->message, b->message) ||
+	    a->has_siblings != b->has_siblings || a->siblings != b->siblings)
 		return false;
 	for (size_t i = 0; i < a->nvalues; i++)
 		if (!bytes_eq(a->values[i], b->values[i]))
