@@ -63,7 +63,7 @@
  *   PENDING|LINGER -> freed            req_timeout (no sync running)
  *   PENDING|LINGER -> ABANDONED        req_timeout (its sync running)
  *   ABANDONED -> freed                 write_synced
- *   any -> freed                       coord_shutdown (node_close)
+ *   any -> freed                       coord_free (node_close)
  *
  *   The deadline is the whole request's: READING and the write share it.
  *   A replace-mode read does not read-repair (its write supersedes what
