@@ -19,6 +19,7 @@
 
 #include "bctest.h"
 #include "error.h"
+#include "testutil.h"
 
 static char *dir;
 
@@ -34,21 +35,6 @@ static void teardown(void)
 }
 
 TestSuite(work, .init = setup, .fini = teardown, .timeout = 60);
-
-/* Threads of this process: the entries of /proc/self/task. */
-static int count_threads(void)
-{
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *e;
-	int n = 0;
-
-	cr_assert_not_null(d);
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
 
 static void ext_config(bitcask_config *c)
 {
@@ -89,7 +75,7 @@ Test(work, external_mode_starts_no_thread)
 	bitcask *bcs[STORES];
 	bitcask_config c;
 	char sub[4096];
-	int before = count_threads();
+	int before = test_thread_count();
 
 	ext_config(&c);
 	c.sync = BITCASK_SYNC_MANUAL;   /* as the node opens its stores */
@@ -97,8 +83,8 @@ Test(work, external_mode_starts_no_thread)
 		snprintf(sub, sizeof(sub), "%s/s%d", dir, i);
 		bcs[i] = bct_open(sub, &c);
 	}
-	cr_assert_eq(count_threads(), before, "%d stores in external mode started %d threads",
-		     STORES, count_threads() - before);
+	cr_assert_eq(test_thread_count(), before, "%d stores in external mode started %d threads",
+		     STORES, test_thread_count() - before);
 	for (int i = 0; i < STORES; i++)
 		cr_assert_eq(bitcask_close(bcs[i]), 0);
 
@@ -108,7 +94,7 @@ Test(work, external_mode_starts_no_thread)
 		snprintf(sub, sizeof(sub), "%s/s%d", dir, i);
 		bcs[i] = bct_open(sub, &c);
 	}
-	cr_assert_eq(count_threads(), before + 5);
+	cr_assert_eq(test_thread_count(), before + 5);
 	for (int i = 0; i < 5; i++)
 		cr_assert_eq(bitcask_close(bcs[i]), 0);
 }

@@ -17,6 +17,7 @@
 #include "error.h"
 #include "object.h"
 #include "simworld.h"
+#include "testutil.h"
 #include "vnode.h"
 
 static char dir[64];
@@ -83,19 +84,6 @@ static void store(uint32_t p, const char *key, const object *o)
 	cr_assert_eq(object_encode(o, &sb), 0);
 	cr_assert_eq(vnode_store(vs, p, key, strlen(key), sb.data, sb.size), 0);
 	msgpack_sbuffer_destroy(&sb);
-}
-
-static int thread_count(void)
-{
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *e;
-	int n = 0;
-
-	cr_assert_not_null(d);
-	while ((e = readdir(d)) != NULL)
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n;
 }
 
 Test(vnode, a_stored_object_reads_back_and_marks_its_store_dirty_once)
@@ -224,7 +212,7 @@ Test(vnode, stores_run_no_thread_of_their_own_and_their_work_runs_on_the_world)
 	char key[32], path[128];
 	uint32_t list[256];
 	object *a = obj_put(1, "a value long enough to fill small files quickly........");
-	int before = thread_count();
+	int before = test_thread_count();
 	DIR *d;
 	struct dirent *e;
 	int hints = 0;
@@ -234,8 +222,8 @@ Test(vnode, stores_run_no_thread_of_their_own_and_their_work_runs_on_the_world)
 		list[p] = p;
 	cr_assert_eq(vnode_open_many(vs, list, 256, path, sizeof(path)), 0, "%s", path);
 	cr_assert_eq(vnode_open_count(vs), 256);
-	cr_assert_eq(thread_count(), before, "%d threads for 256 stores (were %d)",
-		     thread_count(), before);
+	cr_assert_eq(test_thread_count(), before, "%d threads for 256 stores (were %d)",
+		     test_thread_count(), before);
 	for (int i = 0; i < 400; i++) {
 		snprintf(key, sizeof(key), "key%d", i);
 		store(17, key, a);   /* rotations: each leaves a hint to write */

@@ -5,6 +5,7 @@
 #ifndef DKV_TESTUTIL_H
 #define DKV_TESTUTIL_H
 
+#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,20 @@
 static inline unsigned test_reps(unsigned full, unsigned light)
 {
 	return getenv("DKV_VALGRIND") != NULL ? light : full;
+}
+
+/* Threads of this process: the entries of /proc/self/task. */
+static inline int test_thread_count(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	cr_assert_not_null(d);
+	while ((e = readdir(d)) != NULL)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
 }
 
 /* An exact-size heap copy of n bytes (so ASan sees a read past the end);
