@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -28,42 +27,17 @@ struct datadir {
 
 static int take_lock(datadir *d, char *err, size_t errlen)
 {
-	char path[4200], pid[32];
-	int fd;
+	char path[4200], holder[32];
+	int rc;
 
 	snprintf(path, sizeof(path), "%s/%s", d->path, LOCK_FILE);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		int e = errno;
-
-		snprintf(err, errlen, "%s: %s", path, strerror(e));
-		return -e;
-	}
-	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-		int e = errno;
-		ssize_t got = pread(fd, pid, sizeof(pid) - 1, 0);
-
-		pid[got > 0 ? got : 0] = '\0';
-		pid[strcspn(pid, "\n")] = '\0';
-		close(fd);
-		if (e == EWOULDBLOCK) {
-			snprintf(err, errlen, "data directory %s is in use by another dynkvd (pid %s)",
-				 d->path, pid[0] ? pid : "unknown");
-			return DKV_ELOCKED;
-		}
-		snprintf(err, errlen, "%s: flock: %s", path, strerror(e));
-		return -e;
-	}
-	int len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
-	if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
-		int e = errno;
-
-		close(fd);
-		snprintf(err, errlen, "%s: %s", path, strerror(e));
-		return -e;
-	}
-	d->lock_fd = fd;
-	return 0;
+	rc = dkv_file_lock(path, &d->lock_fd, holder, sizeof(holder));
+	if (rc == DKV_ELOCKED)
+		snprintf(err, errlen, "data directory %s is in use by another dynkvd (pid %s)",
+			 d->path, holder);
+	else if (rc != 0)
+		snprintf(err, errlen, "%s: %s", path, strerror(-rc));
+	return rc;
 }
 
 int datadir_open(datadir **out, const char *path, char *err, size_t errlen)

@@ -7,10 +7,12 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "dkv_file.h"
+#include "error.h"
 
 static int fsync_parent(const char *path)
 {
@@ -88,5 +90,32 @@ int dkv_mkdir_p(const char *path)
 	}
 	if (mkdir(buf, 0755) != 0 && errno != EEXIST)
 		return -errno;
+	return 0;
+}
+
+int dkv_file_lock(const char *path, int *fd, char *holder, size_t holderlen)
+{
+	char pid[32];
+	int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644), len;
+
+	if (f < 0)
+		return -errno;
+	if (flock(f, LOCK_EX | LOCK_NB) != 0) {
+		int e = errno;
+		ssize_t got = pread(f, pid, sizeof(pid) - 1, 0);
+
+		pid[got > 0 ? got : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		close(f);
+		if (e != EWOULDBLOCK)
+			return -e;
+		snprintf(holder, holderlen, "%s", pid[0] ? pid : "unknown");
+		return DKV_ELOCKED;
+	}
+	/* The pid only informs the next opener; the flock is the lock. */
+	len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(f, 0) != 0 || pwrite(f, pid, (size_t)len, 0) != len)
+		(void)0;
+	*fd = f;
 	return 0;
 }

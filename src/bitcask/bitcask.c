@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -20,6 +19,7 @@
 
 #include "bitcask_int.h"
 #include "crc32c.h"
+#include "dkv_file.h"
 #include "error.h"
 #include "record.h"
 #include "siphash.h"
@@ -1190,37 +1190,17 @@ int bitcask_merge(bitcask *bc)
 
 static int take_lock(bitcask *bc, char *err, size_t errlen)
 {
-	char path[4096];
+	char path[4096], holder[32];
+	int rc;
+
 	snprintf(path, sizeof(path), "%s/LOCK", bc->dir);
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		int e = errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(e));
-		return -e;
-	}
-	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-		int e = errno;
-		char pid[32] = "";
-		ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
-		if (n > 0)
-			pid[n] = 0;
-		pid[strcspn(pid, "\n")] = 0;
-		close(fd);
-		if (e == EWOULDBLOCK) {
-			snprintf(err, errlen, "%s is locked by another opener (pid %s): one process per data directory",
-				 bc->dir, pid[0] ? pid : "unknown");
-			return DKV_ELOCKED;
-		}
-		snprintf(err, errlen, "%s: flock: %s", path, strerror(e));
-		return -e;
-	}
-	char buf[32];
-	int len = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-	if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, (size_t)len, 0) != len) {
-		/* The pid is only informative; the flock is the lock. */
-	}
-	bc->lockfd = fd;
-	return 0;
+	rc = dkv_file_lock(path, &bc->lockfd, holder, sizeof(holder));
+	if (rc == DKV_ELOCKED)
+		snprintf(err, errlen, "%s is locked by another opener (pid %s): one process per data directory",
+			 bc->dir, holder);
+	else if (rc != 0)
+		snprintf(err, errlen, "%s: %s", path, strerror(-rc));
+	return rc;
 }
 
 static void free_store(bitcask *bc)
