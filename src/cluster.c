@@ -22,7 +22,7 @@
 #include "siphash.h"
 
 #define MEMBERS_FILE    "MEMBERS"
-#define MEMBERS_FORMAT  1
+#define MEMBERS_FORMAT  2           /* 2: entries may carry the actor; 1 is read too */
 #define MAX_MEMBERS     PEER_MAX_ENTRIES
 #define RELAYS          16          /* indirect probes remembered */
 #define SEED_RETRY_MS   1000
@@ -45,6 +45,7 @@ struct cluster {
 	size_t n, cap;
 	size_t self;                    /* index of our own record */
 	char self_id[PEER_MAX_ADDR + 1];
+	uint64_t self_actor;            /* our data directory's actor (NODE) */
 
 	/* probing */
 	char **round;                   /* ids left in this round */
@@ -60,8 +61,14 @@ struct cluster {
 	uint64_t rng;
 
 	/* seeds: contacted until some SYNC answers */
-	char *seeds;
-	bool joined;
+	char *seeds;                    /* cfg->seeds (owned); NULL: none given */
+	bool joined;                    /* true iff we belong to a cluster: not
+					 * asking seeds or a join target for one */
+	bool fresh;                     /* true iff there was no MEMBERS file */
+	bool started;                   /* true iff cluster_start has run */
+	bool told_removed;              /* true iff the "no longer in the ring"
+					 * warning was logged for our removal */
+	char *conflict;                 /* why we stopped (owned); NULL: we did not */
 
 	world_timer *probe_timer, *indirect_timer, *pushpull_timer, *seed_timer;
 	msgpack_sbuffer sb;
@@ -200,6 +207,7 @@ static void entry_of(const member *m, peer_entry *e)
 	e->liveness = m->liveness;
 	e->keys = m->keys;
 	e->keys_stamp = m->keys_stamp;
+	e->actor = m->actor;
 }
 
 /* --- persistence ---------------------------------------------------------- */
@@ -264,7 +272,7 @@ static int load(cluster *c, char *err, size_t errlen)
 	mpr_init(&r, buf, (size_t)got, DKV_ECORRUPT);
 	if (mpr_array(&r, &n) != 0 || n != 2 || mpr_uint(&r, &fmt) != 0)
 		goto out;
-	if (fmt != MEMBERS_FORMAT) {
+	if (fmt != 1 && fmt != MEMBERS_FORMAT) {
 		snprintf(err, errlen, "%s: format %" PRIu64 " is not one this dynkvd reads (%d)",
 			 c->path, fmt, MEMBERS_FORMAT);
 		rc = DKV_EVERSION;
@@ -286,6 +294,7 @@ static int load(cluster *c, char *err, size_t errlen)
 		m->incarnation = e.incarnation;
 		m->keys = e.keys;
 		m->keys_stamp = e.keys_stamp;
+		m->actor = e.actor;
 	}
 	if (rc == 0 && mpr_left(&r) == 0)
 		goto done;
@@ -377,12 +386,38 @@ static void set_liveness(cluster *c, member *m, member_liveness l)
 		c->hooks.member_down(c->hooks.ctx, m->addr);
 }
 
+/* An entry for member m from another data directory (both actors known,
+ * and different): two nodes claim one id.  The record we know stands; the
+ * entry is counted, and logged once per rival. */
+static void rival_entry(cluster *c, member *m, const peer_entry *e)
+{
+	c->st.id_conflicts++;
+	if (m->rival == e->actor)
+		return;
+	m->rival = e->actor;
+	if (m == &c->m[c->self])
+		logc(c, DKV_LOG_ERROR, "another node claims this node's id %s: actor %016" PRIx64
+		     " at %.*s (this node is actor %016" PRIx64 " at %s); its records are "
+		     "ignored, and it is refused when it joins: give it another --node-id",
+		     m->id, e->actor, (int)e->addrlen, e->addr, m->actor, m->addr);
+	else
+		logc(c, DKV_LOG_WARNING, "ignored a record for member %s from another data "
+		     "directory: actor %016" PRIx64 " at %.*s, while the member is actor %016"
+		     PRIx64 " at %s; two nodes claim the id, the member keeps it",
+		     m->id, e->actor, (int)e->addrlen, e->addr, m->actor, m->addr);
+}
+
 /* Merge one entry; true if a record (not liveness) changed. */
 static bool merge_entry(cluster *c, const peer_entry *e, bool *ring)
 {
 	long at = find_index(c, e->id, e->idlen);
-	bool fresh = at < 0, changed = false;
+	bool fresh = at < 0, changed = false, same_addr;
 	member *m;
+
+	if (!fresh && e->actor != 0 && c->m[at].actor != 0 && e->actor != c->m[at].actor) {
+		rival_entry(c, &c->m[at], e);
+		return false;
+	}
 
 	if (fresh) {
 		m = add_member(c, e->id, e->idlen);
@@ -393,6 +428,7 @@ static bool merge_entry(cluster *c, const peer_entry *e, bool *ring)
 		m->liveness = LIVE_UP;
 	} else
 		m = &c->m[at];
+	same_addr = strlen(m->addr) == e->addrlen && memcmp(m->addr, e->addr, e->addrlen) == 0;
 	/* the record */
 	if (fresh || e->version > m->version ||
 	    (e->version == m->version && e->status > m->status)) {
@@ -411,8 +447,18 @@ static bool merge_entry(cluster *c, const peer_entry *e, bool *ring)
 		}
 		m->status = (member_status)e->status;
 		m->version = e->version;
+		if (m->actor == 0 && e->actor != 0) {
+			m->actor = e->actor;
+			changed = true;
+		}
 		if (was_valid != (m->status == MEMBER_VALID) || (addr_changed && was_valid))
 			*ring = true;
+	}
+	/* an actor learnt for a record known without one (an old MEMBERS
+	 * file or entry): from the member's own record, at its address */
+	if (m->actor == 0 && e->actor != 0 && same_addr) {
+		m->actor = e->actor;
+		changed = true;
 	}
 	if (e->keys_stamp > m->keys_stamp) {
 		m->keys = e->keys;
@@ -439,18 +485,76 @@ static bool merge_entry(cluster *c, const peer_entry *e, bool *ring)
 	return changed;
 }
 
+/* Our own record changed: when it became removed, say once that the
+ * process may be stopped (it is asked for nothing any more). */
+static void note_self_status(cluster *c)
+{
+	if (c->m[c->self].status != MEMBER_REMOVED) {
+		c->told_removed = false;
+		return;
+	}
+	if (c->told_removed)
+		return;
+	c->told_removed = true;
+	logc(c, DKV_LOG_WARNING, "this node (%s) is no longer in the ring: it left or was "
+	     "removed, holds no partitions and is asked for nothing; it can be stopped "
+	     "(systemctl stop dynkvd, or kill its process), or brought back with "
+	     "`dynkv-admin join SEED`", c->self_id);
+}
+
+static void stop_timers(cluster *c)
+{
+	c->w->ops->timer_cancel(c->w, c->probe_timer);
+	c->w->ops->timer_cancel(c->w, c->indirect_timer);
+	c->w->ops->timer_cancel(c->w, c->pushpull_timer);
+	c->w->ops->timer_cancel(c->w, c->seed_timer);
+	c->probe_timer = c->indirect_timer = c->pushpull_timer = c->seed_timer = NULL;
+}
+
+/* While joining, an entry with our id and another actor means the id is
+ * taken by another data directory: stop (nothing of the message is
+ * merged, nothing more is sent) and tell the node.  True iff so. */
+static bool id_taken(cluster *c, mpr entries, uint64_t left)
+{
+	char msg[1024];
+	peer_entry e;
+
+	while (peer_entry_next(&entries, &left, &e) == 1) {
+		if (e.actor == 0 || e.actor == c->self_actor || e.idlen != strlen(c->self_id) ||
+		    memcmp(e.id, c->self_id, e.idlen) != 0)
+			continue;
+		c->st.id_conflicts++;
+		snprintf(msg, sizeof(msg), "node id %s is taken by another node in the cluster "
+			 "(actor %016" PRIx64 " at %.*s); this node (actor %016" PRIx64 " at %s) "
+			 "has another data directory, so it is a different node: it stops joining. "
+			 "Start it with another --node-id (or, if it is that node, on that node's "
+			 "data directory)", c->self_id, e.actor, (int)e.addrlen, e.addr,
+			 c->self_actor, c->m[c->self].addr);
+		logc(c, DKV_LOG_ERROR, "%s", msg);
+		c->conflict = strdup(msg);
+		stop_timers(c);
+		if (c->hooks.conflict != NULL)
+			c->hooks.conflict(c->hooks.ctx, msg);
+		return true;
+	}
+	return false;
+}
+
 static void merge_all(cluster *c, mpr entries, uint64_t left)
 {
 	bool ring = false, changed = false;
 	peer_entry e;
 	int rc;
 
+	if (!c->joined && id_taken(c, entries, left))
+		return;
 	while ((rc = peer_entry_next(&entries, &left, &e)) == 1)
 		changed |= merge_entry(c, &e, &ring);
 	if (rc != 0)
 		c->st.bad_datagrams++;
 	if (changed)
 		(void)save(c);
+	note_self_status(c);
 	if (ring && c->hooks.ring_changed != NULL)
 		c->hooks.ring_changed(c->hooks.ctx);
 }
@@ -621,6 +725,8 @@ void cluster_datagram(cluster *c, const void *buf, size_t len)
 {
 	gossip_msg g;
 
+	if (c->conflict != NULL || !c->started)
+		return;
 	if (gossip_decode(buf, len, &g) != 0) {
 		c->st.bad_datagrams++;
 		return;
@@ -661,8 +767,12 @@ void cluster_datagram(cluster *c, const void *buf, size_t len)
 
 void cluster_sync(cluster *c, const peer_msg *m)
 {
+	if (c->conflict != NULL || !c->started)
+		return;
 	c->st.syncs_received++;
 	merge_all(c, m->entries, m->nentries);
+	if (c->conflict != NULL)
+		return;
 	if (c->n > 1)
 		c->joined = true;
 	if (m->flag)
@@ -689,9 +799,12 @@ void cluster_peer_down(cluster *c, const char *addr)
 
 int cluster_join(cluster *c, const char *seed)
 {
+	if (c->conflict != NULL)
+		return DKV_EINVAL;
 	if (c->m[c->self].status == MEMBER_REMOVED)
 		/* a removed node comes back only this way */
 		(void)cluster_set_status(c, c->self_id, MEMBER_VALID);
+	c->joined = false;   /* until the answer: its id may be taken there */
 	send_sync(c, seed, true);
 	return 0;
 }
@@ -713,6 +826,7 @@ int cluster_set_status(cluster *c, const char *id, member_status st)
 	logc(c, DKV_LOG_INFO, "member %s (%s) is now %s", c->m[at].id, c->m[at].addr,
 	     member_status_name(st));
 	(void)save(c);
+	note_self_status(c);
 	/* tell everyone now rather than at the next push-pull */
 	for (size_t i = 0; i < c->n; i++)
 		if (i != c->self && c->m[i].status != MEMBER_REMOVED)
@@ -727,12 +841,14 @@ int cluster_set_status(cluster *c, const char *id, member_status st)
 /* --- open/close ----------------------------------------------------------- */
 
 int cluster_open(cluster **out, world *w, dkv_log *log, const dkv_config *cfg,
-		 const char *dir, const char *self_id, const char *self_addr,
-		 bool keep_addr, const cluster_hooks *hooks, char *err, size_t errlen)
+		 const char *dir, const char *self_id, uint64_t self_actor,
+		 const char *self_addr, bool keep_addr, const cluster_hooks *hooks,
+		 char *err, size_t errlen)
 {
 	cluster *c = calloc(1, sizeof(*c));
 	member *self;
 	size_t plen = strlen(dir) + sizeof(MEMBERS_FILE) + 2;
+	bool self_new;
 	int rc;
 
 	*out = NULL;
@@ -747,9 +863,11 @@ int cluster_open(cluster **out, world *w, dkv_log *log, const dkv_config *cfg,
 	c->suspect_timeout = cfg->suspect_timeout;
 	c->push_pull_interval = cfg->push_pull_interval;
 	snprintf(c->self_id, sizeof(c->self_id), "%s", self_id);
+	c->self_actor = self_actor;
 	msgpack_sbuffer_init(&c->sb);
 	c->path = malloc(plen);
-	if (c->path == NULL) {
+	if (c->path == NULL ||
+	    (cfg->seeds != NULL && cfg->seeds[0] != '\0' && (c->seeds = strdup(cfg->seeds)) == NULL)) {
 		cluster_close(c);
 		return -ENOMEM;
 	}
@@ -761,10 +879,8 @@ int cluster_open(cluster **out, world *w, dkv_log *log, const dkv_config *cfg,
 		cluster_close(c);
 		return rc;
 	}
-	bool fresh = rc == -ENOENT;
-
-	bool self_new = find_index(c, self_id, strlen(self_id)) < 0;
-
+	c->fresh = rc == -ENOENT;
+	self_new = find_index(c, self_id, strlen(self_id)) < 0;
 	self = add_member(c, self_id, strlen(self_id));
 	if (self == NULL) {
 		cluster_close(c);
@@ -772,11 +888,6 @@ int cluster_open(cluster **out, world *w, dkv_log *log, const dkv_config *cfg,
 	}
 	if (keep_addr && self->addr[0] != '\0')
 		self_addr = self->addr;
-	if (self->status == MEMBER_REMOVED)
-		/* Removed stays removed (DESIGN property 6): only an explicit
-		 * join brings it back. */
-		logc(c, DKV_LOG_WARNING, "this node was removed from its cluster: it holds no "
-		     "partitions and stays out of the ring until `dynkv-admin join SEED`");
 	if (self_new || strcmp(self->addr, self_addr) != 0) {
 		uint64_t v = 0;
 
@@ -788,49 +899,88 @@ int cluster_open(cluster **out, world *w, dkv_log *log, const dkv_config *cfg,
 		self->version = v + 1;
 		if (self->addr != self_addr)
 			snprintf(self->addr, sizeof(self->addr), "%s", self_addr);
-		rc = save(c);
-		if (rc != 0) {
-			snprintf(err, errlen, "%s: %s", c->path, dkv_strerror(rc));
-			cluster_close(c);
-			return rc;
-		}
 	}
+	/* NODE names the data directory; a record from MEMBERS format 1 has
+	 * no actor yet */
+	self->actor = self_actor;
 	self->liveness = LIVE_UP;
 	/* Whatever the others last declared us (at most the incarnation we
 	 * saved), the next one overrides it: they see us up at our first
 	 * message instead of after a refutation. */
 	self->incarnation++;
+	c->joined = true;
+	*out = c;
+	return 0;
+}
+
+/* Seeds are for a node with nothing to lose: alone (no other member that
+ * is not removed), in the ring, and holding no data -- a new node, or one
+ * started before without seeds.  Otherwise joining through them would
+ * strand what it has: say why they are ignored, and what to do. */
+static bool use_seeds(cluster *c)
+{
+	uint64_t keys = c->hooks.local_keys != NULL ? c->hooks.local_keys(c->hooks.ctx) : 0;
+	size_t others = 0;
+
+	if (c->seeds == NULL)
+		return false;
+	for (size_t i = 0; i < c->n; i++)
+		others += i != c->self && c->m[i].status != MEMBER_REMOVED;
+	if (others > 0)
+		logc(c, DKV_LOG_INFO, "seeds ignored: this node already belongs to a cluster "
+		     "(%zu other members in %s); seeds are for a new node.  To move it to "
+		     "another cluster, use `dynkv-admin join SEED`", others, c->path);
+	else if (c->m[c->self].status == MEMBER_REMOVED)
+		logc(c, DKV_LOG_WARNING, "seeds ignored: this node was removed from its "
+		     "cluster; bring it back with `dynkv-admin join SEED`");
+	else if (keys > 0)
+		logc(c, DKV_LOG_WARNING, "seeds ignored: this node is alone but holds %" PRIu64
+		     " keys, and seeds are for a node that holds nothing.  To join a cluster "
+		     "with them, use `dynkv-admin join SEED`", keys);
+	else
+		return true;
+	return false;
+}
+
+int cluster_start(cluster *c, char *err, size_t errlen)
+{
+	world *w = c->w;
+	int rc;
+
+	if (c->started)
+		return 0;
 	rc = save(c);
 	if (rc != 0) {
 		snprintf(err, errlen, "%s: %s", c->path, dkv_strerror(rc));
-		cluster_close(c);
 		return rc;
 	}
-	c->joined = !fresh || c->n > 1;
-	if (fresh && cfg->seeds != NULL && cfg->seeds[0] != '\0') {
-		c->seeds = strdup(cfg->seeds);
+	c->started = true;
+	note_self_status(c);
+	if (use_seeds(c)) {
+		c->joined = false;
 		c->seed_timer = w->ops->timer_add(w, 0, seed_cb, c);
 	}
 	/* the first probe and exchange right away: a restarted node is seen
 	 * up, and learns what changed while it was away, at once */
 	c->probe_timer = w->ops->timer_add(w, 0, probe_cb, c);
-	c->pushpull_timer = w->ops->timer_add(w, fresh ? c->push_pull_interval : 0,
+	c->pushpull_timer = w->ops->timer_add(w, c->fresh ? c->push_pull_interval : 0,
 					       pushpull_cb, c);
-	*out = c;
 	return 0;
+}
+
+const char *cluster_conflict(const cluster *c)
+{
+	return c->conflict;
 }
 
 void cluster_close(cluster *c)
 {
 	if (c == NULL)
 		return;
-	if (c->w != NULL) {
-		c->w->ops->timer_cancel(c->w, c->probe_timer);
-		c->w->ops->timer_cancel(c->w, c->indirect_timer);
-		c->w->ops->timer_cancel(c->w, c->pushpull_timer);
-		c->w->ops->timer_cancel(c->w, c->seed_timer);
-	}
+	if (c->w != NULL)
+		stop_timers(c);
 	free_round(c);
+	free(c->conflict);
 	free(c->m);
 	free(c->seeds);
 	free(c->path);

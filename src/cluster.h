@@ -2,15 +2,30 @@
  * cluster.h -- membership, gossip and failure detection (DESIGN section 7).
  *
  * MEMBERSHIP: who is in the ring.  One record per member: id, address,
- * status (joining, valid, leaving, removed) and a version.  Whoever changes
+ * status (joining, valid, leaving, removed), a version, and the actor of
+ * the member's data directory (datadir.h).  Whoever changes
  * a record (the member joining or leaving, or a node running `dynkv-admin
  * remove`) gives it a version above every version it has seen; records
  * merge by version (equal versions: the later status in the order above
  * wins), so every node ends with the same records whatever order the
  * messages came in.  Records of removed members are kept, so a removed
  * member cannot come back through an old message.  The records are
- * persisted in DATA_DIR/MEMBERS (written atomically on every change), so a
- * restarted node knows its cluster with no options.
+ * persisted in DATA_DIR/MEMBERS (written atomically on every change, and
+ * first by cluster_start, never by cluster_open), so a restarted node knows
+ * its cluster with no options.
+ *
+ * IDENTITY: a member is its data directory, not its address.  The same
+ * directory restarted on another address moves its record (a new version
+ * with the new address).  Another directory claiming an id that a member
+ * already has (entries with the same id and different actors) is never
+ * merged into the member's record: the record stands, the entry is counted
+ * (cluster_stats.id_conflicts) and logged once per rival.  The claimant,
+ * while it joins (seeds, cluster_join), learns from the answer that its id
+ * is taken: it logs why, stops (no timer, no input, nothing sent) and
+ * tells the node through hooks.conflict.  An entry or a MEMBERS record
+ * without an actor (written before actors were carried) matches any actor,
+ * and a record known without one takes the actor of its member's own
+ * entry (same address, or a newer version).
  *
  * LIVENESS: up, suspect or down, from SWIM-style probing.  Every
  * probe_interval a node pings the next member of a shuffled round (UDP);
@@ -27,8 +42,27 @@
  * entries (the sender's own first, the rest in rotation), and every
  * push_pull_interval a node sends its whole state over TCP (SYNC) to a
  * random member, down ones included (so partitions heal), which answers
- * with its own.  A new node (no MEMBERS file) sends SYNC to its seeds until
- * one answers.
+ * with its own.  A node alone (no other member that is not removed) that
+ * holds no keys sends SYNC to its seeds (cfg->seeds) until one answers;
+ * any other node ignores its seeds and logs why at start (a node that
+ * belongs to a cluster, or holds data, joins another only through
+ * `dynkv-admin join`, cluster_join).
+ *
+ * LIFETIMES: the member pointers that cluster_at, cluster_find,
+ * cluster_find_addr and cluster_self return point into an array that
+ * grows by reallocation: they are borrowed until the next call that can
+ * add a member -- cluster_sync, cluster_datagram, cluster_join (through
+ * the answer it provokes, which arrives by cluster_sync) -- and hooks run
+ * from inside those calls must fetch them again rather than keep them.
+ * Copy what must outlive such a call (an id, an address).
+ *
+ * LIFECYCLE
+ *   cluster_open    loads MEMBERS and builds our own record in memory;
+ *                   writes nothing, starts nothing, ignores every input
+ *   cluster_start   writes MEMBERS, starts probing, push-pull and, for a
+ *                   node alone and empty, seeding
+ *   (conflict)      our id is taken by another actor: stopped for good
+ *   cluster_close   cancels the timers, frees everything
  */
 #ifndef DKV_CLUSTER_H
 #define DKV_CLUSTER_H
@@ -66,6 +100,8 @@ typedef struct member {
 	member_liveness liveness;
 	uint64_t keys, keys_stamp;   /* as the member last reported */
 	uint64_t suspect_since;      /* local clock, while suspect */
+	uint64_t actor;              /* its data directory's actor; 0: not known yet */
+	uint64_t rival;              /* last other actor seen claiming the id (logged) */
 } member;
 
 typedef struct cluster cluster;
@@ -76,23 +112,37 @@ typedef struct cluster_hooks {
 	void (*ring_changed)(void *ctx);
 	/* A member was found down (fail what waits on it). */
 	void (*member_down)(void *ctx, const char *addr);
-	/* Keys this node holds, for its own entry. */
+	/* Keys this node holds, for its own entry and the seeds' rule. */
 	uint64_t (*local_keys)(void *ctx);
+	/* Our id is taken by another data directory: the cluster has stopped
+	 * (msg, borrowed for the call, says so for an operator).  May be NULL. */
+	void (*conflict)(void *ctx, const char *msg);
 } cluster_hooks;
 
 typedef struct cluster_stats {
 	uint64_t pings_sent, acks_received, pingreqs_sent, suspicions, downs, refutes;
 	uint64_t syncs_sent, syncs_received, bad_datagrams;
+	uint64_t id_conflicts;   /* entries with a member's id and another actor, ignored */
 } cluster_stats;
 
-/* Load DATA_DIR/MEMBERS (dir), or start a cluster of one.  Starts the probe
- * and push-pull timers; seeds (cfg->seeds) are contacted when the node is
- * new.  self_addr is our address, unless keep_addr and MEMBERS records
- * one (a restart without --listen): cluster_self()->addr says which.  0,
- * or an error with err set (a damaged MEMBERS file: DKV_ECORRUPT). */
+/* Load DATA_DIR/MEMBERS (dir), or make a cluster of one, in memory: writes
+ * nothing and starts nothing (cluster_start does).  self_actor is NODE's
+ * actor (never 0).  self_addr is our address, unless keep_addr and MEMBERS
+ * records one (a restart without --listen): cluster_self()->addr says
+ * which.  0, or an error with err set (a damaged MEMBERS file:
+ * DKV_ECORRUPT; a newer format: DKV_EVERSION). */
 int cluster_open(cluster **out, world *w, dkv_log *log, const dkv_config *cfg,
-		 const char *dir, const char *self_id, const char *self_addr,
-		 bool keep_addr, const cluster_hooks *hooks, char *err, size_t errlen);
+		 const char *dir, const char *self_id, uint64_t self_actor,
+		 const char *self_addr, bool keep_addr, const cluster_hooks *hooks,
+		 char *err, size_t errlen);
+/* Write MEMBERS, then start the probe and push-pull timers and, when the
+ * seeds' rule above allows, seeding (hooks.local_keys is asked now).  Call
+ * once the node can serve (its address is bound).  0, or -errno with err
+ * set (nothing started). */
+int cluster_start(cluster *c, char *err, size_t errlen);
+/* Why the cluster stopped (our id is taken, IDENTITY above), or NULL.
+ * Borrowed until cluster_close. */
+const char *cluster_conflict(const cluster *c);
 void cluster_close(cluster *c);
 
 /* Inputs from the world. */
@@ -111,7 +161,8 @@ size_t cluster_valid_count(const cluster *c);
 const cluster_stats *cluster_get_stats(const cluster *c);
 
 /* Ask seed (host:port) for its cluster: sends SYNC; the answer merges.  A
- * removed node becomes valid again (with a new version) only this way. */
+ * removed node becomes valid again (with a new version) only this way.
+ * DKV_EINVAL once the cluster has stopped on a conflict. */
 int cluster_join(cluster *c, const char *seed);
 /* Set a member's status (leave: MEMBER_REMOVED for now) with a new
  * version, persist and spread it.  DKV_ENOTFOUND for an unknown id. */

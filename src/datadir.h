@@ -17,7 +17,12 @@
  *
  * Identity is loaded and recorded in two steps, so that a node records
  * nothing until it knows it can serve (datadir_identity_load() reads NODE
- * or draws a new identity in memory; datadir_identity_record() writes it).
+ * or draws a new identity in memory, at node_open; datadir_identity_record()
+ * writes it, at node_start, once the node's address is bound): a start
+ * that fails to bind leaves no NODE naming the address it could not have.
+ *
+ * The actor is the node's identity in its cluster too (cluster.h,
+ * IDENTITY): the data directory is the node, whatever its address or id.
  *
  * Everything here runs on the caller's thread and blocks on the disk; it is
  * for start-up, not for the loop.

@@ -34,6 +34,7 @@ typedef struct daemon_state {
 	net *nt;
 	node *nd;
 	int signals;               /* SIGTERM/SIGINT received */
+	bool fatal;                /* true iff the node asked to stop (node_fatal_fn) */
 	uint64_t drain_deadline;   /* monotonic ms */
 	struct event *drain_ev;
 } daemon_state;
@@ -120,6 +121,23 @@ static void stop_cb(evutil_socket_t sig, short what, void *arg)
 	/* In-flight requests end by their own deadline at the latest. */
 	d->drain_deadline = now_ms(d) + d->cfg.request_timeout + 1000;
 	evtimer_add(d->drain_ev, &tv);
+}
+
+/* The node cannot go on (its id is taken by another data directory): it
+ * has logged why; stop now and exit non-zero. */
+static void fatal_cb(void *arg, const char *msg)
+{
+	daemon_state *d = arg;
+
+	(void)msg;
+	if (d->fatal)
+		return;
+	d->fatal = true;
+	dkv_log_msg(d->log, DKV_LOG_ERROR, "stopping: this node cannot join its cluster "
+		    "(the error above says why)");
+	net_stop_accepting(d->nt);
+	node_drain(d->nd);
+	event_base_loopbreak(d->base);
 }
 
 static void hup_cb(evutil_socket_t sig, short what, void *arg)
@@ -263,11 +281,20 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	/* Bind only now: a second dynkvd on the same data directory hears of
-	 * the lock, which names the running one, not of a busy port. */
+	 * the lock, which names the running one, not of a busy port.  And
+	 * record the node only once bound: a node that cannot have its
+	 * address must not leave an identity naming it. */
 	rc = net_start(d.nt, d.nd, err, sizeof(err));
 	if (rc != 0) {
 		dkv_log_msg(d.log, DKV_LOG_ERROR, "%s", err);
 		status = rc == DKV_EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
+		goto out;
+	}
+	node_on_fatal(d.nd, fatal_cb, &d);
+	rc = node_start(d.nd, err, sizeof(err));
+	if (rc != 0) {
+		dkv_log_msg(d.log, DKV_LOG_ERROR, "%s", err);
+		status = EXIT_RUNTIME;
 		goto out;
 	}
 	{
@@ -286,6 +313,8 @@ int main(int argc, char **argv)
 		dkv_log_msg(d.log, DKV_LOG_ERROR, "event loop failed");
 		status = EXIT_RUNTIME;
 	}
+	if (d.fatal)
+		status = EXIT_RUNTIME;
 
 out:
 	if (d.nd != NULL) {

@@ -38,6 +38,9 @@ struct node {
 	datadir_identity ident;    /* node_id, actor, ring_size, n_val */
 	proto_limits lim;          /* for decoding client frames */
 	bool draining;             /* true iff new requests get SHUTDOWN */
+	bool started;              /* true iff node_start has succeeded */
+	node_fatal_fn on_fatal;    /* told when the node must stop (NULL: nobody) */
+	void *fatal_ctx;           /* on_fatal's argument */
 
 	/* the modules, in the order node_open makes them */
 	cluster *cl;               /* membership and liveness */
@@ -82,6 +85,15 @@ static void on_member_down(void *arg, const char *addr)
 
 	if (n->co != NULL)
 		peer_gone(n, addr);
+}
+
+/* Our id is taken by another data directory: the cluster stopped. */
+static void on_conflict(void *arg, const char *msg)
+{
+	node *n = arg;
+
+	if (n->on_fatal != NULL)
+		n->on_fatal(n->fatal_ctx, msg);
 }
 
 static uint64_t local_keys(void *arg)
@@ -278,8 +290,9 @@ static void admin_stats(void *ctx, node_stats *st)
 	node_stats_get(ctx, st);
 }
 
-/* Every module below the cluster, once the identity and the ring are known. */
-static int open_modules(node *n, char *err, size_t errlen)
+/* Every module below the cluster, once the identity and the ring are known
+ * (the stores themselves open in node_start). */
+static int open_modules(node *n)
 {
 	const dkv_config *cfg = &n->cfg;
 	const char *const *self = (const char *const *)&n->cfg.listen;
@@ -321,9 +334,7 @@ static int open_modules(node *n, char *err, size_t errlen)
 			  .cl = n->cl, .pl = n->pl, .vs = n->vs, .rp = n->rp,
 			  .stats = admin_stats,
 			  .lat = coord_latency(n->co), .ctx = n };
-	if ((rc = admin_new(&n->ad, &ae)) != 0)
-		return rc;
-	return open_existing(n, err, errlen);
+	return admin_new(&n->ad, &ae);
 }
 
 int node_open(node **out, const dkv_config *cfg, world *w, dkv_log *log,
@@ -346,14 +357,10 @@ int node_open(node **out, const dkv_config *cfg, world *w, dkv_log *log,
 	}
 	if ((rc = datadir_open(&n->dd, cfg->data_dir, err, errlen)) != 0)
 		goto fail;
+	/* nothing is recorded before node_start: a node that cannot bind its
+	 * address must not leave an identity naming it */
 	if ((rc = datadir_identity_load(n->dd, cfg, &n->ident, err, errlen)) != 0)
 		goto fail;
-	if (n->ident.created) {
-		if ((rc = datadir_identity_record(n->dd, &n->ident, err, errlen)) != 0)
-			goto fail;
-		dkv_log_opt(n->log, DKV_LOG_INFO, "created node %s in %s (ring_size %u, n_val %u)",
-		      n->ident.node_id, datadir_path(n->dd), n->ident.ring_size, n->ident.n_val);
-	}
 	n->lim.max_key = cfg->max_key_size;
 	n->lim.max_value = cfg->max_value_size;
 	if (cfg->probe_timeout >= cfg->probe_interval) {
@@ -367,8 +374,10 @@ int node_open(node **out, const dkv_config *cfg, world *w, dkv_log *log,
 	hooks.ring_changed = ring_changed;
 	hooks.member_down = on_member_down;
 	hooks.local_keys = local_keys;
+	hooks.conflict = on_conflict;
 	rc = cluster_open(&n->cl, w, log, &n->cfg, datadir_path(n->dd), n->ident.node_id,
-			  n->cfg.listen, !dkv_config_is_set(cfg, "listen"), &hooks, err, errlen);
+			  n->ident.actor, n->cfg.listen, !dkv_config_is_set(cfg, "listen"), &hooks,
+			  err, errlen);
 	if (rc != 0)
 		goto fail;
 	if (strcmp(cluster_self(n->cl)->addr, n->cfg.listen) != 0) {
@@ -390,7 +399,7 @@ int node_open(node **out, const dkv_config *cfg, world *w, dkv_log *log,
 		rc = -ENOMEM;
 		goto fail;
 	}
-	if ((rc = open_modules(n, err, errlen)) != 0)
+	if ((rc = open_modules(n)) != 0)
 		goto fail;
 	if (n->ident.n_val > 1 && cluster_count(n->cl) == 1 && (cfg->seeds == NULL || !cfg->seeds[0]))
 		dkv_log_opt(n->log, DKV_LOG_WARNING,
@@ -404,6 +413,38 @@ fail:
 		snprintf(err, errlen, "out of memory");
 	(void)node_free(n);
 	return rc;
+}
+
+int node_start(node *n, char *err, size_t errlen)
+{
+	int rc;
+
+	if (n->started)
+		return 0;
+	if ((rc = open_existing(n, err, errlen)) != 0)
+		return rc;
+	if (n->ident.created) {
+		if ((rc = datadir_identity_record(n->dd, &n->ident, err, errlen)) != 0)
+			return rc;
+		dkv_log_opt(n->log, DKV_LOG_INFO, "created node %s in %s (ring_size %u, n_val %u)",
+			    n->ident.node_id, datadir_path(n->dd), n->ident.ring_size,
+			    n->ident.n_val);
+	}
+	if ((rc = cluster_start(n->cl, err, errlen)) != 0)
+		return rc;
+	n->started = true;
+	return 0;
+}
+
+void node_on_fatal(node *n, node_fatal_fn fn, void *ctx)
+{
+	n->on_fatal = fn;
+	n->fatal_ctx = ctx;
+}
+
+const char *node_failure(const node *n)
+{
+	return cluster_conflict(n->cl);
 }
 
 const char *node_addr(const node *n)
@@ -463,6 +504,7 @@ void node_stats_get(const node *n, node_stats *st)
 	st->ring_size = n->ident.ring_size;
 	st->n_val = n->ident.n_val;
 	st->actor = n->ident.actor;
+	st->id_conflicts = cluster_get_stats(n->cl)->id_conflicts;
 }
 
 int node_check(const node *n, char *err, size_t errlen)

@@ -8,20 +8,44 @@
  * thread: no function here may be called from another thread.
  *
  * THE DATA DIRECTORY
- *   DATA_DIR/LOCK         flock(2)ed while the node runs
- *   DATA_DIR/NODE         identity and ring settings, written once at the
- *                         first start (temporary file, fsync, rename, fsync
- *                         of the directory): "key = value" lines for
- *                         format, node_id, actor, ring_size, n_val.  Later
- *                         starts read it; a configuration that names a
- *                         different node_id, ring_size or n_val is refused
- *                         (DKV_EINVAL, the message names both values).
+ *   DATA_DIR/LOCK         flock(2)ed while the node runs (node_open takes it)
+ *   DATA_DIR/NODE         identity and ring settings (datadir.h), written
+ *                         once, by the first node_start (temporary file,
+ *                         fsync, rename, fsync of the directory): "key =
+ *                         value" lines for format, node_id, actor,
+ *                         ring_size, n_val.  Later opens read it; a
+ *                         configuration that names a different node_id,
+ *                         ring_size or n_val is refused (DKV_EINVAL, the
+ *                         message names both values).
+ *   DATA_DIR/MEMBERS      the cluster's records (cluster.h), written by
+ *                         node_start and on every change after.
  *   DATA_DIR/partitions/NNNN/
  *                         the Bitcask store of partition NNNN (decimal,
- *                         four digits), opened on first use.
+ *                         four digits).  Every store the node holds, and
+ *                         every one with a directory, is opened by
+ *                         node_start (a partition first used later is
+ *                         opened then).
  *   `actor` is a random 64-bit id drawn when NODE is created: the node's
- *   name in version vectors.  A node that loses its disk comes back with a
- *   new actor, so it can never reuse a counter it gave out before.
+ *   name in version vectors, and its identity in the cluster (a data
+ *   directory is a node; its address may change, cluster.h IDENTITY).  A
+ *   node that loses its disk comes back with a new actor, so it can never
+ *   reuse a counter it gave out before.
+ *
+ * LIFECYCLE
+ *   node_open    takes the lock, loads and checks NODE and MEMBERS and
+ *                builds every module in memory: it writes nothing, so a
+ *                node that then fails to bind its address leaves no
+ *                identity behind (a retry with another address starts
+ *                clean)
+ *   node_start   once the address is bound: opens the stores, records
+ *                NODE and MEMBERS, starts membership (probes, push-pull,
+ *                seeds).  Until then it takes no part in any cluster
+ *                (peers' SYNC and gossip are ignored)
+ *   node_drain   new requests get SHUTDOWN
+ *   node_close   DKV_EBUSY while a sync batch or a background job
+ *                (hint file, merge) runs -- the world holds the stores --
+ *                so the caller runs its loop and tries again; otherwise
+ *                fails what is left, closes everything and frees the node
  *
  * THE REQUEST PATH
  *   Every request is coordinated the way DESIGN section 6 describes: the
@@ -70,8 +94,13 @@ typedef struct node_stats {
 	size_t inflight;                       /* requests not yet answered */
 	size_t partitions_open;                /* stores opened so far */
 	uint32_t ring_size, n_val;             /* as recorded in NODE */
-	uint64_t actor;
+	uint64_t actor;                        /* this data directory's, from NODE */
+	uint64_t id_conflicts;                 /* entries with a member's id and another actor */
 } node_stats;
+
+/* Told once when the node must stop: msg (borrowed for the call) says why
+ * for an operator (its id is taken by another data directory). */
+typedef void (*node_fatal_fn)(void *ctx, const char *msg);
 
 /* Open the node described by cfg (its data_dir is created if missing).
  * 0, or an error with the reason in err: DKV_EINVAL when cfg conflicts with
@@ -79,6 +108,18 @@ typedef struct node_stats {
  * runs on the directory, -errno or DKV_ECORRUPT for an unusable directory. */
 int node_open(node **out, const dkv_config *cfg, world *w, dkv_log *log,
 	      char *err, size_t errlen);
+
+/* Start the node opened by node_open, once its address is bound (see
+ * LIFECYCLE): 0 (a second call does nothing), or an error with the reason
+ * in err (a store that cannot open, NODE or MEMBERS that cannot be
+ * written).  On error the caller closes the node. */
+int node_start(node *n, char *err, size_t errlen);
+
+/* Call fn (NULL: nobody) when the node must stop; see node_fatal_fn. */
+void node_on_fatal(node *n, node_fatal_fn fn, void *ctx);
+/* Why the node must stop, or NULL while all is well (borrowed until
+ * node_close). */
+const char *node_failure(const node *n);
 
 /* Handle one frame's payload (the bytes after the length prefix) from
  * client `client`; replies go through world->reply().  Returns 0, or
@@ -105,7 +146,8 @@ void node_peer_down(node *n, const char *addr);
 const char *node_addr(const node *n);
 
 /* From now on every new request is answered with a SHUTDOWN error, and
- * no background job (hint file, merge) starts. */
+ * no background job (hint file, merge) starts; jobs already running end
+ * as they will. */
 void node_drain(node *n);
 /* Requests not yet answered (waiting for a sync or for replicas), plus one
  * while a sync batch or background job runs: node_close must wait for
@@ -120,7 +162,9 @@ const char *node_id(const node *n);
 int node_check(const node *n, char *err, size_t errlen);
 
 /* Fail whatever is still in flight (SHUTDOWN), sync and close every store,
- * release the lock and free the node.  0 or the first sync/close error. */
+ * release the lock and free the node.  0 or the first sync/close error;
+ * DKV_EBUSY, with nothing done, while a sync batch or background job
+ * runs (node_inflight counts it): run the loop and call again. */
 int node_close(node *n);
 
 #endif /* DKV_NODE_H */

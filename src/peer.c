@@ -12,6 +12,9 @@
 #include "proto.h"
 
 #define PEER_MAX_BLOB (1u << 30)
+/* Elements of an entry (peer.h, ENTRIES): with the actor, and without. */
+#define PEER_ENTRY_LEN 9u
+#define PEER_ENTRY_OLD 8u
 
 /* --- decoding ------------------------------------------------------------- */
 
@@ -158,13 +161,14 @@ int peer_entry_next(mpr *r, uint64_t *left, peer_entry *e)
 		return 0;
 	(*left)--;
 	memset(e, 0, sizeof(*e));
-	if (mpr_array(r, &n) != 0 || n != 8 ||
+	if (mpr_array(r, &n) != 0 || (n != PEER_ENTRY_OLD && n != PEER_ENTRY_LEN) ||
 	    mpr_str(r, PEER_MAX_ADDR, &e->id, &e->idlen) != 0 || e->idlen == 0 ||
 	    mpr_str(r, PEER_MAX_ADDR, &e->addr, &e->addrlen) != 0 || e->addrlen == 0 ||
 	    mpr_uint(r, &status) != 0 || status > 3 ||
 	    mpr_uint(r, &e->version) != 0 || mpr_uint(r, &e->incarnation) != 0 ||
 	    mpr_uint(r, &live) != 0 || live > 2 ||
-	    mpr_uint(r, &e->keys) != 0 || mpr_uint(r, &e->keys_stamp) != 0)
+	    mpr_uint(r, &e->keys) != 0 || mpr_uint(r, &e->keys_stamp) != 0 ||
+	    (n == PEER_ENTRY_LEN && (mpr_uint(r, &e->actor) != 0 || e->actor == 0)))
 		return DKV_EPROTO;
 	if (memchr(e->id, '\0', e->idlen) != NULL || memchr(e->addr, '\0', e->addrlen) != NULL)
 		return DKV_EPROTO;
@@ -337,7 +341,7 @@ nomem:
 
 int peer_pack_entry(msgpack_packer *pk, const peer_entry *e)
 {
-	PK(msgpack_pack_array(pk, 8));
+	PK(msgpack_pack_array(pk, e->actor != 0 ? PEER_ENTRY_LEN : PEER_ENTRY_OLD));
 	PK(msgpack_pack_str_with_body(pk, e->id, e->idlen));
 	PK(msgpack_pack_str_with_body(pk, e->addr, e->addrlen));
 	PK(msgpack_pack_uint32(pk, e->status));
@@ -346,6 +350,8 @@ int peer_pack_entry(msgpack_packer *pk, const peer_entry *e)
 	PK(msgpack_pack_uint32(pk, e->liveness));
 	PK(msgpack_pack_uint64(pk, e->keys));
 	PK(msgpack_pack_uint64(pk, e->keys_stamp));
+	if (e->actor != 0)
+		PK(msgpack_pack_uint64(pk, e->actor));
 	return 0;
 nomem:
 	return -ENOMEM;

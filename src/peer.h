@@ -34,10 +34,15 @@
  *   prober's, echoed by the ACK; target is an address (PINGREQ) or nil.
  *
  * ENTRIES (SYNC and gossip): one per member,
- *     [id, addr, status, version, incarnation, liveness, keys, keys_stamp]
+ *     [id, addr, status, version, incarnation, liveness, keys, keys_stamp, actor]
  *   status 0 joining, 1 valid, 2 leaving, 3 removed; liveness 0 up,
  *   1 suspect, 2 down; keys (and the member's own wall clock when it
- *   counted them, keys_stamp) are what the member last reported holding.
+ *   counted them, keys_stamp) are what the member last reported holding;
+ *   actor is the member's data directory (its NODE file's actor, never
+ *   0), the identity behind the id.  An entry whose actor the sender does
+ *   not know is written without it (8 elements, the form every entry had
+ *   before actors were carried) and decodes with actor 0, which matches
+ *   any actor.  Entries of any other length are refused.
  */
 #ifndef DKV_PEER_H
 #define DKV_PEER_H
@@ -75,6 +80,7 @@ typedef struct peer_entry {
 	size_t idlen, addrlen;
 	uint32_t status, liveness;
 	uint64_t version, incarnation, keys, keys_stamp;
+	uint64_t actor;        /* the member's data directory; 0: not known */
 } peer_entry;
 
 typedef struct peer_msg {

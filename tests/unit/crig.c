@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "crig.h"
 #include "error.h"
@@ -39,13 +40,22 @@ void open_node(crig *r, size_t i)
 	char err[512];
 	int rc;
 
-	rc = node_open(&r->nd[i], &r->cfg[i], sim_host(r->sim, r->addr[i]), NULL, err, sizeof(err));
+	rc = node_open(&r->nd[i], &r->cfg[i], sim_host(r->sim, r->addr[i]), r->log[i],
+		       err, sizeof(err));
 	cr_assert_eq(rc, 0, "node_open %s: %s", r->addr[i], err);
 	sim_host_attach(r->sim, r->addr[i], r->nd[i]);
+	rc = node_start(r->nd[i], err, sizeof(err));
+	cr_assert_eq(rc, 0, "node_start %s: %s", r->addr[i], err);
 }
 
-/* n nodes, each seeded with the first; sync as given. */
 void crig_init(crig *r, size_t n, uint64_t seed, const char *sync)
+{
+	crig_prepare(r, n, seed, sync);
+	for (size_t i = 0; i < n; i++)
+		open_node(r, i);
+}
+
+void crig_prepare(crig *r, size_t n, uint64_t seed, const char *sync)
 {
 	memset(r, 0, sizeof(*r));
 	r->n = n;
@@ -55,7 +65,7 @@ void crig_init(crig *r, size_t n, uint64_t seed, const char *sync)
 	cr_assert_not_null(r->sim);
 	sim_on_reply_host(r->sim, on_reply, r);
 	for (size_t i = 0; i < n; i++) {
-		snprintf(r->addr[i], sizeof(r->addr[i]), "10.0.0.%zu:7070", i + 1);
+		snprintf(r->addr[i], sizeof(r->addr[i]), "10.0.0.%u:7070", (unsigned)(i + 1));
 		snprintf(r->dir[i], sizeof(r->dir[i]), "/dev/shm/dkv-cluster-XXXXXX");
 		cr_assert_not_null(mkdtemp(r->dir[i]));
 		cr_assert_eq(dkv_config_init(&r->cfg[i]), 0);
@@ -70,8 +80,35 @@ void crig_init(crig *r, size_t n, uint64_t seed, const char *sync)
 		set(&r->cfg[i], "request_timeout", "2s");
 		if (i > 0)
 			set(&r->cfg[i], "seeds", r->addr[0]);
-		open_node(r, i);
 	}
+}
+
+void crig_log(crig *r, size_t i)
+{
+	dkv_log_config lc;
+	char err[256];
+
+	char dir[sizeof(r->dir[i])];
+
+	memcpy(dir, r->dir[i], sizeof(dir));
+	snprintf(r->logpath[i], sizeof(r->logpath[i]), "%s.log", dir);
+	dkv_log_config_init(&lc);
+	lc.level = DKV_LOG_INFO;
+	lc.path = r->logpath[i];
+	cr_assert_eq(dkv_log_open(&r->log[i], &lc, err, sizeof(err)), 0, "%s", err);
+}
+
+size_t crig_log_count(crig *r, size_t i, const char *needle)
+{
+	char line[4096];
+	size_t k = 0;
+	FILE *f = fopen(r->logpath[i], "re");
+
+	cr_assert_not_null(f, "no log for node %zu", i);
+	while (fgets(line, sizeof(line), f) != NULL)
+		k += strstr(line, needle) != NULL;
+	fclose(f);
+	return k;
 }
 
 void clear_got(crig *r)
@@ -107,6 +144,10 @@ void crig_fini(crig *r)
 		dkv_config_free(&r->cfg[i]);
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", r->dir[i]);
 		cr_assert_eq(system(cmd), 0);
+		if (r->log[i] != NULL) {
+			dkv_log_close(r->log[i]);
+			(void)unlink(r->logpath[i]);
+		}
 	}
 	clear_got(r);
 	sim_free(r->sim);

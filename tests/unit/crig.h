@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "dkv_config.h"
+#include "log.h"
 #include "node.h"
 #include "proto.h"
 #include "simworld.h"
@@ -33,6 +34,8 @@ typedef struct crig {
 	char addr[MAXN][32];
 	char dir[MAXN][64];
 	dkv_config cfg[MAXN];
+	dkv_log *log[MAXN];          /* NULL unless crig_log(): no logging */
+	char logpath[MAXN][80];
 	node *nd[MAXN];
 	got got[MAXGOT];
 	size_t ngot;
@@ -44,10 +47,16 @@ typedef struct crig {
 void on_reply(void *ctx, const char *addr, uint64_t client, const void *frame, size_t len);
 /* Set a config key or fail the test. */
 void set(dkv_config *c, const char *k, const char *v);
-/* Open node i on its host (r->cfg[i]) and attach it. */
+/* Open node i on its host (r->cfg[i]), attach it and start it (node_start). */
 void open_node(crig *r, size_t i);
 /* n nodes on 10.0.0.1..n:7070, seeded with the first; sync as given. */
 void crig_init(crig *r, size_t n, uint64_t seed, const char *sync);
+/* crig_init without opening any node: change r->cfg[i], then open_node. */
+void crig_prepare(crig *r, size_t n, uint64_t seed, const char *sync);
+/* Give node i a log (level info) in DATA_DIR.log, before open_node. */
+void crig_log(crig *r, size_t i);
+/* Lines of node i's log that contain needle. */
+size_t crig_log_count(crig *r, size_t i, const char *needle);
 void clear_got(crig *r);
 /* Detach and close node i; fails the test if a sync batch never ends. */
 void close_node(crig *r, size_t i);

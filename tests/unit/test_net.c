@@ -265,8 +265,10 @@ static void side_open(side *s, bool tapped, const char *const *settings)
 				       err, sizeof(err)), 0, "%s", err);
 		s->open = true;
 		rc = net_start(s->nt, s->nd, err, sizeof(err));
-		if (rc == 0)
+		if (rc == 0) {
+			cr_assert_eq(node_start(s->nd, err, sizeof(err)), 0, "%s", err);
 			return;
+		}
 		cr_assert_eq(rc, -EADDRINUSE, "net_start: %s", err);
 		side_close(s);   /* lost the port to someone: another */
 	}

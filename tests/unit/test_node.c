@@ -66,9 +66,13 @@ static void rm_rf(const char *path)
 	cr_assert_eq(system(cmd), 0);
 }
 
-/* Open the rig's node with settings "key=value" (NULL-terminated). */
-static int rig_open_node(rig *r, const char *const *settings, char *err, size_t errlen)
+/* Open the rig's node with settings "key=value" (NULL-terminated), and
+ * start it if start (a node that fails to start is closed). */
+static int rig_open_node_as(rig *r, const char *const *settings, bool start, char *err,
+			    size_t errlen)
 {
+	int rc;
+
 	char e[512];
 
 	dkv_config_free(&r->cfg);
@@ -86,7 +90,20 @@ static int rig_open_node(rig *r, const char *const *settings, char *err, size_t 
 		snprintf(k, sizeof(k), "%.*s", (int)(eq - settings[i]), settings[i]);
 		cr_assert_eq(dkv_config_set(&r->cfg, k, eq + 1, e, sizeof(e)), 0, "%s", e);
 	}
-	return node_open(&r->nd, &r->cfg, sim_world(r->sim), NULL, err, errlen);
+	rc = node_open(&r->nd, &r->cfg, sim_world(r->sim), NULL, err, errlen);
+	if (rc != 0 || !start)
+		return rc;
+	rc = node_start(r->nd, err, errlen);
+	if (rc != 0) {
+		cr_assert_eq(node_close(r->nd), 0);
+		r->nd = NULL;
+	}
+	return rc;
+}
+
+static int rig_open_node(rig *r, const char *const *settings, char *err, size_t errlen)
+{
+	return rig_open_node_as(r, settings, true, err, errlen);
 }
 
 static void rig_init(rig *r, uint64_t seed, const char *const *settings)
@@ -521,6 +538,52 @@ Test(node, sync_always_acknowledges_after_the_batch)
 	sim_run_for(r.sim, 1000);
 	cr_assert_eq(r.nreplies, 0, "no second reply when the batch ends");
 	cr_assert_eq(node_inflight(r.nd), 0);
+	rig_fini(&r);
+}
+
+static bool in_dir(const rig *r, const char *name)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/%s", r->dir, name);
+	return access(path, F_OK) == 0;
+}
+
+/* A node that opens but never starts (dynkvd could not bind its address)
+ * records nothing: started again on another address, it is a new node
+ * named by that address, not one stuck with the address that failed. */
+Test(node, nothing_is_recorded_before_node_start)
+{
+	char err[512];
+	rig r;
+
+	memset(&r, 0, sizeof(r));
+	snprintf(r.dir, sizeof(r.dir), "/dev/shm/dkv-node-XXXXXX");
+	cr_assert_not_null(mkdtemp(r.dir));
+	r.sim = sim_new(11);
+	cr_assert_not_null(r.sim);
+	sim_on_reply(r.sim, on_reply, &r);
+	r.next_id = 1;
+	cr_assert_eq(dkv_config_init(&r.cfg), 0);
+	cr_assert_eq(rig_open_node_as(&r, (const char *const[]){ "listen=127.0.0.1:17020", NULL },
+				      false, err, sizeof(err)), 0, "%s", err);
+	cr_assert_str_eq(node_id(r.nd), "127.0.0.1:17020");
+	sim_run_for(r.sim, 2000);
+	cr_assert_not(in_dir(&r, "NODE"), "node_open wrote NODE");
+	cr_assert_not(in_dir(&r, "MEMBERS"), "node_open wrote MEMBERS");
+	cr_assert_not(in_dir(&r, "partitions"), "node_open created stores");
+	rig_close_node(&r);
+
+	cr_assert_eq(rig_open_node(&r, (const char *const[]){ "listen=127.0.0.1:17021", NULL },
+				   err, sizeof(err)), 0, "%s", err);
+	cr_assert_str_eq(node_id(r.nd), "127.0.0.1:17021");
+	cr_assert(in_dir(&r, "NODE") && in_dir(&r, "MEMBERS"), "node_start recorded nothing");
+	rig_close_node(&r);
+
+	/* restarted with no --listen: the recorded id and address */
+	cr_assert_eq(rig_open_node(&r, NULL, err, sizeof(err)), 0, "%s", err);
+	cr_assert_str_eq(node_id(r.nd), "127.0.0.1:17021");
+	cr_assert_str_eq(node_addr(r.nd), "127.0.0.1:17021");
 	rig_fini(&r);
 }
 

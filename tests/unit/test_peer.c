@@ -189,6 +189,8 @@ static peer_entry mkentry(unsigned i, char *idbuf, char *addrbuf)
 	e.incarnation = vals[(i + 3) % nv];
 	e.keys = vals[(i + 5) % nv];
 	e.keys_stamp = vals[(i + 7) % nv] ^ i;
+	/* every third entry has no actor (the old, 8-element form) */
+	e.actor = i % 3 == 2 ? 0 : vals[(i + 9) % nv] | 1;
 	return e;
 }
 
@@ -204,6 +206,7 @@ static void assert_entry_eq(const peer_entry *a, const peer_entry *b, const char
 	cr_assert_eq(a->incarnation, b->incarnation, "%s: entry %" PRIu64 " incarnation", what, i);
 	cr_assert_eq(a->keys, b->keys, "%s: entry %" PRIu64 " keys", what, i);
 	cr_assert_eq(a->keys_stamp, b->keys_stamp, "%s: entry %" PRIu64 " keys_stamp", what, i);
+	cr_assert_eq(a->actor, b->actor, "%s: entry %" PRIu64 " actor", what, i);
 }
 
 /* Walk n entries from cur; all must be valid and equal want[0..n). */
@@ -1356,7 +1359,7 @@ static void one_entry(int want, const char *what, void (*fill)(msgpack_packer *,
  * entry with one thing changed. */
 enum { E_OK, E_STATUS, E_LIVE, E_ID_NUL, E_ADDR_NUL, E_ID_EMPTY, E_ADDR_EMPTY, E_ID_256,
        E_ADDR_255, E_ID_BIN, E_VERSION_NEG, E_KEYS_NIL, E_SEVEN, E_NINE, E_MAP, E_INT,
-       E_NESTED_FIELD };
+       E_NESTED_FIELD, E_TEN, E_ACTOR_0, E_ACTOR_NIL, E_ACTOR_NEG };
 
 /* depth arrays nested [[[...[]...]]] */
 static void fill_nested(msgpack_packer *pk, int depth)
@@ -1370,7 +1373,8 @@ static void fill_entry(msgpack_packer *pk, int how)
 {
 	static const char nul_id[] = { 'n', '\0', 'x' };
 	char *s256 = repeat('s', 256);
-	uint32_t n = how == E_SEVEN ? 7 : how == E_NINE ? 9 : 8;
+	uint32_t n = how == E_SEVEN ? 7 : how == E_TEN ? 10 :
+		     how == E_NINE || how >= E_ACTOR_0 ? 9 : 8;
 
 	if (how == E_MAP) {
 		msgpack_pack_map(pk, 0);
@@ -1414,8 +1418,16 @@ static void fill_entry(msgpack_packer *pk, int how)
 		msgpack_pack_uint64(pk, 7);
 	if (n >= 8)
 		msgpack_pack_uint64(pk, 8);
-	if (n == 9)
+	if (how == E_ACTOR_0)
+		msgpack_pack_uint64(pk, 0);
+	else if (how == E_ACTOR_NIL)
+		msgpack_pack_nil(pk);
+	else if (how == E_ACTOR_NEG)
+		msgpack_pack_int(pk, -9);
+	else if (n >= 9)
 		msgpack_pack_uint64(pk, 9);
+	if (n == 10)
+		msgpack_pack_uint64(pk, 10);
 out:
 	free(s256);
 }
@@ -1435,10 +1447,56 @@ Test(peer, malformed_entries_are_refused_one_by_one)
 	one_entry(DKV_EPROTO, "version -1", fill_entry, E_VERSION_NEG);
 	one_entry(DKV_EPROTO, "keys nil", fill_entry, E_KEYS_NIL);
 	one_entry(DKV_EPROTO, "seven fields", fill_entry, E_SEVEN);
-	one_entry(DKV_EPROTO, "nine fields", fill_entry, E_NINE);
+	one_entry(1, "nine fields (with the actor)", fill_entry, E_NINE);
+	one_entry(DKV_EPROTO, "ten fields", fill_entry, E_TEN);
+	one_entry(DKV_EPROTO, "actor 0 written out", fill_entry, E_ACTOR_0);
+	one_entry(DKV_EPROTO, "actor nil", fill_entry, E_ACTOR_NIL);
+	one_entry(DKV_EPROTO, "actor -9", fill_entry, E_ACTOR_NEG);
 	one_entry(DKV_EPROTO, "a map", fill_entry, E_MAP);
 	one_entry(DKV_EPROTO, "an int", fill_entry, E_INT);
 	one_entry(DKV_EPROTO, "nested arrays in a field", fill_entry, E_NESTED_FIELD);
+}
+
+/* The entry format is a decision: these bytes pin it.  An entry with an
+ * actor has 9 elements; one without (actor 0: not known) keeps the old
+ * 8-element form, which every decoder reads as "matches any actor". */
+Test(peer, entry_golden_bytes_with_and_without_the_actor)
+{
+	static const uint8_t old_form[] = { 0x98, 0xa2, 'n', '1', 0xa3, 'a', ':', '1',
+					    0x01, 0x02, 0x03, 0x00, 0x04, 0x05 };
+	static const uint8_t new_form[] = { 0x99, 0xa2, 'n', '1', 0xa3, 'a', ':', '1',
+					    0x01, 0x02, 0x03, 0x00, 0x04, 0x05,
+					    0xcf, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08 };
+	peer_entry e = { .id = "n1", .idlen = 2, .addr = "a:1", .addrlen = 3, .status = 1,
+			 .version = 2, .incarnation = 3, .liveness = 0, .keys = 4,
+			 .keys_stamp = 5, .actor = 0 };
+	const uint8_t *const forms[] = { old_form, new_form };
+	const size_t lens[] = { sizeof old_form, sizeof new_form };
+
+	for (int k = 0; k < 2; k++) {
+		msgpack_sbuffer sb;
+		msgpack_packer pk;
+		peer_entry got;
+		uint64_t left = 1;
+		mpr cur;
+
+		e.actor = k == 0 ? 0 : 0x0102030405060708ull;
+		msgpack_sbuffer_init(&sb);
+		msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+		cr_assert_eq(peer_pack_entry(&pk, &e), 0);
+		cr_assert(bytes_eq(sb.data, sb.size, forms[k], lens[k]), "entry bytes changed (%s)",
+			  k == 0 ? "without actor" : "with actor");
+		mpr_init(&cur, (const uint8_t *)sb.data, sb.size, DKV_EPROTO);
+		cr_assert_eq(peer_entry_next(&cur, &left, &got), 1);
+		assert_entry_eq(&got, &e, "decoded", 0);
+		/* every truncation of the entry is refused */
+		for (size_t cut = 0; cut < sb.size; cut++) {
+			left = 1;
+			mpr_init(&cur, (const uint8_t *)sb.data, cut, DKV_EPROTO);
+			cr_assert_eq(peer_entry_next(&cur, &left, &got), DKV_EPROTO, "cut at %zu", cut);
+		}
+		msgpack_sbuffer_destroy(&sb);
+	}
 }
 
 Test(peer, entries_stop_at_the_first_malformed_one)
