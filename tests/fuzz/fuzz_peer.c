@@ -73,7 +73,7 @@ static bool entry_eq(const peer_entry *a, const peer_entry *b)
 	       bytes_eq(a->addr, a->addrlen, b->addr, b->addrlen) && a->status == b->status &&
 	       a->liveness == b->liveness && a->version == b->version &&
 	       a->incarnation == b->incarnation && a->keys == b->keys &&
-	       a->keys_stamp == b->keys_stamp;
+	       a->keys_stamp == b->keys_stamp && a->actor == b->actor;
 }
 
 /* Walk n entries from cur, checking each against the contract; returns the
