@@ -125,6 +125,14 @@ void admin_free(admin *a)
 	free(a);
 }
 
+void admin_fail_joins(admin *a, uint32_t code, const char *msg)
+{
+	while (a->joins != NULL) {
+		reply_error(a->env.rp, a->joins->client, a->joins->id, code, "join: %s", msg);
+		join_end(a, a->joins);
+	}
+}
+
 size_t admin_pending(const admin *a)
 {
 	return a->njoins;

@@ -50,6 +50,9 @@ void admin_free(admin *a);
 void admin_request(admin *a, uint64_t client, const proto_msg *m);
 /* The peer at addr is unreachable: a join waiting on it fails now. */
 void admin_peer_gone(admin *a, const char *addr);
+/* Answer every join waiting for its seed with ERROR code and msg (the
+ * node cannot join: its id is taken), and end them. */
+void admin_fail_joins(admin *a, uint32_t code, const char *msg);
 /* Joins waiting for their seed. */
 size_t admin_pending(const admin *a);
 

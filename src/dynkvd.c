@@ -137,7 +137,11 @@ static void fatal_cb(void *arg, const char *msg)
 		    "(the error above says why)");
 	net_stop_accepting(d->nt);
 	node_drain(d->nd);
-	event_base_loopbreak(d->base);
+	/* let the answers already queued (a join's error) reach their clients */
+	struct timeval now = { 0, 0 };
+
+	d->drain_deadline = now_ms(d) + 2000;
+	evtimer_add(d->drain_ev, &now);
 }
 
 static void hup_cb(evutil_socket_t sig, short what, void *arg)

@@ -92,6 +92,9 @@ static void on_conflict(void *arg, const char *msg)
 {
 	node *n = arg;
 
+	/* a `dynkv-admin join` that led here hears why, before the node stops */
+	if (n->ad != NULL)
+		admin_fail_joins(n->ad, PROTO_ERR_INVALID, msg);
 	if (n->on_fatal != NULL)
 		n->on_fatal(n->fatal_ctx, msg);
 }

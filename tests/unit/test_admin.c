@@ -149,3 +149,35 @@ Test(admin, a_remove_before_the_members_key_count_arrives_says_to_retry)
 	msgpack_sbuffer_destroy(&sb);
 	crig_fini(&r);
 }
+
+/* A running node asked to join a cluster that holds its id under another
+ * data directory stops (identity, dynkvd.8); the join it was asked for
+ * says why instead of ending with a closed connection. */
+Test(admin, a_join_into_a_cluster_that_holds_our_id_answers_why)
+{
+	msgpack_sbuffer sb;
+	proto_msg m;
+	const char *seed;
+	char msg[512];
+	crig r;
+
+	crig_prepare(&r, 3, sim_seed_env("join_id_taken", 37), "none");
+	open_node(&r, 0);
+	open_node(&r, 1);
+	sim_run_for(r.sim, 3000);
+	set(&r.cfg[2], "node_id", r.addr[1]);   /* its own directory, node 1's id */
+	set(&r.cfg[2], "seeds", "");
+	open_node(&r, 2);
+	sim_run_for(r.sim, 1000);
+	seed = r.addr[0];
+	msgpack_sbuffer_init(&sb);
+	cr_assert_eq(proto_encode_admin(&sb, r.next_id++, "join", &seed, 1), 0);
+	cr_assert(call(&r, 2, &sb, &m, 10000), "the join was never answered");
+	cr_assert_eq(m.type, PROTO_ERROR);
+	snprintf(msg, sizeof(msg), "%.*s", (int)m.message.len, (const char *)m.message.p);
+	cr_assert_not_null(strstr(msg, "is taken by another node"), "%s", msg);
+	cr_assert_not_null(node_failure(r.nd[2]), "the node did not stop");
+	proto_msg_release(&m);
+	msgpack_sbuffer_destroy(&sb);
+	crig_fini(&r);
+}
