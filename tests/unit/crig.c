@@ -166,15 +166,13 @@ void crig_check(crig *r)
 				     r->addr[i], err, (unsigned long long)r->seed);
 }
 
-bool call(crig *r, size_t i, msgpack_sbuffer *sb, proto_msg *m, uint64_t limit_ms)
+bool crig_wait_reply(crig *r, size_t i, uint64_t client, proto_msg *m, uint64_t limit_ms)
 {
 	const proto_limits lim = { 1024, 1 << 20 };
-	uint64_t client = 100 + i, deadline = sim_now(r->sim) + limit_ms;
+	uint64_t deadline = sim_now(r->sim) + limit_ms;
 	char err[256];
 
-	clear_got(r);
-	cr_assert_eq(node_request(r->nd[i], client, sb->data + 4, sb->size - 4), 0);
-	while (sim_now(r->sim) < deadline) {
+	for (;;) {
 		for (size_t k = 0; k < r->ngot; k++) {
 			got *g = &r->got[k];
 
@@ -184,10 +182,27 @@ bool call(crig *r, size_t i, msgpack_sbuffer *sb, proto_msg *m, uint64_t limit_m
 				     "reply: %s", err);
 			return true;
 		}
+		if (sim_now(r->sim) >= deadline)
+			return false;
 		sim_run_for(r->sim, 1);
 		crig_check(r);
 	}
-	return false;
+}
+
+bool call(crig *r, size_t i, msgpack_sbuffer *sb, proto_msg *m, uint64_t limit_ms)
+{
+	uint64_t client = 100 + i;
+
+	clear_got(r);
+	cr_assert_eq(node_request(r->nd[i], client, sb->data + 4, sb->size - 4), 0);
+	return crig_wait_reply(r, i, client, m, limit_ms);
+}
+
+void crig_reopen(crig *r, size_t i, const char *key, const char *val)
+{
+	close_node(r, i);
+	set(&r->cfg[i], key, val);
+	open_node(r, i);
 }
 
 proto_opts opts_rw(int32_t rr, int32_t w)

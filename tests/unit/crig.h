@@ -68,6 +68,11 @@ void crig_check(crig *r);
  * reply is in *m (release it); false if none came.  Checks every node's
  * invariants (crig_check) after each virtual millisecond. */
 bool call(crig *r, size_t i, msgpack_sbuffer *sb, proto_msg *m, uint64_t limit_ms);
+/* Run r until node i has answered client (a frame already sent), at most
+ * limit_ms virtual: as call(), for a request sent another way. */
+bool crig_wait_reply(crig *r, size_t i, uint64_t client, proto_msg *m, uint64_t limit_ms);
+/* Close node i, set key = val in its config, open it again. */
+void crig_reopen(crig *r, size_t i, const char *key, const char *val);
 proto_opts opts_rw(int32_t rr, int32_t w);
 /* put; returns the reply type (OK or ERROR; 0: no reply), error code in *code */
 uint32_t put(crig *r, size_t i, const char *key, const char *val, int32_t w,

@@ -70,24 +70,6 @@ Test(admin, a_node_that_leaves_is_told_to_stop_and_is_never_shown_up_again)
 	crig_fini(&r);
 }
 
-/* Run r until node i has answered client (at most limit_ms virtual). */
-static bool wait_reply(crig *r, size_t i, uint64_t client, proto_msg *m, uint64_t limit_ms)
-{
-	const proto_limits lim = { 1024, 1 << 20 };
-	uint64_t deadline = sim_now(r->sim) + limit_ms;
-
-	do {
-		for (size_t k = 0; k < r->ngot; k++)
-			if (r->got[k].client == client && strcmp(r->got[k].addr, r->addr[i]) == 0) {
-				cr_assert_eq(proto_decode(r->got[k].frame + 4, r->got[k].len - 4, &lim,
-							  m, NULL, 0), 0);
-				return true;
-			}
-		sim_run_for(r->sim, 1);
-	} while (sim_now(r->sim) < deadline);
-	return false;
-}
-
 /* Review defect: a join whose poll timer could not be allocated was never
  * answered. */
 Test(admin, a_join_is_answered_even_when_no_timer_can_be_had)
@@ -106,7 +88,7 @@ Test(admin, a_join_is_answered_even_when_no_timer_can_be_had)
 	clear_got(&r);
 	cr_assert_eq(node_request(r.nd[1], 101, sb.data + 4, sb.size - 4), 0);
 	sim_fail_timers(r.sim, 0);
-	cr_assert(wait_reply(&r, 1, 101, &m, 5000), "the join was never answered");
+	cr_assert(crig_wait_reply(&r, 1, 101, &m, 5000), "the join was never answered");
 	cr_assert_eq(m.type, PROTO_ERROR);
 	cr_assert_eq(m.code, PROTO_ERR_INTERNAL, "code %u", m.code);
 	proto_msg_release(&m);

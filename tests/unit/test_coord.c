@@ -24,11 +24,8 @@
 static void reconfigure(crig *r, const char *key, const char *val)
 {
 	converge_ms(r, 10000);   /* a node restarts with its MEMBERS, not --seeds */
-	for (size_t i = 0; i < r->n; i++) {
-		close_node(r, i);
-		set(&r->cfg[i], key, val);
-		open_node(r, i);
-	}
+	for (size_t i = 0; i < r->n; i++)
+		crig_reopen(r, i, key, val);
 	converge_ms(r, 10000);
 }
 
@@ -142,9 +139,7 @@ Test(coord, a_replica_answers_a_read_of_a_key_it_refuses_at_once)
 
 	crig_init(&r, 2, sim_seed_env("oversized_replica_read", 25), "none");
 	converge_ms(&r, 10000);
-	close_node(&r, 0);
-	set(&r.cfg[0], "max_key_size", "2000");
-	open_node(&r, 0);
+	crig_reopen(&r, 0, "max_key_size", "2000");
 	converge_ms(&r, 10000);
 	memset(key, 'k', sizeof(key) - 1);
 	key[sizeof(key) - 1] = '\0';

@@ -113,10 +113,7 @@ Test(identity, seeds_are_used_by_a_node_alone_and_empty_even_with_a_members_file
 	open_node(&r, 1);   /* alone, no seeds: it writes MEMBERS of one */
 	sim_run_for(r.sim, 2000);
 	cr_assert_str_eq(view(&r, 0, r.addr[1], "status"), "?");
-	close_node(&r, 1);
-
-	set(&r.cfg[1], "seeds", r.addr[0]);
-	open_node(&r, 1);
+	crig_reopen(&r, 1, "seeds", r.addr[0]);
 	converge_ms(&r, 10000);
 	crig_fini(&r);
 }
@@ -134,9 +131,7 @@ Test(identity, seeds_are_ignored_with_the_reason_by_a_node_with_members_or_data)
 	open_node(&r, 0);
 	open_node(&r, 1);
 	cr_assert_eq(put(&r, 1, "k", "v", 1, NULL, 0, &code), PROTO_OK, "code %u", code);
-	close_node(&r, 1);
-	set(&r.cfg[1], "seeds", r.addr[0]);
-	open_node(&r, 1);
+	crig_reopen(&r, 1, "seeds", r.addr[0]);
 	sim_run_for(r.sim, 5000);
 	cr_assert_str_eq(view(&r, 0, r.addr[1], "status"), "?", "a node with data joined by seeds");
 	cr_assert_eq(crig_log_count(&r, 1, "seeds ignored: this node is alone but holds 1 keys"),
@@ -148,9 +143,7 @@ Test(identity, seeds_are_ignored_with_the_reason_by_a_node_with_members_or_data)
 	open_node(&r, 2);
 	sim_run_for(r.sim, 3000);
 	cr_assert_str_eq(view(&r, 0, r.addr[2], "status"), "valid");
-	close_node(&r, 2);
-	set(&r.cfg[2], "seeds", r.addr[1]);   /* another cluster: node 1's */
-	open_node(&r, 2);
+	crig_reopen(&r, 2, "seeds", r.addr[1]);   /* another cluster: node 1's */
 	sim_run_for(r.sim, 3000);
 	cr_assert_eq(crig_log_count(&r, 2, "seeds ignored: this node already belongs to a "
 				    "cluster (1 other members in"), 1);
