@@ -734,11 +734,11 @@ static int write_make(coord *c, req *q, const object_vv *ctx, const void *val, s
 		reply_store_error(rp, q->client, q->id, rc, "read before write failed");
 		return rc;
 	}
-	if (ctx != NULL && object_vv_get(ctx, c->env.actor) >
-			   object_vv_get(obj ? object_vector(obj) : NULL, c->env.actor)) {
-		/* Only this node makes its own dots, and it stores each one
-		 * before anyone can read it: a context claiming more is forged
-		 * or from a lost incarnation, and would burn our counters. */
+	if (ctx != NULL && object_vv_get(ctx, c->env.actor) >= dotseq_next(c->env.ds)) {
+		/* Only this node makes its own dots, all below its sequence
+		 * (dotseq.h): a context claiming more is forged, and would burn
+		 * our counters.  (One naming a counter this key no longer holds
+		 * is fine: its history may have been reaped.) */
 		object_free(obj);
 		reply_error(rp, q->client, q->id, PROTO_ERR_CONTEXT,
 			    "malformed context: it claims writes this node never made");
@@ -761,10 +761,17 @@ static int write_make(coord *c, req *q, const object_vv *ctx, const void *val, s
 	if (rc == 0) {
 		uint64_t now = c->env.w->ops->wall_ms(c->env.w);
 
-		if (q->type == PROTO_PUT)
-			rc = object_put(obj, c->env.actor, ctx, val, vlen, now);
-		else
-			rc = object_delete(obj, c->env.actor, ctx, now);
+		uint64_t dot = 0;
+
+		rc = object_write_at(obj, c->env.actor, dotseq_next(c->env.ds), ctx,
+				     q->type != PROTO_PUT, val, vlen, now, &dot);
+		if (rc == 0 && (rc = dotseq_take(c->env.ds, dot)) != 0) {
+			object_vv_release(&seen);
+			object_free(obj);
+			reply_store_error(rp, q->client, q->id, rc,
+					  "cannot record the node's counter sequence (DOTS)");
+			return rc;
+		}
 	}
 	object_vv_release(&seen);
 	if (rc == 0) {

@@ -82,6 +82,7 @@
 #include <stdint.h>
 
 #include "dkv_config.h"
+#include "dotseq.h"
 #include "durable.h"
 #include "hist.h"
 #include "log.h"
@@ -104,6 +105,7 @@ typedef struct coord_env {
 	const char *const *self;     /* our address (borrowed) */
 	const char *node_id;         /* for messages (borrowed) */
 	uint64_t actor;              /* our name in version vectors */
+	dotseq *ds;                  /* where our dots' counters come from */
 	uint32_t n_val;
 	size_t max_object;           /* largest encoded object stored */
 	object_limits olim;

@@ -36,6 +36,7 @@ struct node {
 	dkv_log *log;
 	datadir *dd;               /* the data directory: lock and identity */
 	datadir_identity ident;    /* node_id, actor, ring_size, n_val */
+	dotseq *ds;                /* the counters of our dots (DOTS) */
 	proto_limits lim;          /* for decoding client frames */
 	bool draining;             /* true iff new requests get SHUTDOWN */
 	bool started;              /* true iff node_start has succeeded */
@@ -282,6 +283,7 @@ static int node_free(node *n)
 	reply_free(n->rp);
 	cluster_close(n->cl);
 	placement_free(n->pl);   /* after: it borrows the cluster */
+	dotseq_free(n->ds);
 	datadir_close(n->dd);
 	dkv_config_free(&n->cfg);
 	free(n);
@@ -328,7 +330,7 @@ static int open_modules(node *n)
 	if ((rc = replica_new(&n->rep, &re)) != 0)
 		return rc;
 	ce = (coord_env){ .w = n->w, .log = n->log, .cfg = cfg, .self = self,
-			  .node_id = n->ident.node_id, .actor = n->ident.actor,
+			  .node_id = n->ident.node_id, .actor = n->ident.actor, .ds = n->ds,
 			  .n_val = n->ident.n_val, .max_object = max_object, .olim = olim,
 			  .pl = n->pl, .vs = n->vs, .dur = n->dur, .rp = n->rp, .rep = n->rep };
 	if ((rc = coord_new(&n->co, &ce)) != 0)
@@ -362,7 +364,8 @@ int node_open(node **out, const dkv_config *cfg, world *w, dkv_log *log,
 		goto fail;
 	/* nothing is recorded before node_start: a node that cannot bind its
 	 * address must not leave an identity naming it */
-	if ((rc = datadir_identity_load(n->dd, cfg, &n->ident, err, errlen)) != 0)
+	if ((rc = datadir_identity_load(n->dd, cfg, &n->ident, err, errlen)) != 0 ||
+	    (rc = dotseq_open(&n->ds, datadir_path(n->dd), err, errlen)) != 0)
 		goto fail;
 	n->lim.max_key = cfg->max_key_size;
 	n->lim.max_value = cfg->max_value_size;

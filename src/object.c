@@ -280,8 +280,9 @@ static int dot_cmp(const object_sibling *x, const object_sibling *y)
 }
 
 /* The common part of put and delete. */
-static int object_write(object *obj, uint64_t actor, const object_vv *ctx,
-			bool tombstone, const void *value, size_t len, uint64_t timestamp)
+static int object_write(object *obj, uint64_t actor, uint64_t floor, const object_vv *ctx,
+			bool tombstone, const void *value, size_t len, uint64_t timestamp,
+			uint64_t *dot)
 {
 	uint64_t c = object_vv_get(&obj->vv, actor);
 	uint64_t cc = object_vv_get(ctx, actor);
@@ -296,6 +297,10 @@ static int object_write(object *obj, uint64_t actor, const object_vv *ctx,
 	if (c == UINT64_MAX)
 		return DKV_EINVAL;
 	c++;
+	if (floor > c)
+		c = floor;
+	if (dot != NULL)
+		*dot = c;
 
 	nsib.actor = actor;
 	nsib.counter = c;
@@ -371,12 +376,19 @@ out_free_value:
 int object_put(object *obj, uint64_t actor, const object_vv *ctx,
 	       const void *value, size_t len, uint64_t timestamp)
 {
-	return object_write(obj, actor, ctx, false, value, len, timestamp);
+	return object_write(obj, actor, 0, ctx, false, value, len, timestamp, NULL);
 }
 
 int object_delete(object *obj, uint64_t actor, const object_vv *ctx, uint64_t timestamp)
 {
-	return object_write(obj, actor, ctx, true, NULL, 0, timestamp);
+	return object_write(obj, actor, 0, ctx, true, NULL, 0, timestamp, NULL);
+}
+
+int object_write_at(object *obj, uint64_t actor, uint64_t floor, const object_vv *ctx,
+		    bool tombstone, const void *value, size_t len, uint64_t timestamp,
+		    uint64_t *dot)
+{
+	return object_write(obj, actor, floor, ctx, tombstone, value, len, timestamp, dot);
 }
 
 /* Order of two siblings with the same dot (only forged input has such

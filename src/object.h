@@ -226,6 +226,14 @@ int object_put(object *obj, uint64_t actor, const object_vv *ctx,
 	       const void *value, size_t len, uint64_t timestamp);
 /* The same with a tombstone. */
 int object_delete(object *obj, uint64_t actor, const object_vv *ctx, uint64_t timestamp);
+/* A put (or, with tombstone, a delete) whose new dot's counter is at
+ * least floor: max(floor, the key's and ctx's counters of actor + 1).  A
+ * node takes floor from its persisted sequence (dotseq.h), so that a
+ * counter is never given out twice, even for a key whose history was
+ * reaped.  *dot (if not NULL) receives the counter used. */
+int object_write_at(object *obj, uint64_t actor, uint64_t floor, const object_vv *ctx,
+		    bool tombstone, const void *value, size_t len, uint64_t timestamp,
+		    uint64_t *dot);
 
 /* dst = merge(dst, src); see OPERATIONS.  0 or -ENOMEM (dst unchanged). */
 int object_merge(object *dst, const object *src);
