@@ -479,6 +479,8 @@ void admin_request(admin *a, uint64_t client, const proto_msg *m)
 		admin_status(a, &pk);
 	else if (strcmp(cmd, "preflist") == 0 && m->nargs == 1 && m->args[0].len > 0)
 		admin_preflist(a, &pk, &m->args[0]);
+	else if (strcmp(cmd, "hints") == 0 && m->nargs == 0)
+		(void)handoff_report(a->env.ho, &pk);
 	else if (strcmp(cmd, "join") == 0 && m->nargs == 1) {
 		join_start(a, client, m->id, arg);
 		goto out;

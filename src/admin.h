@@ -17,6 +17,7 @@
 
 #include "cluster.h"
 #include "dkv_config.h"
+#include "handoff.h"
 #include "hist.h"
 #include "node.h"
 #include "placement.h"
@@ -35,6 +36,7 @@ typedef struct admin_env {
 	cluster *cl;
 	placement *pl;
 	vnode_set *vs;
+	handoff *ho;                 /* hints (dynkv-admin hints) */
 	reply *rp;
 	/* The node's figures for status (node_stats_get), and its latency. */
 	void (*stats)(void *ctx, node_stats *st);

@@ -674,6 +674,39 @@ out:
 }
 
 /*
+ * hints: one row per node this node holds hints for (keys, bytes, state,
+ * delivered, the last error), then "pending: N keys".
+ */
+static int text_hints(FILE *f, const mpr *m)
+{
+	static const char *const keys[] = { "node", "keys", "bytes", "state", "delivered", "error" };
+	static const char *const hdr[] = { "NODE", "KEYS", "BYTES", "STATE", "DELIVERED", "ERROR" };
+	static const bool right[] = { false, true, true, false, true, false };
+	static const char *const handled[] = { "targets", "pending", NULL };
+	enum { NCOL = 6 };
+	char **cells = NULL;
+	size_t nrows = 0;
+	mpr arr, v;
+	int rc = 0;
+
+	if (!find_kind(m, "targets", K_ARRAY, &arr)) {
+		arr = *m;
+		return text_block(f, &arr, 0, false, NULL, NULL);
+	}
+	rc = rows_of(&arr, keys, NCOL, &cells, &nrows);
+	if (rc == 0 && nrows > 0)
+		put_table(f, hdr, right, NCOL, cells, nrows);
+	if (rc == 0 && find(m, "pending", &v)) {
+		char *c = cell_of(&v);
+
+		fprintf(f, "%spending: %s keys\n", nrows > 0 ? "\n" : "", c ? c : "?");
+		free(c);
+	}
+	free_cells(cells, nrows * NCOL);
+	return rc != 0 ? rc : text_rest(f, m, handled);
+}
+
+/*
  * preflist: "partition P, n N", then one row per entry of the preference
  * list in order: its position (from 1), the member, whether it is one of
  * the n primaries or a fallback, and its liveness.
@@ -957,6 +990,8 @@ static int text_top(FILE *f, const mpr *m, const char *command)
 		return text_status(f, m);
 	if (strcmp(command, "preflist") == 0)
 		return text_preflist(f, m);
+	if (strcmp(command, "hints") == 0)
+		return text_hints(f, m);
 	if (strcmp(command, "join") == 0 || strcmp(command, "leave") == 0 ||
 	    strcmp(command, "remove") == 0)
 		return text_message(f, m);

@@ -20,6 +20,9 @@
 
 #define PID_BUCKETS      4096u             /* peer request ids -> req */
 #define MAX_REPLICAS     DKV_CONFIG_N_MAX
+/* A request's slots: its N replicas, and as many fallbacks again for
+ * primaries that fail while it runs. */
+#define MAX_SLOTS        (2 * MAX_REPLICAS)
 
 typedef enum req_kind {
 	RQ_WRITE,             /* a put or delete this node coordinates */
@@ -36,9 +39,11 @@ typedef enum req_state {
 
 typedef enum slot_state { SLOT_WAIT, SLOT_OK, SLOT_FAILED, SLOT_UNASKED } slot_state;
 
-/* One replica a request asked. */
+/* One replica a request asked: a primary, or a fallback standing in for
+ * one (sloppy quorum). */
 typedef struct slot {
 	const char *addr;     /* interned; NULL for this node */
+	const char *owner;    /* a fallback: the primary's id (interned); NULL for a primary */
 	uint8_t state;        /* slot_state */
 	bool found;           /* GET: the replica had the key */
 	uint64_t hash;        /* GET: hash of its object's encoding */
@@ -75,8 +80,11 @@ typedef struct req {
 	uint8_t *value;            /* replace-mode PUT: the value, kept while READING */
 	size_t valuelen;
 	object *merged;            /* GET, READING: what the replicas said, merged */
-	slot slots[MAX_REPLICAS];
+	slot slots[MAX_SLOTS];
 	uint32_t nslots;
+	uint32_t next_fb;          /* the preference list's next fallback to try */
+	uint32_t local;            /* this node's store for the key (a partition,
+	                            * or a hint store when it stands in) */
 	const char *target;        /* FWD: the coordinator (interned) */
 	bool syncing;              /* true iff its durability wait is queued */
 	durable_waiter wt;         /* WRITE: that wait */
@@ -133,7 +141,7 @@ static int req_check(const req *q, char *err, size_t errlen)
 		why = "more answers than replicas asked";
 	else if (q->primary_acks > q->acks)
 		why = "more primary acks than acks";
-	else if (q->nslots > MAX_REPLICAS || (q->kind != RQ_FWD && q->asked > q->nslots))
+	else if (q->nslots > MAX_SLOTS || (q->kind != RQ_FWD && q->asked > q->nslots))
 		why = "more replicas asked than slots";
 	else if (q->state == RS_PENDING && q->timer == NULL)
 		why = "PENDING without a deadline";
@@ -332,6 +340,7 @@ static bool req_arm(coord *c, req *q)
 }
 
 static void req_finish(coord *c, req *q);
+static void write_fallback(coord *c, req *q, uint32_t i);
 
 /* A replica's answer: slot i of q succeeded (rc 0) or failed. */
 static void slot_done(coord *c, req *q, uint32_t i, int rc)
@@ -341,12 +350,16 @@ static void slot_done(coord *c, req *q, uint32_t i, int rc)
 	if (rc == 0) {
 		q->slots[i].state = SLOT_OK;
 		q->acks++;
-		q->primary_acks++;   /* every replica asked is a primary */
+		if (q->slots[i].owner == NULL)
+			q->primary_acks++;   /* PW and PR count primaries only */
 	} else {
 		q->slots[i].state = SLOT_FAILED;
 		q->failed++;
 		if (q->first_err == 0)
 			q->first_err = rc;
+		if (q->kind == RQ_WRITE && q->state == RS_PENDING && q->slots[i].owner == NULL &&
+		    q->slots[i].addr != NULL)
+			write_fallback(c, q, i);   /* a primary failed: the next fallback */
 	}
 	req_finish(c, q);
 }
@@ -508,7 +521,9 @@ static void read_repair(coord *c, req *q)
 	for (uint32_t i = 0; i < q->nslots; i++) {
 		slot *s = &q->slots[i];
 
-		if (s->state != SLOT_OK || (s->found && s->hash == h))
+		/* primaries only: a fallback's copy would only be handed off
+		 * again (riak_kv#1845) */
+		if (s->state != SLOT_OK || s->owner != NULL || (s->found && s->hash == h))
 			continue;
 		c->st.read_repairs++;
 		if (s->addr == NULL) {
@@ -517,46 +532,132 @@ static void read_repair(coord *c, req *q)
 			continue;
 		}
 		(void)replica_push(c->env.rep, s->addr, 0, q->key, q->keylen, c->ob.data, c->ob.size,
-				   false);
+				   false, NULL);
 	}
 	object_free(q->merged);
 	q->merged = NULL;
 }
 
-/* Ask every primary of q's key that is not down for its copy: a GET, or
- * the READING phase of a replace-mode write.  q is armed, its need set.
- * The others are asked first, so that this node's synchronous answer finds
- * them counted; it may answer and free q. */
+/* The next fallback of partition p's preference list, from q->next_fb
+ * on, that is not down and not used yet: its ring index, or -1. */
+static long next_fallback(coord *c, req *q, uint32_t p)
+{
+	placement *pl = c->env.pl;
+	const ring *rg = placement_ring(pl);
+	const uint32_t *list = rg ? ring_preflist(rg, p) : NULL;
+	uint32_t nm = rg ? (uint32_t)ring_members(rg) : 0;
+
+	if (q->next_fb < (rg ? ring_n(rg) : 0))
+		q->next_fb = ring_n(rg);
+	while (q->next_fb < nm) {
+		uint32_t m = list[q->next_fb++];
+
+		if (!placement_is_down(pl, m))
+			return m;
+	}
+	return -1;
+}
+
+/* Plan q's slots over the key's preference list: each primary that is
+ * not down, and for each one that is, the next fallback standing in for
+ * it (sloppy quorum).  This node's slot, if any, comes first; q->local is
+ * its store.  Returns false after answering (a hint store that cannot be
+ * had). */
+static bool plan_slots(coord *c, req *q, uint32_t p)
+{
+	placement *pl = c->env.pl;
+	const ring *rg = placement_ring(pl);
+	uint32_t np = rg ? ring_n(rg) : 0;
+	const uint32_t *list = rg ? ring_preflist(rg, p) : NULL;
+
+	q->nslots = 0;
+	q->next_fb = np;
+	q->local = p;
+	for (uint32_t i = 0; i < np; i++) {
+		uint32_t m = list[i];
+		const char *owner = NULL;
+		slot *s = &q->slots[q->nslots++];
+
+		memset(s, 0, sizeof(*s));
+		if (placement_is_down(pl, m)) {
+			long f = next_fallback(c, q, p);
+
+			if (f < 0) {
+				s->addr = placement_addr(pl, m);
+				s->state = SLOT_UNASKED;
+				continue;
+			}
+			owner = placement_intern(pl, ring_member_id(rg, m));
+			if (owner == NULL) {
+				s->state = SLOT_UNASKED;
+				continue;
+			}
+			m = (uint32_t)f;
+		}
+		s->owner = owner;
+		s->addr = placement_is_self(pl, m) ? NULL : placement_addr(pl, m);
+		s->state = SLOT_WAIT;
+		if (s->addr == NULL && q->nslots > 1) {
+			slot t = *s;   /* this node's slot first */
+
+			memmove(&q->slots[1], &q->slots[0], (q->nslots - 1) * sizeof(*s));
+			q->slots[0] = t;
+		}
+	}
+	if (q->nslots > 0 && q->slots[0].addr == NULL && q->slots[0].state == SLOT_WAIT &&
+	    q->slots[0].owner != NULL) {
+		int rc = handoff_store(c->env.ho, q->slots[0].owner, q->kind == RQ_WRITE, &q->local);
+
+		if (rc == DKV_ENOTFOUND)
+			q->local = UINT32_MAX;   /* a read: no hints held, not found */
+		else if (rc != 0) {
+			reply_store_error(c->env.rp, q->client, q->id, rc,
+					  "this node stands in for a down replica and cannot keep "
+					  "its hint");
+			req_free(c, q);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* This node's copy of q's key, from q->local. */
+static int local_read(coord *c, req *q, object **obj)
+{
+	*obj = NULL;
+	if (q->local == UINT32_MAX)
+		return 0;
+	return vnode_read(c->env.vs, q->local, q->key, q->keylen, obj);
+}
+
+/* Ask the key's first N reachable replicas (primaries, fallbacks for the
+ * down ones) for their copy: a GET, or the READING phase of a replace-mode
+ * write.  q is armed, its need set.  The others are asked first, so that
+ * this node's synchronous answer finds them counted; it may answer and
+ * free q. */
 static void read_start(coord *c, req *q)
 {
 	placement *pl = c->env.pl;
-	uint32_t np, p = placement_partition(pl, q->key, q->keylen);
-	const uint32_t *list = placement_primaries(pl, p, &np);
+	uint32_t p = placement_partition(pl, q->key, q->keylen);
 
-	q->nslots = np;
-	for (uint32_t i = 0; i < np; i++) {
+	if (!plan_slots(c, q, p))
+		return;
+	for (uint32_t i = 0; i < q->nslots; i++) {
 		slot *s = &q->slots[i];
 
-		if (placement_is_self(pl, list[i])) {
-			s->addr = NULL;
-			s->state = SLOT_WAIT;
-			q->asked++;
-			q->reachable++;
+		if (s->state != SLOT_WAIT)
 			continue;
-		}
-		s->addr = placement_addr(pl, list[i]);
-		if (placement_is_down(pl, list[i])) {
-			s->state = SLOT_UNASKED;
-			continue;
-		}
 		q->reachable++;
+		if (s->addr == NULL) {
+			q->asked++;
+			continue;
+		}
 		c->pb.size = 0;
-		if (peer_encode_rget(&c->pb, q->pid, *c->env.self, q->key, q->keylen) != 0 ||
+		if (peer_encode_rget(&c->pb, q->pid, *c->env.self, q->key, q->keylen, s->owner) != 0 ||
 		    c->env.w->ops->send(c->env.w, s->addr, c->pb.data, c->pb.size) != 0) {
 			s->state = SLOT_UNASKED;
 			continue;
 		}
-		s->state = SLOT_WAIT;
 		q->asked++;
 	}
 	if (q->asked == 0) {
@@ -564,17 +665,14 @@ static void read_start(coord *c, req *q)
 		return;
 	}
 	req_assert(q);
-	for (uint32_t i = 0; i < np; i++) {
-		if (q->slots[i].addr == NULL && q->slots[i].state == SLOT_WAIT) {
-			object *obj = NULL;
-			int rc = vnode_read(c->env.vs, p, q->key, q->keylen, &obj);
+	if (q->nslots > 0 && q->slots[0].addr == NULL && q->slots[0].state == SLOT_WAIT) {
+		object *obj = NULL;
+		int rc = local_read(c, q, &obj);
 
-			if (rc == 0)
-				rc = get_absorb(c, q, i, obj);
-			object_free(obj);
-			slot_done(c, q, i, rc);   /* may answer and free q */
-			return;
-		}
+		if (rc == 0)
+			rc = get_absorb(c, q, 0, obj);
+		object_free(obj);
+		slot_done(c, q, 0, rc);   /* may answer and free q */
 	}
 }
 
@@ -638,17 +736,16 @@ static void on_rvalue(coord *c, req *q, const char *from, const peer_msg *pm)
 
 /* --- writes --------------------------------------------------------------- */
 
-/* Forward a client's write to a primary of its key (this node is not one). */
+/* Forward a client's write to its coordinator (this node is not it): the
+ * first primary of its key that is not down, or when every primary is
+ * down, the first node of the preference list that is not. */
 static void forward(coord *c, uint64_t client, const proto_msg *m, const void *payload,
-		    size_t len, const uint32_t *list, uint32_t np)
+		    size_t len, long to_index)
 {
 	placement *pl = c->env.pl;
-	const char *to = NULL;
+	const char *to = to_index < 0 ? NULL : placement_addr(pl, (uint32_t)to_index);
 	req *q;
 
-	for (uint32_t i = 0; i < np && to == NULL; i++)
-		if (!placement_is_down(pl, list[i]))
-			to = placement_addr(pl, list[i]);
 	if (to == NULL) {
 		reply_quorum(c, client, m->id, "w", 0,
 			     dkv_config_quorum(m->opts.w ? m->opts.w : c->env.cfg->w, c->env.n_val),
@@ -729,7 +826,8 @@ static int write_make(coord *c, req *q, const object_vv *ctx, const void *val, s
 	int rc;
 
 	*out = NULL;
-	rc = vnode_read(c->env.vs, p, q->key, q->keylen, &obj);
+	(void)p;
+	rc = local_read(c, q, &obj);
 	if (rc != 0) {
 		reply_store_error(rp, q->client, q->id, rc, "read before write failed");
 		return rc;
@@ -818,14 +916,61 @@ static int write_make(coord *c, req *q, const object_vv *ctx, const void *val, s
 	return 0;
 }
 
+/* Push q's version (encoded in c->ob) to slot i's replica; false when it
+ * cannot be sent. */
+static bool write_push(coord *c, req *q, uint32_t i)
+{
+	slot *s = &q->slots[i];
+
+	return replica_push(c->env.rep, s->addr, q->pid, q->key, q->keylen, c->ob.data,
+			    c->ob.size, true, s->owner) == 0;
+}
+
+/* Slot i, a primary, failed while q is PENDING: write instead to the next
+ * fallback not used yet, marked with that primary as owner.  The version
+ * is read back from this node's copy (it stored it first). */
+static void write_fallback(coord *c, req *q, uint32_t i)
+{
+	placement *pl = c->env.pl;
+	uint32_t p = placement_partition(pl, q->key, q->keylen);
+	const ring *rg = placement_ring(pl);
+	long i_owner, f;
+	void *enc = NULL;
+	size_t len = 0;
+	slot *s;
+
+	if (q->nslots >= MAX_SLOTS || rg == NULL || q->local == UINT32_MAX)
+		return;
+	for (i_owner = 0; i_owner < (long)ring_members(rg); i_owner++)
+		if (placement_addr(pl, (uint32_t)i_owner) == q->slots[i].addr)
+			break;
+	if (i_owner == (long)ring_members(rg))
+		return;
+	while ((f = next_fallback(c, q, p)) >= 0 && placement_is_self(pl, (uint32_t)f))
+		;   /* this node holds its copy already */
+	if (f < 0 || vnode_get_raw(c->env.vs, q->local, q->key, q->keylen, &enc, &len) != 0)
+		return;
+	s = &q->slots[q->nslots];
+	memset(s, 0, sizeof(*s));
+	s->addr = placement_addr(pl, (uint32_t)f);
+	s->owner = placement_intern(pl, ring_member_id(rg, (size_t)i_owner));
+	if (s->owner != NULL &&
+	    replica_push(c->env.rep, s->addr, q->pid, q->key, q->keylen, enc, len, true,
+			 s->owner) == 0) {
+		s->state = SLOT_WAIT;
+		q->nslots++;
+		q->asked++;
+		q->reachable++;
+	}
+	free(enc);
+}
+
 /* Make q's new version (write_make) and write it: stored here, pushed to
- * the other primaries; q is PENDING on their acknowledgements (from
+ * the key's other replicas (the primaries that are up, fallbacks for the
+ * others: plan_slots); q is PENDING on their acknowledgements (from
  * READING, it starts its slots over).  A refusal answers and frees q. */
 static void write_apply(coord *c, req *q, const object_vv *ctx, const void *val, size_t vlen)
 {
-	placement *pl = c->env.pl;
-	uint32_t np, p = placement_partition(pl, q->key, q->keylen);
-	const uint32_t *list = placement_primaries(pl, p, &np);
 	object *obj;
 	int rc;
 
@@ -839,33 +984,29 @@ static void write_apply(coord *c, req *q, const object_vv *ctx, const void *val,
 	q->need = q->w;
 	q->need_primary = q->pw;
 	q->acks = q->primary_acks = q->failed = 0;
+	q->asked = q->reachable = 0;
 	q->first_err = 0;
-	memset(q->slots, 0, sizeof(q->slots));
-	/* slot 0 is this node; then the other primaries */
-	q->nslots = 1;
-	q->slots[0].addr = NULL;
-	q->slots[0].state = SLOT_WAIT;
-	q->asked = 1;
-	q->reachable = 1;
-	for (uint32_t i = 0; i < np; i++) {
-		slot *s;
+	/* slot 0 is this node (plan_slots puts it first; the coordinator is
+	 * always one of the key's replicas, a primary or a stand-in) */
+	for (uint32_t i = 1; i < q->nslots; i++) {
+		slot *s = &q->slots[i];
 
-		if (placement_is_self(pl, list[i]))
+		if (s->state == SLOT_UNASKED)
 			continue;
-		s = &q->slots[q->nslots++];
-		s->addr = placement_addr(pl, list[i]);
 		s->state = SLOT_UNASKED;
-		if (placement_is_down(pl, list[i]))
-			continue;
+		s->found = false;
 		q->reachable++;
-		if (replica_push(c->env.rep, s->addr, q->pid, q->key, q->keylen, c->ob.data,
-				 c->ob.size, true) != 0)
+		if (!write_push(c, q, i))
 			continue;
 		s->state = SLOT_WAIT;
 		q->asked++;
 	}
+	q->slots[0].state = SLOT_WAIT;
+	q->slots[0].found = false;
+	q->asked++;
+	q->reachable++;
 	req_assert(q);
-	rc = vnode_store(c->env.vs, p, q->key, q->keylen, c->ob.data, c->ob.size);
+	rc = vnode_store(c->env.vs, q->local, q->key, q->keylen, c->ob.data, c->ob.size);
 	if (rc != 0 || c->env.cfg->sync != DKV_SYNC_ALWAYS) {
 		slot_done(c, q, 0, rc);
 		return;
@@ -874,15 +1015,39 @@ static void write_apply(coord *c, req *q, const object_vv *ctx, const void *val,
 	durable_wait(c->env.dur, &q->wt, write_synced, q);
 }
 
+/* The ring index of the node that coordinates writes to partition p: this
+ * node if it is a primary that is up; else the first primary not down;
+ * else (every primary down) the first node of the list not down.  -1
+ * without a ring or a reachable node. */
+static long write_coordinator(coord *c, uint32_t p)
+{
+	placement *pl = c->env.pl;
+	const ring *rg = placement_ring(pl);
+	const uint32_t *list;
+	uint32_t n, nm;
+
+	if (rg == NULL)
+		return -1;
+	list = ring_preflist(rg, p);
+	n = ring_n(rg);
+	nm = (uint32_t)ring_members(rg);
+	for (uint32_t i = 0; i < n; i++)
+		if (placement_is_self(pl, list[i]))
+			return list[i];
+	for (uint32_t i = 0; i < nm; i++)
+		if (!placement_is_down(pl, list[i]))
+			return list[i];
+	return -1;
+}
+
 void coord_write(coord *c, uint64_t client, const proto_msg *m, const void *payload,
 		 size_t len, bool forwarded)
 {
 	placement *pl = c->env.pl;
 	reply *rp = c->env.rp;
-	uint32_t w, pw, r = 0, pr = 0, np, p = placement_partition(pl, m->key.p, m->key.len);
-	const uint32_t *list;
+	uint32_t w, pw, r = 0, pr = 0, p = placement_partition(pl, m->key.p, m->key.len);
 	object_vv ctx = { 0 };
-	bool primary = false;
+	long coordinator;
 	req *q;
 	int rc;
 
@@ -892,19 +1057,18 @@ void coord_write(coord *c, uint64_t client, const proto_msg *m, const void *payl
 	if (m->opts.replace && (!quorum(c, client, m->id, "r", m->opts.r, c->env.cfg->r, &r) ||
 				!quorum(c, client, m->id, "pr", m->opts.pr, 0, &pr)))
 		return;
-	list = placement_primaries(pl, p, &np);
-	for (uint32_t i = 0; i < np; i++)
-		primary |= placement_is_self(pl, list[i]);
-	if (!primary) {
-		if (np == 0)
+	coordinator = write_coordinator(c, p);
+	if (coordinator < 0 || !placement_is_self(pl, (uint32_t)coordinator)) {
+		if (placement_ring(pl) == NULL)
 			reply_error(rp, client, m->id, PROTO_ERR_QUORUM,
 				    "quorum not met: no valid member in the ring");
 		else if (forwarded)
 			reply_error(rp, client, m->id, PROTO_ERR_QUORUM,
-				    "quorum not met: %s is not a replica of this key in its view of "
-				    "the ring (membership is changing); retry", c->env.node_id);
+				    "quorum not met: %s is not the coordinator of this key in its view "
+				    "of the ring (membership or liveness is changing); retry",
+				    c->env.node_id);
 		else
-			forward(c, client, m, payload, len, list, np);
+			forward(c, client, m, payload, len, coordinator);
 		return;
 	}
 	rc = object_context_decode(m->context.p, m->context.len, &c->env.olim, &ctx);
@@ -922,7 +1086,8 @@ void coord_write(coord *c, uint64_t client, const proto_msg *m, const void *payl
 	q->pw = pw;
 	q->report = m->opts.siblings;
 	if (!m->opts.replace) {
-		write_apply(c, q, &ctx, m->value.p, m->value.len);
+		if (plan_slots(c, q, p))
+			write_apply(c, q, &ctx, m->value.p, m->value.len);
 		object_vv_release(&ctx);
 		return;
 	}

@@ -84,6 +84,7 @@
 #include "dkv_config.h"
 #include "dotseq.h"
 #include "durable.h"
+#include "handoff.h"
 #include "hist.h"
 #include "log.h"
 #include "object.h"
@@ -114,6 +115,7 @@ typedef struct coord_env {
 	durable *dur;
 	reply *rp;
 	replica *rep;
+	handoff *ho;                 /* hint stores, when this node stands in */
 } coord_env;
 
 typedef struct coord_stats {

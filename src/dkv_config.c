@@ -184,6 +184,8 @@ static bool parse_duration(const char *s, uint64_t *v)
 		mult = 1000;
 	else if (strcmp(s, "m") == 0)
 		mult = 60 * 1000;
+	else if (strcmp(s, "h") == 0)
+		mult = 3600 * 1000;
 	else
 		return false;
 	if (x > UINT64_MAX / mult)
@@ -339,7 +341,9 @@ static void format_size(char *buf, size_t len, uint64_t v)
 
 static void format_duration(char *buf, size_t len, uint64_t ms)
 {
-	if (ms != 0 && ms % 1000 == 0)
+	if (ms != 0 && ms % 3600000 == 0)
+		snprintf(buf, len, "%" PRIu64 "h", ms / 3600000);
+	else if (ms != 0 && ms % 1000 == 0)
 		snprintf(buf, len, "%" PRIu64 "s", ms / 1000);
 	else
 		snprintf(buf, len, "%" PRIu64 "ms", ms);
@@ -468,7 +472,7 @@ static int set_value(dkv_config *cfg, const key_info *k, const char *value,
 			format_duration(lo, sizeof(lo), k->min);
 			format_duration(hi, sizeof(hi), k->max);
 			snprintf(why, whylen, "%s is not a duration between %s and %s"
-				 " (ms, or with ms, s, m)", sv, lo, hi);
+				 " (ms, or with ms, s, m, h)", sv, lo, hi);
 			return DKV_EINVAL;
 		}
 		*(uint32_t *)field = (uint32_t)x;

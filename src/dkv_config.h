@@ -152,6 +152,10 @@ typedef enum dkv_config_sync {
 	X(probe_indirect,   UINT,     "3",              0, 16,         "members asked to probe a silent member indirectly (k)") \
 	X(suspect_timeout,  DURATION, "5s",             10, 3600000,   "how long a suspect member has to refute before it is marked down") \
 	X(push_pull_interval, DURATION, "5s",           10, 3600000,   "how often a node exchanges its whole membership state with a random member") \
+	X(handoff_rate,     SIZE,     "32M",            4096, UINT64_C(1) << 40, "bytes per second one hinted handoff delivery may send") \
+	X(handoff_concurrency, UINT,  "2",              1, 64,         "hinted handoff deliveries a node runs at once") \
+	X(hint_max_bytes,   SIZE,     "1G",             1u << 20, UINT64_C(1) << 50, "most bytes of hints a node holds for other nodes before it refuses more") \
+	X(hint_window,      DURATION, "3h",             1000, 4000000000u, "how long a node takes hints for one down node before it refuses more") \
 	X(log_level,        LOGLEVEL, "info",           0, 0,          "least severe messages logged: error, warning, info or debug") \
 	X(log_file,         STR,      "",               0, 4095,       "file the log is appended to (empty: stderr); reopened on SIGHUP")
 

@@ -20,7 +20,7 @@ struct durable {
 	durable_waiter **wait_tail;
 	durable_waiter *run;       /* covered by the running batch */
 	bool running;              /* true iff the world is syncing a batch */
-	bitcask **stores;          /* the running batch's stores (ring_size slots) */
+	bitcask **stores;          /* the running batch's stores (vnode_slots) */
 	size_t nstores;            /* how many */
 	world_timer *timer;        /* sync = interval */
 	uint64_t batches;          /* completed */
@@ -96,8 +96,9 @@ int durable_new(durable **out, world *w, vnode_set *vs, uint32_t ring_size, int 
 {
 	durable *d = calloc(1, sizeof(*d));
 
+	(void)ring_size;   /* vnode_slots says how many stores a batch can hold */
 	*out = NULL;
-	if (d == NULL || (d->stores = calloc(ring_size, sizeof(*d->stores))) == NULL) {
+	if (d == NULL || (d->stores = calloc(vnode_slots(vs), sizeof(*d->stores))) == NULL) {
 		free(d);
 		return -ENOMEM;
 	}

@@ -29,6 +29,7 @@ static const char usage_text[] =
 	"  ring               ring size, n_val, ownership and preference lists\n"
 	"  status             the node's own figures\n"
 	"  preflist KEY       the partition of KEY and its preference list\n"
+	"  hints              what this node holds for down nodes (hinted handoff)\n"
 	"  join SEED          make the node join the cluster SEED (HOST:PORT) is in\n"
 	"  leave [NODE]       make the node (or member NODE) leave the cluster\n"
 	"  remove NODE        remove member NODE (a node that is gone for good)\n"
@@ -54,6 +55,7 @@ static const struct command {
 	{ "ring", 0, 0, "no argument" },
 	{ "status", 0, 0, "no argument" },
 	{ "preflist", 1, 1, "one KEY" },
+	{ "hints", 0, 0, "no argument" },
 	{ "join", 1, 1, "one SEED (HOST:PORT)" },
 	{ "leave", 0, 1, "an optional NODE" },
 	{ "remove", 1, 1, "one NODE" },

@@ -18,6 +18,7 @@
 #include "datadir.h"
 #include "durable.h"
 #include "error.h"
+#include "handoff.h"
 #include "node.h"
 #include "object.h"
 #include "peer.h"
@@ -37,6 +38,7 @@ struct node {
 	datadir *dd;               /* the data directory: lock and identity */
 	datadir_identity ident;    /* node_id, actor, ring_size, n_val */
 	dotseq *ds;                /* the counters of our dots (DOTS) */
+	handoff *ho;               /* hint stores and their delivery */
 	proto_limits lim;          /* for decoding client frames */
 	bool draining;             /* true iff new requests get SHUTDOWN */
 	bool started;              /* true iff node_start has succeeded */
@@ -77,6 +79,7 @@ static void ring_changed(void *arg)
 static void peer_gone(node *n, const char *addr)
 {
 	coord_peer_gone(n->co, addr);
+	handoff_peer_gone(n->ho, addr);
 	admin_peer_gone(n->ad, addr);
 }
 
@@ -170,6 +173,8 @@ static void handle_peer(node *n, const void *payload, size_t len)
 	case PEER_RGET:     replica_rget(n->rep, &pm); break;
 	case PEER_RPUT:     replica_rput(n->rep, &pm); break;
 	case PEER_SYNC:     cluster_sync(n->cl, &pm); break;
+	case PEER_HOFF:     handoff_hoff(n->ho, &pm); break;
+	case PEER_HACK:     handoff_hack(n->ho, &pm); break;
 	default:            break;
 	}
 }
@@ -278,6 +283,7 @@ static int node_free(node *n)
 	admin_free(n->ad);
 	coord_free(n->co);
 	replica_free(n->rep);
+	handoff_free(n->ho);     /* before the stores: it holds iterators */
 	durable_free(n->dur);
 	rc = vnode_set_close(n->vs);
 	reply_free(n->rp);
@@ -305,6 +311,7 @@ static int open_modules(node *n)
 	object_limits olim;
 	vnode_config vc = { 0 };
 	replica_env re;
+	handoff_env he;
 	coord_env ce;
 	admin_env ae;
 	int rc;
@@ -325,18 +332,25 @@ static int open_modules(node *n)
 			      cfg->sync_interval_ms, n->log)) != 0 ||
 	    (rc = reply_new(&n->rp, n->w, self, n->log)) != 0)
 		return rc;
-	re = (replica_env){ .w = n->w, .log = n->log, .cfg = cfg, .self = self, .pl = n->pl,
+	he = (handoff_env){ .w = n->w, .log = n->log, .cfg = cfg, .self = self,
+			    .node_id = n->ident.node_id, .dir = datadir_path(n->dd), .pl = n->pl,
 			    .vs = n->vs, .dur = n->dur, .olim = olim };
+	if ((rc = handoff_new(&n->ho, &he)) != 0)
+		return rc;
+	re = (replica_env){ .w = n->w, .log = n->log, .cfg = cfg, .self = self, .pl = n->pl,
+			    .vs = n->vs, .dur = n->dur, .ho = n->ho, .node_id = n->ident.node_id,
+			    .olim = olim };
 	if ((rc = replica_new(&n->rep, &re)) != 0)
 		return rc;
 	ce = (coord_env){ .w = n->w, .log = n->log, .cfg = cfg, .self = self,
 			  .node_id = n->ident.node_id, .actor = n->ident.actor, .ds = n->ds,
 			  .n_val = n->ident.n_val, .max_object = max_object, .olim = olim,
-			  .pl = n->pl, .vs = n->vs, .dur = n->dur, .rp = n->rp, .rep = n->rep };
+			  .pl = n->pl, .vs = n->vs, .dur = n->dur, .rp = n->rp, .rep = n->rep,
+			  .ho = n->ho };
 	if ((rc = coord_new(&n->co, &ce)) != 0)
 		return rc;
 	ae = (admin_env){ .w = n->w, .cfg = cfg, .self = self, .node_id = n->ident.node_id,
-			  .cl = n->cl, .pl = n->pl, .vs = n->vs, .rp = n->rp,
+			  .cl = n->cl, .pl = n->pl, .vs = n->vs, .ho = n->ho, .rp = n->rp,
 			  .stats = admin_stats,
 			  .lat = coord_latency(n->co), .ctx = n };
 	return admin_new(&n->ad, &ae);
@@ -427,7 +441,8 @@ int node_start(node *n, char *err, size_t errlen)
 
 	if (n->started)
 		return 0;
-	if ((rc = open_existing(n, err, errlen)) != 0)
+	if ((rc = open_existing(n, err, errlen)) != 0 ||
+	    (rc = handoff_start(n->ho, err, errlen)) != 0)
 		return rc;
 	if (n->ident.created) {
 		if ((rc = datadir_identity_record(n->dd, &n->ident, err, errlen)) != 0)
@@ -462,6 +477,7 @@ void node_drain(node *n)
 {
 	n->draining = true;
 	vnode_quiesce(n->vs);   /* no merge starts while the node stops */
+	handoff_quiesce(n->ho);
 }
 
 size_t node_inflight(const node *n)
@@ -472,7 +488,8 @@ size_t node_inflight(const node *n)
 	coord_stats_get(n->co, &cs);
 	replica_stats_get(n->rep, &rs);
 	return cs.inflight + rs.acks_waiting + admin_pending(n->ad) +
-	       (durable_running(n->dur) ? 1 : 0) + (vnode_busy(n->vs) ? 1 : 0);
+	       (durable_running(n->dur) ? 1 : 0) + (vnode_busy(n->vs) ? 1 : 0) +
+	       (handoff_busy(n->ho) ? 1 : 0);
 }
 
 const char *node_id(const node *n)
@@ -522,7 +539,7 @@ int node_close(node *n)
 {
 	if (n == NULL)
 		return 0;
-	if (durable_running(n->dur) || vnode_busy(n->vs))
+	if (durable_running(n->dur) || vnode_busy(n->vs) || handoff_busy(n->ho))
 		return DKV_EBUSY;   /* the world still holds the stores */
 	return node_free(n);
 }

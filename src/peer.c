@@ -65,6 +65,14 @@ static int check_entries(mpr *r, uint64_t n)
 	return rc;
 }
 
+/* A hint's owner: a node id, never empty. */
+static int read_owner(mpr *r, char *out)
+{
+	if (read_name(r, out) != 0 || out[0] == '\0')
+		return DKV_EPROTO;
+	return 0;
+}
+
 int peer_decode(const void *payload, size_t len, peer_msg *m, char *err, size_t errlen)
 {
 	uint64_t n, code;
@@ -86,7 +94,8 @@ int peer_decode(const void *payload, size_t len, peer_msg *m, char *err, size_t 
 		m->has_data = true;
 		break;
 	case PEER_RGET:
-		if (n != 2 || mpr_bin(&r, PEER_MAX_BLOB, &m->key, &m->keylen) != 0 || m->keylen == 0)
+		if ((n != 2 && n != 3) || mpr_bin(&r, PEER_MAX_BLOB, &m->key, &m->keylen) != 0 ||
+		    m->keylen == 0 || (n == 3 && read_owner(&r, m->owner) != 0))
 			goto bad;
 		break;
 	case PEER_RVALUE:
@@ -97,11 +106,31 @@ int peer_decode(const void *payload, size_t len, peer_msg *m, char *err, size_t 
 		m->has_data = !nil;
 		break;
 	case PEER_RPUT:
-		if (n != 4 || mpr_bin(&r, PEER_MAX_BLOB, &m->key, &m->keylen) != 0 ||
+		if ((n != 4 && n != 5) || mpr_bin(&r, PEER_MAX_BLOB, &m->key, &m->keylen) != 0 ||
 		    m->keylen == 0 || mpr_bin(&r, PEER_MAX_BLOB, &m->data, &m->datalen) != 0 ||
-		    mpr_bool(&r, &m->flag) != 0)
+		    mpr_bool(&r, &m->flag) != 0 || (n == 5 && read_owner(&r, m->owner) != 0))
 			goto bad;
 		m->has_data = true;
+		break;
+	case PEER_HOFF:
+		if (n != 3 || read_owner(&r, m->owner) != 0 || mpr_array(&r, &m->nentries) != 0 ||
+		    m->nentries % 2 != 0 || m->nentries / 2 > PEER_MAX_HOFF ||
+		    m->nentries > mpr_left(&r))
+			goto bad;
+		m->entries = r;
+		for (uint64_t i = 0; i < m->nentries; i++) {
+			const uint8_t *b;
+			size_t bl;
+
+			if (mpr_bin(&r, PEER_MAX_BLOB, &b, &bl) != 0 || (i % 2 == 0 && bl == 0))
+				goto bad;
+		}
+		break;
+	case PEER_HACK:
+		if (n != 3 || mpr_uint(&r, &code) != 0 || code > UINT32_MAX ||
+		    mpr_uint(&r, &m->count) != 0)
+			goto bad;
+		m->code = (uint32_t)code;
 		break;
 	case PEER_RACK:
 		if (n != 2 || mpr_uint(&r, &code) != 0 || code > UINT32_MAX)
@@ -252,9 +281,21 @@ int peer_encode_fwdreply(msgpack_sbuffer *sb, uint64_t id, const char *from,
 }
 
 int peer_encode_rget(msgpack_sbuffer *sb, uint64_t id, const char *from,
-		     const void *key, size_t klen)
+		     const void *key, size_t klen, const char *owner)
 {
-	return encode_blob(sb, PEER_RGET, id, from, key, klen);
+	msgpack_packer pk;
+	size_t start;
+
+	if (owner == NULL)
+		return encode_blob(sb, PEER_RGET, id, from, key, klen);
+	if (frame_begin(sb, &pk, &start, PEER_RGET, id, from, 3) != 0)
+		return -ENOMEM;
+	PK(pack_bin(&pk, key, klen));
+	PK(msgpack_pack_str_with_body(&pk, owner, strlen(owner)));
+	return frame_end(sb, start);
+nomem:
+	sb->size = start;
+	return -ENOMEM;
 }
 
 int peer_encode_rvalue(msgpack_sbuffer *sb, uint64_t id, const char *from, uint32_t code,
@@ -274,16 +315,18 @@ nomem:
 }
 
 int peer_encode_rput(msgpack_sbuffer *sb, uint64_t id, const char *from, const void *key,
-		     size_t klen, const void *obj, size_t objlen, bool ack)
+		     size_t klen, const void *obj, size_t objlen, bool ack, const char *owner)
 {
 	msgpack_packer pk;
 	size_t start;
 
-	if (frame_begin(sb, &pk, &start, PEER_RPUT, id, from, 4) != 0)
+	if (frame_begin(sb, &pk, &start, PEER_RPUT, id, from, owner ? 5 : 4) != 0)
 		return -ENOMEM;
 	PK(pack_bin(&pk, key, klen));
 	PK(pack_bin(&pk, obj, objlen));
 	PK(ack ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk));
+	if (owner != NULL)
+		PK(msgpack_pack_str_with_body(&pk, owner, strlen(owner)));
 	return frame_end(sb, start);
 nomem:
 	sb->size = start;
@@ -302,6 +345,57 @@ int peer_encode_rack(msgpack_sbuffer *sb, uint64_t id, const char *from, uint32_
 nomem:
 	sb->size = start;
 	return -ENOMEM;
+}
+
+int peer_encode_hack(msgpack_sbuffer *sb, uint64_t id, const char *from, uint32_t code,
+		     uint64_t count)
+{
+	msgpack_packer pk;
+	size_t start;
+
+	if (frame_begin(sb, &pk, &start, PEER_HACK, id, from, 3) != 0)
+		return -ENOMEM;
+	PK(msgpack_pack_uint32(&pk, code));
+	PK(msgpack_pack_uint64(&pk, count));
+	return frame_end(sb, start);
+nomem:
+	sb->size = start;
+	return -ENOMEM;
+}
+
+int peer_hoff_begin(msgpack_sbuffer *sb, msgpack_packer *pk, size_t *start, uint64_t id,
+		    const char *from, const char *owner, uint32_t npairs)
+{
+	if (frame_begin(sb, pk, start, PEER_HOFF, id, from, 3) != 0)
+		return -ENOMEM;
+	PK(msgpack_pack_str_with_body(pk, owner, strlen(owner)));
+	PK(msgpack_pack_array(pk, 2 * npairs));
+	return 0;
+nomem:
+	sb->size = *start;
+	return -ENOMEM;
+}
+
+int peer_hoff_pair(msgpack_packer *pk, const void *key, size_t klen, const void *obj,
+		   size_t objlen)
+{
+	return pack_bin(pk, key, klen) != 0 || pack_bin(pk, obj, objlen) != 0 ? -ENOMEM : 0;
+}
+
+int peer_hoff_end(msgpack_sbuffer *sb, size_t start)
+{
+	return frame_end(sb, start);
+}
+
+int peer_hoff_next(mpr *r, uint64_t *left, const uint8_t **key, size_t *klen,
+		   const uint8_t **obj, size_t *objlen)
+{
+	if (*left < 2)
+		return 0;
+	*left -= 2;
+	if (mpr_bin(r, PEER_MAX_BLOB, key, klen) != 0 || mpr_bin(r, PEER_MAX_BLOB, obj, objlen) != 0)
+		return DKV_EPROTO;
+	return 1;
 }
 
 int peer_sync_begin(msgpack_sbuffer *sb, msgpack_packer *pk, size_t *start, const char *from,

@@ -23,6 +23,18 @@
  *                                         answer wanted)
  *   RACK      133  [from, code]           its answer once applied (and
  *                                         durable under sync = always)
+ *   HOFF      135  [from, owner, [key, object, ...]]  hinted handoff: a
+ *                                         fallback delivers what it holds
+ *                                         for owner (the receiver's node
+ *                                         id); merge every pair, make it
+ *                                         durable, then answer
+ *   HACK      136  [from, code, count]    its answer: code 0 once every
+ *                                         pair is merged and synced
+ *                                         (whatever the sync policy)
+ *   RGET and RPUT may carry a fifth (RPUT) or third (RGET) element, owner:
+ *   a node id, sent to a fallback standing in for that primary (sloppy
+ *   quorum): the fallback keeps the object, or reads it, in its hint
+ *   store for owner instead of its partition stores.
  *   SYNC      134  [from, reply, entries] full membership state (push-
  *                                         pull); reply true asks for the
  *                                         receiver's state back
@@ -57,6 +69,7 @@
 
 #define PEER_MAX_ADDR   255u   /* longest id or address */
 #define PEER_MAX_ENTRIES 4096u
+#define PEER_MAX_HOFF   4096u  /* pairs in one HOFF */
 
 typedef enum peer_type {
 	PEER_FWD = 128,
@@ -66,6 +79,8 @@ typedef enum peer_type {
 	PEER_RPUT = 132,
 	PEER_RACK = 133,
 	PEER_SYNC = 134,
+	PEER_HOFF = 135,
+	PEER_HACK = 136,
 } peer_type;
 
 typedef enum gossip_kind {
@@ -94,7 +109,11 @@ typedef struct peer_msg {
 	size_t keylen;
 	uint32_t code;         /* RVALUE, RACK */
 	bool flag;             /* RPUT: ack wanted; SYNC: reply wanted */
-	mpr entries;           /* SYNC: cursor over nentries entries */
+	char owner[PEER_MAX_ADDR + 1];   /* RGET, RPUT (optional), HOFF: the
+	                                  * hint's owner; "" when none */
+	uint64_t count;        /* HACK: pairs applied */
+	mpr entries;           /* SYNC: cursor over nentries entries; HOFF:
+	                        * over nentries bins (key, object, ...) */
 	uint64_t nentries;
 } peer_msg;
 
@@ -126,13 +145,25 @@ int peer_encode_fwd(msgpack_sbuffer *sb, uint64_t id, const char *from,
 int peer_encode_fwdreply(msgpack_sbuffer *sb, uint64_t id, const char *from,
 			 const void *frame, size_t len);
 int peer_encode_rget(msgpack_sbuffer *sb, uint64_t id, const char *from,
-		     const void *key, size_t klen);
+		     const void *key, size_t klen, const char *owner);
 /* obj NULL: not found. */
 int peer_encode_rvalue(msgpack_sbuffer *sb, uint64_t id, const char *from, uint32_t code,
 		       const void *obj, size_t objlen);
 int peer_encode_rput(msgpack_sbuffer *sb, uint64_t id, const char *from, const void *key,
-		     size_t klen, const void *obj, size_t objlen, bool ack);
+		     size_t klen, const void *obj, size_t objlen, bool ack, const char *owner);
 int peer_encode_rack(msgpack_sbuffer *sb, uint64_t id, const char *from, uint32_t code);
+int peer_encode_hack(msgpack_sbuffer *sb, uint64_t id, const char *from, uint32_t code,
+		     uint64_t count);
+/* A HOFF frame: begin with the number of pairs, pack each pair, end. */
+int peer_hoff_begin(msgpack_sbuffer *sb, msgpack_packer *pk, size_t *start, uint64_t id,
+		    const char *from, const char *owner, uint32_t npairs);
+int peer_hoff_pair(msgpack_packer *pk, const void *key, size_t klen, const void *obj,
+		   size_t objlen);
+int peer_hoff_end(msgpack_sbuffer *sb, size_t start);
+/* The next pair of a decoded HOFF (entries, nentries): 1, 0 at the end,
+ * DKV_EPROTO.  Borrowed from the frame. */
+int peer_hoff_next(mpr *r, uint64_t *left, const uint8_t **key, size_t *klen,
+		   const uint8_t **obj, size_t *objlen);
 
 /* SYNC and gossip messages are written in steps: the head, then exactly
  * nentries entries with peer_pack_entry, then the end. */

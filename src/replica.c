@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <msgpack.h>
 
@@ -54,8 +55,20 @@ static void send_rack(replica *r, const char *to, uint64_t pid, uint32_t code)
 		(void)r->env.w->ops->send(r->env.w, to, r->pb.data, r->pb.size);
 }
 
+/* The store a peer's RGET or RPUT is for: the key's partition, or, for a
+ * write (or read) a coordinator sends to us as a fallback, our hint store
+ * for its owner (handoff.h; create: made if need be). */
+static int store_of(replica *r, const peer_msg *pm, bool create, uint32_t *p)
+{
+	if (pm->owner[0] != '\0' && strcmp(pm->owner, r->env.node_id) != 0)
+		return handoff_store(r->env.ho, pm->owner, create, p);
+	*p = placement_partition(r->env.pl, pm->key, pm->keylen);
+	return 0;
+}
+
 void replica_rget(replica *r, const peer_msg *pm)
 {
+	uint32_t p;
 	void *val = NULL;
 	size_t vlen = 0;
 	uint32_t code = 0;
@@ -63,9 +76,8 @@ void replica_rget(replica *r, const peer_msg *pm)
 
 	if (pm->keylen > r->env.cfg->max_key_size)
 		rc = DKV_ETOOBIG;
-	else
-		rc = vnode_get_raw(r->env.vs, placement_partition(r->env.pl, pm->key, pm->keylen),
-				   pm->key, pm->keylen, &val, &vlen);
+	else if ((rc = store_of(r, pm, false, &p)) == 0)
+		rc = vnode_get_raw(r->env.vs, p, pm->key, pm->keylen, &val, &vlen);
 	if (rc != 0 && rc != DKV_ENOTFOUND)
 		code = proto_error_from_dkv(rc);
 	r->pb.size = 0;
@@ -90,6 +102,7 @@ void replica_rput(replica *r, const peer_msg *pm)
 	object *obj = NULL;
 	bool wrote;
 	const char *from;
+	uint32_t p = 0;
 	int rc;
 
 	if (pm->keylen > r->env.cfg->max_key_size)
@@ -97,8 +110,9 @@ void replica_rput(replica *r, const peer_msg *pm)
 	else
 		rc = object_decode(pm->data, pm->datalen, &r->env.olim, &obj);
 	if (rc == 0)
-		rc = vnode_merge(r->env.vs, placement_partition(r->env.pl, pm->key, pm->keylen),
-				 pm->key, pm->keylen, obj, &wrote);
+		rc = store_of(r, pm, true, &p);
+	if (rc == 0)
+		rc = vnode_merge(r->env.vs, p, pm->key, pm->keylen, obj, &wrote);
 	object_free(obj);
 	r->st.writes++;
 	if (rc != 0)
@@ -128,12 +142,12 @@ void replica_rput(replica *r, const peer_msg *pm)
 }
 
 int replica_push(replica *r, const char *to, uint64_t pid, const void *key, size_t klen,
-		 const void *enc, size_t len, bool want_ack)
+		 const void *enc, size_t len, bool want_ack, const char *owner)
 {
 	int rc;
 
 	r->pb.size = 0;
-	rc = peer_encode_rput(&r->pb, pid, *r->env.self, key, klen, enc, len, want_ack);
+	rc = peer_encode_rput(&r->pb, pid, *r->env.self, key, klen, enc, len, want_ack, owner);
 	if (rc == 0)
 		rc = r->env.w->ops->send(r->env.w, to, r->pb.data, r->pb.size);
 	return rc;

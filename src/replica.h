@@ -23,6 +23,7 @@
 
 #include "dkv_config.h"
 #include "durable.h"
+#include "handoff.h"
 #include "log.h"
 #include "object.h"
 #include "peer.h"
@@ -40,6 +41,8 @@ typedef struct replica_env {
 	placement *pl;
 	vnode_set *vs;
 	durable *dur;
+	handoff *ho;                 /* hint stores, for writes as a fallback */
+	const char *node_id;         /* ours (borrowed) */
 	object_limits olim;
 } replica_env;
 
@@ -57,10 +60,12 @@ void replica_rget(replica *r, const peer_msg *pm);
 void replica_rput(replica *r, const peer_msg *pm);
 
 /* Send the encoded object enc under key to the replica at `to` (an RPUT;
- * with want_ack it answers RACK with id pid).  0 when queued, or the
- * world's send error (the push is lost). */
+ * with want_ack it answers RACK with id pid); owner: NULL, or the node id
+ * of the primary a fallback at `to` stands in for (it keeps the object in
+ * its hint store for owner).  0 when queued, or the world's send error
+ * (the push is lost). */
 int replica_push(replica *r, const char *to, uint64_t pid, const void *key, size_t klen,
-		 const void *enc, size_t len, bool want_ack);
+		 const void *enc, size_t len, bool want_ack, const char *owner);
 
 void replica_stats_get(const replica *r, replica_stats *st);
 

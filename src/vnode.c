@@ -31,6 +31,7 @@
 
 typedef struct part {
 	bitcask *bc;          /* NULL until opened */
+	char *name;           /* extra stores: the path under the data directory */
 	bool dirty;           /* appended to since its last sync batch began */
 	bool working;         /* true iff a bitcask_work job runs for it */
 } part;
@@ -38,7 +39,7 @@ typedef struct part {
 struct vnode_set {
 	vnode_config cfg;          /* dir points at dir below */
 	char *dir;
-	part *parts;               /* ring_size entries */
+	part *parts;               /* ring_size + VNODE_MAX_EXTRA entries */
 	size_t nopen;              /* stores open */
 	size_t ndirty;             /* parts with dirty set */
 	msgpack_sbuffer ob;        /* an object being encoded */
@@ -92,7 +93,7 @@ static void work_tick(void *arg)
 {
 	vnode_set *vs = arg;
 	world *w = vs->cfg.w;
-	uint32_t n = vs->cfg.ring_size;
+	uint32_t n = vnode_slots(vs);
 
 	vs->work_timer = w->ops->timer_add(w, VNODE_WORK_TICK_MS, work_tick, vs);
 	if (vs->work_timer == NULL)
@@ -144,7 +145,7 @@ int vnode_set_open(vnode_set **out, const vnode_config *cfg)
 		return -ENOMEM;
 	vs->cfg = *cfg;
 	vs->dir = strdup(cfg->dir);
-	vs->parts = calloc(cfg->ring_size, sizeof(*vs->parts));
+	vs->parts = calloc((size_t)cfg->ring_size + VNODE_MAX_EXTRA, sizeof(*vs->parts));
 	if (vs->dir == NULL || vs->parts == NULL || siphash_key_random(&vs->hkey) != 0) {
 		free(vs->dir);
 		free(vs->parts);
@@ -167,9 +168,53 @@ int vnode_set_open(vnode_set **out, const vnode_config *cfg)
 	return 0;
 }
 
+static int part_open(vnode_set *vs, uint32_t p, bitcask **out);
+
 static void part_path(const vnode_set *vs, uint32_t p, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s/partitions/%04" PRIu32, vs->dir, p);
+	if (p >= vs->cfg.ring_size)
+		snprintf(buf, len, "%s/%s", vs->dir, vs->parts[p].name ? vs->parts[p].name : "?");
+	else
+		snprintf(buf, len, "%s/partitions/%04" PRIu32, vs->dir, p);
+}
+
+uint32_t vnode_slots(const vnode_set *vs)
+{
+	return vs->cfg.ring_size + VNODE_MAX_EXTRA;
+}
+
+int vnode_extra_open(vnode_set *vs, const char *name, uint32_t *idx)
+{
+	uint32_t n = vnode_slots(vs), free_at = n;
+	bitcask *bc;
+	int rc;
+
+	for (uint32_t p = vs->cfg.ring_size; p < n; p++) {
+		if (vs->parts[p].name == NULL) {
+			if (free_at == n)
+				free_at = p;
+		} else if (strcmp(vs->parts[p].name, name) == 0) {
+			*idx = p;
+			return part_open(vs, p, &bc);
+		}
+	}
+	if (free_at == n)
+		return -ENOSPC;
+	if ((vs->parts[free_at].name = strdup(name)) == NULL)
+		return -ENOMEM;
+	rc = part_open(vs, free_at, &bc);
+	if (rc != 0) {
+		free(vs->parts[free_at].name);
+		vs->parts[free_at].name = NULL;
+		return rc;
+	}
+	*idx = free_at;
+	return 0;
+}
+
+const char *vnode_extra_name(const vnode_set *vs, uint32_t idx)
+{
+	return idx < vnode_slots(vs) ? vs->parts[idx].name : NULL;
 }
 
 /* Open (creating if need be) partition p's store into *out; any thread.
@@ -352,9 +397,25 @@ int vnode_store(vnode_set *vs, uint32_t p, const void *key, size_t klen,
 		vs->parts[p].dirty = true;
 		vs->ndirty++;
 	}
-	if (vs->observe != NULL)
+	if (vs->observe != NULL && p < vs->cfg.ring_size)
 		vs->observe(vs->observe_ctx, p, key, klen, obj, len);
 	return 0;
+}
+
+int vnode_delete(vnode_set *vs, uint32_t p, const void *key, size_t klen)
+{
+	bitcask *bc;
+	int rc = part_open(vs, p, &bc);
+
+	if (rc == 0)
+		rc = bitcask_delete(bc, key, klen);
+	if (rc != 0 && rc != DKV_ENOTFOUND)
+		return rc;
+	if (rc == 0 && !vs->parts[p].dirty) {
+		vs->parts[p].dirty = true;
+		vs->ndirty++;
+	}
+	return rc;
 }
 
 int vnode_merge(vnode_set *vs, uint32_t p, const void *key, size_t klen, const object *in,
@@ -396,7 +457,7 @@ size_t vnode_take_dirty(vnode_set *vs, bitcask **out)
 {
 	size_t k = 0;
 
-	for (uint32_t p = 0; vs->ndirty > 0 && p < vs->cfg.ring_size; p++)
+	for (uint32_t p = 0; vs->ndirty > 0 && p < vnode_slots(vs); p++)
 		if (vs->parts[p].dirty) {
 			vs->parts[p].dirty = false;
 			vs->ndirty--;
@@ -408,7 +469,7 @@ size_t vnode_take_dirty(vnode_set *vs, bitcask **out)
 
 void vnode_redirty(vnode_set *vs, bitcask *const *stores, size_t n)
 {
-	for (uint32_t p = 0; n > 0 && p < vs->cfg.ring_size; p++) {
+	for (uint32_t p = 0; n > 0 && p < vnode_slots(vs); p++) {
 		part *pt = &vs->parts[p];
 
 		if (pt->bc == NULL || pt->dirty)
@@ -496,6 +557,10 @@ int vnode_drop(vnode_set *vs, uint32_t p)
 			     p, dkv_strerror(rc));
 	}
 	part_path(vs, p, path, sizeof(path));
+	if (p >= vs->cfg.ring_size) {
+		free(vs->parts[p].name);   /* the slot is free again */
+		vs->parts[p].name = NULL;
+	}
 	rc = nftw(path, unlink_one, 16, FTW_DEPTH | FTW_PHYS);
 	if (rc > 0 || (rc < 0 && errno != ENOENT))
 		return rc > 0 ? -rc : -errno;
@@ -529,10 +594,11 @@ int vnode_set_close(vnode_set *vs)
 		return 0;
 	assert(vs->nworking == 0);   /* the owner waits for vnode_busy() */
 	vnode_quiesce(vs);
-	for (uint32_t p = 0; p < vs->cfg.ring_size; p++) {
+	for (uint32_t p = 0; p < vnode_slots(vs); p++) {
 		bitcask *bc = vs->parts[p].bc;
 		int r;
 
+		free(vs->parts[p].name);
 		if (bc == NULL)
 			continue;
 		r = bitcask_sync_now(bc);

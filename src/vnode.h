@@ -56,6 +56,9 @@
  * the stores behind them). */
 #define VNODE_WORK_TICK_MS 1000u
 #define VNODE_WORK_JOBS    4u
+/* Extra stores a set can hold at once besides its partitions (one hint
+ * store per member a node holds writes for: handoff.h). */
+#define VNODE_MAX_EXTRA    256u
 
 typedef struct vnode_set vnode_set;
 typedef struct vnode_iter vnode_iter;
@@ -104,13 +107,17 @@ int vnode_get_raw(vnode_set *vs, uint32_t p, const void *key, size_t klen,
 /* Store an encoded object (len <= max_object, else DKV_ETOOBIG) under key. */
 int vnode_store(vnode_set *vs, uint32_t p, const void *key, size_t klen,
 		const void *obj, size_t len);
+/* Remove key from store p (hint stores: a delivered hint; never a
+ * partition's key, whose deletes are tombstones).  0, DKV_ENOTFOUND, or
+ * an error. */
+int vnode_delete(vnode_set *vs, uint32_t p, const void *key, size_t klen);
 /* Merge `in` into the stored object (or store a copy when there is none),
  * pruned to vclock_max, and store the result if it differs from what was
  * there: *wrote says whether anything was appended. */
 int vnode_merge(vnode_set *vs, uint32_t p, const void *key, size_t klen, const object *in,
 		bool *wrote);
 
-/* Move the dirty stores into out (room for ring_size) and clear their
+/* Move the dirty stores into out (room for vnode_slots) and clear their
  * marks; returns how many.  The stores stay open until vnode_set_close. */
 size_t vnode_take_dirty(vnode_set *vs, bitcask **out);
 /* Mark these stores (from vnode_take_dirty) dirty again: their sync
@@ -147,6 +154,23 @@ void vnode_quiesce(vnode_set *vs);
 bool vnode_busy(const vnode_set *vs);
 /* Background jobs completed (bitcask_work rounds). */
 uint64_t vnode_work_done(const vnode_set *vs);
+
+/* EXTRA STORES
+ * Stores beyond the partitions, named by a path under the data directory
+ * ("hints/ID": handoff.h), live in the same set so that durability
+ * batches, background work and closing cover them as they do partitions.
+ * Each has an index >= ring_size that every function above taking a
+ * partition p accepts (the write observer is not called for them);
+ * vnode_drop() deletes one and frees its index.  Opening costs a few
+ * fsyncs on the loop (a new store), once per name.
+ * vnode_extra_open: 0 and *idx (the same index for a name already open),
+ * -ENOSPC past VNODE_MAX_EXTRA, or the store's error. */
+int vnode_extra_open(vnode_set *vs, const char *name, uint32_t *idx);
+/* The name of extra store idx, or NULL when idx holds none. */
+const char *vnode_extra_name(const vnode_set *vs, uint32_t idx);
+/* Indices a set can hold: ring_size + VNODE_MAX_EXTRA (the room
+ * vnode_take_dirty needs). */
+uint32_t vnode_slots(const vnode_set *vs);
 
 /* Partition p's store, or NULL when it is not open: for background work
  * (bitcask_work) and statistics.  Borrowed until vnode_drop or close. */

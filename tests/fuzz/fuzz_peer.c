@@ -164,7 +164,7 @@ static void encode_peer(msgpack_sbuffer *sb, const peer_msg *m)
 	size_t start;
 	int rc = -1;
 
-	CHECK(m->type >= PEER_FWD && m->type <= PEER_SYNC);
+	CHECK(m->type >= PEER_FWD && m->type <= PEER_HACK);
 	switch (m->type) {
 	case PEER_FWD:
 		rc = peer_encode_fwd(sb, m->id, m->from, d, m->datalen);
@@ -173,7 +173,8 @@ static void encode_peer(msgpack_sbuffer *sb, const peer_msg *m)
 		rc = peer_encode_fwdreply(sb, m->id, m->from, d, m->datalen);
 		break;
 	case PEER_RGET:
-		rc = peer_encode_rget(sb, m->id, m->from, m->key, m->keylen);
+		rc = peer_encode_rget(sb, m->id, m->from, m->key, m->keylen,
+				      m->owner[0] ? m->owner : NULL);
 		break;
 	case PEER_RVALUE:
 		rc = peer_encode_rvalue(sb, m->id, m->from, m->code, m->has_data ? d : NULL,
@@ -181,10 +182,26 @@ static void encode_peer(msgpack_sbuffer *sb, const peer_msg *m)
 		break;
 	case PEER_RPUT:
 		rc = peer_encode_rput(sb, m->id, m->from, m->key, m->keylen, d, m->datalen,
-				      m->flag);
+				      m->flag, m->owner[0] ? m->owner : NULL);
 		break;
 	case PEER_RACK:
 		rc = peer_encode_rack(sb, m->id, m->from, m->code);
+		break;
+	case PEER_HOFF: {
+		mpr e = m->entries;
+		uint64_t left = m->nentries;
+		const uint8_t *k, *o;
+		size_t kl, ol;
+
+		CHECK(peer_hoff_begin(sb, &pk, &start, m->id, m->from, m->owner,
+				      (uint32_t)(m->nentries / 2)) == 0);
+		while (peer_hoff_next(&e, &left, &k, &kl, &o, &ol) == 1)
+			CHECK(peer_hoff_pair(&pk, k, kl, o, ol) == 0);
+		rc = peer_hoff_end(sb, start);
+		break;
+	}
+	case PEER_HACK:
+		rc = peer_encode_hack(sb, m->id, m->from, m->code, m->count);
 		break;
 	case PEER_SYNC:
 		CHECK(m->nentries <= UINT32_MAX);

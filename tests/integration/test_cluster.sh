@@ -125,6 +125,16 @@ check "preflist is the same through another node" test "$(adm n5 --json preflist
 kill_node "$p3"
 check "the coordinator sees the killed replica down" wait_liveness "$p1" "${paddr[2]}" down 20
 check "a W=1 write with one replica dead is acknowledged" dkv "$p1" -q -w 1 put repair-key repaired
+# A fallback took the dead replica's copy with a hint (sloppy quorum); stop
+# it, so that the replica comes back without it and read repair must act.
+holder=""
+for n in "${nodes[@]}"; do
+	[[ $n == "$p3" ]] && continue
+	h=$(adm "$n" --json hints | python3 -c 'import json,sys; print(json.load(sys.stdin)["pending"])')
+	[[ $h -gt 0 ]] && holder=$n
+done
+check "a fallback holds the dead replica's write as a hint" test -n "$holder"
+[[ -n $holder ]] && kill_node "$holder"
 restart_node "$p3" "${probe[@]}" || bail "$p3 did not restart"
 check "the restarted replica is up again for the other two" \
 	eval 'wait_liveness "$p1" "${paddr[2]}" up 20 && wait_liveness "$p2" "${paddr[2]}" up 20'
@@ -142,6 +152,7 @@ check "a read with R=3 through another node returns it" \
 	test "$(dkv "$p2" -q -r 3 get repair-key)" = repaired
 check "the stale replica's own read counted the repair it made" test "$(adm "$p3" --json status |
 	python3 -c 'import json,sys; print(json.load(sys.stdin)["read_repairs"] > 0)')" = True
+[[ -n $holder ]] && { restart_node "$holder" "${probe[@]}" || bail "$holder did not restart"; }
 
 # --- siblings and their resolution -------------------------------------------
 dkv n1 -q -w 3 --sibling put sib-key from-n1 || true
@@ -211,15 +222,17 @@ kill_node "$q2"
 kill_node "$q3"
 wait_liveness "$q1" "${qaddr[1]}" down 20 || true
 wait_liveness "$q1" "${qaddr[2]}" down 20 || true
+check "W=2 with two of three replicas dead succeeds through fallbacks (sloppy quorum)" \
+	dkv "$q1" -q -w 2 --sibling put quorum-key v0
 st=0
-dkv "$q1" -w 2 --sibling put quorum-key v 2>"$tmp/quorum.err" || st=$?
-check "W=2 with two of three replicas dead fails with exit status 3" test $st = 3
+dkv "$q1" -w 2 --pw 2 --sibling put quorum-key v 2>"$tmp/quorum.err" || st=$?
+check "PW=2 with two of three primaries dead fails with exit status 3" test $st = 3
 check "... saying how many answered" \
-	grep -q 'quorum not met: 1 of w=2 replicas answered (1 of n_val=3 replicas reachable)' "$tmp/quorum.err"
+	grep -q 'quorum not met: 1 of pw=2 primary replicas answered (3 of n_val=3 replicas reachable)' "$tmp/quorum.err"
 st=0
-dkv "$q1" -r 2 get quorum-key 2>"$tmp/quorum-r.err" || st=$?
-check "R=2 likewise" test $st = 3
-check "... with its message" grep -q 'quorum not met: 1 of r=2 replicas answered' "$tmp/quorum-r.err"
+dkv "$q1" -r 2 --pr 2 get quorum-key 2>"$tmp/quorum-r.err" || st=$?
+check "PR=2 likewise" test $st = 3
+check "... with its message" grep -q 'quorum not met: 1 of pr=2 primary replicas answered' "$tmp/quorum-r.err"
 check "W=1 still succeeds (the write is available)" dkv "$q1" -q -w 1 --sibling put quorum-key v1
 
 # --- admin guards --------------------------------------------------------------

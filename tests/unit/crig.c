@@ -254,6 +254,12 @@ int get_is(crig *r, size_t i, const char *key, const char *want, int32_t rr)
 				res = m.found && m.nvalues == 1 && m.values[0].len == strlen(want) &&
 				      memcmp(m.values[0].p, want, m.values[0].len) == 0;
 		}
+		if (getenv("CRIG_DEBUG") != NULL)
+			fprintf(stderr, "get %s at %zu: type %u found %d nvalues %zu %.*s code %u %.*s\n",
+				key, i, m.type, m.found, m.nvalues,
+				m.nvalues ? (int)m.values[0].len : 0,
+				m.nvalues ? (const char *)m.values[0].p : "", m.code,
+				(int)m.message.len, (const char *)m.message.p);
 		proto_msg_release(&m);
 	}
 	msgpack_sbuffer_destroy(&sb);

@@ -53,7 +53,7 @@ static void rput_as(crig *r, const char *from_addr, uint64_t client, size_t to, 
 	msgpack_sbuffer_init(&sb);
 	cr_assert_eq(object_encode(obj, &enc), 0);
 	cr_assert_eq(peer_encode_rput(&sb, pid, from_addr, key, strlen(key), enc.data, enc.size,
-				      ack), 0);
+				      ack, NULL), 0);
 	cr_assert_eq(node_request(r->nd[to], client, sb.data + 4, sb.size - 4), 0);
 	msgpack_sbuffer_destroy(&sb);
 	msgpack_sbuffer_destroy(&enc);

@@ -342,7 +342,7 @@ Test(config, option_errors)
 		{ 2, { "d", "--ring-size=" }, "--ring-size: no value given" },
 		{ 2, { "d", "--sync=sometimes" }, "--sync: sometimes is not none, interval or always" },
 		{ 2, { "d", "--request-timeout=5h" },
-		  "--request-timeout: 5h is not a duration between 1ms and 3600s (ms, or with ms, s, m)" },
+		  "--request-timeout: 5h is not a duration between 1ms and 1h (ms, or with ms, s, m, h)" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		dkv_config cfg;
@@ -453,9 +453,9 @@ Test(config, file_errors_name_file_line_reason)
 	expect_file_error("max_frame = 1Mb\n",
 		"t.conf:1: max_frame: 1Mb is not a size between 4K and 1G (bytes, or with K, M, G)");
 	expect_file_error("request_timeout = 1.5s\n",
-		"t.conf:1: request_timeout: 1.5s is not a duration between 1ms and 3600s (ms, or with ms, s, m)");
+		"t.conf:1: request_timeout: 1.5s is not a duration between 1ms and 1h (ms, or with ms, s, m, h)");
 	expect_file_error("request_timeout = 0\n",
-		"t.conf:1: request_timeout: 0 is not a duration between 1ms and 3600s (ms, or with ms, s, m)");
+		"t.conf:1: request_timeout: 0 is not a duration between 1ms and 1h (ms, or with ms, s, m, h)");
 	expect_file_error("listen = localhost\n",
 		"t.conf:1: listen: localhost is not HOST:PORT with a port from 1 to 65535");
 	expect_file_error("listen = h:0\n", "t.conf:1: listen: h:0 is not HOST:PORT with a port from 1 to 65535");
@@ -660,7 +660,7 @@ Test(config, duration_suffixes)
 		{ "5s", 5000 }, { "500ms", 500 }, { "250", 250 }, { "2m", 120000 },
 		{ "3600s", 3600000 }, { "60m", 3600000 }, { "1ms", 1 },
 	};
-	const char *bad[] = { "", "s", "1.5s", "5 s", "5S", "1h", "61m", "3600001", "0s", "-5s",
+	const char *bad[] = { "", "s", "1.5s", "5 s", "5S", "1H", "61m", "3600001", "0s", "-5s",
 			      "99999999999999999999m", "307445734561825861m" };
 	dkv_config cfg;
 	cr_assert_eq(dkv_config_init(&cfg), 0);

@@ -416,7 +416,7 @@ Test(net, thousands_of_peer_messages_on_one_connection_all_arrive)
 	msgpack_sbuffer_init(&sb);
 	for (uint64_t i = 1; i <= n; i++) {
 		sb.size = 0;
-		cr_assert_eq(peer_encode_rget(&sb, i, A.addr, "k", 1), 0);
+		cr_assert_eq(peer_encode_rget(&sb, i, A.addr, "k", 1, NULL), 0);
 		cr_assert_eq(A.w->ops->send(A.w, B.addr, sb.data, sb.size), 0, "message %llu",
 			     (unsigned long long)i);
 		if (i % 500 == 0)

@@ -267,11 +267,11 @@ static int pdec(const payload *f, peer_msg *m)
 			  "refused without a reason");
 		return rc;
 	}
-	cr_assert(m->type >= PEER_FWD && m->type <= PEER_SYNC, "type %u", m->type);
+	cr_assert(m->type >= PEER_FWD && m->type <= PEER_HACK, "type %u", m->type);
 	cr_assert(memchr(m->from, '\0', sizeof m->from) != NULL);
 	cr_assert(inside(m->data, m->datalen, f) && inside(m->key, m->keylen, f));
-	cr_assert_leq(m->nentries, PEER_MAX_ENTRIES);
-	if (m->type != PEER_SYNC)
+	cr_assert_leq(m->nentries, m->type == PEER_HOFF ? 2 * PEER_MAX_HOFF : PEER_MAX_ENTRIES);
+	if (m->type != PEER_SYNC && m->type != PEER_HOFF)
 		cr_assert_eq(m->nentries, 0);
 	return 0;
 }
@@ -305,7 +305,19 @@ static void assert_peer_eq(const peer_msg *a, const peer_msg *b, const char *wha
 	cr_assert_eq(a->code, b->code, "%s: code", what);
 	cr_assert_eq(a->flag, b->flag, "%s: flag", what);
 	cr_assert_eq(a->nentries, b->nentries, "%s: nentries", what);
-	if (a->nentries > 0) {
+	cr_assert_str_eq(a->owner, b->owner, "%s: owner", what);
+	cr_assert_eq(a->count, b->count, "%s: count", what);
+	if (a->type == PEER_HOFF) {
+		mpr ca = a->entries, cb = b->entries;
+		uint64_t la = a->nentries, lb = b->nentries;
+		const uint8_t *ka, *kb, *oa, *ob;
+		size_t kla, klb, ola, olb;
+
+		while (peer_hoff_next(&ca, &la, &ka, &kla, &oa, &ola) == 1) {
+			cr_assert_eq(peer_hoff_next(&cb, &lb, &kb, &klb, &ob, &olb), 1, "%s", what);
+			cr_assert(bytes_eq(ka, kla, kb, klb) && bytes_eq(oa, ola, ob, olb), "%s: pair", what);
+		}
+	} else if (a->nentries > 0) {
 		mpr ca = a->entries, cb = b->entries;
 		uint64_t la = a->nentries, lb = b->nentries;
 		peer_entry ea, eb;
@@ -378,7 +390,8 @@ static bool reencode_peer(const peer_msg *m, payload *out)
 		rc = peer_encode_fwdreply(&sb, m->id, m->from, d, m->datalen);
 		break;
 	case PEER_RGET:
-		rc = peer_encode_rget(&sb, m->id, m->from, m->key, m->keylen);
+		rc = peer_encode_rget(&sb, m->id, m->from, m->key, m->keylen,
+				      m->owner[0] ? m->owner : NULL);
 		break;
 	case PEER_RVALUE:
 		rc = peer_encode_rvalue(&sb, m->id, m->from, m->code, m->has_data ? d : NULL,
@@ -386,10 +399,26 @@ static bool reencode_peer(const peer_msg *m, payload *out)
 		break;
 	case PEER_RPUT:
 		rc = peer_encode_rput(&sb, m->id, m->from, m->key, m->keylen, d, m->datalen,
-				      m->flag);
+				      m->flag, m->owner[0] ? m->owner : NULL);
 		break;
 	case PEER_RACK:
 		rc = peer_encode_rack(&sb, m->id, m->from, m->code);
+		break;
+	case PEER_HOFF: {
+		mpr e = m->entries;
+		uint64_t left = m->nentries;
+		const uint8_t *k, *o;
+		size_t kl, ol;
+
+		cr_assert(peer_hoff_begin(&sb, &pk, &start, m->id, m->from, m->owner,
+				      (uint32_t)(m->nentries / 2)) == 0);
+		while (peer_hoff_next(&e, &left, &k, &kl, &o, &ol) == 1)
+			cr_assert(peer_hoff_pair(&pk, k, kl, o, ol) == 0);
+		rc = peer_hoff_end(&sb, start);
+		break;
+	}
+	case PEER_HACK:
+		rc = peer_encode_hack(&sb, m->id, m->from, m->code, m->count);
 		break;
 	case PEER_SYNC:
 		cr_assert_eq(peer_sync_begin(&sb, &pk, &start, m->from, m->flag,
@@ -488,7 +517,7 @@ static payload peer_sample(int i)
 		cr_assert_eq(peer_encode_fwdreply(&sb, 300, "h:1", obj, sizeof obj), 0);
 		break;
 	case 2:
-		cr_assert_eq(peer_encode_rget(&sb, 70000, "h:2", "key", 3), 0);
+		cr_assert_eq(peer_encode_rget(&sb, 70000, "h:2", "key", 3, NULL), 0);
 		break;
 	case 3:
 		cr_assert_eq(peer_encode_rvalue(&sb, UINT64_MAX, "h:3", 0, obj, sizeof obj), 0);
@@ -497,10 +526,10 @@ static payload peer_sample(int i)
 		cr_assert_eq(peer_encode_rvalue(&sb, 5, "h:4", 0, NULL, 0), 0);
 		break;
 	case 5:
-		cr_assert_eq(peer_encode_rput(&sb, 6, "h:5", "k", 1, obj, sizeof obj, true), 0);
+		cr_assert_eq(peer_encode_rput(&sb, 6, "h:5", "k", 1, obj, sizeof obj, true, NULL), 0);
 		break;
 	case 6:
-		cr_assert_eq(peer_encode_rput(&sb, 7, "h:6", "kk", 2, "", 0, false), 0);
+		cr_assert_eq(peer_encode_rput(&sb, 7, "h:6", "kk", 2, "", 0, false, NULL), 0);
 		break;
 	case 7:
 		cr_assert_eq(peer_encode_rack(&sb, 8, "h:7", 6), 0);
@@ -648,7 +677,7 @@ Test(peer, round_trip_rget)
 		payload f;
 
 		msgpack_sbuffer_init(&sb);
-		cr_assert_eq(peer_encode_rget(&sb, want.id, want.from, key, lens[l]), 0);
+		cr_assert_eq(peer_encode_rget(&sb, want.id, want.from, key, lens[l], NULL), 0);
 		f = take(&sb);
 		want.key = key;
 		want.keylen = lens[l];
@@ -716,7 +745,7 @@ Test(peer, round_trip_rput)
 
 				msgpack_sbuffer_init(&sb);
 				cr_assert_eq(peer_encode_rput(&sb, want.id, want.from, key, klens[k],
-							      obj, olens[o], ack), 0);
+							      obj, olens[o], ack, NULL), 0);
 				f = take(&sb);
 				want.key = key;
 				want.keylen = klens[k];
@@ -869,9 +898,9 @@ Test(peer, encoders_append_whole_frames)
 	cr_assert_eq(peer_sync_begin(&sb, &pk, &start, "c", true, 0), 0);
 	cr_assert_gt(start, 0, "SYNC begins where the buffer ended");
 	cr_assert_eq(peer_sync_end(&sb, start), 0);
-	cr_assert_eq(peer_encode_rget(&sb, 4, "d", "k", 1), 0);
+	cr_assert_eq(peer_encode_rget(&sb, 4, "d", "k", 1, NULL), 0);
 	cr_assert_eq(peer_encode_rvalue(&sb, 5, "e", 0, NULL, 0), 0);
-	cr_assert_eq(peer_encode_rput(&sb, 6, "f", "k", 1, "v", 1, true), 0);
+	cr_assert_eq(peer_encode_rput(&sb, 6, "f", "k", 1, "v", 1, true, NULL), 0);
 	cr_assert_eq(peer_encode_fwdreply(&sb, 7, "g", "r", 1), 0);
 	while (at < sb.size) {
 		size_t len;
@@ -1227,7 +1256,7 @@ Test(peer, wrong_headers_are_refused)
 		{ 0x94, 0x01, 0xd0, 0x85, 0x07, 0x92, 0xa1, 'a', 0x00 },      /* type int8 */
 		{ 0x94, 0x01, 0xa1, 'x', 0x07, 0x92, 0xa1, 'a', 0x00 },       /* type str */
 		{ 0x94, 0x01, 0xcc, 0x85, 0xff, 0x92, 0xa1, 'a', 0x00 },      /* id -1 */
-		{ 0x94, 0x01, 0xcc, 0x87, 0x07, 0x92, 0xa1, 'a', 0x00 },      /* type 135 */
+		{ 0x94, 0x01, 0xcc, 0xc7, 0x07, 0x92, 0xa1, 'a', 0x00 },      /* type 199 */
 		{ 0x94, 0x01, 0xcc, 0xff, 0x07, 0x92, 0xa1, 'a', 0x00 },      /* type 255 */
 		{ 0x94, 0x01, 0x04, 0x07, 0x92, 0xa1, 'a', 0x00 },            /* type PING */
 		{ 0x84, 0x01, 0xcc, 0x85, 0x07, 0x92, 0xa1, 'a', 0x00 },      /* a map */
@@ -1249,7 +1278,7 @@ Test(peer, wrong_headers_are_refused)
 	}
 	/* the reason names an unknown type, and err is optional */
 	cr_assert_eq(peer_decode(bodies[7], lens[7], &m, err, sizeof err), DKV_EPROTO);
-	cr_assert(strstr(err, "unknown") != NULL && strstr(err, "135") != NULL, "%s", err);
+	cr_assert(strstr(err, "unknown") != NULL && strstr(err, "199") != NULL, "%s", err);
 	cr_assert_eq(peer_decode(bodies[0], lens[0], &m, err, sizeof err), DKV_EPROTO);
 	cr_assert(strstr(err, "malformed") != NULL, "%s", err);
 	cr_assert_eq(peer_decode(bodies[0], lens[0], &m, NULL, 0), DKV_EPROTO);

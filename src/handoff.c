@@ -1,0 +1,742 @@
+#include "config.h"
+/*
+ * handoff.c -- hint stores and their delivery.  See handoff.h.
+ */
+
+#include <assert.h>
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "handoff.h"
+#include "proto.h"
+#include "siphash.h"
+
+typedef enum tstate { T_WAITING, T_READING, T_SENDING, T_PAUSED } tstate;
+
+static const char *const tstate_name[] = { "waiting", "reading", "delivering", "paused" };
+
+/* A key of the batch in flight, and the hash of the version sent. */
+typedef struct sent_key {
+	uint8_t *key;
+	size_t klen;
+	uint64_t hash;
+} sent_key;
+
+typedef struct target {
+	handoff *h;
+	char *owner;              /* the owner's node id */
+	uint32_t idx;             /* its hint store (vnode extra index) */
+	tstate state;
+	vnode_iter *it;           /* open while a pass runs */
+	bool pass_over;           /* the iterator reached the end */
+	/* the batch: built by the reader off the loop, sent on it */
+	msgpack_sbuffer frame;
+	sent_key *keys;
+	size_t nkeys, capkeys;
+	int read_rc;
+	uint64_t pid;             /* the HOFF's id */
+	const char *to;           /* interned owner address it was sent to */
+	world_timer *timer;       /* SENDING: deadline; PAUSED/rate: retry */
+	uint64_t not_before_ms;   /* rate limit: next batch not before */
+	uint32_t backoff_ms;
+	uint64_t found_ms;        /* when this process first held it */
+	uint64_t delivered;       /* keys delivered (this process) */
+	char error[160];          /* the last error, "" when none */
+	struct target *next;
+} target;
+
+/* An owner's merge of a HOFF waiting for its sync. */
+typedef struct hoff_wait {
+	durable_waiter wt;
+	handoff *h;
+	const char *to;           /* interned */
+	uint64_t pid;
+	uint64_t count;
+	int rc;
+} hoff_wait;
+
+struct handoff {
+	handoff_env env;
+	target *targets;
+	world_timer *tick;
+	bool quiesced;
+	uint32_t reading;         /* reader jobs on the pool */
+	uint32_t merging;         /* HOFF merges waiting for a sync */
+	uint64_t next_pid;
+	siphash_key hkey;
+	msgpack_sbuffer pb;
+	handoff_stats st;
+	bool warned_full;
+};
+
+static void tick(void *arg);
+static void start_batch(target *t);
+
+int handoff_new(handoff **out, const handoff_env *env)
+{
+	handoff *h = calloc(1, sizeof(*h));
+
+	*out = NULL;
+	if (h == NULL || siphash_key_random(&h->hkey) != 0) {
+		free(h);
+		return -ENOMEM;
+	}
+	h->env = *env;
+	msgpack_sbuffer_init(&h->pb);
+	*out = h;
+	return 0;
+}
+
+static uint64_t now_ms(const handoff *h)
+{
+	return h->env.w->ops->now_ms(h->env.w);
+}
+
+/* "hints/" + the owner's id in hexadecimal (ids may hold any byte but
+ * NUL; hexadecimal is always a file name). */
+static int store_name(const char *owner, char *buf, size_t len)
+{
+	size_t n = strlen(owner), k;
+
+	if (len < sizeof("hints/") + 2 * n)
+		return -ENAMETOOLONG;
+	k = (size_t)snprintf(buf, len, "hints/");
+	for (size_t i = 0; i < n; i++)
+		k += (size_t)snprintf(buf + k, len - k, "%02x", (unsigned char)owner[i]);
+	return 0;
+}
+
+static int unhex(const char *s, char *out, size_t len)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n % 2 != 0 || n / 2 + 1 > len)
+		return -1;
+	for (size_t i = 0; i < n / 2; i++) {
+		unsigned v;
+
+		if (sscanf(s + 2 * i, "%2x", &v) != 1 || v == 0)
+			return -1;
+		out[i] = (char)v;
+	}
+	out[n / 2] = '\0';
+	return 0;
+}
+
+static target *find(handoff *h, const char *owner)
+{
+	for (target *t = h->targets; t != NULL; t = t->next)
+		if (strcmp(t->owner, owner) == 0)
+			return t;
+	return NULL;
+}
+
+static target *target_add(handoff *h, const char *owner, uint32_t idx)
+{
+	target *t = calloc(1, sizeof(*t));
+
+	if (t == NULL || (t->owner = strdup(owner)) == NULL) {
+		free(t);
+		return NULL;
+	}
+	t->h = h;
+	t->idx = idx;
+	t->state = T_WAITING;
+	t->found_ms = now_ms(h);
+	msgpack_sbuffer_init(&t->frame);
+	t->next = h->targets;
+	h->targets = t;
+	return t;
+}
+
+static void batch_clear(target *t)
+{
+	for (size_t i = 0; i < t->nkeys; i++)
+		free(t->keys[i].key);
+	t->nkeys = 0;
+	t->frame.size = 0;
+}
+
+static void target_free(handoff *h, target *t)
+{
+	target **pp = &h->targets;
+
+	while (*pp != t)
+		pp = &(*pp)->next;
+	*pp = t->next;
+	if (t->timer != NULL)
+		h->env.w->ops->timer_cancel(h->env.w, t->timer);
+	vnode_iter_close(t->it);
+	batch_clear(t);
+	free(t->keys);
+	msgpack_sbuffer_destroy(&t->frame);
+	free(t->owner);
+	free(t);
+}
+
+/* Live keys and bytes of a hint store. */
+static void store_size(handoff *h, uint32_t idx, uint64_t *keys, uint64_t *bytes)
+{
+	bitcask *bc = vnode_store_of(h->env.vs, idx);
+	bitcask_stats st;
+
+	*keys = *bytes = 0;
+	if (bc == NULL)
+		return;
+	bitcask_stats_get(bc, &st, NULL, NULL);
+	*keys = st.keys;
+	*bytes = st.live_bytes;
+}
+
+static uint64_t total_bytes(handoff *h)
+{
+	uint64_t sum = 0, k, b;
+
+	for (target *t = h->targets; t != NULL; t = t->next) {
+		store_size(h, t->idx, &k, &b);
+		sum += b;
+	}
+	return sum;
+}
+
+int handoff_start(handoff *h, char *err, size_t errlen)
+{
+	char path[4200], owner[PEER_MAX_ADDR + 1], name[2 * PEER_MAX_ADDR + 16];
+	struct dirent *de;
+	DIR *d;
+	int rc = 0;
+
+	snprintf(path, sizeof(path), "%s/hints", h->env.dir);
+	d = opendir(path);
+	if (d == NULL && errno != ENOENT) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	while (d != NULL && (de = readdir(d)) != NULL) {
+		uint32_t idx;
+
+		if (de->d_name[0] == '.')
+			continue;
+		if (unhex(de->d_name, owner, sizeof(owner)) != 0) {
+			dkv_log_opt(h->env.log, DKV_LOG_WARNING,
+				    "%s/%s: not a hint store (its name is not a node id in "
+				    "hexadecimal); left alone", path, de->d_name);
+			continue;
+		}
+		if (store_name(owner, name, sizeof(name)) != 0 ||
+		    (rc = vnode_extra_open(h->env.vs, name, &idx)) != 0) {
+			snprintf(err, errlen, "hint store %s/%s: %s", path, de->d_name,
+				 dkv_strerror(rc ? rc : -ENAMETOOLONG));
+			break;
+		}
+		if (target_add(h, owner, idx) == NULL) {
+			rc = -ENOMEM;
+			snprintf(err, errlen, "out of memory");
+			break;
+		}
+	}
+	if (d != NULL)
+		closedir(d);
+	if (rc != 0)
+		return rc;
+	h->tick = h->env.w->ops->timer_add(h->env.w, HANDOFF_TICK_MS, tick, h);
+	if (h->tick == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int handoff_store(handoff *h, const char *owner, bool create, uint32_t *idx)
+{
+	char name[2 * PEER_MAX_ADDR + 16];
+	target *t = find(h, owner);
+	int rc;
+
+	if (t != NULL && !create) {
+		*idx = t->idx;
+		return 0;
+	}
+	if (t == NULL && !create)
+		return DKV_ENOTFOUND;
+	if (t != NULL && now_ms(h) - t->found_ms > h->env.cfg->hint_window) {
+		h->st.refused++;
+		return -ENOSPC;
+	}
+	if (total_bytes(h) >= h->env.cfg->hint_max_bytes) {
+		h->st.refused++;
+		if (!h->warned_full)
+			dkv_log_opt(h->env.log, DKV_LOG_WARNING,
+				    "hint stores hold hint_max_bytes (%" PRIu64 " bytes): hinted writes "
+				    "are refused until deliveries free room; their owners heal by "
+				    "anti-entropy", h->env.cfg->hint_max_bytes);
+		h->warned_full = true;
+		return -ENOSPC;
+	}
+	h->warned_full = false;
+	if (t != NULL) {
+		*idx = t->idx;
+		h->st.hinted++;
+		return 0;
+	}
+	if ((rc = store_name(owner, name, sizeof(name))) != 0 ||
+	    (rc = vnode_extra_open(h->env.vs, name, idx)) != 0)
+		return rc;
+	if (target_add(h, owner, *idx) == NULL) {
+		(void)vnode_drop(h->env.vs, *idx);
+		return -ENOMEM;
+	}
+	h->st.hinted++;
+	return 0;
+}
+
+/* --- delivery (fallback side) --------------------------------------------- */
+
+static void pause_target(target *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void retry_later(void *arg)
+{
+	target *t = arg;
+
+	t->timer = NULL;
+	if (t->state == T_PAUSED)
+		t->state = T_WAITING;   /* the next tick looks again */
+	else if (t->state == T_READING)
+		start_batch(t);         /* the rate allows the next batch now */
+}
+
+/* Stop this delivery for a while (keeping the data): owner down, an
+ * error.  The iterator is closed: the next pass starts from the store's
+ * beginning, and finds what was not delivered. */
+static void pause_target(target *t, const char *fmt, ...)
+{
+	handoff *h = t->h;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(t->error, sizeof(t->error), fmt, ap);
+	va_end(ap);
+	if (t->state == T_READING || t->state == T_SENDING)
+		h->st.active--;
+	vnode_iter_close(t->it);
+	t->it = NULL;
+	batch_clear(t);
+	if (t->timer != NULL)
+		h->env.w->ops->timer_cancel(h->env.w, t->timer);
+	t->state = T_PAUSED;
+	t->backoff_ms = t->backoff_ms ? t->backoff_ms * 2 : 500;
+	if (t->backoff_ms > HANDOFF_BACKOFF_MAX_MS)
+		t->backoff_ms = HANDOFF_BACKOFF_MAX_MS;
+	t->timer = h->env.w->ops->timer_add(h->env.w, t->backoff_ms, retry_later, t);
+	dkv_log_opt(h->env.log, DKV_LOG_INFO, "handoff to %s paused: %s", t->owner, t->error);
+}
+
+/* Off the loop: read the next batch from the iterator into the frame. */
+static int read_batch(void *arg)
+{
+	target *t = arg;
+	handoff *h = t->h;
+	msgpack_sbuffer body;
+	msgpack_packer bp, pk;
+	size_t start, bytes = 0;
+	uint32_t n = 0;
+	int rc = 0;
+
+	msgpack_sbuffer_init(&body);
+	msgpack_packer_init(&bp, &body, msgpack_sbuffer_write);
+	while (n < PEER_MAX_HOFF && bytes < HANDOFF_BATCH_BYTES) {
+		const uint8_t *k, *v;
+		size_t kl, vl;
+		sent_key *sk;
+
+		rc = vnode_iter_next(t->it, &k, &kl, &v, &vl);
+		if (rc == DKV_ENOTFOUND) {
+			t->pass_over = true;
+			rc = 0;
+			break;
+		}
+		if (rc != 0)
+			break;
+		if (t->nkeys == t->capkeys) {
+			size_t cap = t->capkeys ? 2 * t->capkeys : 64;
+			sent_key *g = realloc(t->keys, cap * sizeof(*g));
+
+			if (g == NULL) {
+				rc = -ENOMEM;
+				break;
+			}
+			t->keys = g;
+			t->capkeys = cap;
+		}
+		sk = &t->keys[t->nkeys];
+		if ((sk->key = malloc(kl)) == NULL || peer_hoff_pair(&bp, k, kl, v, vl) != 0) {
+			free(sk->key);
+			rc = -ENOMEM;
+			break;
+		}
+		memcpy(sk->key, k, kl);
+		sk->klen = kl;
+		sk->hash = siphash24(&h->hkey, v, vl);
+		t->nkeys++;
+		n++;
+		bytes += kl + vl;
+	}
+	if (rc == 0 && n > 0) {
+		t->frame.size = 0;
+		if (peer_hoff_begin(&t->frame, &pk, &start, t->pid, *h->env.self, t->owner, n) != 0 ||
+		    msgpack_sbuffer_write(&t->frame, body.data, body.size) != 0 ||
+		    peer_hoff_end(&t->frame, start) != 0)
+			rc = -ENOMEM;
+	}
+	msgpack_sbuffer_destroy(&body);
+	return rc;
+}
+
+static void pass_end(target *t);
+static void batch_timeout(void *arg);
+
+/* On the loop: the reader is done; send what it read. */
+static void batch_read(void *arg, int rc)
+{
+	target *t = arg;
+	handoff *h = t->h;
+	long i;
+
+	h->reading--;
+	if (t->state != T_READING)
+		return;   /* cannot happen: a READING target is never paused */
+	if (rc != 0) {
+		pause_target(t, "reading the hint store failed: %s", dkv_strerror(rc));
+		return;
+	}
+	if (t->nkeys == 0) {
+		pass_end(t);
+		return;
+	}
+	i = ring_member_index(placement_ring(h->env.pl), t->owner);
+	t->to = i < 0 ? NULL : placement_addr(h->env.pl, (uint32_t)i);
+	if (t->to == NULL || placement_is_down(h->env.pl, (uint32_t)i)) {
+		pause_target(t, "the owner went down");
+		return;
+	}
+	rc = h->env.w->ops->send(h->env.w, t->to, t->frame.data, t->frame.size);
+	if (rc != 0) {
+		pause_target(t, "cannot send to %s: %s", t->to, dkv_strerror(rc));
+		return;
+	}
+	t->state = T_SENDING;
+	t->timer = h->env.w->ops->timer_add(h->env.w, HANDOFF_TIMEOUT_MS, batch_timeout, t);
+	h->st.batches++;
+}
+
+static void batch_timeout(void *arg)
+{
+	target *t = arg;
+
+	t->timer = NULL;
+	t->h->st.batch_errors++;
+	pause_target(t, "no answer from %s within %u ms", t->to, HANDOFF_TIMEOUT_MS);
+}
+
+/* Read the next batch (READING): at once, or when the rate allows. */
+static void start_batch(target *t)
+{
+	handoff *h = t->h;
+	uint64_t now = now_ms(h);
+
+	if (h->quiesced)
+		return;
+	if (t->not_before_ms > now) {
+		if (t->timer == NULL)
+			t->timer = h->env.w->ops->timer_add(h->env.w, t->not_before_ms - now,
+							    retry_later, t);
+		return;
+	}
+	batch_clear(t);
+	t->pid = ++h->next_pid;
+	h->reading++;
+	h->env.w->ops->work(h->env.w, read_batch, t, batch_read, t);
+}
+
+/* A pass over the store is over: drop it if empty, else go again. */
+static void pass_end(target *t)
+{
+	handoff *h = t->h;
+	uint64_t keys, bytes;
+	int rc;
+
+	vnode_iter_close(t->it);
+	t->it = NULL;
+	t->pass_over = false;
+	store_size(h, t->idx, &keys, &bytes);
+	h->st.active--;
+	t->state = T_WAITING;
+	if (keys > 0)
+		return;   /* written meanwhile: the next tick starts a new pass */
+	rc = vnode_drop(h->env.vs, t->idx);
+	if (rc != 0) {
+		dkv_log_opt(h->env.log, DKV_LOG_WARNING, "dropping the emptied hint store for %s: %s",
+			    t->owner, dkv_strerror(rc));
+		return;
+	}
+	dkv_log_opt(h->env.log, DKV_LOG_INFO, "handoff to %s done: %" PRIu64 " keys delivered",
+		    t->owner, t->delivered);
+	target_free(h, t);
+}
+
+void handoff_hack(handoff *h, const peer_msg *pm)
+{
+	target *t;
+	uint64_t sent = 0;
+
+	for (t = h->targets; t != NULL; t = t->next)
+		if (t->state == T_SENDING && t->pid == pm->id)
+			break;
+	if (t == NULL)
+		return;   /* late: timed out and paused already */
+	if (t->timer != NULL) {
+		h->env.w->ops->timer_cancel(h->env.w, t->timer);
+		t->timer = NULL;
+	}
+	if (pm->code != 0) {
+		h->st.batch_errors++;
+		pause_target(t, "%s refused the batch: %s", t->to,
+			     dkv_strerror(proto_error_to_dkv(pm->code)));
+		return;
+	}
+	/* Delivered and durable on the owner: remove what is still the
+	 * version sent (the values were just read: the page cache has them). */
+	for (size_t i = 0; i < t->nkeys; i++) {
+		sent_key *sk = &t->keys[i];
+		void *v = NULL;
+		size_t vl = 0;
+
+		if (vnode_get_raw(h->env.vs, t->idx, sk->key, sk->klen, &v, &vl) == 0 &&
+		    siphash24(&h->hkey, v, vl) == sk->hash &&
+		    vnode_delete(h->env.vs, t->idx, sk->key, sk->klen) == 0) {
+			t->delivered++;
+			h->st.delivered_keys++;
+			h->st.delivered_bytes += sk->klen + vl;
+		}
+		free(v);
+	}
+	sent = t->frame.size;
+	batch_clear(t);
+	t->backoff_ms = 0;
+	t->error[0] = '\0';
+	if (t->pass_over) {
+		pass_end(t);
+		return;
+	}
+	t->state = T_READING;
+	t->not_before_ms = now_ms(h) + sent * 1000 / (h->env.cfg->handoff_rate ? h->env.cfg->handoff_rate : 1);
+	start_batch(t);
+}
+
+void handoff_peer_gone(handoff *h, const char *addr)
+{
+	const char *a = placement_intern(h->env.pl, addr);
+
+	for (target *t = h->targets; t != NULL; t = t->next)
+		if (t->state == T_SENDING && t->to == a) {
+			h->st.batch_errors++;
+			pause_target(t, "the connection to %s failed", a);
+		}
+}
+
+/* Start deliveries to owners that are up, within handoff_concurrency. */
+static void tick(void *arg)
+{
+	handoff *h = arg;
+	const ring *rg = placement_ring(h->env.pl);
+
+	h->tick = h->env.w->ops->timer_add(h->env.w, HANDOFF_TICK_MS, tick, h);
+	if (h->quiesced || rg == NULL)
+		return;
+	for (target *t = h->targets; t != NULL; t = t->next) {
+		long i;
+		uint64_t keys, bytes;
+		int rc;
+
+		if (h->st.active >= h->env.cfg->handoff_concurrency)
+			break;
+		if (t->state != T_WAITING)
+			continue;
+		i = ring_member_index(rg, t->owner);
+		if (i < 0 || placement_is_down(h->env.pl, (uint32_t)i) ||
+		    placement_is_self(h->env.pl, (uint32_t)i))
+			continue;
+		store_size(h, t->idx, &keys, &bytes);
+		if (keys == 0) {
+			h->st.active++;   /* pass_end counts it off */
+			t->state = T_READING;
+			pass_end(t);      /* may free t: stop walking */
+			break;
+		}
+		if ((rc = vnode_iter_open(h->env.vs, t->idx, &t->it)) != 0) {
+			snprintf(t->error, sizeof(t->error), "cannot open the hint store: %s",
+				 dkv_strerror(rc));
+			continue;
+		}
+		t->state = T_READING;
+		t->pass_over = false;
+		h->st.active++;
+		start_batch(t);
+	}
+}
+
+/* --- the owner's side ----------------------------------------------------- */
+
+static void hoff_synced(void *arg, int rc)
+{
+	hoff_wait *hw = arg;
+	handoff *h = hw->h;
+
+	h->merging--;
+	if (rc == 0)
+		rc = hw->rc;
+	h->pb.size = 0;
+	if (peer_encode_hack(&h->pb, hw->pid, *h->env.self, rc == 0 ? 0 : proto_error_from_dkv(rc),
+			     hw->count) == 0)
+		(void)h->env.w->ops->send(h->env.w, hw->to, h->pb.data, h->pb.size);
+	free(hw);
+}
+
+void handoff_hoff(handoff *h, const peer_msg *pm)
+{
+	mpr e = pm->entries;
+	uint64_t left = pm->nentries, count = 0;
+	const uint8_t *k, *o;
+	size_t kl, ol;
+	hoff_wait *hw;
+	const char *from = placement_intern(h->env.pl, pm->from);
+	int rc = 0, more;
+
+	if (strcmp(pm->owner, h->env.node_id) != 0)
+		rc = DKV_EINVAL;   /* meant for another node: we are not its owner */
+	while (rc == 0 && (more = peer_hoff_next(&e, &left, &k, &kl, &o, &ol)) == 1) {
+		object *obj = NULL;
+		bool wrote;
+
+		if (kl > h->env.cfg->max_key_size)
+			rc = DKV_ETOOBIG;
+		else if ((rc = object_decode(o, ol, &h->env.olim, &obj)) == 0)
+			rc = vnode_merge(h->env.vs, placement_partition(h->env.pl, k, kl), k, kl, obj,
+					 &wrote);
+		object_free(obj);
+		count += rc == 0;
+	}
+	h->st.received_keys += count;
+	if (rc != 0)
+		dkv_log_opt(h->env.log, DKV_LOG_WARNING, "a handoff batch from %s failed: %s",
+			    pm->from, dkv_strerror(rc));
+	hw = from == NULL ? NULL : malloc(sizeof(*hw));
+	if (hw == NULL) {
+		h->pb.size = 0;
+		if (peer_encode_hack(&h->pb, pm->id, *h->env.self, PROTO_ERR_INTERNAL, count) == 0)
+			(void)h->env.w->ops->send(h->env.w, pm->from, h->pb.data, h->pb.size);
+		return;
+	}
+	hw->h = h;
+	hw->to = from;
+	hw->pid = pm->id;
+	hw->count = count;
+	hw->rc = rc;
+	h->merging++;
+	/* durable before the answer, whatever the sync policy: the fallback
+	 * drops its copy when it hears it */
+	durable_wait(h->env.dur, &hw->wt, hoff_synced, hw);
+}
+
+/* --- reports -------------------------------------------------------------- */
+
+void handoff_stats_get(handoff *h, handoff_stats *st)
+{
+	*st = h->st;
+	st->pending_keys = st->pending_bytes = 0;
+	for (target *t = h->targets; t != NULL; t = t->next) {
+		uint64_t k, b;
+
+		store_size(h, t->idx, &k, &b);
+		st->pending_keys += k;
+		st->pending_bytes += b;
+	}
+}
+
+#define PK(x) do { if ((x) != 0) return -ENOMEM; } while (0)
+
+static int pack_str(msgpack_packer *pk, const char *s)
+{
+	return msgpack_pack_str_with_body(pk, s, strlen(s));
+}
+
+int handoff_report(handoff *h, msgpack_packer *pk)
+{
+	uint64_t pending = 0;
+	size_t n = 0;
+
+	for (target *t = h->targets; t != NULL; t = t->next) {
+		uint64_t k, b;
+
+		store_size(h, t->idx, &k, &b);
+		pending += k;
+		n++;
+	}
+	PK(msgpack_pack_map(pk, 2));
+	PK(pack_str(pk, "pending"));
+	PK(msgpack_pack_uint64(pk, pending));
+	PK(pack_str(pk, "targets"));
+	PK(msgpack_pack_array(pk, n));
+	for (target *t = h->targets; t != NULL; t = t->next) {
+		uint64_t k, b;
+
+		store_size(h, t->idx, &k, &b);
+		PK(msgpack_pack_map(pk, 6));
+		PK(pack_str(pk, "node"));
+		PK(pack_str(pk, t->owner));
+		PK(pack_str(pk, "keys"));
+		PK(msgpack_pack_uint64(pk, k));
+		PK(pack_str(pk, "bytes"));
+		PK(msgpack_pack_uint64(pk, b));
+		PK(pack_str(pk, "state"));
+		PK(pack_str(pk, tstate_name[t->state]));
+		PK(pack_str(pk, "delivered"));
+		PK(msgpack_pack_uint64(pk, t->delivered));
+		PK(pack_str(pk, "error"));
+		PK(t->error[0] ? pack_str(pk, t->error) : msgpack_pack_nil(pk));
+	}
+	return 0;
+}
+
+/* --- end ------------------------------------------------------------------ */
+
+void handoff_quiesce(handoff *h)
+{
+	h->quiesced = true;
+	if (h->tick != NULL)
+		h->env.w->ops->timer_cancel(h->env.w, h->tick);
+	h->tick = NULL;
+}
+
+bool handoff_busy(const handoff *h)
+{
+	return h->reading > 0 || h->merging > 0;
+}
+
+void handoff_free(handoff *h)
+{
+	if (h == NULL)
+		return;
+	assert(h->reading == 0);
+	handoff_quiesce(h);
+	while (h->targets != NULL)
+		target_free(h, h->targets);
+	msgpack_sbuffer_destroy(&h->pb);
+	free(h);
+}

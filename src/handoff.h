@@ -1,0 +1,152 @@
+/*
+ * handoff.h -- hint stores and hinted handoff: what this node keeps for a
+ * primary that could not take a write (sloppy quorum, DESIGN section 6),
+ * and its delivery once that primary is back.
+ *
+ * When a primary of a key is down or fails, the coordinator sends the
+ * write to the next fallback of the key's preference list instead, marked
+ * with the intended owner (RPUT's owner).  The fallback keeps it in its
+ * HINT STORE for that owner: one Bitcask store per owner,
+ * DATA_DIR/hints/HEX (HEX: the owner's node id in hexadecimal), held in
+ * the node's vnode set as an extra store (vnode.h), so it is made durable
+ * by the same sync batches as a replica write (an acknowledged hint
+ * survives a crash under the node's sync policy) and compacted by the
+ * same background merges.  A key is kept once per owner: a second write
+ * of it merges into the first (vnode_merge: never overwriting a newer or
+ * concurrent version), so a key written a thousand times while its owner
+ * was down is delivered once.  Why one store per owner and not one per
+ * partition and owner (Riak's fallback vnodes): a down member owns
+ * hundreds of partitions, and a store costs a few fsyncs to create and
+ * files to keep open; one per owner costs one.  The keys' partitions are
+ * computed again on delivery.
+ *
+ * DELIVERY
+ *   Every HANDOFF_TICK_MS a node looks at its hint stores; one whose owner
+ *   is a valid ring member that SWIM does not say is down starts a
+ *   delivery (at most handoff_concurrency at once).  A delivery walks its
+ *   store with an iterator; each batch (up to HANDOFF_BATCH_BYTES and
+ *   PEER_MAX_HOFF pairs) is read OFF the loop (world->work: the values
+ *   come from disk), sent in one HOFF frame, merged by the owner into its
+ *   partition stores and made durable there (a sync batch, whatever the
+ *   owner's sync policy) before it answers HACK.  Only then does the
+ *   fallback remove the batch's keys from the hint store -- each only if
+ *   it still holds the very version it sent (a write that came in
+ *   meanwhile stays for the next pass).  An interrupted delivery (either
+ *   side restarting, a connection failing, a timeout) loses at most the
+ *   batch in flight, which stays in the store and is sent again: a merge
+ *   of the same version changes nothing.  When a pass ends with the store
+ *   empty, the store is deleted; otherwise another pass starts.  Batches
+ *   are spaced so that a delivery sends at most handoff_rate bytes a
+ *   second.  Deletes travel as what they are, tombstones.
+ *
+ * LIFECYCLE OF A TARGET (one per hint store)
+ *
+ *   WAITING --owner up, a slot free--> READING --batch read--> SENDING
+ *      ^                                  ^                       |
+ *      |                                  +---HACK ok, rate wait--+
+ *      |                                  |  (pass over: drop the store
+ *      |                                  |   if empty, else a new pass)
+ *      +--owner down / error (PAUSED: retried after a backoff)----+
+ *
+ *   state     a work job   a HOFF in flight   iterator open
+ *   WAITING   no           no                 no
+ *   READING   yes          no                 yes
+ *   SENDING   no           yes (deadline)     yes
+ *   PAUSED    no           no                 no    (error kept for
+ *                                                    dynkv-admin hints)
+ *
+ * BOUNDS
+ *   A node holds at most hint_max_bytes of hints (live bytes over its
+ *   hint stores) and takes new hints for an owner only during hint_window
+ *   after its store was created (counted from when this process found
+ *   it); past either, a hinted write is refused (counted, logged once),
+ *   the coordinator's W counts one fewer, and the owner heals by
+ *   anti-entropy.  Hints already held are always delivered.
+ *   Hints whose owner has been removed from the ring stay until the
+ *   ownership-transfer work delivers them to the keys' new primaries
+ *   (dynkv.7 BUGS).
+ *
+ * Loop thread only; the batch reader runs on the world's pool and touches
+ * nothing but its iterator and its own buffers.
+ */
+#ifndef DKV_HANDOFF_H
+#define DKV_HANDOFF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <msgpack.h>
+
+#include "dkv_config.h"
+#include "durable.h"
+#include "log.h"
+#include "peer.h"
+#include "placement.h"
+#include "vnode.h"
+#include "world.h"
+
+/* How often hint stores are looked at; what one batch holds at most (a
+ * batch is one fsync on the owner: 256 KiB per ~5 ms of loopback round
+ * trip and fdatasync is ~50 MB/s for one delivery); how long a batch may
+ * wait for its HACK; the longest a paused delivery waits to retry. */
+#define HANDOFF_TICK_MS       500u
+#define HANDOFF_BATCH_BYTES   (256u * 1024u)
+#define HANDOFF_TIMEOUT_MS    10000u
+#define HANDOFF_BACKOFF_MAX_MS 10000u
+
+typedef struct handoff handoff;
+
+typedef struct handoff_env {
+	world *w;
+	dkv_log *log;                /* NULL: no logging */
+	const dkv_config *cfg;       /* handoff_rate, handoff_concurrency,
+	                              * hint_max_bytes, hint_window (borrowed) */
+	const char *const *self;     /* our address (borrowed) */
+	const char *node_id;         /* ours (borrowed) */
+	const char *dir;             /* the data directory (borrowed) */
+	placement *pl;
+	vnode_set *vs;
+	durable *dur;
+	object_limits olim;
+} handoff_env;
+
+typedef struct handoff_stats {
+	uint64_t pending_keys, pending_bytes;  /* held for others now */
+	uint64_t hinted;             /* hinted writes taken */
+	uint64_t refused;            /* hinted writes refused past a bound */
+	uint64_t delivered_keys, delivered_bytes;
+	uint64_t received_keys;      /* pairs merged for fallbacks (as owner) */
+	uint64_t batches, batch_errors;
+	uint32_t active;             /* deliveries running */
+} handoff_stats;
+
+int handoff_new(handoff **out, const handoff_env *env);
+/* Open the hint stores found under DIR/hints and start the tick.  0 or
+ * the first error (err says which store). */
+int handoff_start(handoff *h, char *err, size_t errlen);
+/* Stop starting batches (the node is stopping). */
+void handoff_quiesce(handoff *h);
+/* True iff a batch reader runs on the world's pool or a merge waits for
+ * its sync: the node's close must wait. */
+bool handoff_busy(const handoff *h);
+void handoff_free(handoff *h);
+
+/* The index (vnode.h) of the hint store for owner, for a hinted write of
+ * `bytes` (create: opened if need be, within the BOUNDS) or a read
+ * (create false: DKV_ENOTFOUND when there is none).  0, DKV_ENOTFOUND,
+ * -ENOSPC past a bound (counted), or the store's error. */
+int handoff_store(handoff *h, const char *owner, bool create, uint32_t *idx);
+
+/* A fallback's HOFF (owner side) and an owner's HACK (fallback side). */
+void handoff_hoff(handoff *h, const peer_msg *pm);
+void handoff_hack(handoff *h, const peer_msg *pm);
+/* The peer at addr is gone: a batch waiting on it fails now. */
+void handoff_peer_gone(handoff *h, const char *addr);
+
+void handoff_stats_get(handoff *h, handoff_stats *st);
+/* dynkv-admin hints: {"pending": KEYS, "targets": [{"node", "keys",
+ * "bytes", "state", "delivered", "error"}]} packed into pk. */
+int handoff_report(handoff *h, msgpack_packer *pk);
+
+#endif /* DKV_HANDOFF_H */

@@ -1,0 +1,300 @@
+/*
+ * test_handoff.c -- sloppy quorum and hinted handoff (coord.c, replica.c,
+ * handoff.c) on the simulated cluster rig: writes that a down primary
+ * misses go to a fallback with a hint, count for W but not PW, are read
+ * back through the fallback, survive the fallback's restart, and reach the
+ * owner by themselves once it is back, deletes included.
+ */
+#include "config.h"
+
+#include <criterion/criterion.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "crig.h"
+#include "error.h"
+#include "ring.h"
+
+#define NKEYS 60
+
+/* A put with W and PW; the reply type, *code its error code. */
+static uint32_t put_wpw(crig *r, size_t i, const char *key, const char *val, int32_t w,
+			int32_t pw, uint32_t *code)
+{
+	msgpack_sbuffer sb;
+	proto_opts o = opts_rw(0, w);
+	proto_msg m;
+	uint32_t type = 0;
+
+	o.pw = pw;
+	o.replace = true;   /* supersedes what a quorum read returns: no siblings */
+	msgpack_sbuffer_init(&sb);
+	cr_assert_eq(proto_encode_put(&sb, r->next_id++, key, strlen(key), val, strlen(val), NULL,
+				      0, &o), 0);
+	*code = 0;
+	if (call(r, i, &sb, &m, 10000)) {
+		type = m.type;
+		*code = m.code;
+		proto_msg_release(&m);
+	}
+	msgpack_sbuffer_destroy(&sb);
+	return type;
+}
+
+/* A blind delete with W. */
+static uint32_t del_w(crig *r, size_t i, const char *key, int32_t w)
+{
+	msgpack_sbuffer sb;
+	proto_opts o = opts_rw(0, w);
+	proto_msg m;
+	uint32_t type = 0;
+
+	o.replace = true;   /* deletes what a quorum read returns */
+	msgpack_sbuffer_init(&sb);
+	cr_assert_eq(proto_encode_delete(&sb, r->next_id++, key, strlen(key), NULL, 0, &o), 0);
+	if (call(r, i, &sb, &m, 10000)) {
+		type = m.type;
+		proto_msg_release(&m);
+	}
+	msgpack_sbuffer_destroy(&sb);
+	return type;
+}
+
+/* True iff member id is one of key's primaries (the same ring on every
+ * node: ids sorted). */
+static bool owns(crig *r, const char *key, const char *id)
+{
+	const char *ids[MAXN];
+	ring *rg;
+	bool yes = false;
+	uint32_t p;
+
+	for (size_t i = 0; i < r->n; i++)
+		ids[i] = r->addr[i];   /* node ids default to the listen address */
+	cr_assert_eq(ring_build(&rg, ids, r->n, 512, 3), 0);
+	p = ring_partition(ring_key_hash(key, strlen(key)), 512);
+	for (uint32_t k = 0; k < ring_n(rg); k++)
+		yes |= strcmp(ring_member_id(rg, ring_preflist(rg, p)[k]), id) == 0;
+	ring_free(rg);
+	return yes;
+}
+
+/* A number field of an admin command's answer at node i. */
+static uint64_t admin_u64(crig *r, size_t i, const char *cmd, const char *name)
+{
+	msgpack_zone z;
+	msgpack_object o;
+	const msgpack_object *f;
+	uint64_t n;
+
+	msgpack_zone_init(&z, 4096);
+	cr_assert(admin(r, i, cmd, &z, &o, NULL), "%s at node %zu", cmd, i);
+	f = field(&o, name);
+	cr_assert(f != NULL && f->type == MSGPACK_OBJECT_POSITIVE_INTEGER, "no %s in %s", name, cmd);
+	n = f->via.u64;
+	msgpack_zone_destroy(&z);
+	return n;
+}
+
+/* Hinted keys node i holds, over every owner. */
+static uint64_t pending(crig *r, size_t i)
+{
+	return admin_u64(r, i, "hints", "pending");
+}
+
+/* Keys node i stores in its partitions (status "keys"). */
+static uint64_t stored(crig *r, size_t i)
+{
+	return admin_u64(r, i, "status", "keys");
+}
+
+static void wait_down(crig *r, size_t who, size_t among)
+{
+	char buf[16];
+	uint64_t t0 = sim_now(r->sim);
+
+	for (size_t i = 0; i < among; i++)
+		while (strcmp(liveness(r, i, r->addr[who], buf, sizeof(buf)), "down") != 0) {
+			cr_assert_lt(sim_now(r->sim) - t0, 30000, "node %zu sees %s as %s (seed %llu)",
+				     i, r->addr[who], buf, (unsigned long long)r->seed);
+			sim_run_for(r->sim, 50);
+		}
+}
+
+/* Run until no node holds a hint (failing after limit_ms). */
+static uint64_t drain(crig *r, uint64_t limit_ms)
+{
+	uint64_t t0 = sim_now(r->sim);
+
+	for (;;) {
+		uint64_t left = 0;
+
+		for (size_t i = 0; i < r->n; i++)
+			if (r->nd[i] != NULL)
+				left += pending(r, i);
+		if (left == 0)
+			return sim_now(r->sim) - t0;
+		cr_assert_lt(sim_now(r->sim) - t0, limit_ms, "%" PRIu64 " hints still held after %"
+			     PRIu64 " ms (seed %llu)", left, limit_ms, (unsigned long long)r->seed);
+		sim_run_for(r->sim, 100);
+	}
+}
+
+static void key_of(char *buf, size_t len, int k)
+{
+	snprintf(buf, len, "key-%03d", k);
+}
+
+/* A converged 4-node cluster (node 3 the one to fail), every key written
+ * with val first when val is not NULL. */
+static void start4(crig *r, uint64_t seed, const char *sync, const char *val)
+{
+	char key[32];
+	uint32_t code;
+
+	crig_init(r, 4, seed, sync);
+	converge_ms(r, 30000);
+	for (int k = 0; val != NULL && k < NKEYS; k++) {
+		key_of(key, sizeof(key), k);
+		cr_assert_eq(put_wpw(r, 0, key, val, 3, 0, &code), PROTO_OK);
+	}
+}
+
+/* Node 3 crashes; wait until the three others see it down. */
+static void crash3(crig *r)
+{
+	sim_crash(r->sim, r->addr[3]);
+	close_node(r, 3);
+	wait_down(r, 3, 3);
+}
+
+/* 4 nodes, N=3, node 3 down: every W=3 put succeeds through a fallback,
+ * PW=3 is refused for the keys node 3 owns, R=3 reads succeed; after its
+ * restart the hints reach it and it alone serves every key it owns. */
+Test(handoff, sloppy_quorum_then_handoff_to_the_returning_owner)
+{
+	uint64_t seed = sim_seed_env("sloppy_handoff", (uint64_t)time(NULL));
+	char key[32], val[32];
+	uint32_t code;
+	int owned = 0;
+	crig r;
+
+	start4(&r, seed, "always", NULL);
+	crash3(&r);
+	for (int k = 0; k < NKEYS; k++) {
+		key_of(key, sizeof(key), k);
+		snprintf(val, sizeof(val), "v%d", k);
+		cr_assert_eq(put_wpw(&r, (size_t)k % 3, key, val, 3, 0, &code), PROTO_OK,
+			     "W=3 put of %s failed: code %u (seed %llu)", key, code,
+			     (unsigned long long)seed);
+		if (owns(&r, key, r.addr[3])) {
+			owned++;
+			cr_assert_eq(put_wpw(&r, 0, key, val, 0, 3, &code), PROTO_ERROR,
+				     "PW=3 accepted for %s, owned by a down node", key);
+			cr_assert_eq(code, PROTO_ERR_QUORUM);
+		}
+	}
+	cr_assert_gt(owned, NKEYS / 2, "node 3 owns %d of %d keys", owned, NKEYS);
+	for (int k = 0; k < NKEYS; k++) {
+		key_of(key, sizeof(key), k);
+		snprintf(val, sizeof(val), "v%d", k);
+		cr_assert_eq(get_is(&r, (size_t)k % 3, key, val, 3), 1, "R=3 read of %s (seed %llu)",
+			     key, (unsigned long long)seed);
+	}
+	cr_assert_gt(pending(&r, 0) + pending(&r, 1) + pending(&r, 2), 0, "no hint held");
+
+	sim_restart(r.sim, r.addr[3]);
+	open_node(&r, 3);
+	drain(&r, 30000);
+	/* node 3 alone: every key it owns is in its own store */
+	for (size_t i = 0; i < 3; i++) {
+		sim_crash(r.sim, r.addr[i]);
+		close_node(&r, i);
+	}
+	for (int k = 0; k < NKEYS; k++) {
+		key_of(key, sizeof(key), k);
+		snprintf(val, sizeof(val), "v%d", k);
+		if (owns(&r, key, r.addr[3]))
+			cr_assert_eq(get_is(&r, 3, key, val, 1), 1, "%s did not reach its owner "
+				     "(seed %llu)", key, (unsigned long long)seed);
+	}
+	crig_fini(&r);
+}
+
+/* Hints survive the fallback's crash (sync = always: an acknowledged hint
+ * is synced) and are delivered after it; deletes made while the owner was
+ * down reach it as tombstones. */
+Test(handoff, hints_survive_a_fallback_crash_and_deletes_travel_as_tombstones)
+{
+	uint64_t seed = sim_seed_env("handoff_crash", (uint64_t)time(NULL));
+	char key[32], val[32];
+	uint32_t code;
+	crig r;
+
+	/* written everywhere first, so that the deletes below have something
+	 * to delete on node 3 */
+	start4(&r, seed, "always", "old");
+	crash3(&r);
+	for (int k = 0; k < NKEYS; k++) {
+		key_of(key, sizeof(key), k);
+		snprintf(val, sizeof(val), "new%d", k);
+		if (k % 2 == 0)
+			cr_assert_eq(put_wpw(&r, 1, key, val, 3, 0, &code), PROTO_OK);
+		else
+			cr_assert_eq(del_w(&r, 1, key, 3), PROTO_OK, "delete %s", key);
+	}
+	/* every fallback crashes and comes back */
+	for (size_t i = 0; i < 3; i++) {
+		sim_crash(r.sim, r.addr[i]);
+		close_node(&r, i);
+		sim_restart(r.sim, r.addr[i]);
+		open_node(&r, i);
+	}
+	converge_ms(&r, 30000);   /* node 3 is still down: the 3 others agree */
+	cr_assert_gt(pending(&r, 0) + pending(&r, 1) + pending(&r, 2), 0,
+		     "the hints did not survive the crash");
+	sim_restart(r.sim, r.addr[3]);
+	open_node(&r, 3);
+	drain(&r, 30000);
+	for (size_t i = 0; i < 3; i++) {
+		sim_crash(r.sim, r.addr[i]);
+		close_node(&r, i);
+	}
+	for (int k = 0; k < NKEYS; k++) {
+		key_of(key, sizeof(key), k);
+		snprintf(val, sizeof(val), "new%d", k);
+		if (!owns(&r, key, r.addr[3]))
+			continue;
+		cr_assert_eq(get_is(&r, 3, key, k % 2 == 0 ? val : NULL, 1), 1,
+			     "%s on its owner after handoff (seed %llu)", key,
+			     (unsigned long long)seed);
+	}
+	crig_fini(&r);
+}
+
+/* Read repair sends to primaries only: a read through a fallback that
+ * lacks a key does not give it a hint to hand off again (riak_kv#1845). */
+Test(handoff, read_repair_never_fills_a_fallback)
+{
+	uint64_t seed = sim_seed_env("handoff_rr", (uint64_t)time(NULL));
+	uint64_t before;
+	char key[32];
+	crig r;
+
+	start4(&r, seed, "none", "v");
+	crash3(&r);
+	before = stored(&r, 0) + stored(&r, 1) + stored(&r, 2);
+	for (int k = 0; k < NKEYS; k++) {
+		key_of(key, sizeof(key), k);
+		cr_assert_eq(get_is(&r, (size_t)k % 3, key, "v", 3), 1, "R=3 read of %s", key);
+	}
+	sim_run_for(r.sim, 3000);
+	cr_assert_eq(pending(&r, 0) + pending(&r, 1) + pending(&r, 2), 0,
+		     "read repair gave a fallback hints (seed %llu)", (unsigned long long)seed);
+	cr_assert_eq(stored(&r, 0) + stored(&r, 1) + stored(&r, 2), before,
+		     "read repair wrote to a fallback (seed %llu)", (unsigned long long)seed);
+	crig_fini(&r);
+}
