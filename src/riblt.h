@@ -105,8 +105,9 @@
  *   once per mapping into the batch: the first m symbols cost n items times
  *   about 1 + 2 ln((m + 2) / 2) mappings (14 for m = 2,000), so produce in
  *   batches (doubling, say), not one symbol at a time.  Decoder: 32 bytes a
- *   symbol, about 56 per recovered item; feeding it one symbol at a time
- *   is cheap (its recovered items sit in a heap by next index).
+ *   symbol, 72 per recovered item (item, checksum, generator and direction
+ *   48, heap slot 8, result 16); feeding it one symbol at a time is cheap
+ *   (its recovered items sit in a heap by next index).
  *
  * THREADS AND OWNERSHIP
  *   Pure computation on memory: no I/O, no globals, no locks.  An encoder or
@@ -213,8 +214,9 @@ int riblt_decoder_new(riblt_decoder **out);
 void riblt_decoder_free(riblt_decoder *d);
 
 /* Append the next n difference symbols (A's minus B's, indices
- * [symbols, symbols + n)) and peel what they allow.  0, -ENOMEM, or
- * DKV_ECORRUPT (see HOSTILE INPUT); after an error every later call
+ * [symbols, symbols + n)) and peel what they allow.  0, -ENOMEM,
+ * DKV_ECORRUPT (see HOSTILE INPUT), or DKV_EINVAL if the indices would pass
+ * 2^63 (nothing added); after -ENOMEM or DKV_ECORRUPT every later call
  * returns the same error. */
 int riblt_decoder_add(riblt_decoder *d, const riblt_symbol *diff, size_t n);
 
