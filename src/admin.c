@@ -481,6 +481,8 @@ void admin_request(admin *a, uint64_t client, const proto_msg *m)
 		admin_preflist(a, &pk, &m->args[0]);
 	else if (strcmp(cmd, "hints") == 0 && m->nargs == 0)
 		(void)handoff_report(a->env.ho, &pk);
+	else if (strcmp(cmd, "aae") == 0 && m->nargs == 0)
+		(void)aae_report(a->env.ae, &pk);
 	else if (strcmp(cmd, "join") == 0 && m->nargs == 1) {
 		join_start(a, client, m->id, arg);
 		goto out;

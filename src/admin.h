@@ -17,6 +17,7 @@
 
 #include "cluster.h"
 #include "dkv_config.h"
+#include "aae.h"
 #include "handoff.h"
 #include "hist.h"
 #include "node.h"
@@ -37,6 +38,7 @@ typedef struct admin_env {
 	placement *pl;
 	vnode_set *vs;
 	handoff *ho;                 /* hints (dynkv-admin hints) */
+	aae *ae;                     /* anti-entropy (dynkv-admin aae) */
 	reply *rp;
 	/* The node's figures for status (node_stats_get), and its latency. */
 	void (*stats)(void *ctx, node_stats *st);

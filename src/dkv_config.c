@@ -173,12 +173,16 @@ static bool parse_size(const char *s, uint64_t *v)
 	return true;
 }
 
-static bool parse_duration(const char *s, uint64_t *v)
+/* A duration in ms; a plain number is plain_mult ms (1: milliseconds,
+ * 1000: seconds). */
+static bool parse_duration_as(const char *s, uint64_t *v, uint64_t plain_mult)
 {
 	uint64_t x, mult;
 	if (!parse_digits(&s, &x))
 		return false;
-	if (*s == '\0' || strcmp(s, "ms") == 0)
+	if (*s == '\0')
+		mult = plain_mult;
+	else if (strcmp(s, "ms") == 0)
 		mult = 1;
 	else if (strcmp(s, "s") == 0)
 		mult = 1000;
@@ -192,6 +196,11 @@ static bool parse_duration(const char *s, uint64_t *v)
 		return false;
 	*v = x * mult;
 	return true;
+}
+
+static bool parse_duration(const char *s, uint64_t *v)
+{
+	return parse_duration_as(s, v, 1);
 }
 
 static bool is_host_byte(char c)
@@ -477,6 +486,16 @@ static int set_value(dkv_config *cfg, const key_info *k, const char *value,
 		}
 		*(uint32_t *)field = (uint32_t)x;
 		return 0;
+	case CT_SECONDS:
+		if (!parse_duration_as(value, &x, 1000) || x < k->min || x > k->max) {
+			format_duration(lo, sizeof(lo), k->min);
+			format_duration(hi, sizeof(hi), k->max);
+			snprintf(why, whylen, "%s is not a duration between %s and %s"
+				 " (seconds, or with ms, s, m, h)", sv, lo, hi);
+			return DKV_EINVAL;
+		}
+		*(uint32_t *)field = (uint32_t)x;
+		return 0;
 	}
 	snprintf(why, whylen, "internal error: key of unknown type");
 	return DKV_EINVAL;
@@ -535,6 +554,7 @@ static int format_value(const dkv_config *cfg, const key_info *k, char *buf, siz
 		format_size(tmp, sizeof(tmp), *(const uint64_t *)field);
 		break;
 	case CT_DURATION:
+	case CT_SECONDS:
 		format_duration(tmp, sizeof(tmp), *(const uint32_t *)field);
 		break;
 	}

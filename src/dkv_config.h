@@ -112,7 +112,8 @@ typedef enum dkv_config_sync {
 	X(SYNC,     "none|interval|always", dkv_config_sync) \
 	X(LOGLEVEL, "error|warning|info|debug", dkv_log_level) \
 	X(SIZE,     "size",     uint64_t)        \
-	X(DURATION, "duration", uint32_t)
+	X(DURATION, "duration", uint32_t)        \
+	X(SECONDS,  "seconds",  uint32_t)
 
 /*
  * The settings: X(name, TYPE, "default", min, max, "description").
@@ -156,6 +157,9 @@ typedef enum dkv_config_sync {
 	X(handoff_concurrency, UINT,  "2",              1, 64,         "hinted handoff deliveries a node runs at once") \
 	X(hint_max_bytes,   SIZE,     "1G",             1u << 20, UINT64_C(1) << 50, "most bytes of hints a node holds for other nodes before it refuses more") \
 	X(hint_window,      DURATION, "3h",             1000, 4000000000u, "how long a node takes hints for one down node before it refuses more") \
+	X(aae_interval,     SECONDS,  "2s",             10, 3600000,   "how often a node starts an anti-entropy exchange for its next partition (a plain number is seconds)") \
+	X(aae_rebuild_interval, SECONDS, "24h",         1000, 4000000000u, "how often each anti-entropy tree is rebuilt from its store (a plain number is seconds)") \
+	X(aae_rate,         SIZE,     "8M",             4096, UINT64_C(1) << 40, "bytes per second anti-entropy may send, symbols and repaired objects together") \
 	X(log_level,        LOGLEVEL, "info",           0, 0,          "least severe messages logged: error, warning, info or debug") \
 	X(log_file,         STR,      "",               0, 4095,       "file the log is appended to (empty: stderr); reopened on SIGHUP")
 
@@ -165,7 +169,7 @@ DKV_CONFIG_TYPES(DKV_CONFIG_CTYPE_)
 
 /* The daemon's settings.  Each field is one row of DKV_CONFIG_KEYS, whose
  * description is its comment; strings are owned (see THREADS AND OWNERSHIP);
- * QUORUM fields are 1..16 or DKV_QUORUM_*; DURATION fields are in ms. */
+ * QUORUM fields are 1..16 or DKV_QUORUM_*; DURATION and SECONDS fields are in ms. */
 typedef struct dkv_config {
 #define DKV_CONFIG_FIELD_(name, type, def, min, max, desc) dkv_config_ctype_##type name;
 	DKV_CONFIG_KEYS(DKV_CONFIG_FIELD_)

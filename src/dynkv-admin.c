@@ -30,6 +30,7 @@ static const char usage_text[] =
 	"  status             the node's own figures\n"
 	"  preflist KEY       the partition of KEY and its preference list\n"
 	"  hints              what this node holds for down nodes (hinted handoff)\n"
+	"  aae                anti-entropy: each partition's tree and last exchange\n"
 	"  join SEED          make the node join the cluster SEED (HOST:PORT) is in\n"
 	"  leave [NODE]       make the node (or member NODE) leave the cluster\n"
 	"  remove NODE        remove member NODE (a node that is gone for good)\n"
@@ -56,6 +57,7 @@ static const struct command {
 	{ "status", 0, 0, "no argument" },
 	{ "preflist", 1, 1, "one KEY" },
 	{ "hints", 0, 0, "no argument" },
+	{ "aae", 0, 0, "no argument" },
 	{ "join", 1, 1, "one SEED (HOST:PORT)" },
 	{ "leave", 0, 1, "an optional NODE" },
 	{ "remove", 1, 1, "one NODE" },

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aae.h"
 #include "admin.h"
 #include "cluster.h"
 #include "coord.h"
@@ -39,6 +40,7 @@ struct node {
 	datadir_identity ident;    /* node_id, actor, ring_size, n_val */
 	dotseq *ds;                /* the counters of our dots (DOTS) */
 	handoff *ho;               /* hint stores and their delivery */
+	aae *ae;                   /* anti-entropy trees and exchanges */
 	proto_limits lim;          /* for decoding client frames */
 	bool draining;             /* true iff new requests get SHUTDOWN */
 	bool started;              /* true iff node_start has succeeded */
@@ -80,6 +82,7 @@ static void peer_gone(node *n, const char *addr)
 {
 	coord_peer_gone(n->co, addr);
 	handoff_peer_gone(n->ho, addr);
+	aae_peer_gone(n->ae, addr);
 	admin_peer_gone(n->ad, addr);
 }
 
@@ -175,6 +178,9 @@ static void handle_peer(node *n, const void *payload, size_t len)
 	case PEER_SYNC:     cluster_sync(n->cl, &pm); break;
 	case PEER_HOFF:     handoff_hoff(n->ho, &pm); break;
 	case PEER_HACK:     handoff_hack(n->ho, &pm); break;
+	case PEER_AAEREQ:   aae_req(n->ae, &pm); break;
+	case PEER_AAESYM:   aae_sym(n->ae, &pm); break;
+	case PEER_AAEWANT:  aae_want(n->ae, &pm); break;
 	default:            break;
 	}
 }
@@ -284,6 +290,7 @@ static int node_free(node *n)
 	coord_free(n->co);
 	replica_free(n->rep);
 	handoff_free(n->ho);     /* before the stores: it holds iterators */
+	aae_free(n->ae);         /* likewise */
 	durable_free(n->dur);
 	rc = vnode_set_close(n->vs);
 	reply_free(n->rp);
@@ -312,6 +319,7 @@ static int open_modules(node *n)
 	vnode_config vc = { 0 };
 	replica_env re;
 	handoff_env he;
+	aae_env aen;
 	coord_env ce;
 	admin_env ae;
 	int rc;
@@ -337,6 +345,10 @@ static int open_modules(node *n)
 			    .vs = n->vs, .dur = n->dur, .olim = olim };
 	if ((rc = handoff_new(&n->ho, &he)) != 0)
 		return rc;
+	aen = (aae_env){ .w = n->w, .log = n->log, .cfg = cfg, .self = self, .pl = n->pl,
+			 .vs = n->vs };
+	if ((rc = aae_new(&n->ae, &aen)) != 0)
+		return rc;
 	re = (replica_env){ .w = n->w, .log = n->log, .cfg = cfg, .self = self, .pl = n->pl,
 			    .vs = n->vs, .dur = n->dur, .ho = n->ho, .node_id = n->ident.node_id,
 			    .olim = olim };
@@ -350,7 +362,7 @@ static int open_modules(node *n)
 	if ((rc = coord_new(&n->co, &ce)) != 0)
 		return rc;
 	ae = (admin_env){ .w = n->w, .cfg = cfg, .self = self, .node_id = n->ident.node_id,
-			  .cl = n->cl, .pl = n->pl, .vs = n->vs, .ho = n->ho, .rp = n->rp,
+			  .cl = n->cl, .pl = n->pl, .vs = n->vs, .ho = n->ho, .ae = n->ae, .rp = n->rp,
 			  .stats = admin_stats,
 			  .lat = coord_latency(n->co), .ctx = n };
 	return admin_new(&n->ad, &ae);
@@ -444,6 +456,10 @@ int node_start(node *n, char *err, size_t errlen)
 	if ((rc = open_existing(n, err, errlen)) != 0 ||
 	    (rc = handoff_start(n->ho, err, errlen)) != 0)
 		return rc;
+	if ((rc = aae_start(n->ae)) != 0) {
+		snprintf(err, errlen, "out of memory");
+		return rc;
+	}
 	if (n->ident.created) {
 		if ((rc = datadir_identity_record(n->dd, &n->ident, err, errlen)) != 0)
 			return rc;
@@ -478,6 +494,7 @@ void node_drain(node *n)
 	n->draining = true;
 	vnode_quiesce(n->vs);   /* no merge starts while the node stops */
 	handoff_quiesce(n->ho);
+	aae_quiesce(n->ae);
 }
 
 size_t node_inflight(const node *n)
@@ -489,7 +506,7 @@ size_t node_inflight(const node *n)
 	replica_stats_get(n->rep, &rs);
 	return cs.inflight + rs.acks_waiting + admin_pending(n->ad) +
 	       (durable_running(n->dur) ? 1 : 0) + (vnode_busy(n->vs) ? 1 : 0) +
-	       (handoff_busy(n->ho) ? 1 : 0);
+	       (handoff_busy(n->ho) ? 1 : 0) + (aae_busy(n->ae) ? 1 : 0);
 }
 
 const char *node_id(const node *n)
@@ -539,7 +556,8 @@ int node_close(node *n)
 {
 	if (n == NULL)
 		return 0;
-	if (durable_running(n->dur) || vnode_busy(n->vs) || handoff_busy(n->ho))
+	if (durable_running(n->dur) || vnode_busy(n->vs) || handoff_busy(n->ho) ||
+	    aae_busy(n->ae))
 		return DKV_EBUSY;   /* the world still holds the stores */
 	return node_free(n);
 }

@@ -65,6 +65,16 @@ static int check_entries(mpr *r, uint64_t n)
 	return rc;
 }
 
+static int read_partition(mpr *r, uint32_t *p)
+{
+	uint64_t v;
+
+	if (mpr_uint(r, &v) != 0 || v > 65535)
+		return DKV_EPROTO;
+	*p = (uint32_t)v;
+	return 0;
+}
+
 /* A hint's owner: a node id, never empty. */
 static int read_owner(mpr *r, char *out)
 {
@@ -131,6 +141,32 @@ int peer_decode(const void *payload, size_t len, peer_msg *m, char *err, size_t 
 		    mpr_uint(&r, &m->count) != 0)
 			goto bad;
 		m->code = (uint32_t)code;
+		break;
+	case PEER_AAEREQ:
+		if (n != 4 || read_partition(&r, &m->partition) != 0 ||
+		    mpr_uint(&r, &m->first) != 0 || mpr_uint(&r, &m->n) != 0)
+			goto bad;
+		break;
+	case PEER_AAESYM:
+		if (n != 6 || read_partition(&r, &m->partition) != 0 ||
+		    mpr_uint(&r, &code) != 0 || code > UINT32_MAX || mpr_uint(&r, &m->count) != 0 ||
+		    mpr_uint(&r, &m->root) != 0 || mpr_bin(&r, PEER_MAX_BLOB, &m->data, &m->datalen) != 0)
+			goto bad;
+		m->code = (uint32_t)code;
+		m->has_data = true;
+		break;
+	case PEER_AAEWANT:
+		if (n != 4 || read_partition(&r, &m->partition) != 0 || mpr_bool(&r, &m->flag) != 0 ||
+		    mpr_array(&r, &m->nentries) != 0 || m->nentries > PEER_MAX_WANT ||
+		    m->nentries > mpr_left(&r))
+			goto bad;
+		m->entries = r;
+		for (uint64_t i = 0; i < m->nentries; i++) {
+			uint64_t kh;
+
+			if (mpr_uint(&r, &kh) != 0)
+				goto bad;
+		}
 		break;
 	case PEER_RACK:
 		if (n != 2 || mpr_uint(&r, &code) != 0 || code > UINT32_MAX)
@@ -396,6 +432,69 @@ int peer_hoff_next(mpr *r, uint64_t *left, const uint8_t **key, size_t *klen,
 	if (mpr_bin(r, PEER_MAX_BLOB, key, klen) != 0 || mpr_bin(r, PEER_MAX_BLOB, obj, objlen) != 0)
 		return DKV_EPROTO;
 	return 1;
+}
+
+int peer_encode_aaereq(msgpack_sbuffer *sb, uint64_t id, const char *from, uint32_t partition,
+		       uint64_t first, uint64_t n)
+{
+	msgpack_packer pk;
+	size_t start;
+
+	if (frame_begin(sb, &pk, &start, PEER_AAEREQ, id, from, 4) != 0)
+		return -ENOMEM;
+	PK(msgpack_pack_uint32(&pk, partition));
+	PK(msgpack_pack_uint64(&pk, first));
+	PK(msgpack_pack_uint64(&pk, n));
+	return frame_end(sb, start);
+nomem:
+	sb->size = start;
+	return -ENOMEM;
+}
+
+int peer_encode_aaesym(msgpack_sbuffer *sb, uint64_t id, const char *from, uint32_t partition,
+		       uint32_t code, uint64_t count, uint64_t root, const void *run, size_t runlen)
+{
+	msgpack_packer pk;
+	size_t start;
+
+	if (frame_begin(sb, &pk, &start, PEER_AAESYM, id, from, 6) != 0)
+		return -ENOMEM;
+	PK(msgpack_pack_uint32(&pk, partition));
+	PK(msgpack_pack_uint32(&pk, code));
+	PK(msgpack_pack_uint64(&pk, count));
+	PK(msgpack_pack_uint64(&pk, root));
+	PK(pack_bin(&pk, run, runlen));
+	return frame_end(sb, start);
+nomem:
+	sb->size = start;
+	return -ENOMEM;
+}
+
+int peer_encode_aaewant(msgpack_sbuffer *sb, uint64_t id, const char *from, uint32_t partition,
+			bool all, const uint64_t *keyhashes, size_t n)
+{
+	msgpack_packer pk;
+	size_t start;
+
+	if (frame_begin(sb, &pk, &start, PEER_AAEWANT, id, from, 4) != 0)
+		return -ENOMEM;
+	PK(msgpack_pack_uint32(&pk, partition));
+	PK(all ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk));
+	PK(msgpack_pack_array(&pk, n));
+	for (size_t i = 0; i < n; i++)
+		PK(msgpack_pack_uint64(&pk, keyhashes[i]));
+	return frame_end(sb, start);
+nomem:
+	sb->size = start;
+	return -ENOMEM;
+}
+
+int peer_aaewant_next(mpr *r, uint64_t *left, uint64_t *keyhash)
+{
+	if (*left == 0)
+		return 0;
+	(*left)--;
+	return mpr_uint(r, keyhash) == 0 ? 1 : DKV_EPROTO;
 }
 
 int peer_sync_begin(msgpack_sbuffer *sb, msgpack_packer *pk, size_t *start, const char *from,

@@ -31,6 +31,19 @@
  *   HACK      136  [from, code, count]    its answer: code 0 once every
  *                                         pair is merged and synced
  *                                         (whatever the sync policy)
+ *   AAEREQ    137  [from, partition, first, n]  anti-entropy (aae.h): send
+ *                                         your tree's root and its coded
+ *                                         symbols [first, first + n)
+ *   AAESYM    138  [from, partition, code, count, root, run]  the answer:
+ *                                         code 0 and the tree's item count,
+ *                                         root hash and a run of symbols
+ *                                         (riblt.h's wire form; empty when
+ *                                         n was 0), or an error code (no
+ *                                         tree yet: PROTO_ERR_UNAVAILABLE...)
+ *   AAEWANT   139  [from, partition, all, [keyhash, ...]]  send me (RPUT,
+ *                                         no ack) your objects of these
+ *                                         key hashes, or of every key of the
+ *                                         partition when all is true
  *   RGET and RPUT may carry a fifth (RPUT) or third (RGET) element, owner:
  *   a node id, sent to a fallback standing in for that primary (sloppy
  *   quorum): the fallback keeps the object, or reads it, in its hint
@@ -70,6 +83,7 @@
 #define PEER_MAX_ADDR   255u   /* longest id or address */
 #define PEER_MAX_ENTRIES 4096u
 #define PEER_MAX_HOFF   4096u  /* pairs in one HOFF */
+#define PEER_MAX_WANT   65536u /* key hashes in one AAEWANT */
 
 typedef enum peer_type {
 	PEER_FWD = 128,
@@ -81,6 +95,9 @@ typedef enum peer_type {
 	PEER_SYNC = 134,
 	PEER_HOFF = 135,
 	PEER_HACK = 136,
+	PEER_AAEREQ = 137,
+	PEER_AAESYM = 138,
+	PEER_AAEWANT = 139,
 } peer_type;
 
 typedef enum gossip_kind {
@@ -111,9 +128,13 @@ typedef struct peer_msg {
 	bool flag;             /* RPUT: ack wanted; SYNC: reply wanted */
 	char owner[PEER_MAX_ADDR + 1];   /* RGET, RPUT (optional), HOFF: the
 	                                  * hint's owner; "" when none */
-	uint64_t count;        /* HACK: pairs applied */
+	uint64_t count;        /* HACK: pairs applied; AAESYM: items */
+	uint32_t partition;    /* AAE*: the partition */
+	uint64_t first, n;     /* AAEREQ: symbols asked */
+	uint64_t root;         /* AAESYM: the tree's root hash */
 	mpr entries;           /* SYNC: cursor over nentries entries; HOFF:
-	                        * over nentries bins (key, object, ...) */
+	                        * over nentries bins (key, object, ...);
+	                        * AAEWANT: over nentries key hashes */
 	uint64_t nentries;
 } peer_msg;
 
@@ -160,6 +181,14 @@ int peer_hoff_begin(msgpack_sbuffer *sb, msgpack_packer *pk, size_t *start, uint
 int peer_hoff_pair(msgpack_packer *pk, const void *key, size_t klen, const void *obj,
 		   size_t objlen);
 int peer_hoff_end(msgpack_sbuffer *sb, size_t start);
+int peer_encode_aaereq(msgpack_sbuffer *sb, uint64_t id, const char *from, uint32_t partition,
+		       uint64_t first, uint64_t n);
+int peer_encode_aaesym(msgpack_sbuffer *sb, uint64_t id, const char *from, uint32_t partition,
+		       uint32_t code, uint64_t count, uint64_t root, const void *run, size_t runlen);
+int peer_encode_aaewant(msgpack_sbuffer *sb, uint64_t id, const char *from, uint32_t partition,
+			bool all, const uint64_t *keyhashes, size_t n);
+/* The next key hash of a decoded AAEWANT: 1, 0 at the end, DKV_EPROTO. */
+int peer_aaewant_next(mpr *r, uint64_t *left, uint64_t *keyhash);
 /* The next pair of a decoded HOFF (entries, nentries): 1, 0 at the end,
  * DKV_EPROTO.  Borrowed from the frame. */
 int peer_hoff_next(mpr *r, uint64_t *left, const uint8_t **key, size_t *klen,

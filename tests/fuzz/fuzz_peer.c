@@ -164,7 +164,7 @@ static void encode_peer(msgpack_sbuffer *sb, const peer_msg *m)
 	size_t start;
 	int rc = -1;
 
-	CHECK(m->type >= PEER_FWD && m->type <= PEER_HACK);
+	CHECK(m->type >= PEER_FWD && m->type <= PEER_AAEWANT);
 	switch (m->type) {
 	case PEER_FWD:
 		rc = peer_encode_fwd(sb, m->id, m->from, d, m->datalen);
@@ -203,6 +203,25 @@ static void encode_peer(msgpack_sbuffer *sb, const peer_msg *m)
 	case PEER_HACK:
 		rc = peer_encode_hack(sb, m->id, m->from, m->code, m->count);
 		break;
+	case PEER_AAEREQ:
+		rc = peer_encode_aaereq(sb, m->id, m->from, m->partition, m->first, m->n);
+		break;
+	case PEER_AAESYM:
+		rc = peer_encode_aaesym(sb, m->id, m->from, m->partition, m->code, m->count, m->root,
+					d, m->datalen);
+		break;
+	case PEER_AAEWANT: {
+		mpr e = m->entries;
+		uint64_t left = m->nentries, kh, *khs = calloc(m->nentries + 1, sizeof(*khs));
+		size_t k = 0;
+
+		CHECK(khs != NULL);
+		while (peer_aaewant_next(&e, &left, &kh) == 1)
+			khs[k++] = kh;
+		rc = peer_encode_aaewant(sb, m->id, m->from, m->partition, m->flag, khs, k);
+		free(khs);
+		break;
+	}
 	case PEER_SYNC:
 		CHECK(m->nentries <= UINT32_MAX);
 		CHECK(peer_sync_begin(sb, &pk, &start, m->from, m->flag,

@@ -798,3 +798,31 @@ Test(config, every_truncation_of_a_good_file)
 	expect_file_error("ring_size = 25", "t.conf:1: ring_size: 25 is not a power of two between 64 and 1024");
 	expect_file_error("ring_si", "t.conf:1: expected 'key = value'");
 }
+
+/* SECONDS keys (aae_interval, aae_rebuild_interval): a plain number is
+ * seconds, suffixes as for durations; kept in ms. */
+Test(config, seconds_keys_take_a_plain_number_as_seconds)
+{
+	static const struct { const char *text; uint32_t want; } ok[] = {
+		{ "2", 2000 }, { "500ms", 500 }, { "3s", 3000 }, { "2m", 120000 }, { "1h", 3600000 },
+	};
+	static const char *const bad[] = { "2x", "1.5", "-1", "0", "5ms", "2H", "4000000s" };
+	char buf[32];
+	dkv_config cfg;
+
+	cr_assert_eq(dkv_config_init(&cfg), 0);
+	cr_assert_eq(cfg.aae_interval, 2000, "the default is 2 s");
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		cr_assert_eq(dkv_config_set(&cfg, "aae_interval", ok[i].text, err, sizeof(err)), 0,
+			     "%s: %s", ok[i].text, err);
+		cr_assert_eq(cfg.aae_interval, ok[i].want, "%s", ok[i].text);
+	}
+	cr_assert_eq(dkv_config_get(&cfg, "aae_interval", buf, sizeof(buf)), 0);
+	cr_assert_str_eq(buf, "1h");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cr_assert_eq(dkv_config_set(&cfg, "aae_interval", bad[i], err, sizeof(err)), DKV_EINVAL,
+			     "[%s] accepted", bad[i]);
+		cr_assert_not_null(strstr(err, "seconds, or with ms, s, m, h"), "%s", err);
+	}
+	dkv_config_free(&cfg);
+}

@@ -267,11 +267,12 @@ static int pdec(const payload *f, peer_msg *m)
 			  "refused without a reason");
 		return rc;
 	}
-	cr_assert(m->type >= PEER_FWD && m->type <= PEER_HACK, "type %u", m->type);
+	cr_assert(m->type >= PEER_FWD && m->type <= PEER_AAEWANT, "type %u", m->type);
 	cr_assert(memchr(m->from, '\0', sizeof m->from) != NULL);
 	cr_assert(inside(m->data, m->datalen, f) && inside(m->key, m->keylen, f));
-	cr_assert_leq(m->nentries, m->type == PEER_HOFF ? 2 * PEER_MAX_HOFF : PEER_MAX_ENTRIES);
-	if (m->type != PEER_SYNC && m->type != PEER_HOFF)
+	cr_assert_leq(m->nentries, m->type == PEER_HOFF ? 2 * PEER_MAX_HOFF :
+				   m->type == PEER_AAEWANT ? PEER_MAX_WANT : PEER_MAX_ENTRIES);
+	if (m->type != PEER_SYNC && m->type != PEER_HOFF && m->type != PEER_AAEWANT)
 		cr_assert_eq(m->nentries, 0);
 	return 0;
 }
@@ -307,7 +308,17 @@ static void assert_peer_eq(const peer_msg *a, const peer_msg *b, const char *wha
 	cr_assert_eq(a->nentries, b->nentries, "%s: nentries", what);
 	cr_assert_str_eq(a->owner, b->owner, "%s: owner", what);
 	cr_assert_eq(a->count, b->count, "%s: count", what);
-	if (a->type == PEER_HOFF) {
+	cr_assert(a->partition == b->partition && a->first == b->first && a->n == b->n &&
+		  a->root == b->root, "%s: aae fields", what);
+	if (a->type == PEER_AAEWANT) {
+		mpr ca = a->entries, cb = b->entries;
+		uint64_t la = a->nentries, lb = b->nentries, ka, kb;
+
+		while (peer_aaewant_next(&ca, &la, &ka) == 1) {
+			cr_assert_eq(peer_aaewant_next(&cb, &lb, &kb), 1, "%s", what);
+			cr_assert_eq(ka, kb, "%s: key hash", what);
+		}
+	} else if (a->type == PEER_HOFF) {
 		mpr ca = a->entries, cb = b->entries;
 		uint64_t la = a->nentries, lb = b->nentries;
 		const uint8_t *ka, *kb, *oa, *ob;
@@ -420,6 +431,25 @@ static bool reencode_peer(const peer_msg *m, payload *out)
 	case PEER_HACK:
 		rc = peer_encode_hack(&sb, m->id, m->from, m->code, m->count);
 		break;
+	case PEER_AAEREQ:
+		rc = peer_encode_aaereq(&sb, m->id, m->from, m->partition, m->first, m->n);
+		break;
+	case PEER_AAESYM:
+		rc = peer_encode_aaesym(&sb, m->id, m->from, m->partition, m->code, m->count, m->root,
+					d, m->datalen);
+		break;
+	case PEER_AAEWANT: {
+		mpr e = m->entries;
+		uint64_t left = m->nentries, kh, *khs = calloc(m->nentries + 1, sizeof(*khs));
+		size_t k = 0;
+
+		cr_assert(khs != NULL);
+		while (peer_aaewant_next(&e, &left, &kh) == 1)
+			khs[k++] = kh;
+		rc = peer_encode_aaewant(&sb, m->id, m->from, m->partition, m->flag, khs, k);
+		free(khs);
+		break;
+	}
 	case PEER_SYNC:
 		cr_assert_eq(peer_sync_begin(&sb, &pk, &start, m->from, m->flag,
 					     (uint32_t)m->nentries), 0);
