@@ -17,7 +17,9 @@
  *   SWAP     under the store's mutex, each moved key's keydir entry is
  *            switched to the copy if it still points at the original
  *            (a put meanwhile wins: its record is newer).  In memory only.
- *   DELETE   inputs are removed from the file table, then unlinked oldest
+ *   DELETE   inputs are removed from the file table, the active file is
+ *            fdatasynced (it may hold the only record superseding a value
+ *            the copy dropped), then the inputs are unlinked oldest
  *            first (hint before data), then the directory is fsynced.
  *            Crash: some inputs remain.  Tombstones are never copied, so a
  *            deleted key stays deleted only if no remaining input holds an
@@ -520,6 +522,14 @@ int bc_merge_run(bitcask *bc)
 		goto out;
 	}
 	free(outs);
+
+	/* DELETE, part one and a half: a record the copy left behind because
+	 * a newer one superseded it may be superseded by a record in the
+	 * active file that is not yet synced.  Once the inputs are gone, a
+	 * power loss would take both, and the key with them: sync the active
+	 * file first (unless sync = none, which promises nothing). */
+	if (bc->cfg.sync != BITCASK_SYNC_NONE)
+		rc = bitcask_sync_now(bc);
 
 	/* DELETE, part two: unlink the inputs oldest first, and stop at the
 	 * first failure: a newer input may hold the tombstone that shadows a

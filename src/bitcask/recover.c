@@ -416,6 +416,16 @@ static int recover_one(bitcask *bc, uint64_t id, bool newest, bool hint_exists, 
 		return 0;
 	}
 
+	/* The newest file may end in records a killed process wrote and never
+	 * synced: they are in the page cache, and no later sync of this
+	 * store (which appends to a new file) would cover them. */
+	if (newest && bc->cfg.sync != BITCASK_SYNC_NONE && bc->io->fdatasync(fd) != 0) {
+		int e = errno;
+		bc->io->close(fd);
+		snprintf(err, errlen, "%s: fdatasync: %s", path, strerror(e));
+		return -e;
+	}
+
 	bc_file *f;
 	rc = bc_file_register_locked(bc, id, fd, (uint64_t)stt.st_size, &f);
 	if (rc) {
