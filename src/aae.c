@@ -71,6 +71,8 @@ typedef struct sender {
 	bool reading;                /* a job runs */
 	bool at_end;                 /* the iterator is exhausted */
 	int rc;
+	bool lacking;                /* the peer holds none of these keys */
+	uint64_t old_before;         /* lacking: tombstones older (wall ms) stay */
 	uint64_t keys;               /* objects queued so far */
 	bool for_exchange;           /* the initiator's exchange waits for it */
 } sender;
@@ -162,6 +164,13 @@ static void observe(void *ctx, uint32_t p, const void *key, size_t klen, const v
 	if (pt->t == NULL && pt->state != TREE_BUILDING)
 		return;
 	kh = aaetree_keyhash(key, klen);
+	if (obj == NULL) {   /* removed (a reaped tombstone) */
+		if (pt->t != NULL)
+			(void)aaetree_remove(pt->t, kh);
+		if (pt->state == TREE_BUILDING)
+			pt->log_lost = true;   /* the scan may have seen it: build again */
+		return;
+	}
 	oh = aaetree_objhash(obj, len);
 	if (pt->t != NULL && aaetree_update(pt->t, kh, oh) != 0) {
 		/* the tree no longer says what the store holds */
@@ -286,6 +295,22 @@ static int cmp_u64(const void *x, const void *y)
 	return a < b ? -1 : a > b;
 }
 
+/* A tombstone deleted before s->old_before: one that the reaper may have
+ * removed from the peer that lacks it (reaper.h). */
+static bool old_tombstone(const sender *s, const void *val, size_t vlen)
+{
+	object_limits lim;
+	object *obj = NULL;
+	bool old;
+
+	object_limits_init(&lim);
+	if (object_decode(val, vlen, &lim, &obj) != 0)
+		return false;
+	old = object_is_deleted(obj) && object_newest(obj) < s->old_before;
+	object_free(obj);
+	return old;
+}
+
 /* On the pool: read the next AAE_BATCH_KEYS wanted objects into frames. */
 static int sender_read(void *arg)
 {
@@ -320,6 +345,10 @@ static int sender_read(void *arg)
 		}
 		if (rc != 0)
 			break;
+		if (s->lacking && old_tombstone(s, val, vlen)) {
+			free(val);
+			continue;   /* reaped where it is missing: do not bring it back */
+		}
 		if (s->nframes == s->capframes) {
 			size_t cap = s->capframes ? 2 * s->capframes : 64;
 			size_t *g = realloc(s->ends, cap * sizeof(*g));
@@ -418,7 +447,7 @@ static void senders_pump(aae *a)
 /* Queue the objects of want (n key hashes, taken; NULL: every key) of
  * partition p for `to`. */
 static int send_objects(aae *a, uint32_t p, const char *to, uint64_t *want, size_t n,
-			bool for_exchange)
+			bool for_exchange, bool lacking)
 {
 	bitcask *bc = vnode_store_of(a->env.vs, p);
 	sender *s;
@@ -446,6 +475,8 @@ static int send_objects(aae *a, uint32_t p, const char *to, uint64_t *want, size
 	s->want = want;
 	s->nwant = n;
 	s->for_exchange = for_exchange;
+	s->lacking = lacking;
+	s->old_before = a->env.w->ops->wall_ms(a->env.w) - a->env.cfg->tombstone_grace;
 	msgpack_sbuffer_init(&s->frames);
 	s->next = a->senders;
 	a->senders = s;
@@ -561,37 +592,103 @@ static void exchange_next(aae *a)
 	}
 }
 
-/* The difference is known: send ours, ask for theirs. */
+/* Ask the peer for the objects of n key hashes (lacking: we hold none). */
+static int ask_objects(aae *a, const uint64_t *want, size_t n, bool all, bool lacking)
+{
+	exchange *ex = &a->ex;
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && (i < n || (all && i == 0)); i += AAE_BATCH_KEYS) {
+		size_t k = all ? 0 : (n - i < AAE_BATCH_KEYS ? n - i : AAE_BATCH_KEYS);
+
+		a->pb.size = 0;
+		rc = peer_encode_aaewant(&a->pb, ex->id, *a->env.self, ex->p, all, lacking,
+					 all ? NULL : want + i, k);
+		if (rc == 0)
+			rc = a->env.w->ops->send(a->env.w, ex->peer, a->pb.data, a->pb.size);
+		if (rc == 0) {
+			ex->bytes += a->pb.size;
+			a->st.bytes += a->pb.size;
+		}
+	}
+	return rc;
+}
+
+/* Move the key hashes of x (sorted) that are not in y (sorted) to the
+ * front; returns how many. */
+static size_t only_in(uint64_t *x, size_t nx, const uint64_t *y, size_t ny)
+{
+	size_t k = 0, j = 0;
+
+	for (size_t i = 0; i < nx; i++) {
+		while (j < ny && y[j] < x[i])
+			j++;
+		if (j == ny || y[j] != x[i]) {
+			uint64_t t = x[k];
+
+			x[k++] = x[i];
+			x[i] = t;
+		}
+	}
+	return k;
+}
+
+/* The difference is known: send ours, ask for theirs.  Keys one side
+ * lacks altogether are sent as "lacking", so that tombstones past their
+ * grace are not brought back where the reaper removed them. */
 static void resolve(aae *a, uint64_t *push, size_t npush, uint64_t *want, size_t nwant,
 		    bool push_all, bool want_all, uint64_t their_count)
 {
 	exchange *ex = &a->ex;
+	uint64_t *both = NULL;
+	size_t nlack_push = 0, nlack_want = 0;
 	int rc = 0;
 
 	ex->resolving = true;
 	ex->repaired = push_all ? ex->root.count : npush;
 	ex->repaired += want_all ? their_count : nwant;
-	for (size_t i = 0; i < nwant || (want_all && i == 0); i += AAE_BATCH_KEYS) {
-		size_t k = want_all ? 0 : (nwant - i < AAE_BATCH_KEYS ? nwant - i : AAE_BATCH_KEYS);
-
-		a->pb.size = 0;
-		rc = peer_encode_aaewant(&a->pb, ex->id, *a->env.self, ex->p, want_all,
-					 want_all ? NULL : want + i, k);
-		if (rc == 0)
-			rc = a->env.w->ops->send(a->env.w, ex->peer, a->pb.data, a->pb.size);
-		if (rc != 0)
-			break;
-		ex->bytes += a->pb.size;
-		a->st.bytes += a->pb.size;
+	if (push != NULL && want != NULL) {
+		qsort(push, npush, sizeof(*push), cmp_u64);
+		qsort(want, nwant, sizeof(*want), cmp_u64);
+		/* keys we push that they do not have at all; then those both have */
+		if ((both = malloc((nwant ? nwant : 1) * sizeof(*both))) == NULL)
+			rc = -ENOMEM;
+		else
+			memcpy(both, want, nwant * sizeof(*both));
+		if (rc == 0) {
+			nlack_want = only_in(want, nwant, push, npush);
+			qsort(want, nlack_want, sizeof(*want), cmp_u64);
+			nlack_push = only_in(push, npush, both, nwant);
+			qsort(push, nlack_push, sizeof(*push), cmp_u64);
+		}
+		free(both);
 	}
+	if (rc == 0 && want_all)
+		rc = ask_objects(a, NULL, 0, true, true);
+	if (rc == 0 && nlack_want > 0)
+		rc = ask_objects(a, want, nlack_want, false, true);
+	if (rc == 0 && nwant > nlack_want)
+		rc = ask_objects(a, want + nlack_want, nwant - nlack_want, false, false);
 	free(want);
-	if (rc == 0 && (push_all || npush > 0)) {
-		rc = send_objects(a, ex->p, ex->peer, push_all ? NULL : push, npush, true);
+	if (rc == 0 && push_all)
+		rc = send_objects(a, ex->p, ex->peer, NULL, 0, true, true);
+	if (rc == 0 && npush > nlack_push) {
+		uint64_t *rest = malloc((npush - nlack_push) * sizeof(*rest));
+
+		if (rest == NULL)
+			rc = -ENOMEM;
+		else {
+			memcpy(rest, push + nlack_push, (npush - nlack_push) * sizeof(*rest));
+			rc = send_objects(a, ex->p, ex->peer, rest, npush - nlack_push, true, false);
+		}
+	}
+	if (rc == 0 && nlack_push > 0) {
+		rc = send_objects(a, ex->p, ex->peer, push, nlack_push, true, true);
 		push = NULL;
-		if (rc == 0)
-			return;   /* ends when the sender is done */
 	}
 	free(push);
+	if (rc == 0 && a->senders != NULL && a->senders->for_exchange)
+		return;   /* ends when the senders are done */
 	exchange_end(a, rc != 0 ? "failed: cannot send" : want_all || nwant ? "repaired" : "equal",
 		     rc == 0);
 }
@@ -770,7 +867,7 @@ void aae_want(aae *a, const peer_msg *pm)
 		while (peer_aaewant_next(&e, &left, &kh) == 1)
 			want[n++] = kh;
 	}
-	if (send_objects(a, pm->partition, from, want, n, false) != 0)
+	if (send_objects(a, pm->partition, from, want, n, false, pm->lacking) != 0)
 		dkv_log_opt(a->env.log, DKV_LOG_INFO, "partition %" PRIu32 ": cannot send %s the "
 			    "objects it asked for", pm->partition, from);
 }
@@ -818,7 +915,10 @@ static void tick(void *arg)
 
 int aae_start(aae *a)
 {
-	vnode_set_observer(a->env.vs, observe, a);
+	int rc = vnode_add_observer(a->env.vs, observe, a);
+
+	if (rc != 0)
+		return rc;
 	a->next_exchange_ms = now_ms(a) + a->env.cfg->aae_interval;
 	a->tick = a->env.w->ops->timer_add(a->env.w, AAE_TICK_MS, tick, a);
 	return a->tick == NULL ? -ENOMEM : 0;
@@ -855,7 +955,7 @@ void aae_free(aae *a)
 		aaetree_free(a->trees[p].t);
 		free(a->trees[p].log);
 	}
-	vnode_set_observer(a->env.vs, NULL, NULL);
+	vnode_remove_observer(a->env.vs, observe, a);
 	msgpack_sbuffer_destroy(&a->pb);
 	free(a->trees);
 	free(a);

@@ -251,7 +251,7 @@ static void admin_status(admin *a, msgpack_packer *pk)
 	a->env.stats(a->env.ctx, &st);
 	for (uint32_t p = 0; p < a->ring_size; p++)
 		held += placement_holds(a->env.pl, p);
-	msgpack_pack_map(pk, 19);
+	msgpack_pack_map(pk, 26);
 	PKS(pk, "id");
 	PKS(pk, a->env.node_id);
 	PKS(pk, "addr");
@@ -298,6 +298,20 @@ static void admin_status(admin *a, msgpack_packer *pk)
 	msgpack_pack_uint64(pk, st.errors);
 	PKS(pk, "read_repairs");
 	msgpack_pack_uint64(pk, st.read_repairs);
+	PKS(pk, "hints_pending");
+	msgpack_pack_uint64(pk, st.hints_pending);
+	PKS(pk, "hints_delivered");
+	msgpack_pack_uint64(pk, st.hints_delivered);
+	PKS(pk, "hints_refused");
+	msgpack_pack_uint64(pk, st.hints_refused);
+	PKS(pk, "aae_exchanges");
+	msgpack_pack_uint64(pk, st.aae_exchanges);
+	PKS(pk, "aae_repaired");
+	msgpack_pack_uint64(pk, st.aae_repaired);
+	PKS(pk, "tombstones_waiting");
+	msgpack_pack_uint64(pk, st.tombstones_waiting);
+	PKS(pk, "tombstones_reaped");
+	msgpack_pack_uint64(pk, st.tombstones_reaped);
 }
 
 /* Where a key lives: its partition and preference list (primaries, then

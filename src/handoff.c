@@ -296,6 +296,20 @@ int handoff_store(handoff *h, const char *owner, bool create, uint32_t *idx)
 	return 0;
 }
 
+bool handoff_has(handoff *h, const void *key, size_t klen)
+{
+	for (target *t = h->targets; t != NULL; t = t->next) {
+		void *v = NULL;
+		size_t vl;
+		int rc = vnode_get_raw(h->env.vs, t->idx, key, klen, &v, &vl);
+
+		free(v);
+		if (rc != DKV_ENOTFOUND)
+			return true;   /* held, or cannot tell: say held */
+	}
+	return false;
+}
+
 /* --- delivery (fallback side) --------------------------------------------- */
 
 static void pause_target(target *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

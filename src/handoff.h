@@ -138,6 +138,9 @@ void handoff_free(handoff *h);
  * -ENOSPC past a bound (counted), or the store's error. */
 int handoff_store(handoff *h, const char *owner, bool create, uint32_t *idx);
 
+/* True iff some hint store here holds key (the reaper asks, reaper.h). */
+bool handoff_has(handoff *h, const void *key, size_t klen);
+
 /* A fallback's HOFF (owner side) and an owner's HACK (fallback side). */
 void handoff_hoff(handoff *h, const peer_msg *pm);
 void handoff_hack(handoff *h, const peer_msg *pm);

@@ -25,6 +25,7 @@
 #include "peer.h"
 #include "placement.h"
 #include "proto.h"
+#include "reaper.h"
 #include "replica.h"
 #include "reply.h"
 #include "vnode.h"
@@ -41,6 +42,7 @@ struct node {
 	dotseq *ds;                /* the counters of our dots (DOTS) */
 	handoff *ho;               /* hint stores and their delivery */
 	aae *ae;                   /* anti-entropy trees and exchanges */
+	reaper *rp_;               /* tombstone reaping */
 	proto_limits lim;          /* for decoding client frames */
 	bool draining;             /* true iff new requests get SHUTDOWN */
 	bool started;              /* true iff node_start has succeeded */
@@ -83,6 +85,7 @@ static void peer_gone(node *n, const char *addr)
 	coord_peer_gone(n->co, addr);
 	handoff_peer_gone(n->ho, addr);
 	aae_peer_gone(n->ae, addr);
+	reaper_peer_gone(n->rp_, addr);
 	admin_peer_gone(n->ad, addr);
 }
 
@@ -181,6 +184,9 @@ static void handle_peer(node *n, const void *payload, size_t len)
 	case PEER_AAEREQ:   aae_req(n->ae, &pm); break;
 	case PEER_AAESYM:   aae_sym(n->ae, &pm); break;
 	case PEER_AAEWANT:  aae_want(n->ae, &pm); break;
+	case PEER_REAPQ:    reaper_reapq(n->rp_, &pm); break;
+	case PEER_REAP:     reaper_reap(n->rp_, &pm); break;
+	case PEER_REAPA:    reaper_reapa(n->rp_, &pm); break;
 	default:            break;
 	}
 }
@@ -291,6 +297,7 @@ static int node_free(node *n)
 	replica_free(n->rep);
 	handoff_free(n->ho);     /* before the stores: it holds iterators */
 	aae_free(n->ae);         /* likewise */
+	reaper_free(n->rp_);
 	durable_free(n->dur);
 	rc = vnode_set_close(n->vs);
 	reply_free(n->rp);
@@ -320,6 +327,7 @@ static int open_modules(node *n)
 	replica_env re;
 	handoff_env he;
 	aae_env aen;
+	reaper_env rpe;
 	coord_env ce;
 	admin_env ae;
 	int rc;
@@ -348,6 +356,10 @@ static int open_modules(node *n)
 	aen = (aae_env){ .w = n->w, .log = n->log, .cfg = cfg, .self = self, .pl = n->pl,
 			 .vs = n->vs };
 	if ((rc = aae_new(&n->ae, &aen)) != 0)
+		return rc;
+	rpe = (reaper_env){ .w = n->w, .log = n->log, .cfg = cfg, .self = self, .pl = n->pl,
+			    .vs = n->vs, .ho = n->ho, .olim = olim };
+	if ((rc = reaper_new(&n->rp_, &rpe)) != 0)
 		return rc;
 	re = (replica_env){ .w = n->w, .log = n->log, .cfg = cfg, .self = self, .pl = n->pl,
 			    .vs = n->vs, .dur = n->dur, .ho = n->ho, .node_id = n->ident.node_id,
@@ -456,7 +468,7 @@ int node_start(node *n, char *err, size_t errlen)
 	if ((rc = open_existing(n, err, errlen)) != 0 ||
 	    (rc = handoff_start(n->ho, err, errlen)) != 0)
 		return rc;
-	if ((rc = aae_start(n->ae)) != 0) {
+	if ((rc = aae_start(n->ae)) != 0 || (rc = reaper_start(n->rp_)) != 0) {
 		snprintf(err, errlen, "out of memory");
 		return rc;
 	}
@@ -495,6 +507,7 @@ void node_drain(node *n)
 	vnode_quiesce(n->vs);   /* no merge starts while the node stops */
 	handoff_quiesce(n->ho);
 	aae_quiesce(n->ae);
+	reaper_quiesce(n->rp_);
 }
 
 size_t node_inflight(const node *n)
@@ -506,7 +519,8 @@ size_t node_inflight(const node *n)
 	replica_stats_get(n->rep, &rs);
 	return cs.inflight + rs.acks_waiting + admin_pending(n->ad) +
 	       (durable_running(n->dur) ? 1 : 0) + (vnode_busy(n->vs) ? 1 : 0) +
-	       (handoff_busy(n->ho) ? 1 : 0) + (aae_busy(n->ae) ? 1 : 0);
+	       (handoff_busy(n->ho) ? 1 : 0) + (aae_busy(n->ae) ? 1 : 0) +
+	       (reaper_busy(n->rp_) ? 1 : 0);
 }
 
 const char *node_id(const node *n)
@@ -519,6 +533,9 @@ void node_stats_get(const node *n, node_stats *st)
 	const ring *rg = placement_ring(n->pl);
 	coord_stats cs;
 	replica_stats rs;
+	handoff_stats hs;
+	aae_stats as;
+	reaper_stats rs2;
 
 	coord_stats_get(n->co, &cs);
 	replica_stats_get(n->rep, &rs);
@@ -545,6 +562,16 @@ void node_stats_get(const node *n, node_stats *st)
 	st->n_val = n->ident.n_val;
 	st->actor = n->ident.actor;
 	st->id_conflicts = cluster_get_stats(n->cl)->id_conflicts;
+	handoff_stats_get(n->ho, &hs);
+	st->hints_pending = hs.pending_keys;
+	st->hints_delivered = hs.delivered_keys;
+	st->hints_refused = hs.refused;
+	aae_stats_get(n->ae, &as);
+	st->aae_exchanges = as.exchanges;
+	st->aae_repaired = as.repaired;
+	reaper_stats_get(n->rp_, &rs2);
+	st->tombstones_waiting = rs2.candidates;
+	st->tombstones_reaped = rs2.reaped;
 }
 
 int node_check(const node *n, char *err, size_t errlen)
@@ -557,7 +584,7 @@ int node_close(node *n)
 	if (n == NULL)
 		return 0;
 	if (durable_running(n->dur) || vnode_busy(n->vs) || handoff_busy(n->ho) ||
-	    aae_busy(n->ae))
+	    aae_busy(n->ae) || reaper_busy(n->rp_))
 		return DKV_EBUSY;   /* the world still holds the stores */
 	return node_free(n);
 }

@@ -96,6 +96,13 @@ typedef struct node_stats {
 	uint32_t ring_size, n_val;             /* as recorded in NODE */
 	uint64_t actor;                        /* this data directory's, from NODE */
 	uint64_t id_conflicts;                 /* entries with a member's id and another actor */
+	uint64_t hints_pending;                /* keys held for other nodes (handoff.h) */
+	uint64_t hints_delivered;              /* keys handed off to their owners */
+	uint64_t hints_refused;                /* hinted writes refused past a bound */
+	uint64_t aae_exchanges;                /* anti-entropy exchanges completed */
+	uint64_t aae_repaired;                 /* keys they sent or asked for */
+	uint64_t tombstones_waiting;           /* tombstones this node will reap */
+	uint64_t tombstones_reaped;            /* removed here */
 } node_stats;
 
 /* Told once when the node must stop: msg (borrowed for the call) says why

@@ -261,6 +261,16 @@ bool object_is_empty(const object *obj)
 	return obj->nsibs == 0 && obj->vv.n == 0;
 }
 
+uint64_t object_newest(const object *obj)
+{
+	uint64_t t = 0;
+
+	for (size_t i = 0; i < obj->nsibs; i++)
+		if (obj->sibs[i].timestamp > t)
+			t = obj->sibs[i].timestamp;
+	return t;
+}
+
 bool object_is_deleted(const object *obj)
 {
 	for (size_t i = 0; i < obj->nsibs; i++)

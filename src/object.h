@@ -218,6 +218,9 @@ const object_vv *object_vector(const object *obj);
 bool object_is_empty(const object *obj);
 /* True iff every sibling is a tombstone, or there is none. */
 bool object_is_deleted(const object *obj);
+/* The newest sibling's timestamp (0 without siblings): for a deleted
+ * object, when it was deleted. */
+uint64_t object_newest(const object *obj);
 
 /* A write by `actor` with the context ctx (NULL or empty: a blind write);
  * see OPERATIONS.  The value is copied (value may be NULL when len is 0).

@@ -155,8 +155,39 @@ int peer_decode(const void *payload, size_t len, peer_msg *m, char *err, size_t 
 		m->code = (uint32_t)code;
 		m->has_data = true;
 		break;
+	case PEER_REAPQ:
+	case PEER_REAP:
+		if (n != 3 || read_partition(&r, &m->partition) != 0 ||
+		    mpr_array(&r, &m->nentries) != 0 || m->nentries % 2 != 0 ||
+		    m->nentries / 2 > PEER_MAX_REAP || m->nentries > mpr_left(&r))
+			goto bad;
+		m->entries = r;
+		for (uint64_t i = 0; i < m->nentries; i += 2) {
+			const uint8_t *b;
+			size_t bl;
+			uint64_t h;
+
+			if (mpr_bin(&r, PEER_MAX_BLOB, &b, &bl) != 0 || bl == 0 || mpr_uint(&r, &h) != 0)
+				goto bad;
+		}
+		break;
+	case PEER_REAPA:
+		if (n != 3 || mpr_uint(&r, &code) != 0 || code > UINT32_MAX ||
+		    mpr_array(&r, &m->nentries) != 0 || m->nentries > PEER_MAX_REAP ||
+		    m->nentries > mpr_left(&r))
+			goto bad;
+		m->code = (uint32_t)code;
+		m->entries = r;
+		for (uint64_t i = 0; i < m->nentries; i++) {
+			bool b;
+
+			if (mpr_bool(&r, &b) != 0)
+				goto bad;
+		}
+		break;
 	case PEER_AAEWANT:
-		if (n != 4 || read_partition(&r, &m->partition) != 0 || mpr_bool(&r, &m->flag) != 0 ||
+		if (n != 5 || read_partition(&r, &m->partition) != 0 || mpr_bool(&r, &m->flag) != 0 ||
+		    mpr_bool(&r, &m->lacking) != 0 ||
 		    mpr_array(&r, &m->nentries) != 0 || m->nentries > PEER_MAX_WANT ||
 		    m->nentries > mpr_left(&r))
 			goto bad;
@@ -471,15 +502,16 @@ nomem:
 }
 
 int peer_encode_aaewant(msgpack_sbuffer *sb, uint64_t id, const char *from, uint32_t partition,
-			bool all, const uint64_t *keyhashes, size_t n)
+			bool all, bool lacking, const uint64_t *keyhashes, size_t n)
 {
 	msgpack_packer pk;
 	size_t start;
 
-	if (frame_begin(sb, &pk, &start, PEER_AAEWANT, id, from, 4) != 0)
+	if (frame_begin(sb, &pk, &start, PEER_AAEWANT, id, from, 5) != 0)
 		return -ENOMEM;
 	PK(msgpack_pack_uint32(&pk, partition));
 	PK(all ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk));
+	PK(lacking ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk));
 	PK(msgpack_pack_array(&pk, n));
 	for (size_t i = 0; i < n; i++)
 		PK(msgpack_pack_uint64(&pk, keyhashes[i]));
@@ -487,6 +519,61 @@ int peer_encode_aaewant(msgpack_sbuffer *sb, uint64_t id, const char *from, uint
 nomem:
 	sb->size = start;
 	return -ENOMEM;
+}
+
+int peer_reap_begin(msgpack_sbuffer *sb, msgpack_packer *pk, size_t *start, uint32_t type,
+		    uint64_t id, const char *from, uint32_t partition, uint32_t npairs)
+{
+	if (frame_begin(sb, pk, start, type, id, from, 3) != 0)
+		return -ENOMEM;
+	PK(msgpack_pack_uint32(pk, partition));
+	PK(msgpack_pack_array(pk, 2 * npairs));
+	return 0;
+nomem:
+	sb->size = *start;
+	return -ENOMEM;
+}
+
+int peer_reap_pair(msgpack_packer *pk, const void *key, size_t klen, uint64_t objhash)
+{
+	return pack_bin(pk, key, klen) != 0 || msgpack_pack_uint64(pk, objhash) != 0 ? -ENOMEM : 0;
+}
+
+int peer_reapa_begin(msgpack_sbuffer *sb, msgpack_packer *pk, size_t *start, uint64_t id,
+		     const char *from, uint32_t code, uint32_t n)
+{
+	if (frame_begin(sb, pk, start, PEER_REAPA, id, from, 3) != 0)
+		return -ENOMEM;
+	PK(msgpack_pack_uint32(pk, code));
+	PK(msgpack_pack_array(pk, n));
+	return 0;
+nomem:
+	sb->size = *start;
+	return -ENOMEM;
+}
+
+int peer_reap_end(msgpack_sbuffer *sb, size_t start)
+{
+	return frame_end(sb, start);
+}
+
+int peer_reap_next(mpr *r, uint64_t *left, const uint8_t **key, size_t *klen,
+		   uint64_t *objhash)
+{
+	if (*left < 2)
+		return 0;
+	*left -= 2;
+	if (mpr_bin(r, PEER_MAX_BLOB, key, klen) != 0 || mpr_uint(r, objhash) != 0)
+		return DKV_EPROTO;
+	return 1;
+}
+
+int peer_reapa_next(mpr *r, uint64_t *left, bool *yes)
+{
+	if (*left == 0)
+		return 0;
+	(*left)--;
+	return mpr_bool(r, yes) == 0 ? 1 : DKV_EPROTO;
 }
 
 int peer_aaewant_next(mpr *r, uint64_t *left, uint64_t *keyhash)

@@ -40,10 +40,23 @@
  *                                         (riblt.h's wire form; empty when
  *                                         n was 0), or an error code (no
  *                                         tree yet: PROTO_ERR_UNAVAILABLE...)
- *   AAEWANT   139  [from, partition, all, [keyhash, ...]]  send me (RPUT,
- *                                         no ack) your objects of these
- *                                         key hashes, or of every key of the
- *                                         partition when all is true
+ *   AAEWANT   139  [from, partition, all, lacking, [keyhash, ...]]  send
+ *                                         me (RPUT, no ack) your objects of
+ *                                         these key hashes, or of every key
+ *                                         of the partition when all is true;
+ *                                         lacking: I hold none of these keys
+ *                                         (so tombstones past their grace
+ *                                         are not sent: reaper.h)
+ *   REAPQ     140  [from, partition, [key, objhash, ...]]  tombstone reaping
+ *                                         (reaper.h): may these tombstones
+ *                                         go?  (you hold the same object,
+ *                                         or none, and no hint of the key)
+ *   REAPA     141  [from, code, [bool, ...]]  the answer to a REAPQ (per
+ *                                         key: yes) or a REAP (per key:
+ *                                         dropped)
+ *   REAP      142  [from, partition, [key, objhash, ...]]  drop each key
+ *                                         whose stored object still hashes
+ *                                         to objhash
  *   RGET and RPUT may carry a fifth (RPUT) or third (RGET) element, owner:
  *   a node id, sent to a fallback standing in for that primary (sloppy
  *   quorum): the fallback keeps the object, or reads it, in its hint
@@ -84,6 +97,7 @@
 #define PEER_MAX_ENTRIES 4096u
 #define PEER_MAX_HOFF   4096u  /* pairs in one HOFF */
 #define PEER_MAX_WANT   65536u /* key hashes in one AAEWANT */
+#define PEER_MAX_REAP   4096u  /* keys in one REAPQ, REAP or REAPA */
 
 typedef enum peer_type {
 	PEER_FWD = 128,
@@ -98,6 +112,9 @@ typedef enum peer_type {
 	PEER_AAEREQ = 137,
 	PEER_AAESYM = 138,
 	PEER_AAEWANT = 139,
+	PEER_REAPQ = 140,
+	PEER_REAPA = 141,
+	PEER_REAP = 142,
 } peer_type;
 
 typedef enum gossip_kind {
@@ -125,7 +142,9 @@ typedef struct peer_msg {
 	const uint8_t *key;    /* RGET, RPUT */
 	size_t keylen;
 	uint32_t code;         /* RVALUE, RACK */
-	bool flag;             /* RPUT: ack wanted; SYNC: reply wanted */
+	bool flag;             /* RPUT: ack wanted; SYNC: reply wanted;
+	                        * AAEWANT: all keys */
+	bool lacking;          /* AAEWANT: the asker holds none of them */
 	char owner[PEER_MAX_ADDR + 1];   /* RGET, RPUT (optional), HOFF: the
 	                                  * hint's owner; "" when none */
 	uint64_t count;        /* HACK: pairs applied; AAESYM: items */
@@ -186,7 +205,21 @@ int peer_encode_aaereq(msgpack_sbuffer *sb, uint64_t id, const char *from, uint3
 int peer_encode_aaesym(msgpack_sbuffer *sb, uint64_t id, const char *from, uint32_t partition,
 		       uint32_t code, uint64_t count, uint64_t root, const void *run, size_t runlen);
 int peer_encode_aaewant(msgpack_sbuffer *sb, uint64_t id, const char *from, uint32_t partition,
-			bool all, const uint64_t *keyhashes, size_t n);
+			bool all, bool lacking, const uint64_t *keyhashes, size_t n);
+/* REAPQ and REAP: begin with the number of pairs, pack each (key,
+ * objhash), end.  REAPA: begin with the number of answers, pack each
+ * (msgpack_pack_true/false), end. */
+int peer_reap_begin(msgpack_sbuffer *sb, msgpack_packer *pk, size_t *start, uint32_t type,
+		    uint64_t id, const char *from, uint32_t partition, uint32_t npairs);
+int peer_reap_pair(msgpack_packer *pk, const void *key, size_t klen, uint64_t objhash);
+int peer_reapa_begin(msgpack_sbuffer *sb, msgpack_packer *pk, size_t *start, uint64_t id,
+		     const char *from, uint32_t code, uint32_t n);
+int peer_reap_end(msgpack_sbuffer *sb, size_t start);
+/* The next pair of a decoded REAPQ/REAP, the next answer of a REAPA:
+ * 1, 0 at the end, DKV_EPROTO. */
+int peer_reap_next(mpr *r, uint64_t *left, const uint8_t **key, size_t *klen,
+		   uint64_t *objhash);
+int peer_reapa_next(mpr *r, uint64_t *left, bool *yes);
 /* The next key hash of a decoded AAEWANT: 1, 0 at the end, DKV_EPROTO. */
 int peer_aaewant_next(mpr *r, uint64_t *left, uint64_t *keyhash);
 /* The next pair of a decoded HOFF (entries, nentries): 1, 0 at the end,

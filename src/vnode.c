@@ -44,8 +44,10 @@ struct vnode_set {
 	size_t ndirty;             /* parts with dirty set */
 	msgpack_sbuffer ob;        /* an object being encoded */
 	siphash_key hkey;          /* for comparing encodings */
-	vnode_observer_fn observe;
-	void *observe_ctx;
+	struct {
+		vnode_observer_fn fn;
+		void *ctx;
+	} obs[VNODE_OBSERVERS];
 	world_timer *work_timer;   /* the next look for background work */
 	uint32_t work_next;        /* the partition to look at first */
 	uint32_t nworking;         /* jobs queued or running */
@@ -378,6 +380,14 @@ int vnode_read(vnode_set *vs, uint32_t p, const void *key, size_t klen, object *
 	return 0;
 }
 
+static void notify(vnode_set *vs, uint32_t p, const void *key, size_t klen, const void *obj,
+		   size_t len)
+{
+	for (int i = 0; i < VNODE_OBSERVERS; i++)
+		if (vs->obs[i].fn != NULL)
+			vs->obs[i].fn(vs->obs[i].ctx, p, key, klen, obj, len);
+}
+
 int vnode_store(vnode_set *vs, uint32_t p, const void *key, size_t klen,
 		const void *obj, size_t len)
 {
@@ -397,8 +407,8 @@ int vnode_store(vnode_set *vs, uint32_t p, const void *key, size_t klen,
 		vs->parts[p].dirty = true;
 		vs->ndirty++;
 	}
-	if (vs->observe != NULL && p < vs->cfg.ring_size)
-		vs->observe(vs->observe_ctx, p, key, klen, obj, len);
+	if (p < vs->cfg.ring_size)
+		notify(vs, p, key, klen, obj, len);
 	return 0;
 }
 
@@ -415,6 +425,8 @@ int vnode_delete(vnode_set *vs, uint32_t p, const void *key, size_t klen)
 		vs->parts[p].dirty = true;
 		vs->ndirty++;
 	}
+	if (rc == 0 && p < vs->cfg.ring_size)
+		notify(vs, p, key, klen, NULL, 0);
 	return rc;
 }
 
@@ -488,10 +500,22 @@ bool vnode_any_dirty(const vnode_set *vs)
 	return vs->ndirty > 0;
 }
 
-void vnode_set_observer(vnode_set *vs, vnode_observer_fn fn, void *ctx)
+int vnode_add_observer(vnode_set *vs, vnode_observer_fn fn, void *ctx)
 {
-	vs->observe = fn;
-	vs->observe_ctx = ctx;
+	for (int i = 0; i < VNODE_OBSERVERS; i++)
+		if (vs->obs[i].fn == NULL) {
+			vs->obs[i].fn = fn;
+			vs->obs[i].ctx = ctx;
+			return 0;
+		}
+	return -ENOSPC;
+}
+
+void vnode_remove_observer(vnode_set *vs, vnode_observer_fn fn, void *ctx)
+{
+	for (int i = 0; i < VNODE_OBSERVERS; i++)
+		if (vs->obs[i].fn == fn && vs->obs[i].ctx == ctx)
+			vs->obs[i].fn = NULL;
 }
 
 int vnode_iter_open(vnode_set *vs, uint32_t p, vnode_iter **out)

@@ -77,8 +77,9 @@ typedef struct vnode_config {
 	dkv_log *log;                /* NULL: no logging */
 } vnode_config;
 
-/* Called for every object stored: partition, key, encoded object (all
- * borrowed for the call). */
+/* Called for every object stored in a partition: partition, key, encoded
+ * object (all borrowed for the call); obj NULL and len 0 when the key was
+ * removed (vnode_delete: a reaped tombstone). */
 typedef void (*vnode_observer_fn)(void *ctx, uint32_t p, const void *key, size_t klen,
 				  const void *obj, size_t len);
 
@@ -107,9 +108,9 @@ int vnode_get_raw(vnode_set *vs, uint32_t p, const void *key, size_t klen,
 /* Store an encoded object (len <= max_object, else DKV_ETOOBIG) under key. */
 int vnode_store(vnode_set *vs, uint32_t p, const void *key, size_t klen,
 		const void *obj, size_t len);
-/* Remove key from store p (hint stores: a delivered hint; never a
- * partition's key, whose deletes are tombstones).  0, DKV_ENOTFOUND, or
- * an error. */
+/* Remove key from store p: a delivered hint, or a partition's tombstone
+ * the reaper (reaper.h) found safe to forget (observers are told).  0,
+ * DKV_ENOTFOUND, or an error. */
 int vnode_delete(vnode_set *vs, uint32_t p, const void *key, size_t klen);
 /* Merge `in` into the stored object (or store a copy when there is none),
  * pruned to vclock_max, and store the result if it differs from what was
@@ -127,7 +128,11 @@ void vnode_redirty(vnode_set *vs, bitcask *const *stores, size_t n);
 /* True iff some store is dirty. */
 bool vnode_any_dirty(const vnode_set *vs);
 
-void vnode_set_observer(vnode_set *vs, vnode_observer_fn fn, void *ctx);
+/* Observers (anti-entropy, the tombstone reaper): at most VNODE_OBSERVERS.
+ * 0 or -ENOSPC. */
+#define VNODE_OBSERVERS 4
+int vnode_add_observer(vnode_set *vs, vnode_observer_fn fn, void *ctx);
+void vnode_remove_observer(vnode_set *vs, vnode_observer_fn fn, void *ctx);
 
 /* Scan partition p: every live key with its encoded object, as
  * bitcask_iter describes (borrowed until the next call).  vnode_iter_next

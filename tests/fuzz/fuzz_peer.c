@@ -164,7 +164,7 @@ static void encode_peer(msgpack_sbuffer *sb, const peer_msg *m)
 	size_t start;
 	int rc = -1;
 
-	CHECK(m->type >= PEER_FWD && m->type <= PEER_AAEWANT);
+	CHECK(m->type >= PEER_FWD && m->type <= PEER_REAP);
 	switch (m->type) {
 	case PEER_FWD:
 		rc = peer_encode_fwd(sb, m->id, m->from, d, m->datalen);
@@ -210,6 +210,32 @@ static void encode_peer(msgpack_sbuffer *sb, const peer_msg *m)
 		rc = peer_encode_aaesym(sb, m->id, m->from, m->partition, m->code, m->count, m->root,
 					d, m->datalen);
 		break;
+	case PEER_REAPQ:
+	case PEER_REAP: {
+		mpr e = m->entries;
+		uint64_t left = m->nentries, h;
+		const uint8_t *k;
+		size_t kl;
+
+		CHECK(peer_reap_begin(sb, &pk, &start, m->type, m->id, m->from, m->partition,
+				      (uint32_t)(m->nentries / 2)) == 0);
+		while (peer_reap_next(&e, &left, &k, &kl, &h) == 1)
+			CHECK(peer_reap_pair(&pk, k, kl, h) == 0);
+		rc = peer_reap_end(sb, start);
+		break;
+	}
+	case PEER_REAPA: {
+		mpr e = m->entries;
+		uint64_t left = m->nentries;
+		bool yes;
+
+		CHECK(peer_reapa_begin(sb, &pk, &start, m->id, m->from, m->code,
+				       (uint32_t)m->nentries) == 0);
+		while (peer_reapa_next(&e, &left, &yes) == 1)
+			CHECK((yes ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk)) == 0);
+		rc = peer_reap_end(sb, start);
+		break;
+	}
 	case PEER_AAEWANT: {
 		mpr e = m->entries;
 		uint64_t left = m->nentries, kh, *khs = calloc(m->nentries + 1, sizeof(*khs));
@@ -218,7 +244,8 @@ static void encode_peer(msgpack_sbuffer *sb, const peer_msg *m)
 		CHECK(khs != NULL);
 		while (peer_aaewant_next(&e, &left, &kh) == 1)
 			khs[k++] = kh;
-		rc = peer_encode_aaewant(sb, m->id, m->from, m->partition, m->flag, khs, k);
+		rc = peer_encode_aaewant(sb, m->id, m->from, m->partition, m->flag, m->lacking,
+					 khs, k);
 		free(khs);
 		break;
 	}

@@ -267,12 +267,14 @@ static int pdec(const payload *f, peer_msg *m)
 			  "refused without a reason");
 		return rc;
 	}
-	cr_assert(m->type >= PEER_FWD && m->type <= PEER_AAEWANT, "type %u", m->type);
+	cr_assert(m->type >= PEER_FWD && m->type <= PEER_REAP, "type %u", m->type);
 	cr_assert(memchr(m->from, '\0', sizeof m->from) != NULL);
 	cr_assert(inside(m->data, m->datalen, f) && inside(m->key, m->keylen, f));
 	cr_assert_leq(m->nentries, m->type == PEER_HOFF ? 2 * PEER_MAX_HOFF :
-				   m->type == PEER_AAEWANT ? PEER_MAX_WANT : PEER_MAX_ENTRIES);
-	if (m->type != PEER_SYNC && m->type != PEER_HOFF && m->type != PEER_AAEWANT)
+				   m->type == PEER_AAEWANT ? PEER_MAX_WANT :
+				   m->type >= PEER_REAPQ ? 2 * PEER_MAX_REAP : PEER_MAX_ENTRIES);
+	if (m->type != PEER_SYNC && m->type != PEER_HOFF && m->type != PEER_AAEWANT &&
+	    m->type < PEER_REAPQ)
 		cr_assert_eq(m->nentries, 0);
 	return 0;
 }
@@ -309,8 +311,27 @@ static void assert_peer_eq(const peer_msg *a, const peer_msg *b, const char *wha
 	cr_assert_str_eq(a->owner, b->owner, "%s: owner", what);
 	cr_assert_eq(a->count, b->count, "%s: count", what);
 	cr_assert(a->partition == b->partition && a->first == b->first && a->n == b->n &&
-		  a->root == b->root, "%s: aae fields", what);
-	if (a->type == PEER_AAEWANT) {
+		  a->root == b->root && a->lacking == b->lacking, "%s: aae fields", what);
+	if (a->type == PEER_REAPQ || a->type == PEER_REAP) {
+		mpr ca = a->entries, cb = b->entries;
+		uint64_t la = a->nentries, lb = b->nentries, ha, hb;
+		const uint8_t *ka, *kb;
+		size_t kla, klb;
+
+		while (peer_reap_next(&ca, &la, &ka, &kla, &ha) == 1) {
+			cr_assert_eq(peer_reap_next(&cb, &lb, &kb, &klb, &hb), 1, "%s", what);
+			cr_assert(bytes_eq(ka, kla, kb, klb) && ha == hb, "%s: reap pair", what);
+		}
+	} else if (a->type == PEER_REAPA) {
+		mpr ca = a->entries, cb = b->entries;
+		uint64_t la = a->nentries, lb = b->nentries;
+		bool ya, yb;
+
+		while (peer_reapa_next(&ca, &la, &ya) == 1) {
+			cr_assert_eq(peer_reapa_next(&cb, &lb, &yb), 1, "%s", what);
+			cr_assert_eq(ya, yb, "%s: answer", what);
+		}
+	} else if (a->type == PEER_AAEWANT) {
 		mpr ca = a->entries, cb = b->entries;
 		uint64_t la = a->nentries, lb = b->nentries, ka, kb;
 
@@ -438,6 +459,32 @@ static bool reencode_peer(const peer_msg *m, payload *out)
 		rc = peer_encode_aaesym(&sb, m->id, m->from, m->partition, m->code, m->count, m->root,
 					d, m->datalen);
 		break;
+	case PEER_REAPQ:
+	case PEER_REAP: {
+		mpr e = m->entries;
+		uint64_t left = m->nentries, h;
+		const uint8_t *k;
+		size_t kl;
+
+		cr_assert(peer_reap_begin(&sb, &pk, &start, m->type, m->id, m->from, m->partition,
+				      (uint32_t)(m->nentries / 2)) == 0);
+		while (peer_reap_next(&e, &left, &k, &kl, &h) == 1)
+			cr_assert(peer_reap_pair(&pk, k, kl, h) == 0);
+		rc = peer_reap_end(&sb, start);
+		break;
+	}
+	case PEER_REAPA: {
+		mpr e = m->entries;
+		uint64_t left = m->nentries;
+		bool yes;
+
+		cr_assert(peer_reapa_begin(&sb, &pk, &start, m->id, m->from, m->code,
+				       (uint32_t)m->nentries) == 0);
+		while (peer_reapa_next(&e, &left, &yes) == 1)
+			cr_assert((yes ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk)) == 0);
+		rc = peer_reap_end(&sb, start);
+		break;
+	}
 	case PEER_AAEWANT: {
 		mpr e = m->entries;
 		uint64_t left = m->nentries, kh, *khs = calloc(m->nentries + 1, sizeof(*khs));
@@ -446,7 +493,8 @@ static bool reencode_peer(const peer_msg *m, payload *out)
 		cr_assert(khs != NULL);
 		while (peer_aaewant_next(&e, &left, &kh) == 1)
 			khs[k++] = kh;
-		rc = peer_encode_aaewant(&sb, m->id, m->from, m->partition, m->flag, khs, k);
+		rc = peer_encode_aaewant(&sb, m->id, m->from, m->partition, m->flag, m->lacking,
+					 khs, k);
 		free(khs);
 		break;
 	}

@@ -147,7 +147,7 @@ Test(vnode, the_observer_sees_every_object_stored_and_not_a_merge_that_changes_n
 	bool wrote;
 
 	open_set(64, true, 0);
-	vnode_set_observer(vs, observe, NULL);
+	cr_assert_eq(vnode_add_observer(vs, observe, NULL), 0);
 	store(9, "k", a);
 	cr_assert_eq(vnode_merge(vs, 9, "k", 1, a, &wrote), 0);
 	cr_assert_eq(observed, 1);

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# test_deletes.sh -- deletes with real dynkvd processes: 4 nodes, N=3.
+# Deletes made while a replica is down stay deleted after it returns (its
+# hints delivered), after anti-entropy, after every node restarts, and
+# after the tombstones are reaped (every node's key count drops to the
+# live keys' replicas); then after another restart of every node.
+# Every wait is bounded.
+. "${top_srcdir:-.}/tests/integration/lib.sh"
+ADMIN=$top_builddir/src/dynkv-admin
+
+opts=(--probe-interval 200ms --probe-timeout 100ms --suspect-timeout 1s
+      --push-pull-interval 1s --request-timeout 3s --ring-size 64 --sync always
+      --aae-interval 100ms --tombstone-grace 2)
+NKEYS=${DELETE_KEYS:-100}
+nodes=(n1 n2 n3 n4)
+
+adm() {
+	local port_var="port_$1"
+	shift
+	timeout 30 "$ADMIN" --host "127.0.0.1:${!port_var}" "$@"
+}
+json_field() {   # NAME COMMAND FIELD
+	adm "$1" --json "$2" | python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$3"
+}
+wait_for() {
+	local cond=$1 limit=$2 i
+	for ((i = 0; i < limit * 10; i++)); do
+		eval "$cond" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+total_keys() {
+	local n sum=0
+	for n in "${nodes[@]}"; do sum=$((sum + $(json_field "$n" status keys))); done
+	echo "$sum"
+}
+no_hints() {
+	local n
+	for n in "${nodes[@]}"; do [[ $(json_field "$n" hints pending) == 0 ]] || return 1; done
+}
+all_up() {   # every node sees every other up
+	local n
+	for n in "${nodes[@]}"; do
+		adm "$n" --json members | python3 -c '
+import json, sys
+sys.exit(0 if all(m["liveness"] == "up" for m in json.load(sys.stdin)["members"]) else 1)' || return 1
+	done
+}
+# Every deleted key reads as not found, every other as its value, with
+# R=3 through every node.
+check_keys() {
+	local bad=0 k n v
+	for ((k = 0; k < NKEYS; k++)); do
+		n=${nodes[k % 4]}
+		v=$(dkv "$n" -q -r 3 get "key-$k" 2>/dev/null) || v="(not found)"
+		if ((k % 2 == 0)); then
+			[[ $v == "(not found)" || -z $v ]] || bad=$((bad + 1))
+		else
+			[[ $v == "value-$k" ]] || bad=$((bad + 1))
+		fi
+	done
+	echo "$bad"
+}
+restart_all() {
+	local n
+	for n in "${nodes[@]}"; do stop_node "$n"; done
+	for n in "${nodes[@]}"; do restart_node "$n" "${opts[@]}" || bail "$n did not restart"; done
+	wait_for all_up 30 || bail "not all up after the restart"
+}
+
+start_node n1 "${opts[@]}" || bail "n1 did not start"
+for n in n2 n3 n4; do
+	start_node "$n" "${opts[@]}" --seeds "127.0.0.1:$port_n1" || bail "$n did not start"
+done
+wait_for all_up 30 || bail "the 4 nodes did not converge"
+fails=0
+for ((k = 0; k < NKEYS; k++)); do
+	dkv "${nodes[k % 4]}" -q -w 3 put "key-$k" "value-$k" 2>/dev/null || fails=$((fails + 1))
+done
+check "$NKEYS W=3 puts ($fails failed)" test "$fails" -eq 0
+check "every node stores its replicas ($(total_keys) = 3 x $NKEYS)" test "$(total_keys)" -eq $((3 * NKEYS))
+
+kill_node n4
+wait_for '[[ $(adm n1 --json members | grep -c "\"down\"") -ge 1 ]]' 30 || bail "n4 not seen down"
+fails=0
+for ((k = 0; k < NKEYS; k += 2)); do
+	dkv "${nodes[k % 3]}" -q -w 3 del "key-$k" 2>/dev/null || fails=$((fails + 1))
+done
+check "W=3 deletes with n4 down succeed ($fails failed)" test "$fails" -eq 0
+restart_node n4 "${opts[@]}" || bail "n4 did not restart"
+wait_for all_up 30 || bail "n4 not up again"
+wait_for no_hints 60
+check "n4's hints delivered" no_hints
+check "deleted keys stay deleted after n4 returns ($(check_keys) wrong)" test "$(check_keys)" -eq 0
+sleep 3
+check "... after anti-entropy ($(check_keys) wrong)" test "$(check_keys)" -eq 0
+restart_all
+check "... after every node restarts ($(check_keys) wrong)" test "$(check_keys)" -eq 0
+want=$((3 * NKEYS / 2))
+t0=$(date +%s%N)
+wait_for '[[ $(total_keys) -eq $want ]]' 120
+check "tombstones reaped: $(total_keys) replicas left = 3 x $((NKEYS / 2)) live keys ($(( ($(date +%s%N) - t0) / 1000000 )) ms)" \
+	test "$(total_keys)" -eq "$want"
+check "... and the deleted keys stay deleted ($(check_keys) wrong)" test "$(check_keys)" -eq 0
+sleep 3
+restart_all
+sleep 3
+check "... after another restart and anti-entropy ($(check_keys) wrong, $(total_keys) replicas)" \
+	eval 'test "$(check_keys)" -eq 0 && test "$(total_keys)" -eq "$want"'
+finish

@@ -1,0 +1,280 @@
+/*
+ * test_reaper.c -- tombstone reaping (reaper.c) on the simulated cluster
+ * rig: tombstones go once every primary holds them, no hint holds the key
+ * and the grace has passed; not while a member is down or holds a hint;
+ * a reaped key never comes back; and KV679's sequence (riak_kv#679): a
+ * version from before the reap that turns up late does not shadow a write
+ * made after it.
+ */
+#include "config.h"
+
+#include <criterion/criterion.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "crig.h"
+#include "error.h"
+#include "object.h"
+#include "peer.h"
+
+#define NKEYS 40
+
+static void key_of(char *buf, size_t len, int k)
+{
+	snprintf(buf, len, "reap-%03d", k);
+}
+
+/* A replace-mode write (a put, or a delete when val is NULL) with W=w. */
+static uint32_t wr(crig *r, size_t i, const char *key, const char *val, int32_t w)
+{
+	msgpack_sbuffer sb;
+	proto_opts o = opts_rw(0, w);
+	proto_msg m;
+	uint32_t type = 0;
+
+	o.replace = true;
+	msgpack_sbuffer_init(&sb);
+	if (val != NULL)
+		cr_assert_eq(proto_encode_put(&sb, r->next_id++, key, strlen(key), val, strlen(val),
+					      NULL, 0, &o), 0);
+	else
+		cr_assert_eq(proto_encode_delete(&sb, r->next_id++, key, strlen(key), NULL, 0, &o), 0);
+	if (call(r, i, &sb, &m, 10000)) {
+		type = m.type;
+		proto_msg_release(&m);
+	}
+	msgpack_sbuffer_destroy(&sb);
+	return type;
+}
+
+static uint64_t stored(crig *r, size_t i)
+{
+	msgpack_zone z;
+	msgpack_object o;
+	uint64_t n;
+
+	msgpack_zone_init(&z, 4096);
+	cr_assert(admin(r, i, "status", &z, &o, NULL));
+	n = field(&o, "keys")->via.u64;
+	msgpack_zone_destroy(&z);
+	return n;
+}
+
+/* Run until every live node stores exactly want keys. */
+static uint64_t wait_stored(crig *r, uint64_t want, uint64_t limit_ms)
+{
+	uint64_t t0 = sim_now(r->sim);
+
+	for (;;) {
+		bool all = true;
+
+		for (size_t i = 0; i < r->n; i++)
+			if (r->nd[i] != NULL && stored(r, i) != want)
+				all = false;
+		if (all)
+			return sim_now(r->sim) - t0;
+		if (sim_now(r->sim) - t0 + 200 >= limit_ms)
+			for (size_t i = 0; i < r->n; i++) {
+				msgpack_zone z;
+				msgpack_object o;
+
+				if (r->nd[i] == NULL)
+					continue;
+				msgpack_zone_init(&z, 4096);
+				cr_assert(admin(r, i, "hints", &z, &o, NULL));
+				cr_log_warn("node %zu: %" PRIu64 " keys, %" PRIu64 " hints", i, stored(r, i),
+					    field(&o, "pending")->via.u64);
+				msgpack_zone_destroy(&z);
+			}
+		cr_assert_lt(sim_now(r->sim) - t0, limit_ms, "not every node holds %" PRIu64
+			     " keys after %" PRIu64 " ms (seed %llu): node 0 holds %" PRIu64, want,
+			     limit_ms, (unsigned long long)r->seed, stored(r, 0));
+		sim_run_for(r->sim, 200);
+	}
+}
+
+static void start(crig *r, size_t n, uint64_t seed)
+{
+	crig_prepare(r, n, seed, "always");
+	for (size_t i = 0; i < n; i++) {
+		set(&r->cfg[i], "ring_size", "64");
+		set(&r->cfg[i], "tombstone_grace", "2");
+		set(&r->cfg[i], "aae_interval", "100ms");
+	}
+	for (size_t i = 0; i < n; i++)
+		open_node(r, i);
+	converge_ms(r, 30000);
+}
+
+Test(reaper, tombstones_are_reaped_everywhere_and_stay_deleted)
+{
+	uint64_t seed = sim_seed_env("reap", (uint64_t)time(NULL));
+	char key[32];
+	crig r;
+
+	start(&r, 3, seed);
+	for (int k = 0; k < NKEYS; k++) {
+		key_of(key, sizeof(key), k);
+		cr_assert_eq(wr(&r, (size_t)k % 3, key, "v", 3), PROTO_OK);
+	}
+	for (int k = 0; k < NKEYS; k += 2) {
+		key_of(key, sizeof(key), k);
+		cr_assert_eq(wr(&r, (size_t)k % 3, key, NULL, 3), PROTO_OK);
+	}
+	cr_assert_eq(stored(&r, 0), NKEYS, "tombstones are kept during the grace");
+	wait_stored(&r, NKEYS / 2, 60000);
+	/* and stay gone: anti-entropy and restarts do not bring them back */
+	sim_run_for(r.sim, 10000);
+	for (size_t i = 0; i < 3; i++) {
+		close_node(&r, i);
+		open_node(&r, i);
+	}
+	converge_ms(&r, 30000);
+	sim_run_for(r.sim, 10000);
+	wait_stored(&r, NKEYS / 2, 1000);
+	for (int k = 0; k < NKEYS; k++) {
+		key_of(key, sizeof(key), k);
+		cr_assert_eq(get_is(&r, (size_t)k % 3, key, k % 2 ? "v" : NULL, 3), 1, "%s (seed %llu)",
+			     key, (unsigned long long)seed);
+	}
+	crig_fini(&r);
+}
+
+static void crash_and_wait(crig *r, size_t who)
+{
+	char buf[16];
+	uint64_t t0 = sim_now(r->sim);
+
+	sim_crash(r->sim, r->addr[who]);
+	close_node(r, who);
+	for (size_t i = 0; i < r->n; i++)
+		while (r->nd[i] != NULL &&
+		       strcmp(liveness(r, i, r->addr[who], buf, sizeof(buf)), "down") != 0) {
+			cr_assert_lt(sim_now(r->sim) - t0, 30000);
+			sim_run_for(r->sim, 50);
+		}
+}
+
+static void wait_up(crig *r, size_t who)
+{
+	char buf[16];
+	uint64_t t0 = sim_now(r->sim);
+
+	for (size_t i = 0; i < r->n; i++)
+		while (r->nd[i] != NULL &&
+		       strcmp(liveness(r, i, r->addr[who], buf, sizeof(buf)), "up") != 0) {
+			cr_assert_lt(sim_now(r->sim) - t0, 30000);
+			sim_run_for(r->sim, 50);
+		}
+}
+
+/* A member that is down may hold a hint of a deleted key: node 2 misses
+ * the writes (node 3 keeps some as hints for it), node 3 goes down with
+ * them, node 2 comes back, the keys are deleted.  Nothing may be reaped
+ * while node 3 is away -- reaped, its late hints would bring the values
+ * back on node 2.  Once it is back and has handed them off, every
+ * tombstone goes and no key comes back. */
+Test(reaper, nothing_is_reaped_while_a_member_that_may_hold_a_hint_is_down)
+{
+	uint64_t seed = sim_seed_env("reap_down", (uint64_t)time(NULL));
+	uint64_t before[3];
+	char key[32];
+	crig r;
+
+	start(&r, 4, seed);
+	crash_and_wait(&r, 2);
+	for (int k = 0; k < NKEYS; k++) {
+		key_of(key, sizeof(key), k);
+		cr_assert_eq(wr(&r, 0, key, "v", 3), PROTO_OK);
+	}
+	crash_and_wait(&r, 3);
+	sim_restart(r.sim, r.addr[2]);
+	open_node(&r, 2);
+	wait_up(&r, 2);
+	sim_run_for(r.sim, 10000);   /* node 2's hints come home from 0 and 1 */
+	for (int k = 0; k < NKEYS; k++) {
+		key_of(key, sizeof(key), k);
+		cr_assert_eq(wr(&r, 0, key, NULL, 3), PROTO_OK);
+	}
+	sim_run_for(r.sim, 2000);
+	for (size_t i = 0; i < 3; i++)
+		before[i] = stored(&r, i);
+	sim_run_for(r.sim, 20000);
+	for (size_t i = 0; i < 3; i++)
+		cr_assert_eq(stored(&r, i), before[i], "node %zu reaped while node 3 was down "
+			     "(seed %llu)", i, (unsigned long long)seed);
+	sim_restart(r.sim, r.addr[3]);
+	open_node(&r, 3);
+	wait_stored(&r, 0, 120000);
+	sim_run_for(r.sim, 10000);
+	for (int k = 0; k < NKEYS; k++) {
+		key_of(key, sizeof(key), k);
+		cr_assert_eq(get_is(&r, (size_t)k % 4, key, NULL, 3), 1, "%s came back (seed %llu)",
+			     key, (unsigned long long)seed);
+	}
+	crig_fini(&r);
+}
+
+/* KV679: put, delete, reap; a new write; then the old tombstone arrives
+ * late (as a forgotten hint or an old disk would deliver it).  The new
+ * write must survive: its dot comes from the node's persisted sequence,
+ * above every dot the reaped history had. */
+Test(reaper, kv679_a_late_old_version_does_not_shadow_a_write_after_the_reap)
+{
+	uint64_t seed = sim_seed_env("kv679", (uint64_t)time(NULL));
+	object_limits lim;
+	object_vv vv = { 0 };
+	msgpack_sbuffer enc, sb;
+	object *old = object_new();
+	proto_opts o = opts_rw(3, 0);
+	proto_msg m;
+	node_stats st;
+	crig r;
+
+	object_limits_init(&lim);
+	start(&r, 3, seed);
+	node_stats_get(r.nd[0], &st);
+	cr_assert_eq(wr(&r, 0, "k", "v1", 3), PROTO_OK);
+	cr_assert_eq(wr(&r, 0, "k", NULL, 3), PROTO_OK);
+	/* the tombstone's vector, as a get returns it */
+	msgpack_sbuffer_init(&sb);
+	cr_assert_eq(proto_encode_get(&sb, r.next_id++, "k", 1, &o), 0);
+	cr_assert(call(&r, 0, &sb, &m, 10000));
+	cr_assert_eq(m.tombstones, 1);
+	cr_assert_eq(object_context_decode(m.context.p, m.context.len, &lim, &vv), 0);
+	proto_msg_release(&m);
+	msgpack_sbuffer_destroy(&sb);
+	cr_assert_gt(object_vv_get(&vv, st.actor), 0, "node 0 coordinated the delete");
+	/* the tombstone as stored: its dot is the vector's entry */
+	cr_assert_not_null(old);
+	cr_assert_eq(object_write_at(old, st.actor, object_vv_get(&vv, st.actor), NULL, true, NULL, 0,
+				     1, NULL), 0);
+	wait_stored(&r, 0, 60000);
+
+	cr_assert_eq(wr(&r, 0, "k", "new", 3), PROTO_OK);
+	/* the old tombstone arrives at every node, as a replica write */
+	msgpack_sbuffer_init(&enc);
+	cr_assert_eq(object_encode(old, &enc), 0);
+	for (size_t to = 0; to < 3; to++) {
+		size_t from = (to + 1) % 3;
+
+		msgpack_sbuffer_init(&sb);
+		cr_assert_eq(peer_encode_rput(&sb, 0, r.addr[from], "k", 1, enc.data, enc.size, false,
+					      NULL), 0);
+		cr_assert_eq(node_request(r.nd[to], sim_peer_client(r.sim, r.addr[from], r.addr[to]),
+					  sb.data + 4, sb.size - 4), 0);
+		msgpack_sbuffer_destroy(&sb);
+	}
+	sim_run_for(r.sim, 5000);
+	for (size_t i = 0; i < 3; i++)
+		cr_assert_eq(get_is(&r, i, "k", "new", 3), 1,
+			     "the write after the reap was shadowed at node %zu (seed %llu)", i,
+			     (unsigned long long)seed);
+	msgpack_sbuffer_destroy(&enc);
+	object_vv_release(&vv);
+	object_free(old);
+	crig_fini(&r);
+}
