@@ -48,6 +48,7 @@ typedef struct target {
 	uint64_t found_ms;        /* when this process first held it */
 	uint64_t delivered;       /* keys delivered (this process) */
 	char error[160];          /* the last error, "" when none */
+	durable_waiter wt;        /* a rehomed batch waiting for its sync */
 	struct target *next;
 } target;
 
@@ -414,6 +415,71 @@ static int read_batch(void *arg)
 
 static void pass_end(target *t);
 static void batch_timeout(void *arg);
+static void batch_delivered(target *t);
+
+static void rehome_synced(void *arg, int rc)
+{
+	target *t = arg;
+
+	t->h->merging--;
+	if (rc != 0) {
+		t->h->st.batch_errors++;
+		pause_target(t, "syncing the rehomed hints failed: %s", dkv_strerror(rc));
+		return;
+	}
+	batch_delivered(t);
+}
+
+/* The owner is no longer a ring member (removed, or left): the batch's
+ * keys go to their primaries now -- merged here when this node is one,
+ * else into our hint store for that primary, delivered as any hint --
+ * and once that is durable, they leave this store. */
+static void rehome(target *t)
+{
+	handoff *h = t->h;
+	const ring *rg = placement_ring(h->env.pl);
+	uint64_t left;
+	const uint8_t *k, *o;
+	size_t kl, ol;
+	char err[128];
+	peer_msg pm;
+	mpr e;
+	int rc = rg == NULL ? DKV_EINVAL : 0;
+
+	if (rc == 0)
+		rc = peer_decode(t->frame.data + PROTO_HEADER_SIZE, t->frame.size - PROTO_HEADER_SIZE,
+				 &pm, err, sizeof(err));
+	e = pm.entries;
+	left = pm.nentries;
+	while (rc == 0 && peer_hoff_next(&e, &left, &k, &kl, &o, &ol) == 1) {
+		uint32_t np, p = placement_partition(h->env.pl, k, kl);
+		const uint32_t *list = placement_primaries(h->env.pl, p, &np);
+		object *obj = NULL;
+		bool wrote;
+
+		if ((rc = object_decode(o, ol, &h->env.olim, &obj)) != 0)
+			break;
+		for (uint32_t i = 0; rc == 0 && i < np; i++) {
+			uint32_t idx = p;
+
+			if (!placement_is_self(h->env.pl, list[i]))
+				rc = handoff_store(h, ring_member_id(rg, list[i]), true, &idx);
+			if (rc == 0)
+				rc = vnode_merge(h->env.vs, idx, k, kl, obj, &wrote);
+		}
+		object_free(obj);
+	}
+	if (rc != 0) {
+		h->st.batch_errors++;
+		pause_target(t, "moving the hints of a former member to the keys' primaries "
+			     "failed: %s", dkv_strerror(rc));
+		return;
+	}
+	t->state = T_SENDING;   /* waiting for the sync, not an owner */
+	t->to = NULL;
+	h->merging++;
+	durable_wait(h->env.dur, &t->wt, rehome_synced, t);
+}
 
 /* On the loop: the reader is done; send what it read. */
 static void batch_read(void *arg, int rc)
@@ -434,7 +500,11 @@ static void batch_read(void *arg, int rc)
 		return;
 	}
 	i = ring_member_index(placement_ring(h->env.pl), t->owner);
-	t->to = i < 0 ? NULL : placement_addr(h->env.pl, (uint32_t)i);
+	if (i < 0) {
+		rehome(t);
+		return;
+	}
+	t->to = placement_addr(h->env.pl, (uint32_t)i);
 	if (t->to == NULL || placement_is_down(h->env.pl, (uint32_t)i)) {
 		pause_target(t, "the owner went down");
 		return;
@@ -504,28 +574,14 @@ static void pass_end(target *t)
 	target_free(h, t);
 }
 
-void handoff_hack(handoff *h, const peer_msg *pm)
+/* The batch is safe elsewhere (durable on its owner, or on the keys' new
+ * primaries): remove from the hint store what is still the version sent
+ * (the values were just read: the page cache has them), then go on. */
+static void batch_delivered(target *t)
 {
-	target *t;
-	uint64_t sent = 0;
+	handoff *h = t->h;
+	uint64_t sent;
 
-	for (t = h->targets; t != NULL; t = t->next)
-		if (t->state == T_SENDING && t->pid == pm->id)
-			break;
-	if (t == NULL)
-		return;   /* late: timed out and paused already */
-	if (t->timer != NULL) {
-		h->env.w->ops->timer_cancel(h->env.w, t->timer);
-		t->timer = NULL;
-	}
-	if (pm->code != 0) {
-		h->st.batch_errors++;
-		pause_target(t, "%s refused the batch: %s", t->to,
-			     dkv_strerror(proto_error_to_dkv(pm->code)));
-		return;
-	}
-	/* Delivered and durable on the owner: remove what is still the
-	 * version sent (the values were just read: the page cache has them). */
 	for (size_t i = 0; i < t->nkeys; i++) {
 		sent_key *sk = &t->keys[i];
 		void *v = NULL;
@@ -553,12 +609,34 @@ void handoff_hack(handoff *h, const peer_msg *pm)
 	start_batch(t);
 }
 
+void handoff_hack(handoff *h, const peer_msg *pm)
+{
+	target *t;
+
+	for (t = h->targets; t != NULL; t = t->next)
+		if (t->state == T_SENDING && t->to != NULL && t->pid == pm->id)
+			break;
+	if (t == NULL)
+		return;   /* late: timed out and paused already */
+	if (t->timer != NULL) {
+		h->env.w->ops->timer_cancel(h->env.w, t->timer);
+		t->timer = NULL;
+	}
+	if (pm->code != 0) {
+		h->st.batch_errors++;
+		pause_target(t, "%s refused the batch: %s", t->to,
+			     dkv_strerror(proto_error_to_dkv(pm->code)));
+		return;
+	}
+	batch_delivered(t);
+}
+
 void handoff_peer_gone(handoff *h, const char *addr)
 {
 	const char *a = placement_intern(h->env.pl, addr);
 
 	for (target *t = h->targets; t != NULL; t = t->next)
-		if (t->state == T_SENDING && t->to == a) {
+		if (t->state == T_SENDING && a != NULL && t->to == a) {
 			h->st.batch_errors++;
 			pause_target(t, "the connection to %s failed", a);
 		}
@@ -583,9 +661,9 @@ static void tick(void *arg)
 		if (t->state != T_WAITING)
 			continue;
 		i = ring_member_index(rg, t->owner);
-		if (i < 0 || placement_is_down(h->env.pl, (uint32_t)i) ||
-		    placement_is_self(h->env.pl, (uint32_t)i))
-			continue;
+		if (i >= 0 && (placement_is_down(h->env.pl, (uint32_t)i) ||
+			       placement_is_self(h->env.pl, (uint32_t)i)))
+			continue;   /* (not a member any more: rehome, below) */
 		store_size(h, t->idx, &keys, &bytes);
 		if (keys == 0) {
 			h->st.active++;   /* pass_end counts it off */

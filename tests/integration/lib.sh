@@ -18,6 +18,7 @@ top_builddir=${top_builddir:-.}
 top_srcdir=${top_srcdir:-.}
 DYNKVD=$top_builddir/src/dynkvd
 DYNKV=$top_builddir/src/dynkv
+ADMIN=$top_builddir/src/dynkv-admin
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/dkv-it.XXXXXX")
 tap_n=0
 tap_failed=0
@@ -132,4 +133,22 @@ dkv() {
 	local port_var="port_$1"
 	shift
 	timeout 30 "$DYNKV" --host "127.0.0.1:${!port_var}" "$@"
+}
+
+# dynkv-admin against node NAME: adm NAME [OPTIONS] COMMAND [ARGS].
+adm() {
+	local port_var="port_$1"
+	shift
+	timeout 30 "$ADMIN" --host "127.0.0.1:${!port_var}" "$@"
+}
+
+# Wait up to LIMIT seconds for the shell condition COND to hold:
+# wait_for COND LIMIT.
+wait_for() {
+	local cond=$1 limit=$2 i
+	for ((i = 0; i < limit * 10; i++)); do
+		eval "$cond" && return 0
+		sleep 0.1
+	done
+	return 1
 }

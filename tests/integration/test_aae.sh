@@ -5,17 +5,11 @@
 # any key, anti-entropy alone gives it back every key; the other two
 # stopped, it serves them all.  Every wait is bounded.
 . "${top_srcdir:-.}/tests/integration/lib.sh"
-ADMIN=$top_builddir/src/dynkv-admin
 
 opts=(--probe-interval 200ms --probe-timeout 100ms --suspect-timeout 1s
       --push-pull-interval 1s --request-timeout 3s --ring-size 64 --aae-interval 100ms)
 NKEYS=${AAE_KEYS:-300}
 
-adm() {
-	local port_var="port_$1"
-	shift
-	timeout 30 "$ADMIN" --host "127.0.0.1:${!port_var}" "$@"
-}
 keys_of() {
 	adm "$1" --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["keys"])'
 }

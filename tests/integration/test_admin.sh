@@ -5,13 +5,6 @@
 # statuses, and what dynkv says when the peer is an HTTP server or a
 # listener that never answers.  TAP.
 . "${top_srcdir:-.}/tests/integration/lib.sh"
-ADMIN=$top_builddir/src/dynkv-admin
-
-adm() {
-	local port_var="port_$1"
-	shift
-	timeout 30 "$ADMIN" --host "127.0.0.1:${!port_var}" "$@"
-}
 
 # A listener on a free port that runs python code CODE for each connection
 # (conn is the socket); sets fake_port and fake_pid.

@@ -4,17 +4,10 @@
 # and writes, read repair, siblings, failure detection, quorum errors.
 # Every wait is bounded.
 . "${top_srcdir:-.}/tests/integration/lib.sh"
-ADMIN=$top_builddir/src/dynkv-admin
 
 # Fast failure detection, so the test is quick.
 probe=(--probe-interval 200ms --probe-timeout 100ms --suspect-timeout 1s
        --push-pull-interval 1s --request-timeout 3s)
-
-adm() {
-	local port_var="port_$1"
-	shift
-	timeout 30 "$ADMIN" --host "127.0.0.1:${!port_var}" "$@"
-}
 
 # A member's liveness ("up", "suspect", "down") in NAME's view.
 liveness_of() {

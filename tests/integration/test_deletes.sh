@@ -6,7 +6,6 @@
 # live keys' replicas); then after another restart of every node.
 # Every wait is bounded.
 . "${top_srcdir:-.}/tests/integration/lib.sh"
-ADMIN=$top_builddir/src/dynkv-admin
 
 opts=(--probe-interval 200ms --probe-timeout 100ms --suspect-timeout 1s
       --push-pull-interval 1s --request-timeout 3s --ring-size 64 --sync always
@@ -14,21 +13,8 @@ opts=(--probe-interval 200ms --probe-timeout 100ms --suspect-timeout 1s
 NKEYS=${DELETE_KEYS:-100}
 nodes=(n1 n2 n3 n4)
 
-adm() {
-	local port_var="port_$1"
-	shift
-	timeout 30 "$ADMIN" --host "127.0.0.1:${!port_var}" "$@"
-}
 json_field() {   # NAME COMMAND FIELD
 	adm "$1" --json "$2" | python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$3"
-}
-wait_for() {
-	local cond=$1 limit=$2 i
-	for ((i = 0; i < limit * 10; i++)); do
-		eval "$cond" && return 0
-		sleep 0.1
-	done
-	return 1
 }
 total_keys() {
 	local n sum=0

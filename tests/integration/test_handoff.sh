@@ -6,27 +6,10 @@
 # drains to 0) and it alone, the others stopped, serves every key it owns.
 # Every wait is bounded.
 . "${top_srcdir:-.}/tests/integration/lib.sh"
-ADMIN=$top_builddir/src/dynkv-admin
 
 probe=(--probe-interval 200ms --probe-timeout 100ms --suspect-timeout 1s
        --push-pull-interval 1s --request-timeout 3s --sync always --ring-size 64)
 NKEYS=${HANDOFF_KEYS:-120}
-
-adm() {
-	local port_var="port_$1"
-	shift
-	timeout 30 "$ADMIN" --host "127.0.0.1:${!port_var}" "$@"
-}
-
-# Wait up to $2 seconds for the shell condition $1 to hold.
-wait_for() {
-	local cond=$1 limit=$2 i
-	for ((i = 0; i < limit * 10; i++)); do
-		eval "$cond" && return 0
-		sleep 0.1
-	done
-	return 1
-}
 
 sees_down() {   # NAME ADDR
 	[[ $(adm "$1" --json members | python3 -c '

@@ -4,16 +4,9 @@
 # claims a member's node id is refused, and dynkvd exits non-zero saying so.
 # Every wait is bounded.
 . "${top_srcdir:-.}/tests/integration/lib.sh"
-ADMIN=$top_builddir/src/dynkv-admin
 
 probe=(--probe-interval 200ms --probe-timeout 100ms --suspect-timeout 1s
        --push-pull-interval 1s)
-
-adm() {
-	local port_var="port_$1"
-	shift
-	timeout 30 "$ADMIN" --host "127.0.0.1:${!port_var}" "$@"
-}
 
 # The ids in NAME's members view, one a line.
 member_ids() {

@@ -298,3 +298,42 @@ Test(handoff, read_repair_never_fills_a_fallback)
 		     "read repair wrote to a fallback (seed %llu)", (unsigned long long)seed);
 	crig_fini(&r);
 }
+
+/* Hints for a member that is removed go to the keys' new primaries: node
+ * 3 dies (holding nothing), the fallbacks take its writes as hints, it is
+ * removed; the hints move into the partitions of the keys' primaries (or
+ * into hints for them), and every node alone then serves every key. */
+Test(handoff, hints_for_a_removed_member_go_to_the_new_primaries)
+{
+	uint64_t seed = sim_seed_env("handoff_removed", (uint64_t)time(NULL));
+	char key[32], val[32];
+	uint32_t code;
+	crig r;
+
+	start4(&r, seed, "always", NULL);
+	crash3(&r);
+	for (int k = 0; k < NKEYS; k++) {
+		key_of(key, sizeof(key), k);
+		snprintf(val, sizeof(val), "v%d", k);
+		cr_assert_eq(put_wpw(&r, (size_t)k % 3, key, val, 3, 0, &code), PROTO_OK);
+	}
+	cr_assert_gt(pending(&r, 0) + pending(&r, 1) + pending(&r, 2), 0, "no hint held");
+	cr_assert_eq(admin1(&r, 0, "remove", r.addr[3]), PROTO_INFO, "remove refused (seed %llu)",
+		     (unsigned long long)seed);
+	drain(&r, 30000);
+	for (size_t alone = 0; alone < 3; alone++) {
+		for (size_t i = 0; i < 3; i++)
+			if (i != alone)
+				sim_partition(r.sim, r.addr[alone], r.addr[i], true);
+		for (int k = 0; k < NKEYS; k++) {
+			key_of(key, sizeof(key), k);
+			snprintf(val, sizeof(val), "v%d", k);
+			cr_assert_eq(get_is(&r, alone, key, val, 1), 1, "%s missing at node %zu after "
+				     "the removal (seed %llu)", key, alone, (unsigned long long)seed);
+		}
+		for (size_t i = 0; i < 3; i++)
+			if (i != alone)
+				sim_partition(r.sim, r.addr[alone], r.addr[i], false);
+	}
+	crig_fini(&r);
+}
