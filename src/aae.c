@@ -530,7 +530,8 @@ static int ask(aae *a)
 	int rc;
 
 	a->pb.size = 0;
-	rc = peer_encode_aaereq(&a->pb, ex->id, *a->env.self, ex->p, ex->first, ex->n);
+	rc = peer_encode_aaereq(&a->pb, ex->id, *a->env.self, ex->p, ex->first, ex->n,
+				ex->root.count, ex->root.hash);
 	if (rc == 0)
 		rc = a->env.w->ops->send(a->env.w, ex->peer, a->pb.data, a->pb.size);
 	if (rc == 0) {
@@ -664,14 +665,14 @@ static void resolve(aae *a, uint64_t *push, size_t npush, uint64_t *want, size_t
 		free(both);
 	}
 	if (rc == 0 && want_all)
-		rc = ask_objects(a, NULL, 0, true, true);
+		rc = ask_objects(a, NULL, 0, true, ex->root.count == 0);
 	if (rc == 0 && nlack_want > 0)
 		rc = ask_objects(a, want, nlack_want, false, true);
 	if (rc == 0 && nwant > nlack_want)
 		rc = ask_objects(a, want + nlack_want, nwant - nlack_want, false, false);
 	free(want);
 	if (rc == 0 && push_all)
-		rc = send_objects(a, ex->p, ex->peer, NULL, 0, true, true);
+		rc = send_objects(a, ex->p, ex->peer, NULL, 0, true, their_count == 0);
 	if (rc == 0 && npush > nlack_push) {
 		uint64_t *rest = malloc((npush - nlack_push) * sizeof(*rest));
 
@@ -831,6 +832,8 @@ void aae_req(aae *a, const peer_msg *pm)
 	if (pt == NULL || pt->t == NULL || !placement_holds(a->env.pl, pm->partition) ||
 	    pm->first > UINT32_MAX || (s = session_for(a, from, pm->partition, pm->first, pt)) == NULL)
 		code = PROTO_ERR_OVERLOAD;
+	if (code == 0 && pm->first == 0 && pm->count == s->root.count && pm->root == s->root.hash)
+		n = 0;   /* equal: the asker needs no symbols */
 	if (code == 0 && (syms = malloc((n ? n : 1) * sizeof(*syms))) == NULL)
 		code = PROTO_ERR_OVERLOAD;
 	if (code == 0 && riblt_encoder_produce(s->enc, syms, n) != 0)

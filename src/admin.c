@@ -535,7 +535,8 @@ void admin_request(admin *a, uint64_t client, const proto_msg *m)
 	} else {
 		reply_error(a->env.rp, client, m->id, PROTO_ERR_INVALID,
 			    "unknown admin command \"%s\" with %zu arguments (members, ring, status, "
-			    "preflist KEY, join SEED, leave [NODE], remove NODE)", cmd, m->nargs);
+			    "preflist KEY, hints, aae, join SEED, leave [NODE], remove NODE)", cmd,
+			    m->nargs);
 		goto out;
 	}
 	send_info(a, client, m->id, &out);

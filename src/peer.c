@@ -143,8 +143,9 @@ int peer_decode(const void *payload, size_t len, peer_msg *m, char *err, size_t 
 		m->code = (uint32_t)code;
 		break;
 	case PEER_AAEREQ:
-		if (n != 4 || read_partition(&r, &m->partition) != 0 ||
-		    mpr_uint(&r, &m->first) != 0 || mpr_uint(&r, &m->n) != 0)
+		if (n != 6 || read_partition(&r, &m->partition) != 0 ||
+		    mpr_uint(&r, &m->first) != 0 || mpr_uint(&r, &m->n) != 0 ||
+		    mpr_uint(&r, &m->count) != 0 || mpr_uint(&r, &m->root) != 0)
 			goto bad;
 		break;
 	case PEER_AAESYM:
@@ -466,16 +467,18 @@ int peer_hoff_next(mpr *r, uint64_t *left, const uint8_t **key, size_t *klen,
 }
 
 int peer_encode_aaereq(msgpack_sbuffer *sb, uint64_t id, const char *from, uint32_t partition,
-		       uint64_t first, uint64_t n)
+		       uint64_t first, uint64_t n, uint64_t count, uint64_t root)
 {
 	msgpack_packer pk;
 	size_t start;
 
-	if (frame_begin(sb, &pk, &start, PEER_AAEREQ, id, from, 4) != 0)
+	if (frame_begin(sb, &pk, &start, PEER_AAEREQ, id, from, 6) != 0)
 		return -ENOMEM;
 	PK(msgpack_pack_uint32(&pk, partition));
 	PK(msgpack_pack_uint64(&pk, first));
 	PK(msgpack_pack_uint64(&pk, n));
+	PK(msgpack_pack_uint64(&pk, count));
+	PK(msgpack_pack_uint64(&pk, root));
 	return frame_end(sb, start);
 nomem:
 	sb->size = start;

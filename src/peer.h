@@ -31,15 +31,19 @@
  *   HACK      136  [from, code, count]    its answer: code 0 once every
  *                                         pair is merged and synced
  *                                         (whatever the sync policy)
- *   AAEREQ    137  [from, partition, first, n]  anti-entropy (aae.h): send
- *                                         your tree's root and its coded
- *                                         symbols [first, first + n)
+ *   AAEREQ    137  [from, partition, first, n, count, root]  anti-entropy
+ *                                         (aae.h): send your tree's root and
+ *                                         its coded symbols [first, first +
+ *                                         n); count and root are the
+ *                                         asker's, so that equal trees cost
+ *                                         no symbols
  *   AAESYM    138  [from, partition, code, count, root, run]  the answer:
  *                                         code 0 and the tree's item count,
  *                                         root hash and a run of symbols
  *                                         (riblt.h's wire form; empty when
- *                                         n was 0), or an error code (no
- *                                         tree yet: PROTO_ERR_UNAVAILABLE...)
+ *                                         n was 0 or the roots are equal),
+ *                                         or an error code (OVERLOAD: no
+ *                                         tree ready)
  *   AAEWANT   139  [from, partition, all, lacking, [keyhash, ...]]  send
  *                                         me (RPUT, no ack) your objects of
  *                                         these key hashes, or of every key
@@ -147,10 +151,10 @@ typedef struct peer_msg {
 	bool lacking;          /* AAEWANT: the asker holds none of them */
 	char owner[PEER_MAX_ADDR + 1];   /* RGET, RPUT (optional), HOFF: the
 	                                  * hint's owner; "" when none */
-	uint64_t count;        /* HACK: pairs applied; AAESYM: items */
+	uint64_t count;        /* HACK: pairs applied; AAEREQ, AAESYM: items */
 	uint32_t partition;    /* AAE*: the partition */
 	uint64_t first, n;     /* AAEREQ: symbols asked */
-	uint64_t root;         /* AAESYM: the tree's root hash */
+	uint64_t root;         /* AAEREQ, AAESYM: the tree's root hash */
 	mpr entries;           /* SYNC: cursor over nentries entries; HOFF:
 	                        * over nentries bins (key, object, ...);
 	                        * AAEWANT: over nentries key hashes */
@@ -201,7 +205,7 @@ int peer_hoff_pair(msgpack_packer *pk, const void *key, size_t klen, const void 
 		   size_t objlen);
 int peer_hoff_end(msgpack_sbuffer *sb, size_t start);
 int peer_encode_aaereq(msgpack_sbuffer *sb, uint64_t id, const char *from, uint32_t partition,
-		       uint64_t first, uint64_t n);
+		       uint64_t first, uint64_t n, uint64_t count, uint64_t root);
 int peer_encode_aaesym(msgpack_sbuffer *sb, uint64_t id, const char *from, uint32_t partition,
 		       uint32_t code, uint64_t count, uint64_t root, const void *run, size_t runlen);
 int peer_encode_aaewant(msgpack_sbuffer *sb, uint64_t id, const char *from, uint32_t partition,

@@ -204,7 +204,8 @@ static void encode_peer(msgpack_sbuffer *sb, const peer_msg *m)
 		rc = peer_encode_hack(sb, m->id, m->from, m->code, m->count);
 		break;
 	case PEER_AAEREQ:
-		rc = peer_encode_aaereq(sb, m->id, m->from, m->partition, m->first, m->n);
+		rc = peer_encode_aaereq(sb, m->id, m->from, m->partition, m->first, m->n,
+					m->count, m->root);
 		break;
 	case PEER_AAESYM:
 		rc = peer_encode_aaesym(sb, m->id, m->from, m->partition, m->code, m->count, m->root,
