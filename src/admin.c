@@ -251,7 +251,7 @@ static void admin_status(admin *a, msgpack_packer *pk)
 	a->env.stats(a->env.ctx, &st);
 	for (uint32_t p = 0; p < a->ring_size; p++)
 		held += placement_holds(a->env.pl, p);
-	msgpack_pack_map(pk, 26);
+	msgpack_pack_map(pk, 27);
 	PKS(pk, "id");
 	PKS(pk, a->env.node_id);
 	PKS(pk, "addr");
@@ -312,6 +312,8 @@ static void admin_status(admin *a, msgpack_packer *pk)
 	msgpack_pack_uint64(pk, st.tombstones_waiting);
 	PKS(pk, "tombstones_reaped");
 	msgpack_pack_uint64(pk, st.tombstones_reaped);
+	PKS(pk, "reap_rounds_failed");
+	msgpack_pack_uint64(pk, st.reap_rounds_failed);
 }
 
 /* Where a key lives: its partition and preference list (primaries, then

@@ -572,6 +572,7 @@ void node_stats_get(const node *n, node_stats *st)
 	reaper_stats_get(n->rp_, &rs2);
 	st->tombstones_waiting = rs2.candidates;
 	st->tombstones_reaped = rs2.reaped;
+	st->reap_rounds_failed = rs2.failed;
 }
 
 int node_check(const node *n, char *err, size_t errlen)

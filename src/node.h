@@ -103,6 +103,7 @@ typedef struct node_stats {
 	uint64_t aae_repaired;                 /* keys they sent or asked for */
 	uint64_t tombstones_waiting;           /* tombstones this node will reap */
 	uint64_t tombstones_reaped;            /* removed here */
+	uint64_t reap_rounds_failed;           /* reap rounds that could not finish */
 } node_stats;
 
 /* Told once when the node must stop: msg (borrowed for the call) says why

@@ -337,3 +337,46 @@ Test(handoff, hints_for_a_removed_member_go_to_the_new_primaries)
 	}
 	crig_fini(&r);
 }
+
+/* Hints are bounded: past hint_max_bytes a fallback refuses more (counted
+ * in status hints_refused), and the write counts one acknowledgement
+ * fewer; what it holds is still delivered. */
+Test(handoff, hints_past_the_bound_are_refused_and_counted)
+{
+	uint64_t seed = sim_seed_env("handoff_bound", (uint64_t)time(NULL));
+	char key[32], val[4096];
+	uint32_t code;
+	uint64_t refused = 0;
+	int ok3 = 0, ok2 = 0;
+	crig r;
+
+	crig_prepare(&r, 4, seed, "none");
+	for (size_t i = 0; i < 4; i++)
+		set(&r.cfg[i], "hint_max_bytes", "1M");
+	for (size_t i = 0; i < 4; i++)
+		open_node(&r, i);
+	converge_ms(&r, 30000);
+	crash3(&r);
+	memset(val, 'x', sizeof(val) - 1);
+	val[sizeof(val) - 1] = '\0';
+	/* ~5 MB of writes, about 3/4 of them hinted, spread over the three
+	 * fallbacks: past 1 MB on each */
+	for (int k = 0; k < 1200; k++) {
+		key_of(key, sizeof(key), k);
+		ok3 += put_wpw(&r, (size_t)k % 3, key, val, 3, 0, &code) == PROTO_OK;
+		ok2 += put_wpw(&r, (size_t)k % 3, key, val, 2, 0, &code) == PROTO_OK;
+	}
+	for (size_t i = 0; i < 3; i++)
+		refused += admin_u64(&r, i, "status", "hints_refused");
+	cr_assert_gt(refused, 0, "no hinted write refused past hint_max_bytes (seed %llu)",
+		     (unsigned long long)seed);
+	cr_assert_lt(ok3, 1200, "every W=3 write met W although hints were refused");
+	cr_assert_eq(ok2, 1200, "W=2 writes failed (seed %llu)", (unsigned long long)seed);
+	for (size_t i = 0; i < 3; i++)
+		cr_assert_leq(admin_u64(&r, i, "hints", "pending") * 4096, 2u << 20,
+			      "node %zu holds far more than hint_max_bytes", i);
+	sim_restart(r.sim, r.addr[3]);
+	open_node(&r, 3);
+	drain(&r, 60000);
+	crig_fini(&r);
+}
