@@ -77,8 +77,8 @@ typedef struct sf {
 	bool sync_always;                  /* true iff sync = always */
 	uint64_t sync_interval;            /* sync_interval_ms with sync = interval */
 	size_t nkeys;
-	char addr[SF_MAXN][32];
-	char dir[SF_MAXN][64];
+	char addr[SF_MAXN][48];            /* "10.0.0.<i+1>:7070" */
+	char dir[SF_MAXN][64];             /* the data directory, /dev/shm/dkv-sim-XXXXXX */
 	dkv_config cfg[SF_MAXN];
 	node *nd[SF_MAXN];                 /* NULL while crashed */
 	sf_op op[SF_MAXOPS];
