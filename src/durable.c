@@ -36,6 +36,7 @@ static void batch_done(void *arg, int rc)
 	d->run = NULL;
 	d->running = false;
 	d->batches++;
+	vnode_synced(d->vs);
 	if (rc != 0) {
 		dkv_log_opt(d->log, DKV_LOG_ERROR, "fdatasync of a partition failed: %s",
 			    dkv_strerror(rc));

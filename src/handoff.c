@@ -564,6 +564,8 @@ static void pass_end(target *t)
 	if (keys > 0)
 		return;   /* written meanwhile: the next tick starts a new pass */
 	rc = vnode_drop(h->env.vs, t->idx);
+	if (rc == -EBUSY)
+		return;   /* a sync batch holds the store: the next tick drops it */
 	if (rc != 0) {
 		dkv_log_opt(h->env.log, DKV_LOG_WARNING, "dropping the emptied hint store for %s: %s",
 			    t->owner, dkv_strerror(rc));

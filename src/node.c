@@ -317,7 +317,7 @@ static void admin_stats(void *ctx, node_stats *st)
 
 /* Every module below the cluster, once the identity and the ring are known
  * (the stores themselves open in node_start). */
-static int open_modules(node *n)
+static int open_modules(node *n, const bcio *io)
 {
 	const dkv_config *cfg = &n->cfg;
 	const char *const *self = (const char *const *)&n->cfg.listen;
@@ -342,6 +342,7 @@ static int open_modules(node *n)
 	vc.vclock_max = cfg->vclock_max;
 	vc.olim = olim;
 	vc.w = n->w;
+	vc.io = io;
 	vc.log = n->log;
 	if ((rc = vnode_set_open(&n->vs, &vc)) != 0 ||
 	    (rc = durable_new(&n->dur, n->w, n->vs, n->ident.ring_size, cfg->sync,
@@ -382,6 +383,12 @@ static int open_modules(node *n)
 
 int node_open(node **out, const dkv_config *cfg, world *w, dkv_log *log,
 	      char *err, size_t errlen)
+{
+	return node_open_with(out, cfg, w, log, NULL, err, errlen);
+}
+
+int node_open_with(node **out, const dkv_config *cfg, world *w, dkv_log *log,
+		   const node_open_opts *opts, char *err, size_t errlen)
 {
 	cluster_hooks hooks;
 	node *n;
@@ -443,7 +450,7 @@ int node_open(node **out, const dkv_config *cfg, world *w, dkv_log *log,
 		rc = -ENOMEM;
 		goto fail;
 	}
-	if ((rc = open_modules(n)) != 0)
+	if ((rc = open_modules(n, opts != NULL ? opts->io : NULL)) != 0)
 		goto fail;
 	if (n->ident.n_val > 1 && cluster_count(n->cl) == 1 && (cfg->seeds == NULL || !cfg->seeds[0]))
 		dkv_log_opt(n->log, DKV_LOG_WARNING,
@@ -573,6 +580,15 @@ void node_stats_get(const node *n, node_stats *st)
 	st->tombstones_waiting = rs2.candidates;
 	st->tombstones_reaped = rs2.reaped;
 	st->reap_rounds_failed = rs2.failed;
+}
+
+int node_local_object(node *n, const void *key, size_t klen, object **obj, bool *primary)
+{
+	uint32_t p = placement_partition(n->pl, key, klen);
+
+	if (primary != NULL)
+		*primary = placement_holds(n->pl, p);
+	return vnode_read(n->vs, p, key, klen, obj);
 }
 
 int node_check(const node *n, char *err, size_t errlen)

@@ -72,11 +72,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bcio.h"
 #include "dkv_config.h"
 #include "log.h"
+#include "object.h"
 #include "world.h"
 
 typedef struct node node;
+
+/* What node_open_with() takes beyond the configuration: the parts of the
+ * outside world that only tests replace.  All-zero is node_open()'s. */
+typedef struct node_open_opts {
+	const bcio *io;           /* every store's system calls, partitions and
+	                           * hint stores alike (NULL: the real ones).
+	                           * Borrowed until node_close.  For tests that
+	                           * inject disk faults or power loss
+	                           * (tests/unit/powerio.h) */
+} node_open_opts;
 
 typedef struct node_stats {
 	uint64_t gets, puts, deletes, pings;  /* requests answered, by type */
@@ -116,6 +128,9 @@ typedef void (*node_fatal_fn)(void *ctx, const char *msg);
  * runs on the directory, -errno or DKV_ECORRUPT for an unusable directory. */
 int node_open(node **out, const dkv_config *cfg, world *w, dkv_log *log,
 	      char *err, size_t errlen);
+/* node_open with opts (NULL: as node_open). */
+int node_open_with(node **out, const dkv_config *cfg, world *w, dkv_log *log,
+		   const node_open_opts *opts, char *err, size_t errlen);
 
 /* Start the node opened by node_open, once its address is bound (see
  * LIFECYCLE): 0 (a second call does nothing), or an error with the reason
@@ -164,6 +179,13 @@ size_t node_inflight(const node *n);
 void node_stats_get(const node *n, node_stats *st);
 /* The node's id, as recorded. */
 const char *node_id(const node *n);
+
+/* This node's own copy of key, read from its partition's store without
+ * asking any peer, and whether the node is one of the key's primaries
+ * (*primary, may be NULL).  0 and *obj (NULL when the store holds nothing
+ * for key; caller frees with object_free), or the store's error.  For
+ * tests that check every replica after healing (tests/sim/). */
+int node_local_object(node *n, const void *key, size_t klen, object **obj, bool *primary);
 
 /* Check the node's invariants (every request against coord.h's lifecycle
  * table): 0, or -1 with the first violation in err.  For tests. */

@@ -34,4 +34,15 @@ siphash_key siphash_key_from_bytes(const uint8_t bytes[16]);
  * /dev/urandom.  Returns 0 or -errno. */
 int siphash_key_random(siphash_key *key);
 
+/* For simulations only: from now on siphash_key_random() returns *key
+ * instead of drawing one (NULL: draw again).  The keys it makes (keydirs,
+ * anti-entropy trees, object comparisons) shape how many symbols a set
+ * reconciliation needs and the order of hash tables, so a simulation that
+ * replays from its seed (tests/sim/) fixes them from the seed.  This is
+ * the one process-wide setting in the code base: call it before any node
+ * or store opens, from one thread.  Nothing but tests calls it, and the
+ * keys only guard hash tables against chosen collisions, which a
+ * simulation has no attacker for. */
+void siphash_key_random_fix(const siphash_key *key);
+
 #endif /* DKV_SIPHASH_H */

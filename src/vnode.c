@@ -34,6 +34,8 @@ typedef struct part {
 	char *name;           /* extra stores: the path under the data directory */
 	bool dirty;           /* appended to since its last sync batch began */
 	bool working;         /* true iff a bitcask_work job runs for it */
+	bool syncing;         /* true iff a durability batch holds it (vnode_take_dirty
+	                       * until vnode_synced) */
 } part;
 
 struct vnode_set {
@@ -473,10 +475,18 @@ size_t vnode_take_dirty(vnode_set *vs, bitcask **out)
 		if (vs->parts[p].dirty) {
 			vs->parts[p].dirty = false;
 			vs->ndirty--;
-			if (vs->parts[p].bc != NULL)
+			if (vs->parts[p].bc != NULL) {
 				out[k++] = vs->parts[p].bc;
+				vs->parts[p].syncing = true;
+			}
 		}
 	return k;
+}
+
+void vnode_synced(vnode_set *vs)
+{
+	for (uint32_t p = 0; p < vnode_slots(vs); p++)
+		vs->parts[p].syncing = false;
 }
 
 void vnode_redirty(vnode_set *vs, bitcask *const *stores, size_t n)
@@ -566,8 +576,8 @@ int vnode_drop(vnode_set *vs, uint32_t p)
 	char path[4200];
 	int rc = 0;
 
-	if (vs->parts[p].working)
-		return -EBUSY;
+	if (vs->parts[p].working || vs->parts[p].syncing)
+		return -EBUSY;   /* the world still uses the store (world.h) */
 	if (vs->parts[p].bc != NULL) {
 		rc = bitcask_close(vs->parts[p].bc);
 		vs->parts[p].bc = NULL;

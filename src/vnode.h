@@ -119,8 +119,12 @@ int vnode_merge(vnode_set *vs, uint32_t p, const void *key, size_t klen, const o
 		bool *wrote);
 
 /* Move the dirty stores into out (room for vnode_slots) and clear their
- * marks; returns how many.  The stores stay open until vnode_set_close. */
+ * marks; returns how many.  The stores stay open until vnode_synced():
+ * vnode_drop refuses them with -EBUSY meanwhile (the world's batch holds
+ * them, world.h).  One batch at a time. */
 size_t vnode_take_dirty(vnode_set *vs, bitcask **out);
+/* The batch of vnode_take_dirty has ended: its stores may be dropped. */
+void vnode_synced(vnode_set *vs);
 /* Mark these stores (from vnode_take_dirty) dirty again: their sync
  * failed, so what they hold is not known durable, and whoever waits on the
  * next batch must hear of it (a failed store fails every later sync). */
@@ -144,7 +148,8 @@ int vnode_iter_next(vnode_iter *it, const uint8_t **key, size_t *klen,
 void vnode_iter_close(vnode_iter *it);
 
 /* Close partition p's store and delete its directory (a replica that is no
- * longer ours, once its data is safe elsewhere).  0 or -errno. */
+ * longer ours, once its data is safe elsewhere).  0, -EBUSY while a
+ * background job or a durability batch holds the store, or -errno. */
 int vnode_drop(vnode_set *vs, uint32_t p);
 
 /* Live keys and bytes over every open store. */

@@ -12,6 +12,7 @@
 
 #include "crig.h"
 #include "error.h"
+#include "msgfield.h"
 
 void on_reply(void *ctx, const char *addr, uint64_t client, const void *frame, size_t len)
 {
@@ -290,16 +291,7 @@ bool admin(crig *r, size_t i, const char *cmd, msgpack_zone *z, msgpack_object *
 
 const msgpack_object *field(const msgpack_object *map, const char *k)
 {
-	if (map->type != MSGPACK_OBJECT_MAP)
-		return NULL;
-	for (uint32_t i = 0; i < map->via.map.size; i++) {
-		const msgpack_object_kv *kv = &map->via.map.ptr[i];
-
-		if (kv->key.type == MSGPACK_OBJECT_STR && kv->key.via.str.size == strlen(k) &&
-		    memcmp(kv->key.via.str.ptr, k, kv->key.via.str.size) == 0)
-			return &kv->val;
-	}
-	return NULL;
+	return msg_field(map, k);
 }
 
 bool str_is(const msgpack_object *o, const char *s)

@@ -768,8 +768,23 @@ static int write_image(pio_file *f)
 static int dir_power_loss(pio_dir *d, uint64_t *rng)
 {
 	char path[PATH_MAX + 256];
+	struct stat dst;
 	int rc;
 
+	/* 0. A directory removed whole, outside the table (vnode_drop's
+	 *    nftw), is gone for good: directories are durable at once. */
+	if (stat(d->path, &dst) != 0 && errno == ENOENT) {
+		for (pio_file *f = d->files, *next; f; f = next) {
+			next = f->next;
+			free(f->name);
+			f->name = NULL;
+			free(f->dname);
+			f->dname = NULL;
+			drop_content(f);
+			file_maybe_free(f);
+		}
+		return 0;
+	}
 	/* 1. Save the durable bytes whose real file is about to go. */
 	for (pio_file *f = d->files; f; f = f->next)
 		if (f->dname && (!f->name || strcmp(f->name, f->dname) != 0) &&

@@ -50,7 +50,10 @@
  *     inode.  No engine change was needed.
  *   - Directories themselves (the mkdir of a store's directory, never
  *     fsynced in its parent) are durable at once; only the files in them
- *     are modelled.
+ *     are modelled.  So is the removal of a whole directory outside the
+ *     table (vnode_drop's nftw of a delivered hint store): a power loss
+ *     forgets the files of a directory that no longer exists, instead of
+ *     failing with ENOENT.
  *   - Files never touched through the table (LOCK, written with plain
  *     open(); the node's own files; anything present before powerio saw
  *     it) are left as they are by a power loss.  A file already present is

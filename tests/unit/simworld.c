@@ -68,7 +68,7 @@ typedef struct sim_link {
 	uint64_t last_at;          /* latest delivery scheduled (ordering) */
 	bool open;
 	bool down_pending;         /* a peer-down notice is queued */
-	bool cut;                  /* partitioned (kept the same both ways) */
+	bool cut;                  /* true iff messages from src to dst are dropped */
 } sim_link;
 
 struct shost {
@@ -894,6 +894,15 @@ void sim_partition(simworld *s, const char *a, const char *b, bool cut)
 		abort();
 	link_of(ha, hb)->cut = cut;
 	link_of(hb, ha)->cut = cut;
+}
+
+void sim_cut(simworld *s, const char *from, const char *to, bool cut)
+{
+	shost *hf = host_get(s, from), *ht = host_get(s, to);
+
+	if (hf == NULL || ht == NULL)
+		abort();
+	link_of(hf, ht)->cut = cut;
 }
 
 /* What a crash of h does to one of its queued events: true if e is gone

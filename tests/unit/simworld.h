@@ -58,6 +58,9 @@
  *   sim_partition(a, b, true) cuts the link both ways: messages sent while
  *   it is cut, or arriving while it is cut, are dropped silently (no
  *   peer-down notice, as with a real partition: TCP just goes quiet).
+ *   sim_cut(from, to, true) cuts one direction only (an asymmetric
+ *   partition: a firewall rule on one side, a broken route): from's
+ *   frames and datagrams to `to` are dropped silently, to's reach from.
  *   sim_crash(h): the host is down.  Its pending timers never fire (the
  *   node may still cancel them; they stay valid until it does), deliveries
  *   to it and its pending peer-down notices are dropped, peers with an
@@ -188,6 +191,8 @@ void sim_net_stats_get(const simworld *s, sim_net_stats *st);
 
 /* Cut (true) or heal (false) the link between a and b, both ways. */
 void sim_partition(simworld *s, const char *a, const char *b, bool cut);
+/* Cut (true) or heal (false) the direction from -> to only. */
+void sim_cut(simworld *s, const char *from, const char *to, bool cut);
 /* The host goes down / comes back (see FAULTS).  Unknown hosts: no-op. */
 void sim_crash(simworld *s, const char *addr);
 void sim_restart(simworld *s, const char *addr);

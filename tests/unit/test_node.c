@@ -24,6 +24,7 @@
 #include "node.h"
 #include "object.h"
 #include "proto.h"
+#include "powerio.h"
 #include "simworld.h"
 
 #define MAXR 64
@@ -43,6 +44,7 @@ typedef struct rig {
 	got replies[MAXR];
 	size_t nreplies;
 	uint64_t next_id;
+	const bcio *io;       /* the stores' system calls (NULL: the real ones) */
 } rig;
 
 static void on_reply(void *ctx, uint64_t client, const void *frame, size_t len)
@@ -90,7 +92,8 @@ static int rig_open_node_as(rig *r, const char *const *settings, bool start, cha
 		snprintf(k, sizeof(k), "%.*s", (int)(eq - settings[i]), settings[i]);
 		cr_assert_eq(dkv_config_set(&r->cfg, k, eq + 1, e, sizeof(e)), 0, "%s", e);
 	}
-	rc = node_open(&r->nd, &r->cfg, sim_world(r->sim), NULL, err, errlen);
+	rc = node_open_with(&r->nd, &r->cfg, sim_world(r->sim), NULL,
+			    &(node_open_opts){ .io = r->io }, err, errlen);
 	if (rc != 0 || !start)
 		return rc;
 	rc = node_start(r->nd, err, errlen);
@@ -933,4 +936,51 @@ Test(node, a_write_after_a_reap_is_never_shadowed_by_the_old_history)
 	object_vv_release(&told);
 	object_vv_release(&tnew);
 	rig_fini(&r);
+}
+
+/* node_open_with's io reaches every store: a write that was never synced
+ * (sync = none) is gone after powerio's power loss, and one that was
+ * synced (sync = always) is not.  node_local_object reads the node's own
+ * copy. */
+Test(node, an_io_table_given_at_open_carries_every_store_write)
+{
+	const char *const none[] = { "n_val=1", "sync=none", NULL };
+	const char *const always[] = { "n_val=1", "sync=always", NULL };
+	powerio *pio = powerio_new();
+	char err[512];
+	object *obj = NULL;
+	bool primary = false;
+	rig r;
+
+	rig_init(&r, 7, always);
+	rig_close_node(&r);
+	r.io = powerio_bcio(pio);
+	cr_assert_eq(rig_open_node(&r, always, err, sizeof(err)), 0, "%s", err);
+	put_ok(&r, "kept", "synced", NULL, 0);
+	rig_close_node(&r);
+	cr_assert_eq(rig_open_node(&r, none, err, sizeof(err)), 0, "%s", err);
+	put_ok(&r, "lost", "unsynced", NULL, 0);
+	cr_assert_eq(node_local_object(r.nd, "lost", 4, &obj, &primary), 0);
+	cr_assert(primary, "a single node is every key's primary");
+	cr_assert_not_null(obj);
+	cr_assert_eq(object_sibling_count(obj), 1);
+	object_free(obj);
+
+	cr_assert_eq(powerio_crash(pio, r.dir), 0);
+	while (node_inflight(r.nd) > 0 && sim_step(r.sim))
+		;
+	(void)node_close(r.nd);   /* its syncs fail: the power is off */
+	r.nd = NULL;
+	cr_assert_eq(powerio_power_loss(pio, r.dir, 0), 0);
+	cr_assert_eq(rig_open_node(&r, none, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(node_local_object(r.nd, "lost", 4, &obj, NULL), 0);
+	cr_assert_null(obj, "an unsynced write survived the power loss: the io table was not used");
+	cr_assert_eq(node_local_object(r.nd, "kept", 4, &obj, NULL), 0);
+	cr_assert_not_null(obj, "a synced write was lost");
+	cr_assert_eq(object_sibling_at(obj, 0)->value_len, 6);
+	object_free(obj);
+	rig_close_node(&r);
+	cr_assert_eq(powerio_forget(pio, r.dir), 0);
+	rig_fini(&r);
+	powerio_free(pio);
 }

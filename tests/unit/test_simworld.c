@@ -432,6 +432,28 @@ Test(simworld, a_random_seed_replays)
 	cr_assert_arr_eq(a, b, sizeof(a), "seed %" PRIu64 " did not replay", seed);
 }
 
+Test(simworld, a_one_way_cut_drops_one_direction_only)
+{
+	cluster *cl = cl_new(5, 3);
+
+	sim_cut(cl->sim, addrs[A], addrs[B], true);
+	cr_assert_eq(send_ping(cl, A, B, 1), 0);   /* queued, then lost */
+	cr_assert_eq(send_ping(cl, B, A, 2), 0);
+	send_dgram(cl, A, B, "g");
+	send_dgram(cl, B, A, "g");
+	drain(cl);
+	cr_assert_eq(stats(cl, B).pings, 0);
+	cr_assert_eq(stats(cl, A).pings, 1, "the other direction still works");
+	cr_assert_eq(stats(cl, B).datagrams, 0);
+	cr_assert_eq(stats(cl, A).datagrams, 1);
+	cr_assert_eq(stats(cl, A).peer_downs, 0, "a cut is silent");
+	sim_cut(cl->sim, addrs[A], addrs[B], false);
+	cr_assert_eq(send_ping(cl, A, B, 3), 0);
+	drain(cl);
+	cr_assert_eq(stats(cl, B).pings, 1);
+	cl_free(cl);
+}
+
 Test(simworld, a_partition_drops_both_ways_silently_and_heals)
 {
 	cluster *cl = cl_new(5, 3);

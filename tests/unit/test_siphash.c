@@ -213,3 +213,18 @@ Test(siphash, unaligned_input)
 		}
 	}
 }
+
+/* A simulation fixes the keys so that a seed replays; NULL draws again. */
+Test(siphash, a_fixed_key_is_returned_until_unfixed)
+{
+	siphash_key fix = { 0x0123456789abcdefull, 0xfedcba9876543210ull }, a, b;
+
+	siphash_key_random_fix(&fix);
+	cr_assert_eq(siphash_key_random(&a), 0);
+	cr_assert_eq(siphash_key_random(&b), 0);
+	cr_assert(a.k0 == fix.k0 && a.k1 == fix.k1 && b.k0 == fix.k0 && b.k1 == fix.k1);
+	siphash_key_random_fix(NULL);
+	cr_assert_eq(siphash_key_random(&a), 0);
+	cr_assert_eq(siphash_key_random(&b), 0);
+	cr_assert(a.k0 != b.k0 || a.k1 != b.k1, "still fixed");
+}

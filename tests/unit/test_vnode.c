@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <dirent.h>
 #include <msgpack.h>
 #include <stdio.h>
@@ -203,6 +204,24 @@ Test(vnode, a_drop_closes_the_store_and_removes_its_directory)
 	cr_assert_eq(vnode_read(vs, 12, "k", 1, &got), 0);
 	cr_assert_null(got, "a dropped replica still reads");
 	cr_assert_eq(vnode_drop(vs, 40), 0, "dropping what was never there");
+	object_free(a);
+}
+
+/* The fault suite's seed 112: handoff dropped an emptied hint store while a
+ * durability batch held it, and the batch then synced a freed store. */
+Test(vnode, a_store_in_a_sync_batch_is_not_dropped_until_the_batch_ends)
+{
+	bitcask *out[64 + VNODE_MAX_EXTRA];
+	object *a = obj_put(1, "a");
+
+	open_set(64, true, 0);
+	store(12, "k", a);
+	cr_assert_eq(vnode_take_dirty(vs, out), 1);
+	cr_assert_eq(vnode_drop(vs, 12), -EBUSY, "dropped under a running batch");
+	cr_assert(vnode_is_open(vs, 12));
+	vnode_synced(vs);
+	cr_assert_eq(vnode_drop(vs, 12), 0);
+	cr_assert_not(vnode_is_open(vs, 12));
 	object_free(a);
 }
 
