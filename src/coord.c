@@ -979,6 +979,19 @@ static void write_apply(coord *c, req *q, const object_vv *ctx, const void *val,
 		return;
 	}
 	object_free(obj);   /* its encoding is in c->ob */
+	/* Stored here first, and pushed only once stored: every dot of our
+	 * actor is in our own copy before any replica sees it, which is what
+	 * lets our next write's vector claim it (dotseq.h).  A store that
+	 * fails (a disk failed: the store refuses writes) fails the write with
+	 * nothing sent anywhere. */
+	rc = vnode_store(c->env.vs, q->local, q->key, q->keylen, c->ob.data, c->ob.size);
+	if (rc != 0) {
+		reply_store_error(c->env.rp, q->client, q->id, rc,
+				  "write failed: its coordinator could not store it, and sent it "
+				  "nowhere");
+		req_free(c, q);
+		return;
+	}
 	q->state = RS_PENDING;
 	q->qname = "w";
 	q->need = q->w;
@@ -1006,9 +1019,8 @@ static void write_apply(coord *c, req *q, const object_vv *ctx, const void *val,
 	q->asked++;
 	q->reachable++;
 	req_assert(q);
-	rc = vnode_store(c->env.vs, q->local, q->key, q->keylen, c->ob.data, c->ob.size);
-	if (rc != 0 || c->env.cfg->sync != DKV_SYNC_ALWAYS) {
-		slot_done(c, q, 0, rc);
+	if (c->env.cfg->sync != DKV_SYNC_ALWAYS) {
+		slot_done(c, q, 0, 0);
 		return;
 	}
 	q->syncing = true;

@@ -13,6 +13,7 @@
 #include "dkv_file.h"
 #include "dotseq.h"
 #include "error.h"
+#include "siphash.h"
 
 #define DOTS_FORMAT 1u
 #define DOTS_MAX    256   /* longest DOTS we read */
@@ -21,12 +22,13 @@ struct dotseq {
 	char *path;          /* DIR/DOTS */
 	uint64_t next;       /* smallest counter not given out */
 	uint64_t reserved;   /* on disk: nothing >= reserved given out */
+	uint64_t epoch;      /* this process's (the last one recorded + 1) */
 };
 
 static int parse(dotseq *ds, const char *buf, char *err, size_t errlen)
 {
 	unsigned fmt = 0;
-	uint64_t res = 0;
+	uint64_t res = 0, epoch = 0;
 	bool have_fmt = false, have_res = false;
 	const char *p = buf;
 
@@ -45,6 +47,8 @@ static int parse(dotseq *ds, const char *buf, char *err, size_t errlen)
 			have_fmt = true;
 		else if (sscanf(line, "reserved = %" SCNu64 "%c", &res, &tail) == 1)
 			have_res = true;
+		else if (sscanf(line, "epoch = %" SCNu64 "%c", &epoch, &tail) == 1)
+			;   /* absent in files written before epochs: 0 */
 		else {
 			snprintf(err, errlen, "%s: unreadable line \"%.60s\"", ds->path, line);
 			return DKV_ECORRUPT;
@@ -60,7 +64,12 @@ static int parse(dotseq *ds, const char *buf, char *err, size_t errlen)
 			 fmt, DOTS_FORMAT);
 		return DKV_EVERSION;
 	}
+	if (epoch == UINT64_MAX) {
+		snprintf(err, errlen, "%s: epoch %" PRIu64 " cannot grow", ds->path, epoch);
+		return DKV_ECORRUPT;
+	}
 	ds->next = ds->reserved = res;
+	ds->epoch = epoch + 1;
 	return 0;
 }
 
@@ -80,6 +89,7 @@ int dotseq_open(dotseq **out, const char *dir, char *err, size_t errlen)
 	}
 	sprintf(ds->path, "%s/DOTS", dir);
 	ds->next = 1;
+	ds->epoch = 1;
 	f = fopen(ds->path, "re");
 	if (f == NULL && errno != ENOENT) {
 		rc = -errno;
@@ -128,6 +138,25 @@ uint64_t dotseq_reserved(const dotseq *ds)
 	return ds->reserved;
 }
 
+uint64_t dotseq_epoch(const dotseq *ds)
+{
+	return ds->epoch;
+}
+
+uint64_t dotseq_actor(const dotseq *ds, uint64_t node_actor)
+{
+	static const siphash_key key = { 0x6470656b6e79643aull, 0x3168636f70652073ull };
+	uint8_t in[16];
+	uint64_t a;
+
+	for (int i = 0; i < 8; i++) {
+		in[i] = (uint8_t)(node_actor >> (8 * i));
+		in[8 + i] = (uint8_t)(ds->epoch >> (8 * i));
+	}
+	a = siphash24(&key, in, sizeof(in));
+	return a != 0 ? a : 1;
+}
+
 int dotseq_take(dotseq *ds, uint64_t c)
 {
 	if (c < ds->next)
@@ -136,9 +165,9 @@ int dotseq_take(dotseq *ds, uint64_t c)
 		return -EOVERFLOW;
 	if (c >= ds->reserved) {
 		uint64_t res = c + 1 > UINT64_MAX - DOTSEQ_BLOCK ? UINT64_MAX : c + 1 + DOTSEQ_BLOCK;
-		char buf[64];
-		int len = snprintf(buf, sizeof(buf), "format = %u\nreserved = %" PRIu64 "\n",
-				   DOTS_FORMAT, res);
+		char buf[128];
+		int len = snprintf(buf, sizeof(buf), "format = %u\nreserved = %" PRIu64 "\nepoch = %"
+				   PRIu64 "\n", DOTS_FORMAT, res, ds->epoch);
 		int rc = dkv_file_replace(ds->path, buf, (size_t)len);
 
 		if (rc != 0)

@@ -14,8 +14,10 @@
  * reaped; and a node that loses its disk comes back with a new actor
  * (datadir.h), so it cannot reuse one either.
  *
- *   DATA_DIR/DOTS   "format = 1" and "reserved = N" lines, written whole
- *                   (dkv_file_replace): no counter >= N has been given out.
+ *   DATA_DIR/DOTS   "format = 1", "reserved = N" and "epoch = E" lines,
+ *                   written whole (dkv_file_replace): no counter >= N has
+ *                   been given out, and E is the last epoch that may have
+ *                   given one (a file without an epoch line: 0).
  *
  * The file reserves blocks of DOTSEQ_BLOCK counters: it is rewritten
  * (write, fsync, rename, directory fsync, on the loop: about a millisecond)
@@ -30,6 +32,23 @@
  * Vectors stay what they were: an entry (actor, c) means "has seen every
  * dot of this actor for this key up to c"; the counters this actor gives
  * one key only grow, so skipping numbers changes nothing in the merge.
+ *
+ * EPOCHS: ONE ACTOR PER PROCESS
+ *   That meaning needs the coordinator's own copy of a key to hold every
+ *   dot its actor gave the key: a new write's vector entry (actor, c)
+ *   claims them all.  A process that loses what it wrote (a power loss
+ *   under sync = interval: the replicas it pushed to have the write, its
+ *   own disk does not) would break it: its next blind write to the key
+ *   would claim, and so silently drop everywhere, an acknowledged write
+ *   it no longer holds.  So the actor in dots is not the data directory's
+ *   but one per epoch: DOTS records the epoch, every start takes the next
+ *   one (written with the first reservation, before the first dot), and
+ *   the dot actor is SipHash(node actor, epoch) under a fixed key.  A
+ *   vector then gains an entry per process that wrote the key (pruned past
+ *   vclock_max, oldest first, as ever); a lost write of an earlier process
+ *   is covered by no later vector, and stays a sibling until a context
+ *   that saw it supersedes it (Riak's per-incarnation vnode actors answer
+ *   the same problem).
  *
  * Loop thread only.
  */
@@ -57,5 +76,9 @@ uint64_t dotseq_next(const dotseq *ds);
 int dotseq_take(dotseq *ds, uint64_t c);
 /* The reserved mark as recorded on disk (for tests and status). */
 uint64_t dotseq_reserved(const dotseq *ds);
+/* This process's epoch, and its actor in dots, derived from the data
+ * directory's actor (never 0). */
+uint64_t dotseq_epoch(const dotseq *ds);
+uint64_t dotseq_actor(const dotseq *ds, uint64_t node_actor);
 
 #endif /* DKV_DOTSEQ_H */

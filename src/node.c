@@ -336,7 +336,7 @@ static int open_modules(node *n, const bcio *io)
 	olim.max_value = max_object;
 	vc.dir = datadir_path(n->dd);
 	vc.ring_size = n->ident.ring_size;
-	vc.actor = n->ident.actor;
+	vc.actor = dotseq_actor(n->ds, n->ident.actor);
 	vc.max_key_size = (uint32_t)cfg->max_key_size;
 	vc.max_object = max_object;
 	vc.vclock_max = cfg->vclock_max;
@@ -368,7 +368,8 @@ static int open_modules(node *n, const bcio *io)
 	if ((rc = replica_new(&n->rep, &re)) != 0)
 		return rc;
 	ce = (coord_env){ .w = n->w, .log = n->log, .cfg = cfg, .self = self,
-			  .node_id = n->ident.node_id, .actor = n->ident.actor, .ds = n->ds,
+			  .node_id = n->ident.node_id,
+			  .actor = dotseq_actor(n->ds, n->ident.actor), .ds = n->ds,
 			  .n_val = n->ident.n_val, .max_object = max_object, .olim = olim,
 			  .pl = n->pl, .vs = n->vs, .dur = n->dur, .rp = n->rp, .rep = n->rep,
 			  .ho = n->ho };
@@ -568,6 +569,7 @@ void node_stats_get(const node *n, node_stats *st)
 	st->ring_size = n->ident.ring_size;
 	st->n_val = n->ident.n_val;
 	st->actor = n->ident.actor;
+	st->dot_actor = dotseq_actor(n->ds, n->ident.actor);
 	st->id_conflicts = cluster_get_stats(n->cl)->id_conflicts;
 	handoff_stats_get(n->ho, &hs);
 	st->hints_pending = hs.pending_keys;

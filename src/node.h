@@ -107,6 +107,7 @@ typedef struct node_stats {
 	size_t partitions_open;                /* stores opened so far */
 	uint32_t ring_size, n_val;             /* as recorded in NODE */
 	uint64_t actor;                        /* this data directory's, from NODE */
+	uint64_t dot_actor;                    /* this process's, in dots (dotseq.h) */
 	uint64_t id_conflicts;                 /* entries with a member's id and another actor */
 	uint64_t hints_pending;                /* keys held for other nodes (handoff.h) */
 	uint64_t hints_delivered;              /* keys handed off to their owners */

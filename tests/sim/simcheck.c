@@ -63,7 +63,12 @@ static long covered_by(const sf *s, size_t wi)
 
 		if (xi == wi || x->key != w->key || !is_write(x->kind))
 			continue;
-		if (x->o.replace && x->end > w->issue)
+		/* A replace-mode write supersedes what its coordinator read and
+		 * held when it ran: any time before its answer -- or, when it
+		 * failed or timed out, at any time at all (a paused
+		 * coordinator, or one whose answer was lost, may apply it long
+		 * after the client heard the error). */
+		if (x->o.replace && (!x->ok || x->end > w->issue))
 			return (long)xi;
 		if (x->get_from >= 0) {
 			const sf_op *g = &s->op[x->get_from];

@@ -45,7 +45,10 @@
  *       COVERED: another write x of the key, whatever its outcome (a write
  *       that failed or timed out may still have been applied), could have
  *       superseded it: x is replace-mode and end(x) > issue(w) (its read
- *       could have seen w), or x carries the context of a get that showed
+ *       could have seen w) or x failed or timed out (then it may run at any
+ *       time: a paused coordinator applies a forwarded write when it
+ *       resumes, long after the client heard the error), or x carries the
+ *       context of a get that showed
  *       w.  (A context covers a dot it did not show only through a write
  *       that covered it first: that write covers w itself, so these two
  *       rules are the whole closure.)  Puts' OK contexts are not used.

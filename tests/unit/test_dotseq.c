@@ -140,3 +140,36 @@ Test(dotseq, a_failed_reservation_gives_nothing_out)
 	cr_assert_eq(dotseq_next(ds), 1, "a counter was given out without being reserved");
 	dotseq_free(ds);
 }
+
+/* Every process writes as a new actor: the epoch grows with each start
+ * that gave out a counter, is on disk before the first one, and the actor
+ * in dots differs from one epoch to the next (a power loss can make a
+ * process forget writes it pushed; its successor must not claim them). */
+Test(dotseq, each_process_has_its_own_epoch_and_actor)
+{
+	dotseq *ds;
+	char err[256];
+	uint64_t seen[4];
+
+	for (int start = 0; start < 4; start++) {
+		cr_assert_eq(dotseq_open(&ds, dir, err, sizeof(err)), 0, "%s", err);
+		cr_assert_eq(dotseq_epoch(ds), (uint64_t)start + 1);
+		seen[start] = dotseq_actor(ds, 42);
+		cr_assert_neq(seen[start], 0);
+		for (int k = 0; k < start; k++)
+			cr_assert_neq(seen[start], seen[k], "epochs %d and %d share an actor", k, start);
+		cr_assert_eq(dotseq_take(ds, dotseq_next(ds)), 0);   /* records the epoch */
+		dotseq_free(ds);
+	}
+	/* a start that gives out nothing does not use up an epoch */
+	cr_assert_eq(dotseq_open(&ds, dir, err, sizeof(err)), 0, "%s", err);
+	dotseq_free(ds);
+	cr_assert_eq(dotseq_open(&ds, dir, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(dotseq_epoch(ds), 5);
+	dotseq_free(ds);
+	/* a file from before epochs reads as epoch 0 */
+	write_dots("format = 1\nreserved = 9\n", 24);
+	cr_assert_eq(dotseq_open(&ds, dir, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(dotseq_epoch(ds), 1);
+	dotseq_free(ds);
+}

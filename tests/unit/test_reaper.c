@@ -247,10 +247,10 @@ Test(reaper, kv679_a_late_old_version_does_not_shadow_a_write_after_the_reap)
 	cr_assert_eq(object_context_decode(m.context.p, m.context.len, &lim, &vv), 0);
 	proto_msg_release(&m);
 	msgpack_sbuffer_destroy(&sb);
-	cr_assert_gt(object_vv_get(&vv, st.actor), 0, "node 0 coordinated the delete");
+	cr_assert_gt(object_vv_get(&vv, st.dot_actor), 0, "node 0 coordinated the delete");
 	/* the tombstone as stored: its dot is the vector's entry */
 	cr_assert_not_null(old);
-	cr_assert_eq(object_write_at(old, st.actor, object_vv_get(&vv, st.actor), NULL, true, NULL, 0,
+	cr_assert_eq(object_write_at(old, st.dot_actor, object_vv_get(&vv, st.dot_actor), NULL, true, NULL, 0,
 				     1, NULL), 0);
 	wait_stored(&r, 0, 60000);
 
