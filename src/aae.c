@@ -67,6 +67,7 @@ typedef struct sender {
 	size_t nwant;
 	msgpack_sbuffer frames;      /* RPUT frames read by the last job */
 	size_t *ends;                /* each frame's end in frames */
+	riblt_item *items;           /* each frame's key and object hashes */
 	size_t nframes, capframes, sent, sent_bytes;
 	bool reading;                /* a job runs */
 	bool at_end;                 /* the iterator is exhausted */
@@ -352,15 +353,20 @@ static int sender_read(void *arg)
 		if (s->nframes == s->capframes) {
 			size_t cap = s->capframes ? 2 * s->capframes : 64;
 			size_t *g = realloc(s->ends, cap * sizeof(*g));
+			riblt_item *gi = g == NULL ? NULL : realloc(s->items, cap * sizeof(*gi));
 
-			if (g == NULL) {
+			if (g != NULL)
+				s->ends = g;
+			if (gi == NULL) {
 				free(val);
 				rc = -ENOMEM;
 				break;
 			}
-			s->ends = g;
+			s->items = gi;
 			s->capframes = cap;
 		}
+		s->items[s->nframes].keyhash = kh;
+		s->items[s->nframes].objhash = aaetree_objhash(val, vlen);
 		rc = peer_encode_rput(&s->frames, 0, *s->a->env.self, k, kl, val, vlen, false, NULL);
 		free(val);
 		if (rc != 0)
@@ -382,6 +388,7 @@ static void sender_free(aae *a, sender *s)
 		bitcask_iter_close(s->it);
 	free(s->want);
 	free(s->ends);
+	free(s->items);
 	msgpack_sbuffer_destroy(&s->frames);
 	free(s);
 }
@@ -410,6 +417,18 @@ static void senders_pump(aae *a)
 		while (s->sent < s->nframes) {
 			size_t from = s->sent ? s->ends[s->sent - 1] : 0;
 			size_t len = s->ends[s->sent] - from;
+			const aaetree *t = a->trees[s->p].t;
+			uint64_t oh;
+
+			/* Read a while ago: the store may hold another version now,
+			 * or none (a reaped tombstone).  The tree knows, in memory:
+			 * a stale copy is not sent (it could bring a reaped key
+			 * back); the next exchange finds what still differs. */
+			if (t != NULL && (!aaetree_contains(t, s->items[s->sent].keyhash, &oh) ||
+					  oh != s->items[s->sent].objhash)) {
+				s->sent++;
+				continue;
+			}
 
 			if (len > a->budget && a->budget < a->env.cfg->aae_rate / 4)
 				break;   /* a frame larger than a tick's budget goes alone */

@@ -159,7 +159,7 @@ static void observe(void *ctx, uint32_t p, const void *key, size_t klen, const v
 	reaper *r = ctx;
 	uint64_t t;
 
-	if (p >= r->ring_size || !leads(r, p))
+	if (p >= r->ring_size || !placement_holds(r->env.pl, p))
 		return;
 	t = obj != NULL ? tombstone_time(obj, len, &r->env.olim) : 0;
 	if (t == 0)
@@ -226,7 +226,7 @@ static void scan_next(reaper *r)
 		uint32_t p = (r->next_scan + k) % r->ring_size;
 		scan_job *j;
 
-		if (r->parts[p].scanned || !leads(r, p))
+		if (r->parts[p].scanned || !placement_holds(r->env.pl, p))
 			continue;
 		if ((j = calloc(1, sizeof(*j))) == NULL)
 			return;
@@ -303,11 +303,17 @@ static int frame_batch(reaper *r, uint32_t type)
 static void own_drop(reaper *r)
 {
 	for (size_t i = 0; i < r->nbatch; i++) {
+		cand *c = &r->batch[i];
+
 		if (!r->yes[i])
 			continue;
-		if (vnode_delete(r->env.vs, r->p, r->batch[i].key, r->batch[i].klen) == 0)
+		/* only if it is still that tombstone: a write may have come in
+		 * while the others answered (the fault suite found this) */
+		if (local_hash(r, r->p, c->key, c->klen) == c->objhash &&
+		    vnode_delete(r->env.vs, r->p, c->key, c->klen) == 0) {
 			r->st.reaped++;
-		cand_forget(&r->parts[r->p], r->batch[i].key, r->batch[i].klen);
+			cand_forget(&r->parts[r->p], c->key, c->klen);
+		}
 	}
 	round_end(r, false);
 }
@@ -371,7 +377,9 @@ static void round_start(reaper *r)
 		plist *cl = &r->parts[p];
 		size_t n = 0;
 
-		if (cl->n == 0 || !leads(r, p))
+		uint64_t due = leads(r, p) ? due_before : due_before - r->env.cfg->tombstone_grace;
+
+		if (cl->n == 0 || !placement_holds(pl, p))
 			continue;
 		r->next_p = (p + 1) % r->ring_size;
 		/* every valid member must be up to be asked */
@@ -392,7 +400,7 @@ static void round_start(reaper *r)
 		for (size_t i = 0; i < cl->n && n < PEER_MAX_REAP; i++) {
 			cand *c = &cl->c[i];
 
-			if (c->deleted_ms > due_before)
+			if (c->deleted_ms > due)
 				continue;
 			if ((r->batch[n].key = malloc(c->klen)) == NULL)
 				break;
@@ -555,7 +563,8 @@ static void tick(void *arg)
 		return;
 	/* partitions we no longer lead keep no candidates */
 	for (uint32_t p = 0; p < r->ring_size; p++)
-		if (r->parts[p].n > 0 && !leads(r, p) && !(r->state != R_IDLE && r->p == p)) {
+		if (r->parts[p].n > 0 && !placement_holds(r->env.pl, p) &&
+		    !(r->state != R_IDLE && r->p == p)) {
 			while (r->parts[p].n > 0)
 				cand_drop(&r->parts[p], 0);
 			r->parts[p].scanned = false;

@@ -14,12 +14,16 @@
  *      object hash), or nothing for the key (already reaped there);
  *   3. no member holds a hint of the key (handoff.h), and every valid
  *      member answered: a member that cannot be asked may hold one.
- * One node runs each reap: the key's first primary in the preference list
- * (the same on every node; if it is down, the key waits).  It scans its
- * stores for tombstones (at start, on the work pool) and learns of new
- * ones through the store observer (every tombstone stored here), keeps the
- * candidates in memory, and every REAPER_TICK_MS takes up to
- * PEER_MAX_REAP due ones of its next partition: it asks every other valid
+ * The key's first primary in the preference list (the same on every node)
+ * runs its reap once the grace has passed; the other primaries run it only
+ * when a second grace has passed too, for the tombstones the first one no
+ * longer sees (it reaped the key, and read repair or a late message gave
+ * another primary the tombstone back; or it is down).  Two rounds for one
+ * key are harmless: every drop compares the object's hash first.  Each
+ * primary scans its stores for tombstones (at start, on the work pool)
+ * and learns of new ones through the store observer (every tombstone
+ * stored here), keeps the candidates in memory, and every REAPER_TICK_MS
+ * takes up to PEER_MAX_REAP due ones of its next partition: it asks every other valid
  * member (REAPQ) whether each may go; once all have answered yes for a
  * key, it tells the other primaries to drop it (REAP: each removes the key
  * only if its object still hashes the same -- a write that came in

@@ -715,6 +715,7 @@ static void setup(sf *s, uint64_t seed)
 		set(s, i, "push_pull_interval", "1s");
 		set(s, i, "request_timeout", "1500ms");
 		set(s, i, "aae_interval", "50ms");
+		set(s, i, "tombstone_grace", "1");   /* reaps happen within a run */
 		if (i > 0)
 			set(s, i, "seeds", s->addr[0]);
 	}
