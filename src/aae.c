@@ -124,6 +124,7 @@ struct aae {
 };
 
 static void tick(void *arg);
+static void build_next(aae *a);
 
 static uint64_t now_ms(const aae *a)
 {
@@ -251,6 +252,7 @@ static void build_done(void *arg, int rc)
 		a->st.build_ms += pt->built_ms - j->started_ms;
 	}
 	free(j);
+	build_next(a);   /* the next one at once, not at the next tick */
 }
 
 /* Start the next build due (one at a time). */
