@@ -13,6 +13,17 @@
  *   output buffer is part of its latency; the time a slot stays empty is
  *   not (coordinated omission, as in every closed-loop tool).
  *
+ *   With --rate OPS the run phase is an open loop instead: connection i
+ *   has a schedule of its own, one request every C / OPS seconds (the
+ *   connections' schedules staggered by 1 / OPS), and a request is due at
+ *   its scheduled time whether or not the earlier ones were answered.  A
+ *   due request is sent at once if a slot is free, else as soon as one
+ *   frees (or the connection is up again); either way its latency counts
+ *   from its scheduled time, not from when it was sent, so a server that
+ *   stalls is charged for the requests that waited (no coordinated
+ *   omission).  A timer per connection (conn.pace) wakes it at its next
+ *   due time.  The preload stays a closed loop.
+ *
  *   dynkv: frames of proto.h, request ids chosen here and matched on the
  *   reply (a node may answer out of order).  Redis: RESP SET and GET,
  *   replies in order.  The same keys and value bytes for both.
@@ -138,12 +149,15 @@ static struct options {
 	uint32_t vsize;             /* --value-size */
 	bool zipf;                  /* true iff --dist zipf */
 	int32_t r, w;               /* -r, -w: 0 = node default, or DKV_QUORUM_* */
-	bool rw_given;              /* true iff -r or -w was given */
+	int32_t pr, pw;             /* --pr, --pw: the same */
+	bool rw_given;              /* true iff -r, -w, --pr or --pw was given */
 	bool json;                  /* --json */
 	uint64_t seed;              /* --seed */
 	const char *prefix;         /* --key-prefix */
 	bool preload;               /* false iff --no-preload (or a put workload) */
 	double timeout;             /* --timeout, seconds per request */
+	double rate;                /* --rate, ops/s of the run (0: closed loop) */
+	uint64_t pace_ns;           /* with --rate: ns between one connection's requests */
 } O;
 
 /* ------------------------------------------------------------------ errors */
@@ -205,6 +219,8 @@ typedef struct conn {
 	unsigned backoff_ms;        /* next reconnect delay */
 	bool was_up;                /* true iff it has been UP at least once */
 	uint64_t rng;               /* its PRNG state (splitmix64) */
+	uint64_t due;               /* --rate: ns when its next request is due */
+	struct event *pace;         /* --rate: wakes it at `due` */
 	msgpack_sbuffer sb;         /* requests being encoded */
 } conn;
 
@@ -234,6 +250,7 @@ typedef struct bench {
 	unsigned gave_up;           /* connections in GAVE_UP */
 	uint64_t connect_failures;  /* failed connect attempts */
 	uint64_t reconnects;        /* successful connects after a drop */
+	uint64_t late;              /* --rate: requests sent 1 ms or more after due */
 	bool all_lost;              /* true iff the run stopped: every conn gave up */
 	bool interrupted;           /* true iff stopped by SIGINT/SIGTERM */
 	uint8_t *pool;              /* value bytes: key i's value is pool + i % 256 */
@@ -459,6 +476,9 @@ static void phase_start(bench *b, enum phase ph)
 			tv.tv_usec = (suseconds_t)((O.duration - (double)tv.tv_sec) * 1e6);
 			evtimer_add(b->deadline, &tv);
 		}
+		/* Connection i's first request is due i / OPS seconds in. */
+		for (unsigned i = 0; O.rate > 0 && i < O.clients; i++)
+			b->conns[i].due = b->t_start + (uint64_t)((double)i * 1e9 / O.rate);
 	}
 	for (unsigned i = 0; i < O.clients; i++)
 		conn_fill(&b->conns[i]);
@@ -501,9 +521,11 @@ static void encode(bench *b, conn *c, slot *s)
 	memset(&opts, 0, sizeof(opts));
 	if (s->op == OP_GET) {
 		opts.r = O.r;
+		opts.pr = O.pr;
 		rc = proto_encode_get(&c->sb, s->id, key, klen, &opts);
 	} else {
 		opts.w = O.w;
+		opts.pw = O.pw;
 		rc = proto_encode_put(&c->sb, s->id, key, klen, value_of(b, s->key), O.vsize,
 				      b->ctx[s->key], b->ctx[s->key] ? b->ctxlen[s->key] : 0,
 				      &opts);
@@ -513,17 +535,35 @@ static void encode(bench *b, conn *c, slot *s)
 }
 
 /* Issue requests on c until its pipeline is full or the phase has issued
- * all it should. */
+ * all it should; with --rate, in the run, only those that are due, and
+ * the pace timer is set for the next. */
 static void conn_fill(conn *c)
 {
 	bench *b = c->b;
 	uint64_t t0 = 0;
+	bool paced = O.rate > 0 && b->phase == PH_RUN;
 
 	if (c->state != CS_UP)
 		return;
 	while (c->inflight < O.pipeline && b->issued < b->limit && b->phase != PH_DONE) {
 		slot *s;
 		unsigned i;
+
+		if (paced) {
+			uint64_t now = now_ns();
+
+			if (c->due > now) {
+				struct timeval tv;
+				uint64_t wait = c->due - now;
+
+				tv.tv_sec = (time_t)(wait / 1000000000u);
+				tv.tv_usec = (suseconds_t)(wait % 1000000000u / 1000u);
+				evtimer_add(c->pace, &tv);
+				break;
+			}
+			if (now - c->due >= 1000000u)
+				b->late++;
+		}
 
 		if (O.target == T_REDIS) {
 			i = (c->head + c->inflight) % O.pipeline;
@@ -539,9 +579,14 @@ static void conn_fill(conn *c)
 			s->key = pick_key(b, c);
 		}
 		s->id = (++c->seq << ID_SLOT_BITS) | i;
-		if (!t0)
-			t0 = now_ns();
-		s->t0 = t0;
+		if (paced) {            /* timed from when it was due */
+			s->t0 = c->due;
+			c->due += O.pace_ns;
+		} else {
+			if (!t0)
+				t0 = now_ns();
+			s->t0 = t0;
+		}
 		c->inflight++;
 		b->issued++;
 		encode(b, c, s);
@@ -833,6 +878,13 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 
 static void conn_connect(conn *c);
 
+static void conn_pace_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	conn_fill(arg);
+}
+
 static void conn_retry_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
@@ -1062,7 +1114,7 @@ static void report(bench *b)
 	uint64_t ops = t->ok[OP_GET] + t->ok[OP_PUT];
 	double secs = (double)(b->t_end - b->t_start) / 1e9;
 	double rate = secs > 0 ? (double)ops / secs : 0.0;
-	char rb[16], wb[16];
+	char rb[16], wb[16], prb[16], pwb[16];
 	const char *rn = quorum_name(O.r, rb, sizeof(rb)), *wn = quorum_name(O.w, wb, sizeof(wb));
 
 	if (hist_new(&all) != 0)
@@ -1084,7 +1136,10 @@ static void report(bench *b)
 		json_str("w", wn, true);
 		printf(",\"seed\":%" PRIu64, O.seed);
 		json_str("key_prefix", O.prefix, true);
+		json_str("pr", quorum_name(O.pr, prb, sizeof(prb)), true);
+		json_str("pw", quorum_name(O.pw, pwb, sizeof(pwb)), true);
 		printf(",\"timeout\":%g", O.timeout);
+		printf(",\"rate\":%g,\"late\":%" PRIu64, O.rate, b->late);
 		printf(",\"preload\":%s,\"preload_seconds\":%.3f,\"preload_errors\":%" PRIu64,
 		       O.preload ? "true" : "false", b->preload_secs, b->pre.errors);
 		printf(",\"ops\":%" PRIu64 ",\"gets\":%" PRIu64 ",\"puts\":%" PRIu64, ops,
@@ -1113,6 +1168,12 @@ static void report(bench *b)
 		printf("  keys %" PRIu64 " (%s), values %" PRIu32 " bytes, r=%s w=%s%s, seed %"
 		       PRIu64 "\n", O.keys, O.zipf ? "zipf 0.99" : "uniform", O.vsize, rn, wn,
 		       O.target == T_REDIS ? " (ignored)" : "", O.seed);
+		if (O.pr || O.pw)
+			printf("  pr=%s pw=%s\n", quorum_name(O.pr, prb, sizeof(prb)),
+			       quorum_name(O.pw, pwb, sizeof(pwb)));
+		if (O.rate > 0)
+			printf("  open loop at %g ops/s: %" PRIu64 " requests sent 1 ms or more "
+			       "after they were due\n", O.rate, b->late);
 		if (O.preload) {
 			printf("preload    %" PRIu64 " keys in %.2f s (%.0f puts/s), errors ",
 			       O.keys, b->preload_secs,
@@ -1168,6 +1229,11 @@ static void usage(FILE *f)
 "  --dist uniform|zipf    key distribution (default uniform; zipf: theta 0.99)\n"
 "  -r R, -w W             per-request R and W: 1..16, one, quorum or all\n"
 "                         (default: the node's; ignored for redis)\n"
+"  --pr PR, --pw PW       primaries among the R replies / W acks, the same way\n"
+"  --rate OPS             open loop: OPS requests a second in all, each client\n"
+"                         at its share, on schedule whether or not replies have\n"
+"                         come; latency counts from the scheduled time\n"
+"                         (default: closed loop, the next request at each reply)\n"
 "  --timeout SECS         per-request timeout (default 10)\n"
 "  --seed S               PRNG seed (default 1)\n"
 "  --key-prefix STR       key prefix (default \"key:\")\n"
@@ -1200,6 +1266,20 @@ static double parse_secs(const char *s, const char *what)
 	v = strtod(s, &end);
 	if (errno || *end || end == s || !(v > 0) || v > 1e6)
 		usage_error("%s must be a positive number of seconds: %s", what, s);
+	return v;
+}
+
+/* --rate: requests a second, a positive number (a fraction is fine). */
+static double parse_rate(const char *s)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || *end || end == s || !(v > 0) || v > 1e9)
+		usage_error("--rate must be a positive number of requests a second "
+			    "(at most 10^9): %s", s);
 	return v;
 }
 
@@ -1275,6 +1355,7 @@ static void parse_args(int argc, char **argv)
 		OPT_HOST = 256, OPT_TARGET, OPT_WORKLOAD, OPT_CLIENTS, OPT_PIPELINE,
 		OPT_REQUESTS, OPT_DURATION, OPT_KEYS, OPT_VSIZE, OPT_DIST, OPT_JSON,
 		OPT_SEED, OPT_PREFIX, OPT_NO_PRELOAD, OPT_TIMEOUT, OPT_HELP, OPT_VERSION,
+		OPT_RATE, OPT_PR, OPT_PW,
 	};
 	static const struct option lo[] = {
 		{"host", required_argument, NULL, OPT_HOST},
@@ -1292,6 +1373,9 @@ static void parse_args(int argc, char **argv)
 		{"key-prefix", required_argument, NULL, OPT_PREFIX},
 		{"no-preload", no_argument, NULL, OPT_NO_PRELOAD},
 		{"timeout", required_argument, NULL, OPT_TIMEOUT},
+		{"rate", required_argument, NULL, OPT_RATE},
+		{"pr", required_argument, NULL, OPT_PR},
+		{"pw", required_argument, NULL, OPT_PW},
 		{"help", no_argument, NULL, OPT_HELP},
 		{"version", no_argument, NULL, OPT_VERSION},
 		{NULL, 0, NULL, 0},
@@ -1353,6 +1437,9 @@ static void parse_args(int argc, char **argv)
 			break;
 		case OPT_NO_PRELOAD: no_preload = true; break;
 		case OPT_TIMEOUT: O.timeout = parse_secs(optarg, "--timeout"); break;
+		case OPT_RATE: O.rate = parse_rate(optarg); break;
+		case OPT_PR: O.pr = parse_quorum(optarg, "--pr"); O.rw_given = true; break;
+		case OPT_PW: O.pw = parse_quorum(optarg, "--pw"); O.rw_given = true; break;
 		case 'r': O.r = parse_quorum(optarg, "-r"); O.rw_given = true; break;
 		case 'w': O.w = parse_quorum(optarg, "-w"); O.rw_given = true; break;
 		case OPT_HELP:
@@ -1382,6 +1469,12 @@ static void parse_args(int argc, char **argv)
 	if (O.target == T_REDIS && O.nhosts > 1)
 		usage_error("--host: one Redis server only (Redis servers do not share keys)");
 	O.preload = O.get_pct > 0 && !no_preload;
+	if (O.rate > 0) {
+		O.pace_ns = (uint64_t)((double)O.clients * 1e9 / O.rate);
+		if (O.pace_ns == 0)
+			usage_error("--rate: at most 10^9 requests a second per client "
+				    "(%u clients)", O.clients);
+	}
 }
 
 /* ------------------------------------------------------------------- setup */
@@ -1446,7 +1539,19 @@ static void bench_init(bench *b)
 
 	memset(b, 0, sizeof(*b));
 	b->tty = isatty(2) == 1;
-	b->base = event_base_new();
+	if (O.rate > 0) {
+		/* Pacing needs timers to the tenth of a millisecond: without
+		 * this flag libevent reads CLOCK_MONOTONIC_COARSE (a tick of 1
+		 * to 10 ms) and the requests go out up to a tick late. */
+		struct event_config *cfg = event_config_new();
+
+		if (!cfg || event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER) != 0)
+			die("out of memory");
+		b->base = event_base_new_with_config(cfg);
+		event_config_free(cfg);
+	} else {
+		b->base = event_base_new();
+	}
 	if (!b->base)
 		die("cannot create an event loop");
 	for (int i = 0; i < OP_N; i++)
@@ -1481,7 +1586,8 @@ static void bench_init(bench *b)
 		c->backoff_ms = 10;
 		msgpack_sbuffer_init(&c->sb);
 		c->retry = evtimer_new(b->base, conn_retry_cb, c);
-		if (!c->retry)
+		c->pace = evtimer_new(b->base, conn_pace_cb, c);
+		if (!c->retry || !c->pace)
 			die("out of memory");
 	}
 	b->tick = event_new(b->base, -1, EV_PERSIST, tick_cb, b);
@@ -1500,6 +1606,7 @@ static void bench_free(bench *b)
 		if (c->bev)
 			bufferevent_free(c->bev);
 		event_free(c->retry);
+		event_free(c->pace);
 		msgpack_sbuffer_destroy(&c->sb);
 		free(c->slots);
 		free(c->free);
@@ -1534,7 +1641,7 @@ int main(int argc, char **argv)
 	for (unsigned h = 0; h < O.nhosts; h++)
 		resolve_and_probe(&b, h);
 	if (O.target == T_REDIS && O.rw_given && !O.json)
-		fprintf(stderr, PROG ": note: -r and -w are ignored for redis\n");
+		fprintf(stderr, PROG ": note: -r, -w, --pr and --pw are ignored for redis\n");
 
 	event_add(b.tick, &tick);
 	event_add(b.sigint, NULL);

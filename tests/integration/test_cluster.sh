@@ -90,6 +90,16 @@ check "8000 replicated requests over three coordinators all succeed" test "$(pyt
 import json, sys
 r = json.load(sys.stdin)
 print(r["ops"], r["errors"])' <<<"$out")" = "8000 0"
+# --rate: an open loop keeps to its schedule (400 requests at 400/s: the
+# last is due 0.9975 s in, so the run cannot end sooner; only that bound is
+# checked, never how late a loaded machine makes it).
+out=$(timeout 120 "$BENCH" --host "127.0.0.1:$port_n1,127.0.0.1:$port_n2,127.0.0.1:$port_n3" \
+	--workload mixed:50/50 --requests 400 --rate 400 --clients 8 --keys 2000 \
+	--value-size 100 -r 2 -w 2 --timeout 10 --json 2>"$tmp/bench.err")
+check "400 requests paced at 400/s all succeed and take at least 0.99 s" test "$(python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+print(r["ops"], r["errors"], r["rate"], r["seconds"] >= 0.99)' <<<"$out")" = "400 0 400 True"
 
 # --- preference lists --------------------------------------------------------
 # The primaries of a key, as "name" words of this test.
