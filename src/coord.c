@@ -738,40 +738,65 @@ static void on_rvalue(coord *c, req *q, const char *from, const peer_msg *pm)
 
 /* Forward a client's write to its coordinator (this node is not it): the
  * first primary of its key that is not down, or when every primary is
- * down, the first node of the preference list that is not. */
+ * down, the first node of the preference list that is not.  A candidate
+ * the world cannot send to (a connection in its reconnect backoff: SWIM
+ * may see a restarted node up before our TCP connection to it is back)
+ * is passed over for the next one of the same kind. */
 static void forward(coord *c, uint64_t client, const proto_msg *m, const void *payload,
-		    size_t len, long to_index)
+		    size_t len, uint32_t p)
 {
 	placement *pl = c->env.pl;
-	const char *to = to_index < 0 ? NULL : placement_addr(pl, (uint32_t)to_index);
+	const ring *rg = placement_ring(pl);
+	const uint32_t *list = ring_preflist(rg, p);
+	uint32_t n = ring_n(rg), nm = (uint32_t)ring_members(rg), from = 0, to_n = n;
+	const char *first = NULL;
 	req *q;
 
-	if (to == NULL) {
-		reply_quorum(c, client, m->id, "w", 0,
-			     dkv_config_quorum(m->opts.w ? m->opts.w : c->env.cfg->w, c->env.n_val),
-			     false, 0, "");
-		return;
-	}
+	for (uint32_t i = 0; i < n; i++)
+		if (!placement_is_down(pl, list[i]))
+			goto tried;
+	from = n;   /* no primary up: the fallbacks, in order */
+	to_n = nm;
+tried:
 	q = req_new(c, RQ_FWD, client, m->id, m->opts.timeout_ms);
 	if (q == NULL) {
 		reply_error(c->env.rp, client, m->id, PROTO_ERR_INTERNAL, "out of memory");
 		return;
 	}
 	q->type = m->type;
-	q->target = to;
 	/* a little longer than the coordinator's own deadline, so its
 	 * answer (often a timeout that says more) wins */
 	q->timeout_ms += q->timeout_ms / 10 + 100;
 	c->pb.size = 0;
-	if (!req_arm(c, q) || peer_encode_fwd(&c->pb, q->pid, *c->env.self, payload, len) != 0 ||
-	    c->env.w->ops->send(c->env.w, to, c->pb.data, c->pb.size) != 0) {
-		reply_error(c->env.rp, client, m->id, PROTO_ERR_QUORUM,
-			    "quorum not met: could not reach %s, the coordinator for this key", to);
+	if (!req_arm(c, q) || peer_encode_fwd(&c->pb, q->pid, *c->env.self, payload, len) != 0) {
+		reply_error(c->env.rp, client, m->id, PROTO_ERR_INTERNAL, "out of memory");
 		req_free(c, q);
 		return;
 	}
-	req_assert(q);
-	c->st.forwarded++;
+	for (uint32_t i = from; i < to_n; i++) {
+		const char *to;
+
+		if (placement_is_down(pl, list[i]) || placement_is_self(pl, list[i]) ||
+		    (to = placement_addr(pl, list[i])) == NULL)
+			continue;
+		if (first == NULL)
+			first = to;
+		if (c->env.w->ops->send(c->env.w, to, c->pb.data, c->pb.size) == 0) {
+			q->target = to;
+			req_assert(q);
+			c->st.forwarded++;
+			return;
+		}
+	}
+	if (first == NULL)
+		reply_quorum(c, client, m->id, "w", 0,
+			     dkv_config_quorum(m->opts.w ? m->opts.w : c->env.cfg->w, c->env.n_val),
+			     false, 0, "");
+	else
+		reply_error(c->env.rp, client, m->id, PROTO_ERR_QUORUM,
+			    "quorum not met: could not reach %s, the coordinator for this key, "
+			    "nor another", first);
+	req_free(c, q);
 }
 
 static void on_fwdreply(coord *c, req *q, const peer_msg *pm)
@@ -959,8 +984,7 @@ static void write_fallback(coord *c, req *q, uint32_t i)
 			 s->owner) == 0) {
 		s->state = SLOT_WAIT;
 		q->nslots++;
-		q->asked++;
-		q->reachable++;
+		q->asked++;   /* (it stands in for one counted reachable already) */
 	}
 	free(enc);
 }
@@ -1001,7 +1025,7 @@ static void write_apply(coord *c, req *q, const object_vv *ctx, const void *val,
 	q->first_err = 0;
 	/* slot 0 is this node (plan_slots puts it first; the coordinator is
 	 * always one of the key's replicas, a primary or a stand-in) */
-	for (uint32_t i = 1; i < q->nslots; i++) {
+	for (uint32_t i = 1, n0 = q->nslots; i < n0; i++) {
 		slot *s = &q->slots[i];
 
 		if (s->state == SLOT_UNASKED)
@@ -1009,10 +1033,12 @@ static void write_apply(coord *c, req *q, const object_vv *ctx, const void *val,
 		s->state = SLOT_UNASKED;
 		s->found = false;
 		q->reachable++;
-		if (!write_push(c, q, i))
-			continue;
-		s->state = SLOT_WAIT;
-		q->asked++;
+		if (write_push(c, q, i)) {
+			s->state = SLOT_WAIT;
+			q->asked++;
+		} else if (s->owner == NULL) {
+			write_fallback(c, q, i);   /* a primary we cannot send to */
+		}
 	}
 	q->slots[0].state = SLOT_WAIT;
 	q->slots[0].found = false;
@@ -1080,7 +1106,7 @@ void coord_write(coord *c, uint64_t client, const proto_msg *m, const void *payl
 				    "of the ring (membership or liveness is changing); retry",
 				    c->env.node_id);
 		else
-			forward(c, client, m, payload, len, coordinator);
+			forward(c, client, m, payload, len, p);
 		return;
 	}
 	rc = object_context_decode(m->context.p, m->context.len, &c->env.olim, &ctx);

@@ -527,8 +527,7 @@ size_t node_inflight(const node *n)
 	replica_stats_get(n->rep, &rs);
 	return cs.inflight + rs.acks_waiting + admin_pending(n->ad) +
 	       (durable_running(n->dur) ? 1 : 0) + (vnode_busy(n->vs) ? 1 : 0) +
-	       (handoff_busy(n->ho) ? 1 : 0) + (aae_busy(n->ae) ? 1 : 0) +
-	       (reaper_busy(n->rp_) ? 1 : 0);
+	       (handoff_busy(n->ho) ? 1 : 0);
 }
 
 const char *node_id(const node *n)
@@ -602,6 +601,12 @@ int node_close(node *n)
 {
 	if (n == NULL)
 		return 0;
+	/* closing: no background job starts from now on (they are not
+	 * requests, node_inflight leaves them out; the close waits for them) */
+	vnode_quiesce(n->vs);
+	handoff_quiesce(n->ho);
+	aae_quiesce(n->ae);
+	reaper_quiesce(n->rp_);
 	if (durable_running(n->dur) || vnode_busy(n->vs) || handoff_busy(n->ho) ||
 	    aae_busy(n->ae) || reaper_busy(n->rp_))
 		return DKV_EBUSY;   /* the world still holds the stores */

@@ -174,8 +174,10 @@ const char *node_addr(const node *n);
  * as they will. */
 void node_drain(node *n);
 /* Requests not yet answered (waiting for a sync or for replicas), plus one
- * while a sync batch or background job runs: node_close must wait for
- * those (it returns DKV_EBUSY meanwhile). */
+ * while a sync batch, a store's background job (hint file, merge) or a
+ * hinted-handoff batch runs.  Anti-entropy scans and the reaper's are
+ * left out (they are not requests; they never end on an idle node while
+ * it runs), but node_close waits for them too. */
 size_t node_inflight(const node *n);
 void node_stats_get(const node *n, node_stats *st);
 /* The node's id, as recorded. */
@@ -194,8 +196,9 @@ int node_check(const node *n, char *err, size_t errlen);
 
 /* Fail whatever is still in flight (SHUTDOWN), sync and close every store,
  * release the lock and free the node.  0 or the first sync/close error;
- * DKV_EBUSY, with nothing done, while a sync batch or background job
- * runs (node_inflight counts it): run the loop and call again. */
+ * DKV_EBUSY while a sync batch or a background job runs: then no new
+ * background job starts any more (as after node_drain), and nothing else
+ * is done: run the loop and call again. */
 int node_close(node *n);
 
 #endif /* DKV_NODE_H */
