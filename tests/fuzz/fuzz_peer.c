@@ -121,13 +121,62 @@ static bool entries_eq(mpr a, uint64_t na, mpr b, uint64_t nb)
 	}
 }
 
+/* The entries of a HOFF, AAEWANT, REAPQ, REAP or REAPA, walked side by
+ * side by value (a re-encoding may pick other integer widths). */
+static bool items_eq(const peer_msg *a, const peer_msg *b)
+{
+	mpr ca = a->entries, cb = b->entries;
+	uint64_t la = a->nentries, lb = b->nentries;
+
+	if (la != lb)
+		return false;
+	for (;;) {
+		const uint8_t *ka = NULL, *kb = NULL, *oa = NULL, *ob = NULL;
+		size_t kla = 0, klb = 0, ola = 0, olb = 0;
+		uint64_t ha = 0, hb = 0;
+		bool ya = false, yb = false;
+		int ra, rb;
+
+		switch (a->type) {
+		case PEER_HOFF:
+			ra = peer_hoff_next(&ca, &la, &ka, &kla, &oa, &ola);
+			rb = peer_hoff_next(&cb, &lb, &kb, &klb, &ob, &olb);
+			break;
+		case PEER_AAEWANT:
+			ra = peer_aaewant_next(&ca, &la, &ha);
+			rb = peer_aaewant_next(&cb, &lb, &hb);
+			break;
+		case PEER_REAPA:
+			ra = peer_reapa_next(&ca, &la, &ya);
+			rb = peer_reapa_next(&cb, &lb, &yb);
+			break;
+		default:   /* REAPQ, REAP */
+			ra = peer_reap_next(&ca, &la, &ka, &kla, &ha);
+			rb = peer_reap_next(&cb, &lb, &kb, &klb, &hb);
+			break;
+		}
+		if (ra != rb)
+			return false;
+		if (ra != 1)
+			return true;
+		if (!bytes_eq(ka, kla, kb, klb) || !bytes_eq(oa, ola, ob, olb) || ha != hb || ya != yb)
+			return false;
+	}
+}
+
 static bool peer_eq(const peer_msg *a, const peer_msg *b)
 {
+	bool member_entries = a->type == PEER_SYNC;
+
 	return a->type == b->type && (a->type == PEER_SYNC || a->id == b->id) &&
 	       strcmp(a->from, b->from) == 0 && a->has_data == b->has_data &&
 	       bytes_eq(a->data, a->datalen, b->data, b->datalen) &&
 	       bytes_eq(a->key, a->keylen, b->key, b->keylen) && a->code == b->code &&
-	       a->flag == b->flag && entries_eq(a->entries, a->nentries, b->entries, b->nentries);
+	       a->flag == b->flag && strcmp(a->owner, b->owner) == 0 && a->count == b->count &&
+	       a->partition == b->partition && a->first == b->first && a->n == b->n &&
+	       a->root == b->root && a->lacking == b->lacking &&
+	       (member_entries ? entries_eq(a->entries, a->nentries, b->entries, b->nentries) :
+				 items_eq(a, b));
 }
 
 static bool gossip_eq(const gossip_msg *a, const gossip_msg *b)
@@ -340,17 +389,25 @@ static void check_peer(const uint8_t *data, size_t size)
 		return;
 	}
 	CHECK(is_peer && type == m.type && id == m.id);
-	CHECK(m.type >= PEER_FWD && m.type <= PEER_SYNC);
-	CHECK(name_ok(m.from));
+	CHECK(m.type >= PEER_FWD && m.type <= PEER_REAP);
+	CHECK(name_ok(m.from) && name_ok(m.owner));
 	CHECK(inside(m.data, m.datalen, data, size) && inside(m.key, m.keylen, data, size));
-	CHECK(m.nentries <= PEER_MAX_ENTRIES);
-	CHECK(m.type == PEER_SYNC || m.nentries == 0);
+	switch (m.type) {
+	case PEER_SYNC:    CHECK(m.nentries <= PEER_MAX_ENTRIES); break;
+	case PEER_HOFF:    CHECK(m.nentries <= 2 * PEER_MAX_HOFF && m.nentries % 2 == 0); break;
+	case PEER_AAEWANT: CHECK(m.nentries <= PEER_MAX_WANT); break;
+	case PEER_REAPA:   CHECK(m.nentries <= PEER_MAX_REAP); break;
+	case PEER_REAPQ:
+	case PEER_REAP:    CHECK(m.nentries <= 2 * PEER_MAX_REAP && m.nentries % 2 == 0); break;
+	default:           CHECK(m.nentries == 0); break;
+	}
 	CHECK(m.type == PEER_RVALUE || m.has_data == (m.type == PEER_FWD ||
 						      m.type == PEER_FWDREPLY ||
-						      m.type == PEER_RPUT));
+						      m.type == PEER_RPUT || m.type == PEER_AAESYM));
 	CHECK(m.has_data || m.datalen == 0);
 	CHECK((m.type == PEER_RGET || m.type == PEER_RPUT) == (m.keylen > 0));
-	if (walk_entries(m.entries, m.nentries, data, size) == 0)
+	CHECK((m.type == PEER_HOFF) <= (m.owner[0] != '\0'));
+	if (m.type != PEER_SYNC || walk_entries(m.entries, m.nentries, data, size) == 0)
 		check_peer_round_trip(&m);
 }
 
