@@ -812,6 +812,16 @@ static int dir_power_loss(pio_dir *d, uint64_t *rng)
 		} else {
 			struct stat st;
 			file_path(f, f->dname, path, sizeof(path));
+			if (stat(path, &st) != 0 && errno == ENOENT) {
+				/* removed outside the table with its directory
+				 * (vnode_drop), which was then made again (a new
+				 * hint store of the same name): gone for good */
+				free(f->dname);
+				f->dname = NULL;
+				free(f->name);
+				f->name = NULL;
+				continue;
+			}
 			if (stat(path, &st) != 0)
 				return -errno;
 			uint64_t keep = f->dlen, size = (uint64_t)st.st_size;
