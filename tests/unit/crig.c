@@ -424,3 +424,66 @@ const char *status_of(crig *r, size_t i, const char *id, char *buf, size_t len)
 	return member_field(r, i, "id", id, "status", buf, len);
 }
 
+
+uint32_t crig_write(crig *r, size_t i, const char *key, const char *val, const proto_opts *o,
+		    uint32_t *code)
+{
+	msgpack_sbuffer sb;
+	proto_msg m;
+	uint32_t type = 0;
+
+	msgpack_sbuffer_init(&sb);
+	if (val != NULL)
+		cr_assert_eq(proto_encode_put(&sb, r->next_id++, key, strlen(key), val, strlen(val),
+					      NULL, 0, o), 0);
+	else
+		cr_assert_eq(proto_encode_delete(&sb, r->next_id++, key, strlen(key), NULL, 0, o), 0);
+	if (code != NULL)
+		*code = 0;
+	if (call(r, i, &sb, &m, 10000)) {
+		type = m.type;
+		if (code != NULL)
+			*code = m.code;
+		proto_msg_release(&m);
+	}
+	msgpack_sbuffer_destroy(&sb);
+	return type;
+}
+
+uint64_t crig_admin_u64(crig *r, size_t i, const char *cmd, const char *name)
+{
+	msgpack_zone z;
+	msgpack_object o;
+	const msgpack_object *f;
+	uint64_t n;
+
+	msgpack_zone_init(&z, 4096);
+	cr_assert(admin(r, i, cmd, &z, &o, NULL), "%s at node %zu", cmd, i);
+	f = field(&o, name);
+	cr_assert(f != NULL && f->type == MSGPACK_OBJECT_POSITIVE_INTEGER, "no %s in %s", name, cmd);
+	n = f->via.u64;
+	msgpack_zone_destroy(&z);
+	return n;
+}
+
+void crig_wait_liveness(crig *r, size_t who, const char *want)
+{
+	char buf[16];
+	uint64_t t0 = sim_now(r->sim);
+
+	for (size_t i = 0; i < r->n; i++)
+		while (i != who && r->nd[i] != NULL &&
+		       strcmp(liveness(r, i, r->addr[who], buf, sizeof(buf)), want) != 0) {
+			cr_assert_lt(sim_now(r->sim) - t0, 30000, "node %zu sees %s as %s, not %s "
+				     "(seed %llu)", i, r->addr[who], buf, want,
+				     (unsigned long long)r->seed);
+			sim_run_for(r->sim, 50);
+		}
+}
+
+void crig_crash(crig *r, size_t who)
+{
+	sim_crash(r->sim, r->addr[who]);
+	close_node(r, who);
+	crig_wait_liveness(r, who, "down");
+}

@@ -98,6 +98,17 @@ const char *status_of(crig *r, size_t i, const char *id, char *buf, size_t len);
  * same ring; converge_ms waits for it (failing after limit_ms). */
 bool converged(crig *r);
 uint64_t converge_ms(crig *r, uint64_t limit_ms);
+/* A put of val (or, val NULL, a delete) of key at node i with options o
+ * (replace mode and quorums); the reply's type (0: none), *code its error
+ * code (code may be NULL). */
+uint32_t crig_write(crig *r, size_t i, const char *key, const char *val, const proto_opts *o,
+		    uint32_t *code);
+/* A number field of an admin command's answer at node i. */
+uint64_t crig_admin_u64(crig *r, size_t i, const char *cmd, const char *name);
+/* Run until every other open node sees node `who` with liveness want. */
+void crig_wait_liveness(crig *r, size_t who, const char *want);
+/* Node `who` crashes; run until the others see it down. */
+void crig_crash(crig *r, size_t who);
 void lossy(crig *r, uint32_t loss_ppm);
 void clean_net(crig *r);
 

@@ -26,21 +26,10 @@ static void key_of(char *buf, size_t len, int k)
 /* A replace-mode put with R and W (no siblings with what is there). */
 static uint32_t putr(crig *r, size_t i, const char *key, const char *val, int32_t rw)
 {
-	msgpack_sbuffer sb;
 	proto_opts o = opts_rw(rw, rw);
-	proto_msg m;
-	uint32_t type = 0;
 
 	o.replace = true;
-	msgpack_sbuffer_init(&sb);
-	cr_assert_eq(proto_encode_put(&sb, r->next_id++, key, strlen(key), val, strlen(val), NULL,
-				      0, &o), 0);
-	if (call(r, i, &sb, &m, 10000)) {
-		type = m.type;
-		proto_msg_release(&m);
-	}
-	msgpack_sbuffer_destroy(&sb);
-	return type;
+	return crig_write(r, i, key, val, &o, NULL);
 }
 
 /* Three nodes (N=3: every node holds every key), fast anti-entropy. */
@@ -108,15 +97,7 @@ static uint64_t converge_roots(crig *r, uint64_t limit_ms)
 
 static uint64_t stored(crig *r, size_t i)
 {
-	msgpack_zone z;
-	msgpack_object o;
-	uint64_t n;
-
-	msgpack_zone_init(&z, 4096);
-	cr_assert(admin(r, i, "status", &z, &o, NULL));
-	n = field(&o, "keys")->via.u64;
-	msgpack_zone_destroy(&z);
-	return n;
+	return crig_admin_u64(r, i, "status", "keys");
 }
 
 Test(aae, a_wiped_replica_gets_every_key_back_without_a_read)

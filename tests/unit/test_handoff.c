@@ -20,47 +20,25 @@
 
 #define NKEYS 60
 
-/* A put with W and PW; the reply type, *code its error code. */
+/* A replace-mode put with W and PW (it supersedes what a quorum read
+ * returns: no siblings); the reply type, *code its error code. */
 static uint32_t put_wpw(crig *r, size_t i, const char *key, const char *val, int32_t w,
 			int32_t pw, uint32_t *code)
 {
-	msgpack_sbuffer sb;
 	proto_opts o = opts_rw(0, w);
-	proto_msg m;
-	uint32_t type = 0;
 
 	o.pw = pw;
-	o.replace = true;   /* supersedes what a quorum read returns: no siblings */
-	msgpack_sbuffer_init(&sb);
-	cr_assert_eq(proto_encode_put(&sb, r->next_id++, key, strlen(key), val, strlen(val), NULL,
-				      0, &o), 0);
-	*code = 0;
-	if (call(r, i, &sb, &m, 10000)) {
-		type = m.type;
-		*code = m.code;
-		proto_msg_release(&m);
-	}
-	msgpack_sbuffer_destroy(&sb);
-	return type;
+	o.replace = true;
+	return crig_write(r, i, key, val, &o, code);
 }
 
-/* A blind delete with W. */
+/* A replace-mode delete with W. */
 static uint32_t del_w(crig *r, size_t i, const char *key, int32_t w)
 {
-	msgpack_sbuffer sb;
 	proto_opts o = opts_rw(0, w);
-	proto_msg m;
-	uint32_t type = 0;
 
-	o.replace = true;   /* deletes what a quorum read returns */
-	msgpack_sbuffer_init(&sb);
-	cr_assert_eq(proto_encode_delete(&sb, r->next_id++, key, strlen(key), NULL, 0, &o), 0);
-	if (call(r, i, &sb, &m, 10000)) {
-		type = m.type;
-		proto_msg_release(&m);
-	}
-	msgpack_sbuffer_destroy(&sb);
-	return type;
+	o.replace = true;
+	return crig_write(r, i, key, NULL, &o, NULL);
 }
 
 /* True iff member id is one of key's primaries (the same ring on every
@@ -82,46 +60,16 @@ static bool owns(crig *r, const char *key, const char *id)
 	return yes;
 }
 
-/* A number field of an admin command's answer at node i. */
-static uint64_t admin_u64(crig *r, size_t i, const char *cmd, const char *name)
-{
-	msgpack_zone z;
-	msgpack_object o;
-	const msgpack_object *f;
-	uint64_t n;
-
-	msgpack_zone_init(&z, 4096);
-	cr_assert(admin(r, i, cmd, &z, &o, NULL), "%s at node %zu", cmd, i);
-	f = field(&o, name);
-	cr_assert(f != NULL && f->type == MSGPACK_OBJECT_POSITIVE_INTEGER, "no %s in %s", name, cmd);
-	n = f->via.u64;
-	msgpack_zone_destroy(&z);
-	return n;
-}
-
 /* Hinted keys node i holds, over every owner. */
 static uint64_t pending(crig *r, size_t i)
 {
-	return admin_u64(r, i, "hints", "pending");
+	return crig_admin_u64(r, i, "hints", "pending");
 }
 
 /* Keys node i stores in its partitions (status "keys"). */
 static uint64_t stored(crig *r, size_t i)
 {
-	return admin_u64(r, i, "status", "keys");
-}
-
-static void wait_down(crig *r, size_t who, size_t among)
-{
-	char buf[16];
-	uint64_t t0 = sim_now(r->sim);
-
-	for (size_t i = 0; i < among; i++)
-		while (strcmp(liveness(r, i, r->addr[who], buf, sizeof(buf)), "down") != 0) {
-			cr_assert_lt(sim_now(r->sim) - t0, 30000, "node %zu sees %s as %s (seed %llu)",
-				     i, r->addr[who], buf, (unsigned long long)r->seed);
-			sim_run_for(r->sim, 50);
-		}
+	return crig_admin_u64(r, i, "status", "keys");
 }
 
 /* Run until no node holds a hint (failing after limit_ms). */
@@ -166,9 +114,7 @@ static void start4(crig *r, uint64_t seed, const char *sync, const char *val)
 /* Node 3 crashes; wait until the three others see it down. */
 static void crash3(crig *r)
 {
-	sim_crash(r->sim, r->addr[3]);
-	close_node(r, 3);
-	wait_down(r, 3, 3);
+	crig_crash(r, 3);
 }
 
 /* 4 nodes, N=3, node 3 down: every W=3 put succeeds through a fallback,
@@ -367,13 +313,13 @@ Test(handoff, hints_past_the_bound_are_refused_and_counted)
 		ok2 += put_wpw(&r, (size_t)k % 3, key, val, 2, 0, &code) == PROTO_OK;
 	}
 	for (size_t i = 0; i < 3; i++)
-		refused += admin_u64(&r, i, "status", "hints_refused");
+		refused += crig_admin_u64(&r, i, "status", "hints_refused");
 	cr_assert_gt(refused, 0, "no hinted write refused past hint_max_bytes (seed %llu)",
 		     (unsigned long long)seed);
 	cr_assert_lt(ok3, 1200, "every W=3 write met W although hints were refused");
 	cr_assert_eq(ok2, 1200, "W=2 writes failed (seed %llu)", (unsigned long long)seed);
 	for (size_t i = 0; i < 3; i++)
-		cr_assert_leq(admin_u64(&r, i, "hints", "pending") * 4096, 2u << 20,
+		cr_assert_leq(crig_admin_u64(&r, i, "hints", "pending") * 4096, 2u << 20,
 			      "node %zu holds far more than hint_max_bytes", i);
 	sim_restart(r.sim, r.addr[3]);
 	open_node(&r, 3);

@@ -30,37 +30,15 @@ static void key_of(char *buf, size_t len, int k)
 /* A replace-mode write (a put, or a delete when val is NULL) with W=w. */
 static uint32_t wr(crig *r, size_t i, const char *key, const char *val, int32_t w)
 {
-	msgpack_sbuffer sb;
 	proto_opts o = opts_rw(0, w);
-	proto_msg m;
-	uint32_t type = 0;
 
 	o.replace = true;
-	msgpack_sbuffer_init(&sb);
-	if (val != NULL)
-		cr_assert_eq(proto_encode_put(&sb, r->next_id++, key, strlen(key), val, strlen(val),
-					      NULL, 0, &o), 0);
-	else
-		cr_assert_eq(proto_encode_delete(&sb, r->next_id++, key, strlen(key), NULL, 0, &o), 0);
-	if (call(r, i, &sb, &m, 10000)) {
-		type = m.type;
-		proto_msg_release(&m);
-	}
-	msgpack_sbuffer_destroy(&sb);
-	return type;
+	return crig_write(r, i, key, val, &o, NULL);
 }
 
 static uint64_t stored(crig *r, size_t i)
 {
-	msgpack_zone z;
-	msgpack_object o;
-	uint64_t n;
-
-	msgpack_zone_init(&z, 4096);
-	cr_assert(admin(r, i, "status", &z, &o, NULL));
-	n = field(&o, "keys")->via.u64;
-	msgpack_zone_destroy(&z);
-	return n;
+	return crig_admin_u64(r, i, "status", "keys");
 }
 
 /* Run until every live node stores exactly want keys. */
@@ -143,34 +121,6 @@ Test(reaper, tombstones_are_reaped_everywhere_and_stay_deleted)
 	crig_fini(&r);
 }
 
-static void crash_and_wait(crig *r, size_t who)
-{
-	char buf[16];
-	uint64_t t0 = sim_now(r->sim);
-
-	sim_crash(r->sim, r->addr[who]);
-	close_node(r, who);
-	for (size_t i = 0; i < r->n; i++)
-		while (r->nd[i] != NULL &&
-		       strcmp(liveness(r, i, r->addr[who], buf, sizeof(buf)), "down") != 0) {
-			cr_assert_lt(sim_now(r->sim) - t0, 30000);
-			sim_run_for(r->sim, 50);
-		}
-}
-
-static void wait_up(crig *r, size_t who)
-{
-	char buf[16];
-	uint64_t t0 = sim_now(r->sim);
-
-	for (size_t i = 0; i < r->n; i++)
-		while (r->nd[i] != NULL &&
-		       strcmp(liveness(r, i, r->addr[who], buf, sizeof(buf)), "up") != 0) {
-			cr_assert_lt(sim_now(r->sim) - t0, 30000);
-			sim_run_for(r->sim, 50);
-		}
-}
-
 /* A member that is down may hold a hint of a deleted key: node 2 misses
  * the writes (node 3 keeps some as hints for it), node 3 goes down with
  * them, node 2 comes back, the keys are deleted.  Nothing may be reaped
@@ -185,15 +135,15 @@ Test(reaper, nothing_is_reaped_while_a_member_that_may_hold_a_hint_is_down)
 	crig r;
 
 	start(&r, 4, seed);
-	crash_and_wait(&r, 2);
+	crig_crash(&r, 2);
 	for (int k = 0; k < NKEYS; k++) {
 		key_of(key, sizeof(key), k);
 		cr_assert_eq(wr(&r, 0, key, "v", 3), PROTO_OK);
 	}
-	crash_and_wait(&r, 3);
+	crig_crash(&r, 3);
 	sim_restart(r.sim, r.addr[2]);
 	open_node(&r, 2);
-	wait_up(&r, 2);
+	crig_wait_liveness(&r, 2, "up");
 	sim_run_for(r.sim, 10000);   /* node 2's hints come home from 0 and 1 */
 	for (int k = 0; k < NKEYS; k++) {
 		key_of(key, sizeof(key), k);
