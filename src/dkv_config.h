@@ -156,11 +156,11 @@ typedef enum dkv_config_sync {
 	X(handoff_rate,     SIZE,     "32M",            4096, UINT64_C(1) << 40, "bytes per second one hinted handoff delivery may send") \
 	X(handoff_concurrency, UINT,  "2",              1, 64,         "hinted handoff deliveries a node runs at once") \
 	X(hint_max_bytes,   SIZE,     "1G",             1u << 20, UINT64_C(1) << 50, "most bytes of hints a node holds for other nodes before it refuses more") \
-	X(hint_window,      DURATION, "3h",             1000, 4000000000u, "how long a node takes hints for one down node before it refuses more") \
+	X(hint_window,      DURATION, "3h",             1000, 3600000000u, "how long a node takes hints for one down node before it refuses more") \
 	X(aae_interval,     SECONDS,  "2s",             10, 3600000,   "how often a node starts an anti-entropy exchange for its next partition (a plain number is seconds)") \
-	X(aae_rebuild_interval, SECONDS, "24h",         1000, 4000000000u, "how often each anti-entropy tree is rebuilt from its store (a plain number is seconds)") \
+	X(aae_rebuild_interval, SECONDS, "24h",         1000, 3600000000u, "how often each anti-entropy tree is rebuilt from its store (a plain number is seconds)") \
 	X(aae_rate,         SIZE,     "8M",             4096, UINT64_C(1) << 40, "bytes per second anti-entropy may send, symbols and repaired objects together") \
-	X(tombstone_grace,  SECONDS,  "1h",             1000, 4000000000u, "how long a delete's tombstone is kept before it may be reaped (a plain number is seconds)") \
+	X(tombstone_grace,  SECONDS,  "1h",             1000, 3600000000u, "how long a delete's tombstone is kept before it may be reaped (a plain number is seconds)") \
 	X(log_level,        LOGLEVEL, "info",           0, 0,          "least severe messages logged: error, warning, info or debug") \
 	X(log_file,         STR,      "",               0, 4095,       "file the log is appended to (empty: stderr); reopened on SIGHUP")
 
