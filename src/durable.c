@@ -19,6 +19,9 @@ struct durable {
 	durable_waiter *wait;      /* waiting for the next batch */
 	durable_waiter **wait_tail;
 	durable_waiter *run;       /* covered by the running batch */
+	durable_waiter *later;     /* waiting for the next timed batch */
+	durable_waiter **later_tail;
+	bool tick_missed;          /* the timer fired while a batch ran */
 	bool running;              /* true iff the world is syncing a batch */
 	bitcask **stores;          /* the running batch's stores (vnode_slots) */
 	size_t nstores;            /* how many */
@@ -52,11 +55,16 @@ static void batch_done(void *arg, int rc)
 		wt->fn(wt->arg, rc);   /* may free wt */
 		wt = next;
 	}
-	/* The next batch now if anything waits or was appended meanwhile; but
-	 * not only to retry a failed one (its stores would fail again at
-	 * once, in a loop): that waits for a waiter or the interval. */
-	if (rc == 0 || d->wait != NULL)
+	/* The next batch now if anything waits; under sync = always also if
+	 * anything was appended meanwhile (but not only to retry a failed
+	 * batch: its stores would fail again at once, in a loop).  Under
+	 * sync = interval, appends nobody waits for wait for the timer: a
+	 * busy node would otherwise sync every store back to back, all the
+	 * time (and did: 1,600 fdatasyncs a second at 10k ops/s). */
+	if (d->wait != NULL || (rc == 0 && (d->policy == DKV_SYNC_ALWAYS || d->tick_missed))) {
+		d->tick_missed = false;
 		batch_start(d);
+	}
 }
 
 /* Start a batch of every dirty store, covering the waiting callers; at
@@ -89,7 +97,19 @@ static void tick(void *arg)
 	if (d->timer == NULL)
 		dkv_log_opt(d->log, DKV_LOG_ERROR,
 			    "out of memory re-arming the sync timer: interval syncs stop");
-	batch_start(d);
+	/* the waiters for the next timed batch join it: now, or when the
+	 * running one ends (batch_done starts the next when one waits, or
+	 * when this tick found one running) */
+	if (d->later != NULL) {
+		*d->wait_tail = d->later;
+		d->wait_tail = d->later_tail;
+		d->later = NULL;
+		d->later_tail = &d->later;
+	}
+	if (d->running)
+		d->tick_missed = true;
+	else
+		batch_start(d);
 }
 
 int durable_new(durable **out, world *w, vnode_set *vs, uint32_t ring_size, int policy,
@@ -109,6 +129,7 @@ int durable_new(durable **out, world *w, vnode_set *vs, uint32_t ring_size, int 
 	d->policy = policy;
 	d->interval_ms = interval_ms;
 	d->wait_tail = &d->wait;
+	d->later_tail = &d->later;
 	if (policy == DKV_SYNC_INTERVAL) {
 		d->timer = w->ops->timer_add(w, interval_ms, tick, d);
 		if (d->timer == NULL) {
@@ -138,6 +159,19 @@ void durable_wait(durable *d, durable_waiter *wt, durable_fn fn, void *arg)
 	*d->wait_tail = wt;
 	d->wait_tail = &wt->next;
 	batch_start(d);
+}
+
+void durable_wait_next(durable *d, durable_waiter *wt, durable_fn fn, void *arg)
+{
+	if (d->policy != DKV_SYNC_INTERVAL || d->timer == NULL) {
+		durable_wait(d, wt, fn, arg);
+		return;
+	}
+	wt->fn = fn;
+	wt->arg = arg;
+	wt->next = NULL;
+	*d->later_tail = wt;
+	d->later_tail = &wt->next;
 }
 
 bool durable_running(const durable *d)

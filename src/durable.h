@@ -15,7 +15,9 @@
  * syncs them again and its waiters hear the error too (a store whose sync
  * failed refuses every later one, bitcask.h).
  * sync = interval: a timer starts a batch of the dirty stores every
- * sync_interval_ms; nobody waits.  sync = none: no batches (rotation,
+ * sync_interval_ms; a write's acknowledgement waits for none.  Between
+ * two ticks a batch runs only for a durable_wait caller; a
+ * durable_wait_next caller joins the next tick's batch.  sync = none: no batches (rotation,
  * merge and close still sync).
  *
  * LIFECYCLE OF A WAITER
@@ -60,6 +62,12 @@ void durable_free(durable *d);
 /* Call fn(arg, rc) once every append made before this call is durable
  * (see LIFECYCLE above). */
 void durable_wait(durable *d, durable_waiter *wt, durable_fn fn, void *arg);
+/* The same, without starting a batch for it under sync = interval: fn
+ * runs after the next timed batch (within sync_interval_ms and the
+ * batch's own time), at no extra fdatasync.  Under the other policies,
+ * durable_wait.  For bulk work that must be durable before it answers
+ * but may wait (a handoff batch, handoff.h). */
+void durable_wait_next(durable *d, durable_waiter *wt, durable_fn fn, void *arg);
 /* True iff a batch is running (the world holds the stores). */
 bool durable_running(const durable *d);
 /* Batches completed. */
