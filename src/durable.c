@@ -22,6 +22,7 @@ struct durable {
 	durable_waiter *later;     /* waiting for the next timed batch */
 	durable_waiter **later_tail;
 	bool tick_missed;          /* the timer fired while a batch ran */
+	bool quiesced;             /* closing: nobody waits for the timer */
 	bool running;              /* true iff the world is syncing a batch */
 	bitcask **stores;          /* the running batch's stores (vnode_slots) */
 	size_t nstores;            /* how many */
@@ -163,7 +164,7 @@ void durable_wait(durable *d, durable_waiter *wt, durable_fn fn, void *arg)
 
 void durable_wait_next(durable *d, durable_waiter *wt, durable_fn fn, void *arg)
 {
-	if (d->policy != DKV_SYNC_INTERVAL || d->timer == NULL) {
+	if (d->policy != DKV_SYNC_INTERVAL || d->timer == NULL || d->quiesced) {
 		durable_wait(d, wt, fn, arg);
 		return;
 	}
@@ -172,6 +173,18 @@ void durable_wait_next(durable *d, durable_waiter *wt, durable_fn fn, void *arg)
 	wt->next = NULL;
 	*d->later_tail = wt;
 	d->later_tail = &wt->next;
+}
+
+void durable_quiesce(durable *d)
+{
+	d->quiesced = true;
+	if (d->later != NULL) {
+		*d->wait_tail = d->later;
+		d->wait_tail = d->later_tail;
+		d->later = NULL;
+		d->later_tail = &d->later;
+		batch_start(d);
+	}
 }
 
 bool durable_running(const durable *d)

@@ -68,6 +68,10 @@ void durable_wait(durable *d, durable_waiter *wt, durable_fn fn, void *arg);
  * durable_wait.  For bulk work that must be durable before it answers
  * but may wait (a handoff batch, handoff.h). */
 void durable_wait_next(durable *d, durable_waiter *wt, durable_fn fn, void *arg);
+/* The node is closing (its timers may never fire again: a crash in the
+ * simulated world): the next-batch waiters get a batch now, and later
+ * ones are plain waiters.  The caller then waits for !durable_running. */
+void durable_quiesce(durable *d);
 /* True iff a batch is running (the world holds the stores). */
 bool durable_running(const durable *d);
 /* Batches completed. */

@@ -17,16 +17,29 @@
 #include "proto.h"
 #include "siphash.h"
 
-typedef enum tstate { T_WAITING, T_READING, T_SENDING, T_PAUSED } tstate;
+typedef enum tstate { T_WAITING, T_ACTIVE, T_PAUSED } tstate;
 
-static const char *const tstate_name[] = { "waiting", "reading", "delivering", "paused" };
+static const char *const tstate_name[] = { "waiting", "delivering", "paused" };
 
-/* A key of the batch in flight, and the hash of the version sent. */
+/* A key of a batch, and the hash of the version sent. */
 typedef struct sent_key {
 	uint8_t *key;
 	size_t klen;
 	uint64_t hash;
 } sent_key;
+
+/* A batch: read by the reader off the loop, then in flight (sent, or
+ * merged for a former member and waiting for that sync) until it is
+ * delivered or the target pauses. */
+typedef struct hbatch {
+	struct target *t;
+	uint64_t pid;             /* the HOFF's id (0: a rehomed batch) */
+	sent_key *keys;
+	size_t nkeys, capkeys;
+	uint64_t sent_ms;
+	durable_waiter wt;        /* a rehomed batch waiting for its sync */
+	struct hbatch *next;
+} hbatch;
 
 typedef struct target {
 	handoff *h;
@@ -35,32 +48,38 @@ typedef struct target {
 	tstate state;
 	vnode_iter *it;           /* open while a pass runs */
 	bool pass_over;           /* the iterator reached the end */
-	/* the batch: built by the reader off the loop, sent on it */
-	msgpack_sbuffer frame;
-	sent_key *keys;
-	size_t nkeys, capkeys;
+	hbatch *rd;               /* the batch the reader fills (a job runs) */
+	msgpack_sbuffer frame;    /* the reader's HOFF frame */
 	int read_rc;
-	uint64_t pid;             /* the HOFF's id */
+	hbatch *flight;           /* sent, oldest first */
+	uint32_t nrehome;         /* rehomed batches waiting for their sync */
+	hbatch **flight_tail;
+	uint32_t nflight;
 	const char *to;           /* interned owner address it was sent to */
-	world_timer *timer;       /* SENDING: deadline; PAUSED/rate: retry */
+	world_timer *timer;       /* PAUSED: retry; ACTIVE: the rate */
+	world_timer *deadline;    /* the oldest batch in flight must be answered */
 	uint64_t not_before_ms;   /* rate limit: next batch not before */
 	uint32_t backoff_ms;
 	uint64_t found_ms;        /* when this process first held it */
 	uint64_t delivered;       /* keys delivered (this process) */
 	char error[160];          /* the last error, "" when none */
-	durable_waiter wt;        /* a rehomed batch waiting for its sync */
 	struct target *next;
 } target;
 
-/* An owner's merge of a HOFF waiting for its sync. */
-typedef struct hoff_wait {
+/* An owner's merge of a HOFF: its pairs merged a slice per loop turn,
+ * then waiting for the sync that makes them durable. */
+typedef struct hoff_job {
 	durable_waiter wt;
 	handoff *h;
 	const char *to;           /* interned */
 	uint64_t pid;
-	uint64_t count;
+	uint8_t *buf;             /* the pairs (a copy of the frame's) */
+	mpr cur;
+	uint64_t left;            /* pairs not merged yet */
+	uint64_t count;           /* pairs merged */
 	int rc;
-} hoff_wait;
+	struct hoff_job *next;
+} hoff_job;
 
 struct handoff {
 	handoff_env env;
@@ -68,7 +87,10 @@ struct handoff {
 	world_timer *tick;
 	bool quiesced;
 	uint32_t reading;         /* reader jobs on the pool */
-	uint32_t merging;         /* HOFF merges waiting for a sync */
+	uint32_t merging;         /* HOFF merges and rehomed batches not done */
+	hoff_job *jobs;           /* HOFFs merging, oldest first */
+	hoff_job **jobs_tail;
+	world_timer *slice;       /* the next merge slice */
 	uint64_t next_pid;
 	siphash_key hkey;
 	msgpack_sbuffer pb;
@@ -77,7 +99,6 @@ struct handoff {
 };
 
 static void tick(void *arg);
-static void start_batch(target *t);
 
 int handoff_new(handoff **out, const handoff_env *env)
 {
@@ -89,6 +110,7 @@ int handoff_new(handoff **out, const handoff_env *env)
 		return -ENOMEM;
 	}
 	h->env = *env;
+	h->jobs_tail = &h->jobs;
 	msgpack_sbuffer_init(&h->pb);
 	*out = h;
 	return 0;
@@ -150,32 +172,54 @@ static target *target_add(handoff *h, const char *owner, uint32_t idx)
 	t->idx = idx;
 	t->state = T_WAITING;
 	t->found_ms = now_ms(h);
+	t->flight_tail = &t->flight;
 	msgpack_sbuffer_init(&t->frame);
 	t->next = h->targets;
 	h->targets = t;
 	return t;
 }
 
-static void batch_clear(target *t)
+static void batch_free(hbatch *b)
 {
-	for (size_t i = 0; i < t->nkeys; i++)
-		free(t->keys[i].key);
-	t->nkeys = 0;
-	t->frame.size = 0;
+	if (b == NULL)
+		return;
+	for (size_t i = 0; i < b->nkeys; i++)
+		free(b->keys[i].key);
+	free(b->keys);
+	free(b);
 }
 
+/* Forget the batches in flight (their keys stay in the store). */
+static void flight_clear(target *t)
+{
+	handoff *h = t->h;
+
+	while (t->flight != NULL) {
+		hbatch *b = t->flight;
+
+		t->flight = b->next;
+		batch_free(b);
+	}
+	t->flight_tail = &t->flight;
+	t->nflight = 0;
+	if (t->deadline != NULL)
+		h->env.w->ops->timer_cancel(h->env.w, t->deadline);
+	t->deadline = NULL;
+}
+
+/* Only when no reader job or rehomed batch holds t. */
 static void target_free(handoff *h, target *t)
 {
 	target **pp = &h->targets;
 
+	assert(t->rd == NULL && t->nrehome == 0);
 	while (*pp != t)
 		pp = &(*pp)->next;
 	*pp = t->next;
 	if (t->timer != NULL)
 		h->env.w->ops->timer_cancel(h->env.w, t->timer);
 	vnode_iter_close(t->it);
-	batch_clear(t);
-	free(t->keys);
+	flight_clear(t);
 	msgpack_sbuffer_destroy(&t->frame);
 	free(t->owner);
 	free(t);
@@ -314,6 +358,8 @@ bool handoff_has(handoff *h, const void *key, size_t klen)
 /* --- delivery (fallback side) --------------------------------------------- */
 
 static void pause_target(target *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void pump(target *t);
+static void pass_end(target *t);
 
 static void retry_later(void *arg)
 {
@@ -322,13 +368,14 @@ static void retry_later(void *arg)
 	t->timer = NULL;
 	if (t->state == T_PAUSED)
 		t->state = T_WAITING;   /* the next tick looks again */
-	else if (t->state == T_READING)
-		start_batch(t);         /* the rate allows the next batch now */
+	else
+		pump(t);                /* the rate allows the next batch now */
 }
 
 /* Stop this delivery for a while (keeping the data): owner down, an
- * error.  The iterator is closed: the next pass starts from the store's
- * beginning, and finds what was not delivered. */
+ * error.  The batches in flight are forgotten and the iterator closed
+ * (by the reader's end if it runs): the next pass starts from the
+ * store's beginning, and finds what was not delivered. */
 static void pause_target(target *t, const char *fmt, ...)
 {
 	handoff *h = t->h;
@@ -337,11 +384,13 @@ static void pause_target(target *t, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(t->error, sizeof(t->error), fmt, ap);
 	va_end(ap);
-	if (t->state == T_READING || t->state == T_SENDING)
+	if (t->state == T_ACTIVE)
 		h->st.active--;
-	vnode_iter_close(t->it);
-	t->it = NULL;
-	batch_clear(t);
+	if (t->rd == NULL) {
+		vnode_iter_close(t->it);
+		t->it = NULL;
+	}
+	flight_clear(t);
 	if (t->timer != NULL)
 		h->env.w->ops->timer_cancel(h->env.w, t->timer);
 	t->state = T_PAUSED;
@@ -352,11 +401,13 @@ static void pause_target(target *t, const char *fmt, ...)
 	dkv_log_opt(h->env.log, DKV_LOG_INFO, "handoff to %s paused: %s", t->owner, t->error);
 }
 
-/* Off the loop: read the next batch from the iterator into the frame. */
+/* Off the loop: read the next batch from the iterator into t->rd and the
+ * frame.  Touches only the iterator, t->rd and t->frame. */
 static int read_batch(void *arg)
 {
 	target *t = arg;
 	handoff *h = t->h;
+	hbatch *hb = t->rd;
 	msgpack_sbuffer body;
 	msgpack_packer bp, pk;
 	size_t start, bytes = 0;
@@ -378,18 +429,18 @@ static int read_batch(void *arg)
 		}
 		if (rc != 0)
 			break;
-		if (t->nkeys == t->capkeys) {
-			size_t cap = t->capkeys ? 2 * t->capkeys : 64;
-			sent_key *g = realloc(t->keys, cap * sizeof(*g));
+		if (hb->nkeys == hb->capkeys) {
+			size_t cap = hb->capkeys ? 2 * hb->capkeys : 64;
+			sent_key *g = realloc(hb->keys, cap * sizeof(*g));
 
 			if (g == NULL) {
 				rc = -ENOMEM;
 				break;
 			}
-			t->keys = g;
-			t->capkeys = cap;
+			hb->keys = g;
+			hb->capkeys = cap;
 		}
-		sk = &t->keys[t->nkeys];
+		sk = &hb->keys[hb->nkeys];
 		if ((sk->key = malloc(kl)) == NULL || peer_hoff_pair(&bp, k, kl, v, vl) != 0) {
 			free(sk->key);
 			rc = -ENOMEM;
@@ -398,43 +449,74 @@ static int read_batch(void *arg)
 		memcpy(sk->key, k, kl);
 		sk->klen = kl;
 		sk->hash = siphash24(&h->hkey, v, vl);
-		t->nkeys++;
+		hb->nkeys++;
 		n++;
 		bytes += kl + vl;
 	}
-	if (rc == 0 && n > 0) {
-		t->frame.size = 0;
-		if (peer_hoff_begin(&t->frame, &pk, &start, t->pid, *h->env.self, t->owner, n) != 0 ||
-		    msgpack_sbuffer_write(&t->frame, body.data, body.size) != 0 ||
-		    peer_hoff_end(&t->frame, start) != 0)
-			rc = -ENOMEM;
-	}
+	t->frame.size = 0;
+	if (rc == 0 && n > 0 &&
+	    (peer_hoff_begin(&t->frame, &pk, &start, hb->pid, *h->env.self, t->owner, n) != 0 ||
+	     msgpack_sbuffer_write(&t->frame, body.data, body.size) != 0 ||
+	     peer_hoff_end(&t->frame, start) != 0))
+		rc = -ENOMEM;
 	msgpack_sbuffer_destroy(&body);
 	return rc;
 }
 
-static void pass_end(target *t);
 static void batch_timeout(void *arg);
-static void batch_delivered(target *t);
+static void batch_delivered(target *t, hbatch *hb);
+
+static void flight_add(target *t, hbatch *hb)
+{
+	handoff *h = t->h;
+
+	hb->sent_ms = now_ms(h);
+	hb->next = NULL;
+	*t->flight_tail = hb;
+	t->flight_tail = &hb->next;
+	t->nflight++;
+	if (t->deadline == NULL && hb->pid != 0)
+		t->deadline = h->env.w->ops->timer_add(h->env.w, HANDOFF_TIMEOUT_MS, batch_timeout, t);
+}
+
+/* Take hb out of the flight list (it is in it). */
+static void flight_remove(target *t, hbatch *hb)
+{
+	hbatch **pp = &t->flight;
+
+	while (*pp != hb)
+		pp = &(*pp)->next;
+	*pp = hb->next;
+	if (t->flight_tail == &hb->next)
+		t->flight_tail = pp;
+	t->nflight--;
+}
 
 static void rehome_synced(void *arg, int rc)
 {
-	target *t = arg;
+	hbatch *hb = arg;
+	target *t = hb->t;
 
 	t->h->merging--;
+	t->nrehome--;
+	if (t->state != T_ACTIVE) {
+		batch_free(hb);   /* paused meanwhile: the next pass sees to it */
+		return;
+	}
 	if (rc != 0) {
+		batch_free(hb);
 		t->h->st.batch_errors++;
 		pause_target(t, "syncing the rehomed hints failed: %s", dkv_strerror(rc));
 		return;
 	}
-	batch_delivered(t);
+	batch_delivered(t, hb);
 }
 
 /* The owner is no longer a ring member (removed, or left): the batch's
  * keys go to their primaries now -- merged here when this node is one,
  * else into our hint store for that primary, delivered as any hint --
  * and once that is durable, they leave this store. */
-static void rehome(target *t)
+static void rehome(target *t, hbatch *hb)
 {
 	handoff *h = t->h;
 	const ring *rg = placement_ring(h->env.pl);
@@ -470,71 +552,109 @@ static void rehome(target *t)
 		object_free(obj);
 	}
 	if (rc != 0) {
+		batch_free(hb);
 		h->st.batch_errors++;
 		pause_target(t, "moving the hints of a former member to the keys' primaries "
 			     "failed: %s", dkv_strerror(rc));
 		return;
 	}
-	t->state = T_SENDING;   /* waiting for the sync, not an owner */
-	t->to = NULL;
 	h->merging++;
-	durable_wait(h->env.dur, &t->wt, rehome_synced, t);
+	t->nrehome++;
+	durable_wait(h->env.dur, &hb->wt, rehome_synced, hb);
+	pump(t);
 }
 
-/* On the loop: the reader is done; send what it read. */
+/* On the loop: the reader is done; send what it read, and go on. */
 static void batch_read(void *arg, int rc)
 {
 	target *t = arg;
 	handoff *h = t->h;
+	hbatch *hb = t->rd;
 	long i;
 
 	h->reading--;
-	if (t->state != T_READING)
-		return;   /* cannot happen: a READING target is never paused */
+	t->rd = NULL;
+	if (t->state != T_ACTIVE) {
+		/* paused while it read: what pause_target left to us */
+		batch_free(hb);
+		vnode_iter_close(t->it);
+		t->it = NULL;
+		return;
+	}
 	if (rc != 0) {
+		batch_free(hb);
 		pause_target(t, "reading the hint store failed: %s", dkv_strerror(rc));
 		return;
 	}
-	if (t->nkeys == 0) {
-		pass_end(t);
+	if (hb->nkeys == 0) {
+		batch_free(hb);
+		pump(t);   /* the pass is over: ends once nothing is in flight */
 		return;
 	}
 	i = ring_member_index(placement_ring(h->env.pl), t->owner);
 	if (i < 0) {
-		rehome(t);
+		rehome(t, hb);
 		return;
 	}
 	t->to = placement_addr(h->env.pl, (uint32_t)i);
 	if (t->to == NULL || placement_is_down(h->env.pl, (uint32_t)i)) {
+		batch_free(hb);
 		pause_target(t, "the owner went down");
 		return;
 	}
 	rc = h->env.w->ops->send(h->env.w, t->to, t->frame.data, t->frame.size);
 	if (rc != 0) {
+		batch_free(hb);
 		pause_target(t, "cannot send to %s: %s", t->to, dkv_strerror(rc));
 		return;
 	}
-	t->state = T_SENDING;
-	t->timer = h->env.w->ops->timer_add(h->env.w, HANDOFF_TIMEOUT_MS, batch_timeout, t);
+	flight_add(t, hb);
 	h->st.batches++;
+	t->not_before_ms = now_ms(h) + t->frame.size * 1000 /
+			   (h->env.cfg->handoff_rate ? h->env.cfg->handoff_rate : 1);
+	pump(t);
 }
 
+/* The oldest batch in flight has had HANDOFF_TIMEOUT_MS: pause; or it
+ * was answered meanwhile: wait for the next oldest's turn. */
 static void batch_timeout(void *arg)
 {
 	target *t = arg;
+	handoff *h = t->h;
+	uint64_t now = now_ms(h);
+	hbatch *old = t->flight;
 
-	t->timer = NULL;
-	t->h->st.batch_errors++;
+	t->deadline = NULL;
+	while (old != NULL && old->pid == 0)
+		old = old->next;
+	if (old == NULL)
+		return;
+	if (now - old->sent_ms < HANDOFF_TIMEOUT_MS) {
+		t->deadline = h->env.w->ops->timer_add(h->env.w,
+						       HANDOFF_TIMEOUT_MS - (now - old->sent_ms),
+						       batch_timeout, t);
+		return;
+	}
+	h->st.batch_errors++;
 	pause_target(t, "no answer from %s within %u ms", t->to, HANDOFF_TIMEOUT_MS);
 }
 
-/* Read the next batch (READING): at once, or when the rate allows. */
-static void start_batch(target *t)
+/* Keep the delivery going: read the next batch while fewer than
+ * HANDOFF_WINDOW are in flight and the rate allows; end the pass once
+ * the iterator is done and everything sent is answered. */
+static void pump(target *t)
 {
 	handoff *h = t->h;
 	uint64_t now = now_ms(h);
 
-	if (h->quiesced)
+	if (t->state != T_ACTIVE || t->rd != NULL)
+		return;
+	if (t->pass_over) {
+		if (t->nflight == 0 && t->nrehome == 0)
+			pass_end(t);
+		return;
+	}
+	if (h->quiesced || t->nflight + t->nrehome >= HANDOFF_WINDOW)
 		return;
 	if (t->not_before_ms > now) {
 		if (t->timer == NULL)
@@ -542,8 +662,12 @@ static void start_batch(target *t)
 							    retry_later, t);
 		return;
 	}
-	batch_clear(t);
-	t->pid = ++h->next_pid;
+	if ((t->rd = calloc(1, sizeof(*t->rd))) == NULL) {
+		pause_target(t, "out of memory");
+		return;
+	}
+	t->rd->t = t;
+	t->rd->pid = ++h->next_pid;
 	h->reading++;
 	h->env.w->ops->work(h->env.w, read_batch, t, batch_read, t);
 }
@@ -577,15 +701,15 @@ static void pass_end(target *t)
 }
 
 /* The batch is safe elsewhere (durable on its owner, or on the keys' new
- * primaries): remove from the hint store what is still the version sent
- * (the values were just read: the page cache has them), then go on. */
-static void batch_delivered(target *t)
+ * primaries) and out of the flight list: remove from the hint store what
+ * is still the version sent (the values were just read: the page cache
+ * has them), then go on. */
+static void batch_delivered(target *t, hbatch *hb)
 {
 	handoff *h = t->h;
-	uint64_t sent;
 
-	for (size_t i = 0; i < t->nkeys; i++) {
-		sent_key *sk = &t->keys[i];
+	for (size_t i = 0; i < hb->nkeys; i++) {
+		sent_key *sk = &hb->keys[i];
 		void *v = NULL;
 		size_t vl = 0;
 
@@ -598,39 +722,33 @@ static void batch_delivered(target *t)
 		}
 		free(v);
 	}
-	sent = t->frame.size;
-	batch_clear(t);
+	batch_free(hb);
 	t->backoff_ms = 0;
 	t->error[0] = '\0';
-	if (t->pass_over) {
-		pass_end(t);
-		return;
-	}
-	t->state = T_READING;
-	t->not_before_ms = now_ms(h) + sent * 1000 / (h->env.cfg->handoff_rate ? h->env.cfg->handoff_rate : 1);
-	start_batch(t);
+	pump(t);
 }
 
 void handoff_hack(handoff *h, const peer_msg *pm)
 {
 	target *t;
+	hbatch *hb = NULL;
 
-	for (t = h->targets; t != NULL; t = t->next)
-		if (t->state == T_SENDING && t->to != NULL && t->pid == pm->id)
-			break;
-	if (t == NULL)
+	for (t = h->targets; t != NULL && hb == NULL; t = t->next)
+		if (t->state == T_ACTIVE && t->to != NULL)
+			for (hb = t->flight; hb != NULL && hb->pid != pm->id; hb = hb->next)
+				;
+	if (hb == NULL)
 		return;   /* late: timed out and paused already */
-	if (t->timer != NULL) {
-		h->env.w->ops->timer_cancel(h->env.w, t->timer);
-		t->timer = NULL;
-	}
+	t = hb->t;
+	flight_remove(t, hb);
 	if (pm->code != 0) {
+		batch_free(hb);
 		h->st.batch_errors++;
 		pause_target(t, "%s refused the batch: %s", t->to,
 			     dkv_strerror(proto_error_to_dkv(pm->code)));
 		return;
 	}
-	batch_delivered(t);
+	batch_delivered(t, hb);
 }
 
 void handoff_peer_gone(handoff *h, const char *addr)
@@ -638,7 +756,7 @@ void handoff_peer_gone(handoff *h, const char *addr)
 	const char *a = placement_intern(h->env.pl, addr);
 
 	for (target *t = h->targets; t != NULL; t = t->next)
-		if (t->state == T_SENDING && a != NULL && t->to == a) {
+		if (t->state == T_ACTIVE && t->nflight > 0 && a != NULL && t->to == a) {
 			h->st.batch_errors++;
 			pause_target(t, "the connection to %s failed", a);
 		}
@@ -660,7 +778,7 @@ static void tick(void *arg)
 
 		if (h->st.active >= h->env.cfg->handoff_concurrency)
 			break;
-		if (t->state != T_WAITING)
+		if (t->state != T_WAITING || t->rd != NULL || t->nrehome > 0)
 			continue;
 		i = ring_member_index(rg, t->owner);
 		if (i >= 0 && (placement_is_down(h->env.pl, (uint32_t)i) ||
@@ -669,7 +787,7 @@ static void tick(void *arg)
 		store_size(h, t->idx, &keys, &bytes);
 		if (keys == 0) {
 			h->st.active++;   /* pass_end counts it off */
-			t->state = T_READING;
+			t->state = T_ACTIVE;
 			pass_end(t);      /* may free t: stop walking */
 			break;
 		}
@@ -678,74 +796,116 @@ static void tick(void *arg)
 				 dkv_strerror(rc));
 			continue;
 		}
-		t->state = T_READING;
+		t->state = T_ACTIVE;
 		t->pass_over = false;
+		t->not_before_ms = 0;
 		h->st.active++;
-		start_batch(t);
+		pump(t);
 	}
 }
 
 /* --- the owner's side ----------------------------------------------------- */
 
+static void hoff_answer(handoff *h, const char *to, uint64_t pid, int rc, uint64_t count)
+{
+	h->pb.size = 0;
+	if (peer_encode_hack(&h->pb, pid, *h->env.self, rc == 0 ? 0 : proto_error_from_dkv(rc),
+			     count) == 0)
+		(void)h->env.w->ops->send(h->env.w, to, h->pb.data, h->pb.size);
+}
+
 static void hoff_synced(void *arg, int rc)
 {
-	hoff_wait *hw = arg;
-	handoff *h = hw->h;
+	hoff_job *j = arg;
+	handoff *h = j->h;
 
 	h->merging--;
-	if (rc == 0)
-		rc = hw->rc;
-	h->pb.size = 0;
-	if (peer_encode_hack(&h->pb, hw->pid, *h->env.self, rc == 0 ? 0 : proto_error_from_dkv(rc),
-			     hw->count) == 0)
-		(void)h->env.w->ops->send(h->env.w, hw->to, h->pb.data, h->pb.size);
-	free(hw);
+	hoff_answer(h, j->to, j->pid, rc == 0 ? j->rc : rc, j->count);
+	free(j);
+}
+
+/* Merge up to HANDOFF_SLICE_PAIRS pairs of the oldest HOFF, then give the
+ * loop back: a batch of thousands of pairs merged in one turn would hold
+ * every foreground request behind it. */
+static void merge_slice(void *arg)
+{
+	handoff *h = arg;
+	hoff_job *j = h->jobs;
+	uint32_t n = 0;
+
+	h->slice = NULL;
+	while (j != NULL && n < HANDOFF_SLICE_PAIRS) {
+		const uint8_t *k, *o;
+		size_t kl, ol;
+		object *obj = NULL;
+		bool wrote;
+		int more = j->rc == 0 ? peer_hoff_next(&j->cur, &j->left, &k, &kl, &o, &ol) : 0;
+
+		if (more < 0)
+			j->rc = more;
+		if (more == 1) {
+			n++;
+			if (kl > h->env.cfg->max_key_size)
+				j->rc = DKV_ETOOBIG;
+			else if ((j->rc = object_decode(o, ol, &h->env.olim, &obj)) == 0)
+				j->rc = vnode_merge(h->env.vs, placement_partition(h->env.pl, k, kl),
+						    k, kl, obj, &wrote);
+			object_free(obj);
+			j->count += j->rc == 0;
+			h->st.received_keys += j->rc == 0;
+			continue;
+		}
+		/* this one is merged (or failed): durable before the answer,
+		 * whatever the sync policy -- the fallback drops its copy when
+		 * it hears it -- but by the next timed sync when there is one,
+		 * at no extra fdatasync (durable_wait_next) */
+		h->jobs = j->next;
+		if (h->jobs == NULL)
+			h->jobs_tail = &h->jobs;
+		free(j->buf);
+		j->buf = NULL;
+		if (j->rc != 0)
+			dkv_log_opt(h->env.log, DKV_LOG_WARNING, "a handoff batch from %s failed: %s",
+				    j->to, dkv_strerror(j->rc));
+		durable_wait_next(h->env.dur, &j->wt, hoff_synced, j);
+		j = h->jobs;
+	}
+	if (h->jobs != NULL)
+		h->slice = h->env.w->ops->timer_add(h->env.w, 0, merge_slice, h);
 }
 
 void handoff_hoff(handoff *h, const peer_msg *pm)
 {
-	mpr e = pm->entries;
-	uint64_t left = pm->nentries, count = 0;
-	const uint8_t *k, *o;
-	size_t kl, ol;
-	hoff_wait *hw;
 	const char *from = placement_intern(h->env.pl, pm->from);
-	int rc = 0, more;
+	size_t len = (size_t)(pm->entries.end - pm->entries.p);
+	hoff_job *j;
+	int rc = 0;
 
 	if (strcmp(pm->owner, h->env.node_id) != 0)
 		rc = DKV_EINVAL;   /* meant for another node: we are not its owner */
-	while (rc == 0 && (more = peer_hoff_next(&e, &left, &k, &kl, &o, &ol)) == 1) {
-		object *obj = NULL;
-		bool wrote;
-
-		if (kl > h->env.cfg->max_key_size)
-			rc = DKV_ETOOBIG;
-		else if ((rc = object_decode(o, ol, &h->env.olim, &obj)) == 0)
-			rc = vnode_merge(h->env.vs, placement_partition(h->env.pl, k, kl), k, kl, obj,
-					 &wrote);
-		object_free(obj);
-		count += rc == 0;
+	j = from == NULL ? NULL : calloc(1, sizeof(*j));
+	if (j != NULL && rc == 0 && (j->buf = malloc(len ? len : 1)) == NULL) {
+		free(j);
+		j = NULL;
 	}
-	h->st.received_keys += count;
-	if (rc != 0)
-		dkv_log_opt(h->env.log, DKV_LOG_WARNING, "a handoff batch from %s failed: %s",
-			    pm->from, dkv_strerror(rc));
-	hw = from == NULL ? NULL : malloc(sizeof(*hw));
-	if (hw == NULL) {
-		h->pb.size = 0;
-		if (peer_encode_hack(&h->pb, pm->id, *h->env.self, PROTO_ERR_INTERNAL, count) == 0)
-			(void)h->env.w->ops->send(h->env.w, pm->from, h->pb.data, h->pb.size);
+	if (j == NULL || rc != 0) {
+		free(j);
+		hoff_answer(h, pm->from, pm->id, rc ? rc : -ENOMEM, 0);
 		return;
 	}
-	hw->h = h;
-	hw->to = from;
-	hw->pid = pm->id;
-	hw->count = count;
-	hw->rc = rc;
+	memcpy(j->buf, pm->entries.p, len);
+	j->cur = pm->entries;
+	j->cur.p = j->buf;
+	j->cur.end = j->buf + len;
+	j->left = pm->nentries;
+	j->h = h;
+	j->to = from;
+	j->pid = pm->id;
+	*h->jobs_tail = j;
+	h->jobs_tail = &j->next;
 	h->merging++;
-	/* durable before the answer, whatever the sync policy: the fallback
-	 * drops its copy when it hears it */
-	durable_wait(h->env.dur, &hw->wt, hoff_synced, hw);
+	if (h->slice == NULL)
+		h->slice = h->env.w->ops->timer_add(h->env.w, 0, merge_slice, h);
 }
 
 /* --- reports -------------------------------------------------------------- */
@@ -816,6 +976,21 @@ void handoff_quiesce(handoff *h)
 	if (h->tick != NULL)
 		h->env.w->ops->timer_cancel(h->env.w, h->tick);
 	h->tick = NULL;
+	/* HOFFs not merged yet are dropped unanswered (the node stops, and
+	 * its timers may never fire again: a crash in the simulated world);
+	 * their fallbacks keep the hints and send them again */
+	if (h->slice != NULL)
+		h->env.w->ops->timer_cancel(h->env.w, h->slice);
+	h->slice = NULL;
+	while (h->jobs != NULL) {
+		hoff_job *j = h->jobs;
+
+		h->jobs = j->next;
+		free(j->buf);
+		free(j);
+		h->merging--;
+	}
+	h->jobs_tail = &h->jobs;
 }
 
 bool handoff_busy(const handoff *h)
@@ -827,7 +1002,7 @@ void handoff_free(handoff *h)
 {
 	if (h == NULL)
 		return;
-	assert(h->reading == 0);
+	assert(h->reading == 0 && h->merging == 0);
 	handoff_quiesce(h);
 	while (h->targets != NULL)
 		target_free(h, h->targets);

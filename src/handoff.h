@@ -26,35 +26,42 @@
  *   delivery (at most handoff_concurrency at once).  A delivery walks its
  *   store with an iterator; each batch (up to HANDOFF_BATCH_BYTES and
  *   PEER_MAX_HOFF pairs) is read OFF the loop (world->work: the values
- *   come from disk), sent in one HOFF frame, merged by the owner into its
- *   partition stores and made durable there (a sync batch, whatever the
- *   owner's sync policy) before it answers HACK.  Only then does the
- *   fallback remove the batch's keys from the hint store -- each only if
- *   it still holds the very version it sent (a write that came in
- *   meanwhile stays for the next pass).  An interrupted delivery (either
- *   side restarting, a connection failing, a timeout) loses at most the
- *   batch in flight, which stays in the store and is sent again: a merge
- *   of the same version changes nothing.  When a pass ends with the store
- *   empty, the store is deleted; otherwise another pass starts.  Batches
- *   are spaced so that a delivery sends at most handoff_rate bytes a
- *   second.  Deletes travel as what they are, tombstones.
+ *   come from disk) and sent in one HOFF frame; up to HANDOFF_WINDOW
+ *   batches are in flight at once, paced so that a delivery sends at most
+ *   handoff_rate bytes a second.  The owner merges a HOFF's pairs into its
+ *   partition stores HANDOFF_SLICE_PAIRS per loop turn (foreground requests
+ *   run between slices) and answers HACK only once they are durable:
+ *   under sync = interval after its next timed sync (durable_wait_next: no
+ *   fdatasync of its own; a forced sync per batch synced every dirty store
+ *   of the node each time, which is what held deliveries to a few MB/s and
+ *   foreground p99 to seconds), under the other policies after a sync
+ *   batch of its own.  Only then does the fallback remove the batch's keys
+ *   from the hint store -- each only if it still holds the very version it
+ *   sent (a write that came in meanwhile stays for the next pass).  An
+ *   interrupted delivery (either side restarting, a connection failing, a
+ *   timeout, a refused batch) pauses and forgets its batches in flight,
+ *   which stay in the store and are sent again by the next pass: a merge
+ *   of the same version changes nothing.  When a pass ends (iterator done,
+ *   every batch answered) with the store empty, the store is deleted;
+ *   otherwise another pass starts.  Deletes travel as what they are,
+ *   tombstones.
  *
  * LIFECYCLE OF A TARGET (one per hint store)
  *
- *   WAITING --owner up, a slot free--> READING --batch read--> SENDING
- *      ^                                  ^                       |
- *      |                                  +---HACK ok, rate wait--+
- *      |                                  |  (pass over: drop the store
- *      |                                  |   if empty, else a new pass)
- *      +--owner down / error (PAUSED: retried after a backoff)----+
+ *   WAITING --owner up, a slot free--> DELIVERING --pass over, all
+ *      ^                                  |  answered: drop the store if
+ *      |                                  |  empty, else WAITING again
+ *      +--retry after a backoff-- PAUSED <-- owner down / error / timeout
  *
- *   state     a work job   a HOFF in flight   iterator open
- *   WAITING   no           no                 no
- *   READING   yes          no                 yes
- *   SENDING   no           yes (deadline)     yes
- *   PAUSED    no           no                 no    (error kept for
- *                                                    dynkv-admin hints)
- *
+ *   state       reader job        batches in flight    iterator open
+ *   WAITING     no                no                   no
+ *   DELIVERING  0 or 1 (t->rd)    0..HANDOFF_WINDOW    yes
+ *   PAUSED      0 or 1 (ends:     none (forgotten)     until the reader
+ *               closes iterator)                        ends
+ *   (error kept for dynkv-admin hints.)  A batch of a former member's
+ *   hints (rehomed, below) waits for its local sync instead of a HACK; a
+ *   target is freed only with no reader job and no such batch.
+
  * BOUNDS
  *   A node holds at most hint_max_bytes of hints (live bytes over its
  *   hint stores) and takes new hints for an owner only during hint_window
@@ -93,6 +100,11 @@
 #define HANDOFF_TICK_MS       500u
 #define HANDOFF_BATCH_BYTES   (256u * 1024u)
 #define HANDOFF_TIMEOUT_MS    10000u
+/* Batches one delivery keeps in flight (16 MiB: an owner under sync =
+ * interval answers after its next timed sync, so a delivery moves at most
+ * this much per sync_interval_ms); pairs an owner merges per loop turn. */
+#define HANDOFF_WINDOW        64u
+#define HANDOFF_SLICE_PAIRS   64u
 #define HANDOFF_BACKOFF_MAX_MS 10000u
 
 typedef struct handoff handoff;

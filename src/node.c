@@ -607,6 +607,7 @@ int node_close(node *n)
 	handoff_quiesce(n->ho);
 	aae_quiesce(n->ae);
 	reaper_quiesce(n->rp_);
+	durable_quiesce(n->dur);   /* after them: their last waiters */
 	if (durable_running(n->dur) || vnode_busy(n->vs) || handoff_busy(n->ho) ||
 	    aae_busy(n->ae) || reaper_busy(n->rp_))
 		return DKV_EBUSY;   /* the world still holds the stores */

@@ -326,3 +326,61 @@ Test(handoff, hints_past_the_bound_are_refused_and_counted)
 	drain(&r, 60000);
 	crig_fini(&r);
 }
+
+/* A delivery keeps batches in flight and an owner under sync = interval
+ * acknowledges them after its timed flush, at no fdatasync of its own:
+ * ~4 MB of hints (some 16 batches over three fallbacks) reach the owner
+ * in well under the second per batch that waiting for each answer would
+ * take, with no more sync batches on the owner than its timer makes.
+ * (Stop-and-wait, HANDOFF_WINDOW 1, takes ~6 s here; a forced sync per
+ * batch makes ~20 batches.) */
+Test(handoff, a_large_delivery_keeps_batches_in_flight_and_rides_the_owners_timed_sync)
+{
+	uint64_t seed = sim_seed_env("handoff_window", (uint64_t)time(NULL));
+	static char val[8193];
+	char key[32];
+	uint64_t ms, syncs0;
+	node_stats st;
+	uint32_t code;
+	int owned = 0;
+	crig r;
+
+	start4(&r, seed, "interval", NULL);
+	crash3(&r);
+	for (int k = 0; k < 640; k++) {
+		memset(val, 'a' + k % 26, sizeof(val) - 1);
+		snprintf(key, sizeof(key), "big-%04d", k);
+		memcpy(val, key, strlen(key));
+		cr_assert_eq(put_wpw(&r, (size_t)k % 3, key, val, 2, 0, &code), PROTO_OK,
+			     "put %s: code %u (seed %llu)", key, code, (unsigned long long)seed);
+		owned += owns(&r, key, r.addr[3]);
+	}
+	cr_assert_gt(owned, 400, "node 3 owns %d of 640 keys", owned);
+	cr_assert_eq(pending(&r, 0) + pending(&r, 1) + pending(&r, 2), (uint64_t)owned);
+	sim_restart(r.sim, r.addr[3]);
+	open_node(&r, 3);
+	crig_wait_liveness(&r, 3, "up");
+	node_stats_get(r.nd[3], &st);
+	syncs0 = st.syncs;
+	ms = drain(&r, 30000);
+	node_stats_get(r.nd[3], &st);
+	cr_assert_lt(ms, 4000, "%d hinted 8 KiB keys took %" PRIu64 " ms to drain (seed %llu)",
+		     owned, ms, (unsigned long long)seed);
+	cr_assert_leq(st.syncs - syncs0, ms / 1000 + 2, "%" PRIu64 " sync batches on the owner "
+		      "in %" PRIu64 " ms under sync = interval 1000 ms (seed %llu)",
+		      st.syncs - syncs0, ms, (unsigned long long)seed);
+	for (size_t i = 0; i < 3; i++) {
+		sim_crash(r.sim, r.addr[i]);
+		close_node(&r, i);
+	}
+	for (int k = 0; k < 640; k++) {
+		snprintf(key, sizeof(key), "big-%04d", k);
+		if (!owns(&r, key, r.addr[3]))
+			continue;
+		memset(val, 'a' + k % 26, sizeof(val) - 1);
+		memcpy(val, key, strlen(key));
+		cr_assert_eq(get_is(&r, 3, key, val, 1), 1, "%s did not reach its owner intact "
+			     "(seed %llu)", key, (unsigned long long)seed);
+	}
+	crig_fini(&r);
+}
