@@ -25,6 +25,10 @@
 #           idle:    the foreground at DRAIN_RATE (half the maximum,
 #                    --rate, open loop) for as long as the last drain took
 #                    (DRAIN_IDLE_SECS for the first), no handoff running;
+#           restart: node 4 killed, seen down and restarted with nothing
+#                    to hand off, the foreground at the same rate from 1 s
+#                    before the restart for as long again (the restart
+#                    alone, which the handoff run includes);
 #           handoff: node 4 killed and seen down, DRAIN_KEYS (100000) fresh
 #                    keys written at W=2 through nodes 1-3 (the fallbacks
 #                    take hints), node 4 restarted and, from its start, the
@@ -262,7 +266,7 @@ alive() {           # alive NODE...: every NODE's process runs, or say which doe
 
 do_drain() {
 	local opts=("${probe[@]}" --n-val 3 --aae-interval 1h ${HANDOFF_OPTS:-}) n i
-	local keys=${DRAIN_KEYS:-100000} runs=${DRAIN_RUNS:-3} fg fgk=20000 rate idle=${DRAIN_IDLE_SECS:-10}
+	local keys=${DRAIN_KEYS:-100000} runs=${DRAIN_RUNS:-3} fg fgk=20000 rate idle=${DRAIN_IDLE_SECS:-10} fpid
 	header
 	rm -rf "$bench_dir"; mkdir -p "$bench_dir"
 	start 1 "${opts[@]}"
@@ -277,28 +281,55 @@ do_drain() {
 		      -r 2 -w 2 --clients 16 --pipeline 8 --rate "$rate")
 	for ((i = 1; i <= runs; i++)); do
 		bench "drain-idle$i" "${fgopts[@]}" --duration "$idle"
+		# the same restart of node 4 with nothing to hand off: what the
+		# restart alone costs the foreground
+		crash 4
+		wait_for 30 liveness_is down "$(addr_of 4)" 1 2 3 || { echo "node 4 not seen down" >&2; exit 1; }
+		"$BENCH" --json "${fgopts[@]}" --duration "$((idle + 1))" >"$bench_dir/drain-restart$i.json" 2>"$bench_dir/drain-restart$i.err" &
+		fpid=$!; bg_pids+=("$fpid")
+		sleep 1
+		start 4 "${opts[@]}"
+		wait "$fpid" || true
+		summary "drain-restart$i"
 		crash 4
 		wait_for 30 liveness_is down "$(addr_of 4)" 1 2 3 || { echo "node 4 not seen down" >&2; exit 1; }
 		bench "drain-write$i" --host "$fg" --workload get --requests 1 --keys "$keys" --key-prefix "h$i:" -w 2 --clients 16
 		read -r p0 b0 < <(pending_all 1 2 3)
 		log "run $i: $p0 hints pending ($b0 bytes) on nodes 1-3"
-		local t0 t_up="" t1 fpid
+		local t0 t_up="" t1
 		"$BENCH" --json "${fgopts[@]}" --duration 3600 >"$bench_dir/drain-fg$i.json" 2>"$bench_dir/drain-fg$i.err" &
 		fpid=$!; bg_pids+=("$fpid")
 		sleep 1
 		t0=$(now)
 		start 4 "${opts[@]}"
+		# Polled every 0.5 s, cheaply (each python3 costs the two
+		# cores ~25 ms, which the foreground would feel); the drain's
+		# end is then read from the fallbacks' "handoff ... done" lines.
 		local polls=0 p b
 		while :; do
 			read -r p b < <(pending_all 1 2 3)
-			[[ -z $t_up ]] && liveness_is up "$(addr_of 4)" 1 2 3 && t_up=$(now)
+			[[ -z $t_up ]] && liveness_is up "$(addr_of 4)" 1 && t_up=$(now)
 			alive 1 2 3 4 || exit 1
 			[[ $p == 0 ]] && break
-			((++polls < 3000)) || { echo "hints not drained after 10 min: $p pending" >&2; exit 1; }
-			sleep 0.2
+			((++polls < 1200)) || { echo "hints not drained after 10 min: $p pending" >&2; exit 1; }
+			sleep 0.5
 		done
-		t1=$(now)
-		kill -INT "$fpid"; wait "$fpid" || true
+		kill -INT "$fpid"
+		t1=$(python3 - "$t0" "$(addr_of 4)" "$bench_dir"/node{1,2,3}.log <<'EOF'
+import datetime, sys
+t0, addr, last = float(sys.argv[1]), sys.argv[2], None
+for f in sys.argv[3:]:
+    for line in open(f):
+        if ("handoff to %s done" % addr) in line:
+            t = datetime.datetime.strptime(line.split()[0], "%Y-%m-%dT%H:%M:%S.%fZ")
+            t = t.replace(tzinfo=datetime.timezone.utc).timestamp()
+            if t >= t0 and (last is None or t > last):
+                last = t
+print(last if last is not None else "")
+EOF
+)
+		[[ -n $t1 ]] || t1=$(now)
+		wait "$fpid" || true
 		summary "drain-fg$i"
 		idle=$(python3 -c "print(max(5, round($t1 - $t0)))")
 		python3 -c "
