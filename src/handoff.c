@@ -37,6 +37,7 @@ typedef struct hbatch {
 	sent_key *keys;
 	size_t nkeys, capkeys;
 	uint64_t sent_ms;
+	size_t ndone;             /* keys removed so far (delivered) */
 	durable_waiter wt;        /* a rehomed batch waiting for its sync */
 	struct hbatch *next;
 } hbatch;
@@ -53,6 +54,7 @@ typedef struct target {
 	int read_rc;
 	hbatch *flight;           /* sent, oldest first */
 	uint32_t nrehome;         /* rehomed batches waiting for their sync */
+	uint32_t ndone;           /* delivered batches whose keys are being removed */
 	hbatch **flight_tail;
 	uint32_t nflight;
 	const char *to;           /* interned owner address it was sent to */
@@ -91,6 +93,9 @@ struct handoff {
 	hoff_job *jobs;           /* HOFFs merging, oldest first */
 	hoff_job **jobs_tail;
 	world_timer *slice;       /* the next merge slice */
+	hbatch *done;             /* delivered batches, keys being removed */
+	hbatch **done_tail;
+	world_timer *dslice;      /* the next removal slice */
 	uint64_t next_pid;
 	siphash_key hkey;
 	msgpack_sbuffer pb;
@@ -111,6 +116,7 @@ int handoff_new(handoff **out, const handoff_env *env)
 	}
 	h->env = *env;
 	h->jobs_tail = &h->jobs;
+	h->done_tail = &h->done;
 	msgpack_sbuffer_init(&h->pb);
 	*out = h;
 	return 0;
@@ -207,12 +213,12 @@ static void flight_clear(target *t)
 	t->deadline = NULL;
 }
 
-/* Only when no reader job or rehomed batch holds t. */
+/* Only when no reader job, rehomed or delivered batch holds t. */
 static void target_free(handoff *h, target *t)
 {
 	target **pp = &h->targets;
 
-	assert(t->rd == NULL && t->nrehome == 0);
+	assert(t->rd == NULL && t->nrehome == 0 && t->ndone == 0);
 	while (*pp != t)
 		pp = &(*pp)->next;
 	*pp = t->next;
@@ -650,7 +656,7 @@ static void pump(target *t)
 	if (t->state != T_ACTIVE || t->rd != NULL)
 		return;
 	if (t->pass_over) {
-		if (t->nflight == 0 && t->nrehome == 0)
+		if (t->nflight == 0 && t->nrehome == 0 && t->ndone == 0)
 			pass_end(t);
 		return;
 	}
@@ -700,31 +706,64 @@ static void pass_end(target *t)
 	target_free(h, t);
 }
 
+/* Remove from the hint store what is still the version sent (the values
+ * were just read: the page cache has them), HANDOFF_SLICE_PAIRS keys per
+ * loop turn: an owner under sync = interval answers a second's batches at
+ * once, and their thousands of keys in one turn held every foreground
+ * request of this node behind them.  Then the target goes on. */
+static void delete_slice(void *arg)
+{
+	handoff *h = arg;
+	uint32_t n = 0;
+
+	h->dslice = NULL;
+	while (h->done != NULL && n < HANDOFF_SLICE_PAIRS) {
+		hbatch *hb = h->done;
+		target *t = hb->t;
+
+		for (; hb->ndone < hb->nkeys && n < HANDOFF_SLICE_PAIRS; hb->ndone++, n++) {
+			sent_key *sk = &hb->keys[hb->ndone];
+			void *v = NULL;
+			size_t vl = 0;
+
+			if (vnode_get_raw(h->env.vs, t->idx, sk->key, sk->klen, &v, &vl) == 0 &&
+			    siphash24(&h->hkey, v, vl) == sk->hash &&
+			    vnode_delete(h->env.vs, t->idx, sk->key, sk->klen) == 0) {
+				t->delivered++;
+				h->st.delivered_keys++;
+				h->st.delivered_bytes += sk->klen + vl;
+			}
+			free(v);
+		}
+		if (hb->ndone < hb->nkeys)
+			break;
+		h->done = hb->next;
+		if (h->done == NULL)
+			h->done_tail = &h->done;
+		t->ndone--;
+		batch_free(hb);
+		pump(t);   /* may end the pass, and free t */
+	}
+	if (h->done != NULL)
+		h->dslice = h->env.w->ops->timer_add(h->env.w, 0, delete_slice, h);
+}
+
 /* The batch is safe elsewhere (durable on its owner, or on the keys' new
- * primaries) and out of the flight list: remove from the hint store what
- * is still the version sent (the values were just read: the page cache
- * has them), then go on. */
+ * primaries) and out of the flight list: its keys leave the store, a
+ * slice at a time (delete_slice). */
 static void batch_delivered(target *t, hbatch *hb)
 {
 	handoff *h = t->h;
 
-	for (size_t i = 0; i < hb->nkeys; i++) {
-		sent_key *sk = &hb->keys[i];
-		void *v = NULL;
-		size_t vl = 0;
-
-		if (vnode_get_raw(h->env.vs, t->idx, sk->key, sk->klen, &v, &vl) == 0 &&
-		    siphash24(&h->hkey, v, vl) == sk->hash &&
-		    vnode_delete(h->env.vs, t->idx, sk->key, sk->klen) == 0) {
-			t->delivered++;
-			h->st.delivered_keys++;
-			h->st.delivered_bytes += sk->klen + vl;
-		}
-		free(v);
-	}
-	batch_free(hb);
 	t->backoff_ms = 0;
 	t->error[0] = '\0';
+	hb->next = NULL;
+	hb->ndone = 0;
+	*h->done_tail = hb;
+	h->done_tail = &hb->next;
+	t->ndone++;
+	if (h->dslice == NULL)
+		h->dslice = h->env.w->ops->timer_add(h->env.w, 0, delete_slice, h);
 	pump(t);
 }
 
@@ -778,7 +817,7 @@ static void tick(void *arg)
 
 		if (h->st.active >= h->env.cfg->handoff_concurrency)
 			break;
-		if (t->state != T_WAITING || t->rd != NULL || t->nrehome > 0)
+		if (t->state != T_WAITING || t->rd != NULL || t->nrehome > 0 || t->ndone > 0)
 			continue;
 		i = ring_member_index(rg, t->owner);
 		if (i >= 0 && (placement_is_down(h->env.pl, (uint32_t)i) ||
@@ -991,6 +1030,20 @@ void handoff_quiesce(handoff *h)
 		h->merging--;
 	}
 	h->jobs_tail = &h->jobs;
+	/* delivered batches whose keys are not removed yet: they stay in
+	 * the store and are delivered again (a merge of the same version
+	 * changes nothing) */
+	if (h->dslice != NULL)
+		h->env.w->ops->timer_cancel(h->env.w, h->dslice);
+	h->dslice = NULL;
+	while (h->done != NULL) {
+		hbatch *hb = h->done;
+
+		h->done = hb->next;
+		hb->t->ndone--;
+		batch_free(hb);
+	}
+	h->done_tail = &h->done;
 }
 
 bool handoff_busy(const handoff *h)

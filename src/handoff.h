@@ -36,8 +36,10 @@
  *   of the node each time, which is what held deliveries to a few MB/s and
  *   foreground p99 to seconds), under the other policies after a sync
  *   batch of its own.  Only then does the fallback remove the batch's keys
- *   from the hint store -- each only if it still holds the very version it
- *   sent (a write that came in meanwhile stays for the next pass).  An
+ *   from the hint store, HANDOFF_SLICE_PAIRS per loop turn too (a timed
+ *   sync answers a second's batches at once) -- each only if it still
+ *   holds the very version it sent (a write that came in meanwhile stays
+ *   for the next pass).  An
  *   interrupted delivery (either side restarting, a connection failing, a
  *   timeout, a refused batch) pauses and forgets its batches in flight,
  *   which stay in the store and are sent again by the next pass: a merge
