@@ -449,12 +449,36 @@ static void req_finish(coord *c, req *q)
 	req_assert(q);
 }
 
+/* At debug level, who a timed-out request was waiting for. */
+static void log_timeout(coord *c, const req *q)
+{
+	char buf[512];
+	size_t k = 0;
+
+	if (c->env.log == NULL || !dkv_log_enabled(c->env.log, DKV_LOG_DEBUG))
+		return;
+	buf[0] = '\0';
+	for (uint32_t i = 0; i < q->nslots && k < sizeof(buf) - 64; i++) {
+		static const char *const names[] = { "waiting", "ok", "failed", "unasked" };
+		const slot *sl = &q->slots[i];
+
+		k += (size_t)snprintf(buf + k, sizeof(buf) - k, "%s%s%s %s", i ? ", " : "",
+				      sl->addr ? sl->addr : "self", sl->owner ? " (fallback)" : "",
+				      names[sl->state]);
+	}
+	dkv_log_opt(c->env.log, DKV_LOG_DEBUG, "request %llu timed out after %u ms (state %d, "
+		    "%u acks of %u): %s", (unsigned long long)q->pid, q->timeout_ms, (int)q->state,
+		    q->acks, q->need, buf);
+}
+
 static void req_timeout(void *arg)
 {
 	req *q = arg;
 	coord *c = q->c;
 
 	q->timer = NULL;   /* fired: the world has freed it */
+	if (q->state == RS_READING || q->state == RS_PENDING)
+		log_timeout(c, q);   /* what the client's error is about */
 	if (q->state == RS_READING) {
 		reply_error(c->env.rp, q->client, q->id, PROTO_ERR_TIMEOUT,
 			    "request timed out after %u ms: %u of r=%u replicas answered" NOTHING_WRITTEN,

@@ -862,6 +862,7 @@ static int pconn_connect(pconn *p)
 	char why[160];
 	int one = 1, rc;
 
+	p->tried_at = w_now_ms(&nt->w);
 	rc = resolve(p->addr, SOCK_STREAM, &ai);
 	if (rc != 0) {
 		snprintf(why, sizeof(why), "cannot resolve the address: %s", dkv_strerror(rc));
@@ -985,6 +986,26 @@ static int w_send(world *w, const char *addr, const void *frame, size_t len)
 	return 0;
 }
 
+static void w_peer_heard(world *w, const char *addr)
+{
+	net *nt = (net *)w;
+
+	for (size_t i = 0; i < nt->npeers; i++) {
+		pconn *p = nt->peers[i];
+		/* at once, but never twice within NET_BACKOFF_MIN_MS: a peer
+		 * we hear and cannot reach (a one-way partition) is not
+		 * connected to for every message it sends */
+		uint64_t soon = p->tried_at + NET_BACKOFF_MIN_MS;
+
+		if (p->state == PCONN_DOWN && p->retry_at > soon && strcmp(p->addr, addr) == 0) {
+			p->retry_at = soon;
+			logm(nt, DKV_LOG_DEBUG, "peer %s: heard from it; reconnecting without "
+			     "waiting out the backoff", p->addr);
+			return;
+		}
+	}
+}
+
 /* --- UDP -------------------------------------------------------------------- */
 
 /* Datagrams taken per readable event: level-triggered, so a busy socket
@@ -1044,6 +1065,7 @@ static const world_ops net_ops = {
 	.durable = w_durable,
 	.work = w_work,
 	.send = w_send,
+	.peer_heard = w_peer_heard,
 	.dgram = w_dgram,
 	.connections = w_connections,
 };

@@ -87,6 +87,7 @@ typedef struct pconn {
 	struct evbuffer *out;      /* frames not yet written */
 	struct event *down_ev;     /* zero-delay timer: node_peer_down() */
 	uint64_t retry_at;         /* monotonic ms; DOWN sends before it get -EAGAIN */
+	uint64_t tried_at;         /* monotonic ms of the last connect attempt */
 	uint32_t backoff_ms;       /* the last backoff; 0 after a connect succeeded */
 } pconn;
 

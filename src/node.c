@@ -171,6 +171,8 @@ static void handle_peer(node *n, const void *payload, size_t len)
 			    pm.type, pm.from);
 		return;
 	}
+	if (n->w->ops->peer_heard != NULL)
+		n->w->ops->peer_heard(n->w, pm.from);
 	switch (pm.type) {
 	case PEER_FWD:      on_fwd(n, &pm); break;
 	case PEER_FWDREPLY:

@@ -63,6 +63,10 @@
  *     are dropped; the node fails the requests waiting on that peer at
  *     once instead of at their timeouts.  The world reconnects on the next
  *     send after a backoff (100 ms doubling to 5 s; reset by a success).
+ *     Hearing from the peer (peer_heard) ends a backoff (but connects at
+ *     most once per 100 ms): a node that restarted is answered at once,
+ *     not up to 5 s later (its requests' answers were dropped until the
+ *     backoff ran out).
  *   - dgram() sends one UDP datagram (gossip) to addr's port; it may be
  *     lost, duplicated or reordered.  Received datagrams go to
  *     node_datagram().
@@ -110,6 +114,10 @@ typedef struct world_ops {
 	void (*dgram)(world *w, const char *addr, const void *buf, size_t len);
 	/* Open connections (clients and peers), for status reports. */
 	size_t (*connections)(world *w);
+	/* A message from the peer at addr has arrived: it is up, so a send to
+	 * it should not wait out a reconnect backoff (see PEERS above).  May
+	 * be NULL (a world without backoffs). */
+	void (*peer_heard)(world *w, const char *addr);
 } world_ops;
 
 struct world {

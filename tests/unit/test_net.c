@@ -515,6 +515,51 @@ Test(net, refused_connect_calls_peer_down_then_backs_off)
 	cr_assert_eq(send_ping(&A, addr, 4), -EAGAIN);
 }
 
+/* Send until the send is not refused by the backoff; its milliseconds. */
+static uint64_t send_past_backoff(const char *addr, uint64_t id)
+{
+	uint64_t t0 = now_ms(), until = t0 + DEADLINE_MS;
+	int rc;
+
+	while ((rc = send_ping(&A, addr, id)) == -EAGAIN) {
+		cr_assert_lt(now_ms(), until, "still in backoff after %d ms", DEADLINE_MS);
+		turn();
+		usleep(1000);
+	}
+	cr_assert(rc == 0 || rc == -ECONNREFUSED, "send: %s", dkv_strerror(rc));
+	return now_ms() - t0;
+}
+
+/* A restarted peer is heard from (its messages arrive) while our
+ * connection to it waits out a backoff grown during its absence: the
+ * backoff is cut to 100 ms, so that what we send it (the answers to its
+ * requests) is not dropped for up to 5 s. */
+Test(net, hearing_from_a_peer_cuts_its_reconnect_backoff)
+{
+	char addr[32];
+	uint64_t ms;
+
+	side_open(&A, false, NULL);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u", pick_port());   /* nobody there */
+	for (uint64_t k = 1; k <= 5; k++) {   /* backoffs 100, 200, 400, 800, 1600 ms */
+		(void)send_past_backoff(addr, k);
+		PUMP_UNTIL(stats(&A).peer_downs == k, "failure %llu went unreported",
+			   (unsigned long long)k);
+	}
+	cr_assert_eq(send_ping(&A, addr, 10), -EAGAIN);
+	cr_assert_not_null(A.w->ops->peer_heard);
+	A.w->ops->peer_heard(A.w, addr);
+	A.w->ops->peer_heard(A.w, "127.0.0.1:1");   /* a peer never sent to: nothing */
+	ms = send_past_backoff(addr, 11);
+	cr_assert_lt(ms, 150, "the next connect came %llu ms after hearing from the peer "
+		     "(its backoff was 1600 ms)", (unsigned long long)ms);
+	/* ... but not twice within 100 ms (a peer heard and unreachable: a
+	 * one-way partition) */
+	PUMP_UNTIL(stats(&A).peer_downs == 6, "the sixth failure went unreported");
+	A.w->ops->peer_heard(A.w, addr);
+	cr_assert_eq(send_ping(&A, addr, 12), -EAGAIN, "a second connect within 100 ms");
+}
+
 Test(net, peer_closing_is_noticed_without_sending)
 {
 	side_open(&A, false, NULL);
