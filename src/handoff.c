@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "error.h"
 #include "handoff.h"
@@ -63,6 +64,7 @@ typedef struct target {
 	uint64_t not_before_ms;   /* rate limit: next batch not before */
 	uint32_t backoff_ms;
 	uint64_t found_ms;        /* when this process first held it */
+	uint64_t age0_ms;         /* its age then (its .since file) */
 	uint64_t delivered;       /* keys delivered (this process) */
 	char error[160];          /* the last error, "" when none */
 	struct target *next;
@@ -156,6 +158,56 @@ static int unhex(const char *s, char *out, size_t len)
 	}
 	out[n / 2] = '\0';
 	return 0;
+}
+
+/* DIR/hints/HEX.since holds the wall-clock milliseconds at which the hint
+ * store for an owner was created, so that hint_window counts from then
+ * across restarts (it counted from when the process found the store). */
+static int since_path(handoff *h, const char *owner, char *buf, size_t len)
+{
+	char name[2 * PEER_MAX_ADDR + 16];
+	int n;
+
+	if (store_name(owner, name, sizeof(name)) != 0)
+		return -ENAMETOOLONG;
+	n = snprintf(buf, len, "%s/%s.since", h->env.dir, name);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+/* Best effort: without the file the window counts from this start. */
+static void since_write(handoff *h, const char *owner, uint64_t wall)
+{
+	char path[4200];
+	FILE *f;
+
+	if (since_path(h, owner, path, sizeof(path)) != 0 || (f = fopen(path, "w")) == NULL)
+		return;
+	fprintf(f, "%" PRIu64 "\n", wall);
+	if (fclose(f) != 0)
+		(void)unlink(path);
+}
+
+/* The store's creation time, or 0 when unknown. */
+static uint64_t since_read(handoff *h, const char *owner)
+{
+	char path[4200], line[32];
+	unsigned long long v = 0;
+	FILE *f;
+
+	if (since_path(h, owner, path, sizeof(path)) != 0 || (f = fopen(path, "r")) == NULL)
+		return 0;
+	if (fgets(line, sizeof(line), f) == NULL || sscanf(line, "%llu", &v) != 1)
+		v = 0;
+	fclose(f);
+	return v;
+}
+
+static void since_remove(handoff *h, const char *owner)
+{
+	char path[4200];
+
+	if (since_path(h, owner, path, sizeof(path)) == 0)
+		(void)unlink(path);
 }
 
 static target *find(handoff *h, const char *owner)
@@ -272,7 +324,12 @@ int handoff_start(handoff *h, char *err, size_t errlen)
 	while (d != NULL && (de = readdir(d)) != NULL) {
 		uint32_t idx;
 
-		if (de->d_name[0] == '.')
+		size_t nl = strlen(de->d_name);
+		uint64_t since, wall = h->env.w->ops->wall_ms(h->env.w);
+		target *t;
+
+		if (de->d_name[0] == '.' ||
+		    (nl > 6 && strcmp(de->d_name + nl - 6, ".since") == 0))
 			continue;
 		if (unhex(de->d_name, owner, sizeof(owner)) != 0) {
 			dkv_log_opt(h->env.log, DKV_LOG_WARNING,
@@ -286,11 +343,17 @@ int handoff_start(handoff *h, char *err, size_t errlen)
 				 dkv_strerror(rc ? rc : -ENAMETOOLONG));
 			break;
 		}
-		if (target_add(h, owner, idx) == NULL) {
+		if ((t = target_add(h, owner, idx)) == NULL) {
 			rc = -ENOMEM;
 			snprintf(err, errlen, "out of memory");
 			break;
 		}
+		/* its age: from its creation (wall clock, kept beside it) */
+		since = since_read(h, owner);
+		if (since == 0)
+			since_write(h, owner, wall);
+		else if (since < wall)
+			t->age0_ms = wall - since;
 	}
 	if (d != NULL)
 		closedir(d);
@@ -316,7 +379,7 @@ int handoff_store(handoff *h, const char *owner, bool create, uint32_t *idx)
 	}
 	if (t == NULL && !create)
 		return DKV_ENOTFOUND;
-	if (t != NULL && now_ms(h) - t->found_ms > h->env.cfg->hint_window) {
+	if (t != NULL && now_ms(h) - t->found_ms + t->age0_ms > h->env.cfg->hint_window) {
 		h->st.refused++;
 		return -ENOSPC;
 	}
@@ -343,6 +406,7 @@ int handoff_store(handoff *h, const char *owner, bool create, uint32_t *idx)
 		(void)vnode_drop(h->env.vs, *idx);
 		return -ENOMEM;
 	}
+	since_write(h, owner, h->env.w->ops->wall_ms(h->env.w));
 	h->st.hinted++;
 	return 0;
 }
@@ -703,6 +767,7 @@ static void pass_end(target *t)
 	}
 	dkv_log_opt(h->env.log, DKV_LOG_INFO, "handoff to %s done: %" PRIu64 " keys delivered",
 		    t->owner, t->delivered);
+	since_remove(h, t->owner);
 	target_free(h, t);
 }
 

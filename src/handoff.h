@@ -67,10 +67,10 @@
  * BOUNDS
  *   A node holds at most hint_max_bytes of hints (live bytes over its
  *   hint stores) and takes new hints for an owner only during hint_window
- *   after its store was created (counted from when this process found
- *   it); past either, a hinted write is refused (counted, logged once),
- *   the coordinator's W counts one fewer, and the owner heals by
- *   anti-entropy.  Hints already held are always delivered.
+ *   after its store was created (DIR/hints/HEX.since keeps when, in
+ *   wall-clock ms, so the window counts across restarts); past either, a
+ *   hinted write is refused (counted, logged once), the coordinator's W
+ *   counts one fewer, and the owner heals by anti-entropy.  Hints already held are always delivered.
  *   Hints whose owner has been removed from the ring stay until the
  *   ownership-transfer work delivers them to the keys' new primaries
  *   (dynkv.7 BUGS).

@@ -111,6 +111,18 @@ static void start4(crig *r, uint64_t seed, const char *sync, const char *val)
 	}
 }
 
+/* A converged 4-node cluster with one setting changed on every node. */
+static void start4_set(crig *r, uint64_t seed, const char *sync, const char *name,
+		       const char *value)
+{
+	crig_prepare(r, 4, seed, sync);
+	for (size_t i = 0; i < 4; i++)
+		set(&r->cfg[i], name, value);
+	for (size_t i = 0; i < 4; i++)
+		open_node(r, i);
+	converge_ms(r, 30000);
+}
+
 /* Node 3 crashes; wait until the three others see it down. */
 static void crash3(crig *r)
 {
@@ -296,12 +308,7 @@ Test(handoff, hints_past_the_bound_are_refused_and_counted)
 	int ok3 = 0, ok2 = 0;
 	crig r;
 
-	crig_prepare(&r, 4, seed, "none");
-	for (size_t i = 0; i < 4; i++)
-		set(&r.cfg[i], "hint_max_bytes", "1M");
-	for (size_t i = 0; i < 4; i++)
-		open_node(&r, i);
-	converge_ms(&r, 30000);
+	start4_set(&r, seed, "none", "hint_max_bytes", "1M");
 	crash3(&r);
 	memset(val, 'x', sizeof(val) - 1);
 	val[sizeof(val) - 1] = '\0';
@@ -382,5 +389,51 @@ Test(handoff, a_large_delivery_keeps_batches_in_flight_and_rides_the_owners_time
 		cr_assert_eq(get_is(&r, 3, key, val, 1), 1, "%s did not reach its owner intact "
 			     "(seed %llu)", key, (unsigned long long)seed);
 	}
+	crig_fini(&r);
+}
+
+/* hint_window counts from a hint store's creation, across restarts (the
+ * fallback keeps its creation time beside it, hints/HEX.since): every
+ * fallback restarted 3 s into a 5 s window still refuses hints after 6 s
+ * (it took another full window before), and accepts them again once the
+ * owner is back and the store delivered and gone. */
+Test(handoff, the_hint_window_survives_a_fallback_restart)
+{
+	uint64_t seed = sim_seed_env("handoff_window_age", (uint64_t)time(NULL));
+	char key[32];
+	uint32_t code;
+	uint64_t refused = 0, before = 0;
+	crig r;
+
+	start4_set(&r, seed, "always", "hint_window", "5s");
+	crash3(&r);
+	for (int k = 0; k < 60; k++) {
+		key_of(key, sizeof(key), k);
+		cr_assert_eq(put_wpw(&r, (size_t)k % 3, key, "a", 2, 0, &code), PROTO_OK);
+	}
+	cr_assert_gt(pending(&r, 0) + pending(&r, 1) + pending(&r, 2), 0, "no hint held");
+	sim_run_for(r.sim, 3000);
+	for (size_t i = 0; i < 3; i++) {   /* one at a time: W=2 stays possible */
+		sim_crash(r.sim, r.addr[i]);
+		close_node(&r, i);
+		sim_restart(r.sim, r.addr[i]);
+		open_node(&r, i);
+		converge_ms(&r, 30000);
+	}
+	sim_run_for(r.sim, 3000);          /* 6 s and more since the stores began */
+	for (size_t i = 0; i < 3; i++)
+		before += crig_admin_u64(&r, i, "status", "hints_refused");
+	for (int k = 0; k < 60; k++) {
+		key_of(key, sizeof(key), k);
+		(void)put_wpw(&r, (size_t)k % 3, key, "b", 2, 0, &code);
+	}
+	for (size_t i = 0; i < 3; i++)
+		refused += crig_admin_u64(&r, i, "status", "hints_refused");
+	cr_assert_gt(refused - before, 20, "%" PRIu64 " hinted writes refused past a 5 s window "
+		     "whose stores were created 6 s before (seed %llu)", refused - before,
+		     (unsigned long long)seed);
+	sim_restart(r.sim, r.addr[3]);
+	open_node(&r, 3);
+	drain(&r, 60000);
 	crig_fini(&r);
 }
