@@ -479,42 +479,6 @@ Test(net, output_limit_refuses_with_enobufs)
 
 /* --- failures --------------------------------------------------------------- */
 
-Test(net, refused_connect_calls_peer_down_then_backs_off)
-{
-	char addr[32];
-	node_stats st;
-	int rc;
-
-	side_open(&A, false, NULL);
-	snprintf(addr, sizeof(addr), "127.0.0.1:%u", pick_port());   /* nobody there */
-
-	rc = send_ping(&A, addr, 1);
-	cr_assert(rc == 0 || rc == -ECONNREFUSED, "send: %s", dkv_strerror(rc));
-	cr_assert_eq(stats(&A).peer_downs, 0, "node_peer_down called inside send()");
-	PUMP_UNTIL(stats(&A).peer_downs == 1, "A's node never heard the peer is down");
-	cr_assert_eq(A.w->ops->connections(A.w), 0);
-	cr_assert_eq(send_ping(&A, addr, 2), -EAGAIN, "no reconnect during the backoff");
-	cr_assert_eq(net_pending_output(A.nt), 0);
-
-	/* once the backoff (100 ms) is over the next send connects again */
-	{
-		uint64_t t0 = now_ms(), until = t0 + DEADLINE_MS;
-
-		while ((rc = send_ping(&A, addr, 3)) == -EAGAIN) {
-			cr_assert_lt(now_ms(), until, "still in backoff after %d ms", DEADLINE_MS);
-			turn();
-			usleep(1000);
-		}
-		cr_assert_geq(now_ms() - t0, 50, "backoff ended after %llu ms",
-			      (unsigned long long)(now_ms() - t0));
-	}
-	cr_assert(rc == 0 || rc == -ECONNREFUSED, "send: %s", dkv_strerror(rc));
-	PUMP_UNTIL(stats(&A).peer_downs == 2, "the second failure went unreported");
-	st = stats(&A);
-	cr_assert_eq(st.peer_downs, 2);
-	cr_assert_eq(send_ping(&A, addr, 4), -EAGAIN);
-}
-
 /* Send until the send is not refused by the backoff; its milliseconds. */
 static uint64_t send_past_backoff(const char *addr, uint64_t id)
 {
@@ -530,6 +494,38 @@ static uint64_t send_past_backoff(const char *addr, uint64_t id)
 	return now_ms() - t0;
 }
 
+Test(net, refused_connect_calls_peer_down_then_backs_off)
+{
+	char addr[32];
+	node_stats st;
+	int rc;
+
+	uint64_t t_first;
+
+	side_open(&A, false, NULL);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u", pick_port());   /* nobody there */
+
+	t_first = now_ms();   /* the failure, and its backoff, begin after this */
+	rc = send_ping(&A, addr, 1);
+	cr_assert(rc == 0 || rc == -ECONNREFUSED, "send: %s", dkv_strerror(rc));
+	cr_assert_eq(stats(&A).peer_downs, 0, "node_peer_down called inside send()");
+	PUMP_UNTIL(stats(&A).peer_downs == 1, "A's node never heard the peer is down");
+	cr_assert_eq(A.w->ops->connections(A.w), 0);
+	cr_assert_eq(send_ping(&A, addr, 2), -EAGAIN, "no reconnect during the backoff");
+	cr_assert_eq(net_pending_output(A.nt), 0);
+
+	/* once the backoff (100 ms) is over the next send connects again;
+	 * measured from before the failure (a slow run, valgrind on a busy
+	 * machine, spends part of the backoff reaching this point) */
+	(void)send_past_backoff(addr, 3);
+	cr_assert_geq(now_ms() - t_first, 99, "backoff ended %llu ms after the first send",
+		      (unsigned long long)(now_ms() - t_first));
+	PUMP_UNTIL(stats(&A).peer_downs == 2, "the second failure went unreported");
+	st = stats(&A);
+	cr_assert_eq(st.peer_downs, 2);
+	cr_assert_eq(send_ping(&A, addr, 4), -EAGAIN);
+}
+
 /* A restarted peer is heard from (its messages arrive) while our
  * connection to it waits out a backoff grown during its absence: the
  * backoff is cut to 100 ms, so that what we send it (the answers to its
@@ -537,7 +533,7 @@ static uint64_t send_past_backoff(const char *addr, uint64_t id)
 Test(net, hearing_from_a_peer_cuts_its_reconnect_backoff)
 {
 	char addr[32];
-	uint64_t ms;
+	uint64_t ms, t11;
 
 	side_open(&A, false, NULL);
 	snprintf(addr, sizeof(addr), "127.0.0.1:%u", pick_port());   /* nobody there */
@@ -551,13 +547,15 @@ Test(net, hearing_from_a_peer_cuts_its_reconnect_backoff)
 	A.w->ops->peer_heard(A.w, addr);
 	A.w->ops->peer_heard(A.w, "127.0.0.1:1");   /* a peer never sent to: nothing */
 	ms = send_past_backoff(addr, 11);
+	t11 = now_ms();
 	cr_assert_lt(ms, 150, "the next connect came %llu ms after hearing from the peer "
 		     "(its backoff was 1600 ms)", (unsigned long long)ms);
 	/* ... but not twice within 100 ms (a peer heard and unreachable: a
 	 * one-way partition) */
 	PUMP_UNTIL(stats(&A).peer_downs == 6, "the sixth failure went unreported");
 	A.w->ops->peer_heard(A.w, addr);
-	cr_assert_eq(send_ping(&A, addr, 12), -EAGAIN, "a second connect within 100 ms");
+	if (now_ms() - t11 < 80)   /* (a slow run, valgrind, may be past the 100 ms) */
+		cr_assert_eq(send_ping(&A, addr, 12), -EAGAIN, "a second connect within 100 ms");
 }
 
 Test(net, peer_closing_is_noticed_without_sending)
