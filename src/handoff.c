@@ -328,7 +328,7 @@ int handoff_start(handoff *h, char *err, size_t errlen)
 		uint64_t since, wall = h->env.w->ops->wall_ms(h->env.w);
 		target *t;
 
-		if (de->d_name[0] == '.' ||
+		if (de->d_name[0] == '.' || strstr(de->d_name, VNODE_DROPPED) != NULL ||
 		    (nl > 6 && strcmp(de->d_name + nl - 6, ".since") == 0))
 			continue;
 		if (unhex(de->d_name, owner, sizeof(owner)) != 0) {

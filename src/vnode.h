@@ -147,9 +147,13 @@ int vnode_iter_next(vnode_iter *it, const uint8_t **key, size_t *klen,
 		    const uint8_t **obj, size_t *len);
 void vnode_iter_close(vnode_iter *it);
 
-/* Close partition p's store and delete its directory (a replica that is no
- * longer ours, once its data is safe elsewhere).  0, -EBUSY while a
- * background job or a durability batch holds the store, or -errno. */
+/* Close partition p's store, without syncing it, and delete its directory
+ * (a replica that is no longer ours, once its data is safe elsewhere): the
+ * directory is renamed to PATH.dropped.N at once and removed on the
+ * world's pool (vnode_busy until then; vnode_set_open removes what a crash
+ * left).  0, -EBUSY while a background job or a durability batch holds the
+ * store, or -errno. */
+#define VNODE_DROPPED ".dropped."
 int vnode_drop(vnode_set *vs, uint32_t p);
 
 /* Live keys and bytes over every open store. */

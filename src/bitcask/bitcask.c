@@ -1370,7 +1370,19 @@ out_free:
 	return rc;
 }
 
+static int close_store(bitcask *bc, bool discard);
+
 int bitcask_close(bitcask *bc)
+{
+	return close_store(bc, false);
+}
+
+int bitcask_close_discard(bitcask *bc)
+{
+	return close_store(bc, true);
+}
+
+static int close_store(bitcask *bc, bool discard)
 {
 	if (!bc)
 		return 0;
@@ -1390,6 +1402,10 @@ int bitcask_close(bitcask *bc)
 	if (bc->have_syncer)
 		pthread_join(bc->syncer, NULL);
 
+	if (discard) {   /* the store is about to be deleted */
+		free_store(bc);
+		return 0;
+	}
 	/* Pending hint jobs: run them now, so the next open reads hints. */
 	while (bc->jobs) {
 		bc_job *j = bc->jobs;

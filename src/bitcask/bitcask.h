@@ -135,6 +135,9 @@ int bitcask_open(bitcask **out, const char *dir, const bitcask_config *cfg,
  * merge stops at its next 1024 records), write queued hint files, release
  * the lock and free everything.  Returns the first error seen, if any. */
 int bitcask_close(bitcask *bc);
+/* The same for a store about to be deleted: no sync, no hint files (its
+ * queued ones are dropped), nothing written.  Returns 0. */
+int bitcask_close_discard(bitcask *bc);
 
 /* Store value under key.  0, DKV_ETOOBIG, DKV_EFAILED, DKV_ECLOSED or -errno.
  * With SYNC_ALWAYS, 0 means the record is on disk. */
