@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,6 +122,19 @@ static void start4_set(crig *r, uint64_t seed, const char *sync, const char *nam
 	for (size_t i = 0; i < 4; i++)
 		open_node(r, i);
 	converge_ms(r, 30000);
+}
+
+/* Keys 0-59 written with value val at W=2 through nodes 0-2. */
+static void put60_w2(crig *r, const char *val)
+{
+	char key[32];
+	uint32_t code;
+
+	for (int k = 0; k < 60; k++) {
+		key_of(key, sizeof(key), k);
+		cr_assert_eq(put_wpw(r, (size_t)k % 3, key, val, 2, 0, &code), PROTO_OK,
+			     "put %s: code %u (seed %llu)", key, code, (unsigned long long)r->seed);
+	}
 }
 
 /* Node 3 crashes; wait until the three others see it down. */
@@ -407,10 +421,7 @@ Test(handoff, the_hint_window_survives_a_fallback_restart)
 
 	start4_set(&r, seed, "always", "hint_window", "5s");
 	crash3(&r);
-	for (int k = 0; k < 60; k++) {
-		key_of(key, sizeof(key), k);
-		cr_assert_eq(put_wpw(&r, (size_t)k % 3, key, "a", 2, 0, &code), PROTO_OK);
-	}
+	put60_w2(&r, "a");
 	cr_assert_gt(pending(&r, 0) + pending(&r, 1) + pending(&r, 2), 0, "no hint held");
 	sim_run_for(r.sim, 3000);
 	for (size_t i = 0; i < 3; i++) {   /* one at a time: W=2 stays possible */
@@ -432,6 +443,77 @@ Test(handoff, the_hint_window_survives_a_fallback_restart)
 	cr_assert_gt(refused - before, 20, "%" PRIu64 " hinted writes refused past a 5 s window "
 		     "whose stores were created 6 s before (seed %llu)", refused - before,
 		     (unsigned long long)seed);
+	sim_restart(r.sim, r.addr[3]);
+	open_node(&r, 3);
+	drain(&r, 60000);
+	crig_fini(&r);
+}
+
+/* Overwrite every .since file in node i's hints directory with len bytes of fill
+ * (len 0: empty); the number of files. */
+static int spoil_since(crig *r, size_t i, char fill, size_t len)
+{
+	char path[256], file[600];
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/hints", r->dir[i]);
+	cr_assert_not_null(d = opendir(path));
+	while ((de = readdir(d)) != NULL) {
+		size_t nl = strlen(de->d_name);
+		FILE *f;
+
+		if (nl < 7 || strcmp(de->d_name + nl - 6, ".since") != 0)
+			continue;
+		snprintf(file, sizeof(file), "%s/%s", path, de->d_name);
+		cr_assert_not_null(f = fopen(file, "w"));
+		for (size_t k = 0; k < len; k++)
+			fputc(fill, f);
+		cr_assert_eq(fclose(f), 0);
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/* A .since file that is garbage, empty (a crash before its write) or
+ * oversized (a run of digits far past 64 bits) never stops a node from
+ * starting, and the hints it describes are still delivered: garbage and
+ * empty read as "unknown" (the window starts again), an overflowing
+ * number as a time in the future (age 0). */
+Test(handoff, a_garbage_empty_or_oversized_since_file_is_survived)
+{
+	uint64_t seed = sim_seed_env("handoff_since_garbage", (uint64_t)time(NULL));
+	static const struct { char fill; size_t len; } spoil[3] = {
+		{ 'z', 40 }, { 'x', 0 }, { '9', 100000 },
+	};
+	char key[32];
+	uint32_t code;
+	int ok = 0;
+	crig r;
+
+	start4_set(&r, seed, "always", "hint_window", "1h");
+	crash3(&r);
+	put60_w2(&r, "a");
+	for (size_t i = 0; i < 3; i++) {
+		sim_crash(r.sim, r.addr[i]);
+		close_node(&r, i);
+		cr_assert_eq(spoil_since(&r, i, spoil[i].fill, spoil[i].len), 1,
+			     "node %zu holds no hint store's .since file", i);
+		sim_restart(r.sim, r.addr[i]);
+		open_node(&r, i);   /* fails the test if the node cannot start */
+		converge_ms(&r, 30000);
+	}
+	for (int k = 0; k < 60; k++) {   /* the windows took hints again */
+		key_of(key, sizeof(key), k);
+		ok += put_wpw(&r, (size_t)k % 3, key, "b", 2, 0, &code) == PROTO_OK;
+	}
+	cr_assert_eq(ok, 60, "W=2 puts failed after the restarts (seed %llu)",
+		     (unsigned long long)seed);
+	for (size_t i = 0; i < 3; i++)
+		cr_assert_eq(crig_admin_u64(&r, i, "status", "hints_refused"), 0,
+			     "node %zu refused hints after reading a spoiled .since", i);
 	sim_restart(r.sim, r.addr[3]);
 	open_node(&r, 3);
 	drain(&r, 60000);
