@@ -90,6 +90,17 @@ static void batch_start(durable *d)
 	d->w->ops->durable(d->w, d->stores, k, batch_done, d);
 }
 
+/* The waiters for the next timed batch join the next batch. */
+static void join_later(durable *d)
+{
+	if (d->later == NULL)
+		return;
+	*d->wait_tail = d->later;
+	d->wait_tail = d->later_tail;
+	d->later = NULL;
+	d->later_tail = &d->later;
+}
+
 static void tick(void *arg)
 {
 	durable *d = arg;
@@ -101,12 +112,7 @@ static void tick(void *arg)
 	/* the waiters for the next timed batch join it: now, or when the
 	 * running one ends (batch_done starts the next when one waits, or
 	 * when this tick found one running) */
-	if (d->later != NULL) {
-		*d->wait_tail = d->later;
-		d->wait_tail = d->later_tail;
-		d->later = NULL;
-		d->later_tail = &d->later;
-	}
+	join_later(d);
 	if (d->running)
 		d->tick_missed = true;
 	else
@@ -179,10 +185,7 @@ void durable_quiesce(durable *d)
 {
 	d->quiesced = true;
 	if (d->later != NULL) {
-		*d->wait_tail = d->later;
-		d->wait_tail = d->later_tail;
-		d->later = NULL;
-		d->later_tail = &d->later;
+		join_later(d);
 		batch_start(d);
 	}
 }

@@ -407,11 +407,10 @@ static const char *error_name(unsigned kind);
 
 /* The first message of each kind of server error goes to stderr, once:
  * the counts say how many, this says why. */
-static void first_message(bench *b, unsigned kind, const proto_bytes *msg)
+static void first_message(unsigned kind, const proto_bytes *msg)
 {
 	static bool said[EK_N];
 
-	(void)b;
 	if (kind >= sizeof(said) / sizeof(said[0]) || said[kind])
 		return;
 	said[kind] = true;
@@ -681,7 +680,7 @@ static bool dynkv_reply(conn *c, const proto_msg *m, uint64_t now)
 	switch (m->type) {
 	case PROTO_ERROR:
 		kind = EK_SERVER + (int)(m->code < SERVER_CODES ? m->code : 0);
-		first_message(b, (unsigned)kind, &m->message);
+		first_message((unsigned)kind, &m->message);
 		break;
 	case PROTO_OK:
 		if (s->op != OP_PUT)

@@ -124,6 +124,14 @@ int handoff_new(handoff **out, const handoff_env *env)
 	return 0;
 }
 
+/* Cancel *t if it is set, and clear it. */
+static void stop_timer(handoff *h, world_timer **t)
+{
+	if (*t != NULL)
+		h->env.w->ops->timer_cancel(h->env.w, *t);
+	*t = NULL;
+}
+
 static uint64_t now_ms(const handoff *h)
 {
 	return h->env.w->ops->now_ms(h->env.w);
@@ -260,9 +268,7 @@ static void flight_clear(target *t)
 	}
 	t->flight_tail = &t->flight;
 	t->nflight = 0;
-	if (t->deadline != NULL)
-		h->env.w->ops->timer_cancel(h->env.w, t->deadline);
-	t->deadline = NULL;
+	stop_timer(h, &t->deadline);
 }
 
 /* Only when no reader job, rehomed or delivered batch holds t. */
@@ -274,8 +280,7 @@ static void target_free(handoff *h, target *t)
 	while (*pp != t)
 		pp = &(*pp)->next;
 	*pp = t->next;
-	if (t->timer != NULL)
-		h->env.w->ops->timer_cancel(h->env.w, t->timer);
+	stop_timer(h, &t->timer);
 	vnode_iter_close(t->it);
 	flight_clear(t);
 	msgpack_sbuffer_destroy(&t->frame);
@@ -461,8 +466,7 @@ static void pause_target(target *t, const char *fmt, ...)
 		t->it = NULL;
 	}
 	flight_clear(t);
-	if (t->timer != NULL)
-		h->env.w->ops->timer_cancel(h->env.w, t->timer);
+	stop_timer(h, &t->timer);
 	t->state = T_PAUSED;
 	t->backoff_ms = t->backoff_ms ? t->backoff_ms * 2 : 500;
 	if (t->backoff_ms > HANDOFF_BACKOFF_MAX_MS)
@@ -1077,15 +1081,11 @@ int handoff_report(handoff *h, msgpack_packer *pk)
 void handoff_quiesce(handoff *h)
 {
 	h->quiesced = true;
-	if (h->tick != NULL)
-		h->env.w->ops->timer_cancel(h->env.w, h->tick);
-	h->tick = NULL;
+	stop_timer(h, &h->tick);
 	/* HOFFs not merged yet are dropped unanswered (the node stops, and
 	 * its timers may never fire again: a crash in the simulated world);
 	 * their fallbacks keep the hints and send them again */
-	if (h->slice != NULL)
-		h->env.w->ops->timer_cancel(h->env.w, h->slice);
-	h->slice = NULL;
+	stop_timer(h, &h->slice);
 	while (h->jobs != NULL) {
 		hoff_job *j = h->jobs;
 
@@ -1098,9 +1098,7 @@ void handoff_quiesce(handoff *h)
 	/* delivered batches whose keys are not removed yet: they stay in
 	 * the store and are delivered again (a merge of the same version
 	 * changes nothing) */
-	if (h->dslice != NULL)
-		h->env.w->ops->timer_cancel(h->env.w, h->dslice);
-	h->dslice = NULL;
+	stop_timer(h, &h->dslice);
 	while (h->done != NULL) {
 		hbatch *hb = h->done;
 
