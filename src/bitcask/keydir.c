@@ -44,6 +44,10 @@ struct keydir {
 	siphash_key hkey;               /* hash key, fixed for the life of the keydir */
 	kd_shard shard[NSHARDS];
 	atomic_size_t count;            /* entries in all shards */
+	atomic_size_t slots;            /* slots of all shards' tables: keydir_memory()
+					 * is asked often (every store's, for each
+					 * status and gossip probe) and must not
+					 * take every shard's lock */
 
 	/* The entry allocator, shared by the shards (entries are made and freed
 	 * only by writers, which the store serialises anyway). */
@@ -207,7 +211,7 @@ static bool place(uint64_t *slots, size_t nslots, size_t home, uint64_t sv)
 	return false;
 }
 
-static int resize(const keydir *kd, kd_shard *sh, size_t nbuckets)
+static int resize(keydir *kd, kd_shard *sh, size_t nbuckets)
 {
 	for (;;) {
 		size_t nslots = nbuckets + tail_for(nbuckets);
@@ -221,6 +225,7 @@ static int resize(const keydir *kd, kd_shard *sh, size_t nbuckets)
 				ok = place(ns, nslots, home_in(nbuckets, ent_hash(kd, slot_ent(s))), s);
 		}
 		if (ok) {
+			atomic_fetch_add(&kd->slots, nslots - sh->nslots);   /* tables only grow */
 			free(sh->slots);
 			sh->slots = ns;
 			sh->nbuckets = nbuckets;
@@ -253,6 +258,7 @@ keydir *keydir_new(const siphash_key *hkey)
 			free(kd);
 			return NULL;
 		}
+		atomic_fetch_add(&kd->slots, kd->shard[i].nslots);
 	}
 	return kd;
 }
@@ -456,12 +462,8 @@ size_t keydir_count(keydir *kd)
 
 size_t keydir_memory(keydir *kd)
 {
-	size_t slots = 0;
-	for (unsigned k = 0; k < NSHARDS; k++) {
-		pthread_mutex_lock(&kd->shard[k].lock);
-		slots += kd->shard[k].nslots;
-		pthread_mutex_unlock(&kd->shard[k].lock);
-	}
+	size_t slots = atomic_load(&kd->slots);
+
 	pthread_mutex_lock(&kd->alloc_lock);
 	size_t heap = kd->slab_bytes + kd->large_bytes;
 	pthread_mutex_unlock(&kd->alloc_lock);
@@ -604,7 +606,7 @@ bool keydir_scan(keydir *kd, const kd_pos *from, size_t limit,
 
 int keydir_check(keydir *kd, char *err, size_t errlen)
 {
-	size_t total = 0;
+	size_t total = 0, slots = 0;
 	int rc = 0;
 	for (unsigned k = 0; k < NSHARDS && !rc; k++) {
 		kd_shard *sh = &kd->shard[k];
@@ -640,10 +642,16 @@ int keydir_check(keydir *kd, char *err, size_t errlen)
 			rc = -1;
 		}
 		total += n;
+		slots += sh->nslots;
 		pthread_mutex_unlock(&sh->lock);
 	}
 	if (!rc && total != atomic_load(&kd->count)) {
 		snprintf(err, errlen, "keydir: %zu entries found, count says %zu", total, atomic_load(&kd->count));
+		rc = -1;
+	}
+	if (!rc && slots != atomic_load(&kd->slots)) {
+		snprintf(err, errlen, "keydir: the tables have %zu slots, the total says %zu", slots,
+			 atomic_load(&kd->slots));
 		rc = -1;
 	}
 	return rc;
