@@ -112,6 +112,8 @@ struct bitcask {
 	bc_hintbuf active_hint;         /* hint entries of the active file */
 	uint64_t write_seq;             /* appends so far */
 	uint64_t max_id_seen;           /* largest data file id ever on disk, kept or not */
+	uint64_t dir_gen;               /* data files created unsynced so far (sync != none) */
+	uint64_t dir_synced;            /* dir_gen as of the last directory fsync after them */
 	int failed_rc;                  /* 0, or the I/O error that failed the store */
 	bool closing;                   /* true iff close has begun */
 	bitcask_stats st;               /* counters kept under mu (derived ones filled on read) */

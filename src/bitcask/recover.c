@@ -399,8 +399,12 @@ static int recover_one(bitcask *bc, uint64_t id, bool newest, bool hint_exists, 
 	rc = datafile_header_check(hdr, have);
 	if (rc) {
 		bc->io->close(fd);
-		if (newest && (rc == -EAGAIN || stt.st_size <= (off_t)DATAFILE_HDR_SIZE)) {
-			/* Created, then the crash came before its header was whole. */
+		if (stt.st_size <= (off_t)DATAFILE_HDR_SIZE) {
+			/* Created, then the crash came before its header was
+			 * whole (a new file is synced with the store's first
+			 * sync): no record is in it.  Not only the newest: the
+			 * removal of an earlier one may not have been durable
+			 * either when a second crash came. */
 			bc_log(bc, 1, "%s: incomplete new file removed", path);
 			remove_file(bc, id, ".data");
 			remove_file(bc, id, ".hint");
@@ -414,16 +418,6 @@ static int recover_one(bitcask *bc, uint64_t id, bool newest, bool hint_exists, 
 		bc->st.corrupt_records++;
 		bc_log(bc, 0, "%s: bad file header; the file is ignored", path);
 		return 0;
-	}
-
-	/* The newest file may end in records a killed process wrote and never
-	 * synced: they are in the page cache, and no later sync of this
-	 * store (which appends to a new file) would cover them. */
-	if (newest && bc->cfg.sync != BITCASK_SYNC_NONE && bc->io->fdatasync(fd) != 0) {
-		int e = errno;
-		bc->io->close(fd);
-		snprintf(err, errlen, "%s: fdatasync: %s", path, strerror(e));
-		return -e;
 	}
 
 	bc_file *f;
@@ -442,6 +436,17 @@ static int recover_one(bitcask *bc, uint64_t id, bool newest, bool hint_exists, 
 		bc_log(bc, 1, "%016" PRIx64 ".hint: %s; scanning the data file", id, dkv_strerror(rc));
 		remove_file(bc, id, ".hint");
 		/* load_hint applies nothing unless the whole hint is valid. */
+	}
+	/* The newest file may end in records a killed process wrote and never
+	 * synced: they are in the page cache, and no later sync of this
+	 * store (which appends to a new file) would cover them.  A valid
+	 * hint says the file was synced before it was written (at a close or
+	 * a rotation): then there is nothing to sync, and a clean restart
+	 * makes no fdatasync at all. */
+	if (newest && bc->cfg.sync != BITCASK_SYNC_NONE && bc->io->fdatasync(fd) != 0) {
+		rc = -errno;
+		snprintf(err, errlen, "%s: fdatasync: %s", path, strerror(-rc));
+		return rc;
 	}
 	bc_hintbuf hint = { 0 };
 	uint64_t records, bad;
