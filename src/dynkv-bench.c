@@ -158,6 +158,7 @@ static struct options {
 	double timeout;             /* --timeout, seconds per request */
 	double rate;                /* --rate, ops/s of the run (0: closed loop) */
 	uint64_t pace_ns;           /* with --rate: ns between one connection's requests */
+	double interval;            /* --interval, seconds (0: no interval lines) */
 } O;
 
 /* ------------------------------------------------------------------ errors */
@@ -262,6 +263,9 @@ typedef struct bench {
 	bool progress_shown;        /* a progress line is on the terminal */
 	bool tty;                   /* stderr is a terminal */
 	uint8_t *scratch;           /* redis: room for a reply line */
+	hist *ivl;                  /* --interval: this interval's latencies, ns */
+	uint64_t ivl_start;         /* ns: its start */
+	uint64_t ivl_errors;        /* the run's errors when it started */
 } bench;
 
 /* ---------------------------------------------------------------- utilities */
@@ -446,15 +450,18 @@ static const char *error_name(unsigned kind)
 
 static void conn_fill(conn *c);
 static void conn_down(conn *c, unsigned why);
+static void interval_line(bench *b, uint64_t now);
 static void phase_start(bench *b, enum phase ph);
 
 static void run_stop(bench *b)
 {
 	if (b->phase == PH_DONE)
 		return;
-	if (b->phase == PH_RUN)
+	if (b->phase == PH_RUN) {
 		b->t_end = now_ns();
-	else
+		if (b->ivl != NULL && hist_count(b->ivl) + b->run.errors - b->ivl_errors > 0)
+			interval_line(b, b->t_end);
+	} else
 		b->preload_secs = (double)(now_ns() - b->t_start) / 1e9;
 	b->phase = PH_DONE;
 	event_base_loopbreak(b->base);
@@ -485,6 +492,7 @@ static void phase_start(bench *b, enum phase ph)
 	} else {
 		b->t = &b->run;
 		b->limit = O.requests ? O.requests : UINT64_MAX;
+		b->ivl_start = b->t_start;
 		if (O.duration > 0) {
 			struct timeval tv;
 			tv.tv_sec = (time_t)O.duration;
@@ -622,6 +630,8 @@ static void slot_done(conn *c, unsigned i, int kind, uint64_t now)
 	if (kind < 0) {
 		b->t->ok[s->op]++;
 		hist_record(b->t->lat[s->op], now - s->t0);
+		if (b->ivl != NULL && b->phase == PH_RUN)
+			hist_record(b->ivl, now - s->t0);
 	} else {
 		count_error(b, (unsigned)kind);
 	}
@@ -1020,6 +1030,31 @@ static void progress(bench *b, uint64_t now)
 	b->progress_shown = true;
 }
 
+/* --interval: one line for the interval that ends now, on stderr, with
+ * the wall-clock time of its end (to set beside the servers' logs). */
+static void interval_line(bench *b, uint64_t now)
+{
+	struct timespec ts;
+	struct tm tm;
+	char when[32];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(when, sizeof(when), "%H:%M:%S", &tm);
+	progress_clear(b);
+	fprintf(stderr, "interval %s.%03ldZ %7.2fs: %8" PRIu64 " ops %6" PRIu64 " errors"
+		" p50 %8.0f us p99 %8.0f us max %8.0f us\n", when, ts.tv_nsec / 1000000,
+		(double)(now - b->t_start) / 1e9, hist_count(b->ivl), b->run.errors - b->ivl_errors,
+		hist_percentile(b->ivl, 50) / 1e3, hist_percentile(b->ivl, 99) / 1e3,
+		hist_max(b->ivl) / 1e3);
+	hist_reset(b->ivl);
+	b->ivl_errors = b->run.errors;
+	/* on the grid of the run's start, as far as the 100 ms tick allows */
+	b->ivl_start += (uint64_t)(O.interval * 1e9);
+	if (now - b->ivl_start >= (uint64_t)(O.interval * 1e9))
+		b->ivl_start = now;
+}
+
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	bench *b = arg;
@@ -1043,6 +1078,9 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 		if (late)
 			conn_down(c, EK_CLOSED);
 	}
+	if (b->ivl != NULL && b->phase == PH_RUN &&
+	    now - b->ivl_start >= (uint64_t)(O.interval * 1e9))
+		interval_line(b, now);
 	if (b->phase != PH_DONE && now - b->last_progress >= 1000000000u) {
 		b->last_progress = now;
 		progress(b, now);
@@ -1251,6 +1289,8 @@ static void usage(FILE *f)
 "                         come; latency counts from the scheduled time\n"
 "                         (default: closed loop, the next request at each reply)\n"
 "  --timeout SECS         per-request timeout (default 10)\n"
+"  --interval SECS        a line on stderr every SECS (>= 0.1) of the run: its\n"
+"                         ops, errors, p50, p99 and max latency\n"
 "  --seed S               PRNG seed (default 1)\n"
 "  --key-prefix STR       key prefix (default \"key:\")\n"
 "  --no-preload           do not put every key before a workload with gets\n"
@@ -1371,7 +1411,7 @@ static void parse_args(int argc, char **argv)
 		OPT_HOST = 256, OPT_TARGET, OPT_WORKLOAD, OPT_CLIENTS, OPT_PIPELINE,
 		OPT_REQUESTS, OPT_DURATION, OPT_KEYS, OPT_VSIZE, OPT_DIST, OPT_JSON,
 		OPT_SEED, OPT_PREFIX, OPT_NO_PRELOAD, OPT_TIMEOUT, OPT_HELP, OPT_VERSION,
-		OPT_RATE, OPT_PR, OPT_PW,
+		OPT_RATE, OPT_PR, OPT_PW, OPT_INTERVAL,
 	};
 	static const struct option lo[] = {
 		{"host", required_argument, NULL, OPT_HOST},
@@ -1390,6 +1430,7 @@ static void parse_args(int argc, char **argv)
 		{"no-preload", no_argument, NULL, OPT_NO_PRELOAD},
 		{"timeout", required_argument, NULL, OPT_TIMEOUT},
 		{"rate", required_argument, NULL, OPT_RATE},
+		{"interval", required_argument, NULL, OPT_INTERVAL},
 		{"pr", required_argument, NULL, OPT_PR},
 		{"pw", required_argument, NULL, OPT_PW},
 		{"help", no_argument, NULL, OPT_HELP},
@@ -1454,6 +1495,11 @@ static void parse_args(int argc, char **argv)
 		case OPT_NO_PRELOAD: no_preload = true; break;
 		case OPT_TIMEOUT: O.timeout = parse_secs(optarg, "--timeout"); break;
 		case OPT_RATE: O.rate = parse_rate(optarg); break;
+		case OPT_INTERVAL:
+			O.interval = parse_secs(optarg, "--interval");
+			if (O.interval < TICK_MS / 1000.0)
+				usage_error("--interval must be at least %g seconds: %s", TICK_MS / 1000.0, optarg);
+			break;
 		case OPT_PR: O.pr = parse_quorum(optarg, "--pr"); O.rw_given = true; break;
 		case OPT_PW: O.pw = parse_quorum(optarg, "--pw"); O.rw_given = true; break;
 		case 'r': O.r = parse_quorum(optarg, "-r"); O.rw_given = true; break;
@@ -1573,6 +1619,8 @@ static void bench_init(bench *b)
 	for (int i = 0; i < OP_N; i++)
 		if (hist_new(&b->pre.lat[i]) != 0 || hist_new(&b->run.lat[i]) != 0)
 			die("out of memory");
+	if (O.interval > 0 && hist_new(&b->ivl) != 0)
+		die("out of memory");
 	b->pool = xcalloc(O.vsize + VALUE_SPREAD, 1);
 	for (size_t i = 0; i < (size_t)O.vsize + VALUE_SPREAD; i++)
 		b->pool[i] = (uint8_t)splitmix64(&s);
@@ -1638,6 +1686,7 @@ static void bench_free(bench *b)
 		hist_free(b->pre.lat[i]);
 		hist_free(b->run.lat[i]);
 	}
+	hist_free(b->ivl);
 	event_free(b->tick);
 	event_free(b->deadline);
 	event_free(b->sigint);

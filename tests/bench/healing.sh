@@ -36,7 +36,9 @@
 #                    says 0 pending on nodes 1-3 (the foreground is then
 #                    stopped with SIGINT: its report covers the drain).
 #         Default handoff_rate (32M) and handoff_concurrency (2) unless
-#         HANDOFF_OPTS says otherwise.
+#         HANDOFF_OPTS says otherwise.  Each foreground run leaves a line
+#         every DRAIN_INTERVAL (0.25 s) in $BENCH_DIR/drain-*.err
+#         (dynkv-bench --interval): where in a run its p99 comes from.
 # aae:    2 nodes, --n-val 2 (each holds every partition; no fallback),
 #         ring AAE_RING (64), aae_interval AAE_INTERVAL (100ms; exchanges
 #         start on the 250 ms tick anyway), aae_rate AAE_RATE (8M).
@@ -63,6 +65,13 @@ bench_dir=${BENCH_DIR:-/var/tmp/dkv-bench-healing}
 base_port=${BASE_PORT:-7460}
 secs=${BENCH_SECONDS:-10}
 DYNKVD=$build/src/dynkvd
+# python3 may be a pyenv shim: a bash script that forks readlink, pyenv and
+# more, ~150 ms of CPU a call against ~25 ms.  Resolve it once; every
+# python3 below is then the interpreter itself.  The drain's polls are the
+# harness's only CPU while a handoff's foreground is measured: with the
+# shim they took 0.27 of the two cores (perf sched), the idle runs none.
+PYTHON3=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null) || PYTHON3=python3
+python3() { "$PYTHON3" "$@"; }
 ADMIN=$build/src/dynkv-admin
 BENCH=$build/src/dynkv-bench
 [[ -x $DYNKVD && -x $ADMIN && -x $BENCH ]] || { echo "build $build first" >&2; exit 1; }
@@ -278,7 +287,7 @@ do_drain() {
 	rate=${DRAIN_RATE:-$(jq_ 'int(d["ops_per_sec"] / 2)' <"$bench_dir/drain-fg-max.json")}
 	log "foreground: mixed:50/50 R=2 W=2 at $rate ops/s (--rate), 16 clients, 64 x pipeline headroom"
 	local fgopts=(--host "$fg" --workload mixed:50/50 --no-preload --keys "$fgk" --key-prefix fg:
-		      -r 2 -w 2 --clients 16 --pipeline 8 --rate "$rate")
+		      -r 2 -w 2 --clients 16 --pipeline 8 --rate "$rate" --interval "${DRAIN_INTERVAL:-0.25}")
 	for ((i = 1; i <= runs; i++)); do
 		bench "drain-idle$i" "${fgopts[@]}" --duration "$idle"
 		# the same restart of node 4 with nothing to hand off: what the

@@ -100,6 +100,19 @@ check "400 requests paced at 400/s all succeed and take at least 0.99 s" test "$
 import json, sys
 r = json.load(sys.stdin)
 print(r["ops"], r["errors"], r["rate"], r["seconds"] >= 0.99)' <<<"$out")" = "400 0 400 True"
+# --interval: a line on stderr per 0.25 s of the run; their ops add up to
+# the run's, and there are as many lines as quarter seconds (give or take
+# the last, partial one).
+out=$(timeout 120 "$BENCH" --host "127.0.0.1:$port_n1,127.0.0.1:$port_n2,127.0.0.1:$port_n3" \
+	--workload mixed:50/50 --requests 400 --rate 400 --clients 8 --keys 2000 --interval 0.25 \
+	--value-size 100 -r 2 -w 2 --timeout 10 --json 2>"$tmp/bench.err")
+check "--interval lines add up to the run's 400 requests, one line per 0.25 s" test "$(python3 -c '
+import json, re, sys
+r = json.load(open(sys.argv[1]))
+lines = [l for l in open(sys.argv[2]) if l.startswith("interval ")]
+ops = sum(int(re.search(r"s: +(\d+) ops", l).group(1)) for l in lines)
+want = r["seconds"] / 0.25
+print(r["ops"], ops, abs(len(lines) - want) <= 1.5)' <(echo "$out") "$tmp/bench.err")" = "400 400 True"
 
 # --- preference lists --------------------------------------------------------
 # The primaries of a key, as "name" words of this test.
