@@ -27,12 +27,13 @@ no_hints() {
 	local n
 	for n in "${nodes[@]}"; do [[ $(json_field "$n" hints pending) == 0 ]] || return 1; done
 }
-all_up() {   # every node sees every other up
+all_up() {   # every node sees all four members, each of them up
 	local n
 	for n in "${nodes[@]}"; do
 		adm "$n" --json members | python3 -c '
 import json, sys
-sys.exit(0 if all(m["liveness"] == "up" for m in json.load(sys.stdin)["members"]) else 1)' || return 1
+ms = json.load(sys.stdin)["members"]
+sys.exit(0 if len(ms) == 4 and all(m["liveness"] == "up" for m in ms) else 1)' || return 1
 	done
 }
 # Every deleted key reads as not found, every other as its value, with
