@@ -1449,11 +1449,11 @@ static int close_store(bitcask *bc, bool discard)
 
 	int rc = bc->failed_rc;
 	bc_file *a = bc->active;
-	if (!rc && a) {
+	if (!rc && a && a->size > DATAFILE_HDR_SIZE) {
 		if (bc->io->fdatasync(a->fd) != 0 ||
-		    (bc->dir_gen > bc->dir_synced && a->size > DATAFILE_HDR_SIZE && bc_fsync_dir(bc) != 0))
+		    (bc->dir_gen > bc->dir_synced && bc_fsync_dir(bc) != 0))
 			rc = -errno;
-		if (!rc && a->size > DATAFILE_HDR_SIZE) {
+		if (!rc) {
 			/* The active file is immutable from the next open on. */
 			int hrc = bc_hint_write(bc, a->id, &bc->active_hint, a->size);
 			if (hrc)
@@ -1461,11 +1461,13 @@ static int close_store(bitcask *bc, bool discard)
 		}
 	}
 	if (a && a->size <= DATAFILE_HDR_SIZE) {
-		/* Nothing was written: leave no empty file behind. */
+		/* Nothing was written: leave no empty file behind.  No sync:
+		 * should the removal not survive a crash, recovery removes a
+		 * file no longer than a header.  (A node closing 512 untouched
+		 * stores made 1,024 journal commits here.) */
 		char path[4096];
 		bc_path(bc, path, sizeof(path), a->id, ".data");
 		bc->io->unlink(path);
-		bc_fsync_dir(bc);
 	}
 	free_store(bc);
 	return rc;

@@ -774,11 +774,12 @@ static void rotation_fault_files(fi_kind kind, unsigned long nth, const char *ma
 	free(dir);
 }
 
-/* Opening a cleanly closed store syncs nothing: its new active file is
- * made durable by the first sync, with one fsync of the directory; later
- * syncs fdatasync only.  (Each open used to cost an fdatasync and a
- * directory fsync, two journal commits, which every other writer on the
- * file system waited behind while a node opened its hundreds of stores.) */
+/* Opening a cleanly closed store syncs nothing (nor does closing it
+ * untouched): its new active file is made durable by the first sync, with
+ * one fsync of the directory; later syncs fdatasync only.  (Each open used
+ * to cost an fdatasync and a directory fsync, two journal commits, which
+ * every other writer on the file system waited behind while a node opened
+ * its hundreds of stores.) */
 Test(bitcask_fault, an_open_syncs_nothing_and_the_first_sync_covers_the_new_file)
 {
 	char *dir = bct_mkdtemp();
@@ -809,6 +810,14 @@ Test(bitcask_fault, an_open_syncs_nothing_and_the_first_sync_covers_the_new_file
 		cr_assert_eq(fi_calls(FI_FSYNC), 1, "round %d: a second sync fsynced the directory again", round);
 		cr_assert_eq(bitcask_close(bc), 0);
 	}
+	/* nor does a store opened and closed untouched (its empty active
+	 * file is just unlinked) */
+	fi_arm(FI_FDATASYNC, 0, 0, "", false);
+	bc = open_io(dir, &cfg, &fault_io);
+	cr_assert_eq(bitcask_close(bc), 0);
+	cr_assert_eq(fi_calls(FI_FDATASYNC) + fi_calls(FI_FSYNC), 0,
+		     "an untouched store's open and close made %lu fdatasyncs and %lu fsyncs",
+		     fi_calls(FI_FDATASYNC), fi_calls(FI_FSYNC));
 	bc = reopen_real(dir, &cfg, &m, NULL);
 	cr_assert_eq(bitcask_close(bc), 0);
 	bct_model_free(&m);
