@@ -25,6 +25,7 @@
 #include <event2/listener.h>
 
 #include "bitcask.h"
+#include "dkv_thread.h"
 #include "error.h"
 #include "net_int.h"
 #include "node.h"
@@ -540,57 +541,78 @@ static void finish_locked(net *nt, pool_job *j)
 		(void)0;   /* a full pipe already wakes the loop */
 }
 
-/* A pool thread: fdatasyncs of durable batches first, one store at a time
- * (a batch's stores sync in parallel over the threads), then work jobs,
- * at most NET_POOL_WORK at once, so a long merge never holds up a batch.
- * On quit, the queues are emptied before the threads exit. */
-static void *pool_main(void *arg)
+/* A pool thread's life: run the jobs `step` finds, one per call (called
+ * and returning with mu held; false when it finds none); sleep while there
+ * are none; on quit, exit once there are none left. */
+static void serve(net *nt, bool (*step)(net *nt))
 {
-	net *nt = arg;
-
 	pthread_mutex_lock(&nt->mu);
 	for (;;) {
-		pool_job *j;
-
-		if (nt->syncq != NULL) {
-			size_t i;
-			bitcask *bc;
-			int rc;
-
-			j = nt->syncq;
-			i = j->next_store++;
-			if (j->next_store == j->n) {   /* every store taken */
-				nt->syncq = j->next;
-				if (nt->syncq == NULL)
-					nt->syncq_tail = &nt->syncq;
-			}
-			bc = j->stores[i];
-			pthread_mutex_unlock(&nt->mu);
-			rc = bitcask_sync_now(bc);
-			pthread_mutex_lock(&nt->mu);
-			if (rc != 0 && j->rc == 0)
-				j->rc = rc;
-			if (--j->remaining == 0)
-				finish_locked(nt, j);
-		} else if (nt->workq != NULL && nt->nworking < NET_POOL_WORK) {
-			j = nt->workq;
-			nt->workq = j->next;
-			if (nt->workq == NULL)
-				nt->workq_tail = &nt->workq;
-			nt->nworking++;
-			pthread_mutex_unlock(&nt->mu);
-			j->rc = j->fn(j->arg);
-			pthread_mutex_lock(&nt->mu);
-			nt->nworking--;
-			finish_locked(nt, j);
-			pthread_cond_broadcast(&nt->cv);   /* a work slot is free */
-		} else if (nt->quit && nt->workq == NULL) {
+		if (step(nt))
+			continue;
+		if (nt->quit)
 			break;
-		} else {
-			pthread_cond_wait(&nt->cv, &nt->mu);
-		}
+		pthread_cond_wait(&nt->cv, &nt->mu);
 	}
 	pthread_mutex_unlock(&nt->mu);
+}
+
+/* A sync thread's job: the fdatasync of one store of the oldest durable
+ * batch (a batch's stores sync in parallel over the sync threads). */
+static bool sync_step(net *nt)
+{
+	pool_job *j = nt->syncq;
+	size_t i;
+	int rc;
+
+	if (j == NULL)
+		return false;
+	i = j->next_store++;
+	if (j->next_store == j->n) {   /* every store taken */
+		nt->syncq = j->next;
+		if (nt->syncq == NULL)
+			nt->syncq_tail = &nt->syncq;
+	}
+	pthread_mutex_unlock(&nt->mu);
+	rc = bitcask_sync_now(j->stores[i]);
+	pthread_mutex_lock(&nt->mu);
+	if (rc != 0 && j->rc == 0)
+		j->rc = rc;
+	if (--j->remaining == 0)
+		finish_locked(nt, j);
+	return true;
+}
+
+/* A work thread's job: the oldest work job. */
+static bool work_step(net *nt)
+{
+	pool_job *j = nt->workq;
+
+	if (j == NULL)
+		return false;
+	nt->workq = j->next;
+	if (nt->workq == NULL)
+		nt->workq_tail = &nt->workq;
+	nt->nworking++;
+	pthread_mutex_unlock(&nt->mu);
+	j->rc = j->fn(j->arg);
+	pthread_mutex_lock(&nt->mu);
+	nt->nworking--;
+	finish_locked(nt, j);
+	return true;
+}
+
+static void *pool_main(void *arg)
+{
+	serve(arg, sync_step);
+	return NULL;
+}
+
+/* Work threads run at nice NET_POOL_WORK_NICE above the process (net.h). */
+static void *work_main(void *arg)
+{
+	(void)dkv_thread_nice(NET_POOL_WORK_NICE);
+	serve(arg, work_step);
 	return NULL;
 }
 
@@ -701,7 +723,7 @@ static void w_work(world *w, world_work_fn fn, void *arg, world_done_fn done, vo
 	pthread_mutex_lock(&nt->mu);
 	*nt->workq_tail = j;
 	nt->workq_tail = &j->next;
-	pthread_cond_signal(&nt->cv);
+	pthread_cond_broadcast(&nt->cv);   /* the work thread, not a sync one */
 	pthread_mutex_unlock(&nt->mu);
 }
 
@@ -1116,8 +1138,9 @@ int net_open(net **out, struct event_base *base, const dkv_config *cfg, dkv_log 
 		net_close(nt);
 		return -ENOMEM;
 	}
-	for (int i = 0; i < NET_POOL_THREADS; i++) {
-		if (pthread_create(&nt->threads[i], NULL, pool_main, nt) != 0) {
+	for (int i = 0; i < NET_POOL_THREADS + NET_POOL_WORK; i++) {
+		if (pthread_create(&nt->threads[i], NULL, i < NET_POOL_THREADS ? pool_main : work_main,
+				   nt) != 0) {
 			snprintf(err, errlen, "cannot start the background pool's threads");
 			net_close(nt);
 			return -EAGAIN;

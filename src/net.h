@@ -11,14 +11,16 @@
  * pipe.
  *
  * THE POOL
- *   NET_POOL_THREADS threads, whatever the number of stores: the node's
- *   only threads besides the loop (its stores are opened with
- *   external_worker and MANUAL sync, bitcask.h).  A durable() batch is
- *   spread over the threads, one store per thread at a time, so its
- *   fdatasyncs run in parallel; work() jobs (hint files, merges) run at
- *   most NET_POOL_WORK at a time and only when no batch waits for a thread,
- *   so a long merge delays no write's acknowledgement.  Jobs of each kind
- *   start in the order queued.  done runs on the loop, oldest first.
+ *   NET_POOL_THREADS sync threads and NET_POOL_WORK work threads,
+ *   whatever the number of stores: the node's only threads besides the
+ *   loop (its stores are opened with external_worker and MANUAL sync,
+ *   bitcask.h).  A durable() batch is spread over the sync threads, one
+ *   store per thread at a time, so its fdatasyncs run in parallel; work()
+ *   jobs (hint files, merges, anti-entropy builds, handoff reads) run on
+ *   the work threads, at nice NET_POOL_WORK_NICE, so a long merge delays
+ *   no write's acknowledgement and takes a core from the loops (this
+ *   node's and, on a shared machine, other nodes') only when they leave
+ *   it.  Jobs of each kind start in the order queued.  done runs on the loop, oldest first.
  *   When malloc fails, durable() and work() take a job from a reserve of
  *   NET_POOL_RESERVE made at net_open(); a durable batch is then synced on
  *   the loop, and done still runs from the loop later (world.h).  With the
@@ -100,12 +102,18 @@
  * (a node had one thread per store before: 517 threads at ring_size 512)
  * while several syncs overlap; measure before raising it. */
 #define NET_POOL_THREADS  4
-/* Work jobs running at once: 1.  A merge is a long sequential read and
- * write of one store, using a core; one at a time keeps the other of the
- * 2 cores for the loop and leaves 3 threads for fdatasyncs.  Stores wait
- * their turn (a merge is due at most every merge_check_ms per store);
- * whether merges keep up under heavy overwrites is not measured yet. */
+/* Work threads: 1.  A merge is a long sequential read and write of one
+ * store, using a core; one at a time keeps the other of the 2 cores for
+ * the loop.  Stores wait their turn (a merge is due at most every
+ * merge_check_ms per store); whether merges keep up under heavy overwrites
+ * is not measured yet. */
 #define NET_POOL_WORK     1
+/* The work threads' nice value, above the process's.  At 0, the anti-entropy trees a node
+ * builds when it starts (a full read of its data) and a handoff's reads
+ * competed with every event loop for the cores; at 10 (CPU weight 110
+ * against 1,024) they take what the loops leave, and still about a tenth
+ * of a busy core, so merges are never starved. */
+#define NET_POOL_WORK_NICE 10
 /* Jobs set aside for when malloc fails (about 100 bytes each): a batch
  * and work jobs for half the stores of a default ring. */
 #define NET_POOL_RESERVE  256

@@ -154,15 +154,15 @@ struct net {
 	uint8_t *scratch;          /* NET_SCRATCH bytes: datagrams, discarded peer bytes */
 
 	/* the background pool (net.h, THE POOL); mu guards the queues and counts */
-	pthread_t threads[NET_POOL_THREADS];
+	pthread_t threads[NET_POOL_THREADS + NET_POOL_WORK];   /* sync threads, then work threads */
 	int nthreads;              /* started */
 	pthread_mutex_t mu;
-	pthread_cond_t cv;         /* a job was queued, a work slot freed, or quit */
+	pthread_cond_t cv;         /* a job was queued, or quit */
 	pool_job *syncq;           /* durable jobs with stores left to take, FIFO */
 	pool_job **syncq_tail;
 	pool_job *workq;           /* work jobs not started, FIFO */
 	pool_job **workq_tail;
-	int nworking;              /* threads running a work job (<= NET_POOL_WORK) */
+	int nworking;              /* work threads running a job (<= NET_POOL_WORK) */
 	pool_job *finished;        /* done, for the loop (newest first) */
 	bool quit;                 /* true iff the threads must exit once the queues are empty */
 	pool_job *reserve;         /* NET_POOL_RESERVE jobs for when malloc fails (loop only) */

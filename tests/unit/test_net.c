@@ -27,6 +27,8 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <pthread.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <semaphore.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -804,6 +806,7 @@ static void rec_done(void *arg, int rc)
 typedef struct job {
 	sem_t *gate;               /* NULL, or wait on it first */
 	bool off_loop;             /* true iff fn ran on another thread than the loop's */
+	int nice;                  /* fn's thread's nice value */
 	atomic_bool ran;
 	int rc;                    /* what fn returns */
 } job;
@@ -813,6 +816,8 @@ static int job_fn(void *arg)
 	job *j = arg;
 
 	j->off_loop = !pthread_equal(pthread_self(), loop_thread);
+	errno = 0;
+	j->nice = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
 	if (j->gate != NULL)
 		sem_wait(j->gate);
 	atomic_store(&j->ran, true);
@@ -853,6 +858,7 @@ Test(net, work_runs_off_the_loop_and_done_on_it)
 {
 	job j = { .rc = 42 };
 	donerec d = { 0 };
+	int base = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
 
 	loop_thread = pthread_self();
 	side_open(&A, false, NULL);
@@ -862,6 +868,10 @@ Test(net, work_runs_off_the_loop_and_done_on_it)
 	cr_assert(j.off_loop, "fn ran on the loop's thread");
 	cr_assert(d.on_loop, "done ran off the loop");
 	cr_assert_eq(d.rc, 42, "done gets fn's result");
+	/* background work yields the cores to the loops (net.h) */
+	cr_assert_eq(j.nice, base + NET_POOL_WORK_NICE > 19 ? 19 : base + NET_POOL_WORK_NICE,
+		     "work ran at nice %d, the loop at %d", j.nice, base);
+	cr_assert_eq(getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid)), base, "the loop's nice changed");
 }
 
 /* NET_POOL_WORK long jobs (merges) take every work slot; a durable batch
