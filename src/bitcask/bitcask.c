@@ -295,7 +295,7 @@ int bc_hint_write(bitcask *bc, uint64_t id, const bc_hintbuf *h, uint64_t data_s
  * fdatasyncs the file and then, as dir_gen says, fsyncs the directory
  * once.  Nothing in the file is acknowledged before that, and recovery
  * removes a file the crash left without a whole header.  Syncing both here
- * cost every store open two journal commits: 1,024 at the start of a node
+ * cost every store open two forced disk writes: 1,024 at the start of a node
  * holding 512 partitions, and every other writer on the file system (the
  * other nodes of a machine) waited behind them -- a foreground p99 of
  * 100-350 ms across the whole cluster while one node started. */
@@ -1464,7 +1464,7 @@ static int close_store(bitcask *bc, bool discard)
 		/* Nothing was written: leave no empty file behind.  No sync:
 		 * should the removal not survive a crash, recovery removes a
 		 * file no longer than a header.  (A node closing 512 untouched
-		 * stores made 1,024 journal commits here.) */
+		 * stores made 1,024 forced disk writes here.) */
 		char path[4096];
 		bc_path(bc, path, sizeof(path), a->id, ".data");
 		bc->io->unlink(path);

@@ -777,7 +777,7 @@ static void rotation_fault_files(fi_kind kind, unsigned long nth, const char *ma
 /* Opening a cleanly closed store syncs nothing (nor does closing it
  * untouched): its new active file is made durable by the first sync, with
  * one fsync of the directory; later syncs fdatasync only.  (Each open used
- * to cost an fdatasync and a directory fsync, two journal commits, which
+ * to cost an fdatasync and a directory fsync, two forced disk writes, which
  * every other writer on the file system waited behind while a node opened
  * its hundreds of stores.) */
 Test(bitcask_fault, an_open_syncs_nothing_and_the_first_sync_covers_the_new_file)
