@@ -740,6 +740,11 @@ static void rotation_fault_files(fi_kind kind, unsigned long nth, const char *ma
 	bct_config(&cfg);
 	cfg.max_file_size = 8192;
 	cfg.sync = sync;
+	/* When the fault is meant for the put's own sync of the new file, no
+	 * worker thread may race it to the same call: the rotated file's
+	 * hint job fdatasyncs that file and fsyncs the directory too (it
+	 * runs at close instead). */
+	cfg.external_worker = files == 2;
 	bct_model m;
 	bct_model_init(&m, NKEYS);
 	bitcask *bc = open_io(dir, &cfg, &fault_io);
