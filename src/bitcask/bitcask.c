@@ -352,7 +352,9 @@ static int open_active_locked(bitcask *bc)
 
 /* After an fdatasync of the active file: make the names of the data files
  * created up to generation gen durable, with one fsync of the directory
- * unless one since did.  Called without mu.  0 or -errno. */
+ * unless one since did.  Called without mu, only when the caller saw
+ * gen > dir_synced under it (so a sync with no new file takes no extra
+ * lock).  0 or -errno. */
 static int dir_durable(bitcask *bc, uint64_t gen)
 {
 	pthread_mutex_lock(&bc->mu);
@@ -453,12 +455,13 @@ static int sync_once(bitcask *bc, uint64_t *covered)
 	bc_file *f = bc->active;
 	atomic_fetch_add(&f->refs, 1);
 	uint64_t target = bc->write_seq, gen = bc->dir_gen;
+	bool dir = gen > bc->dir_synced;   /* a new file's name to make durable */
 	pthread_mutex_unlock(&bc->mu);
 
 	int rc = 0;
 	if (bc->io->fdatasync(f->fd) != 0)
 		rc = -errno;
-	if (!rc)
+	if (!rc && dir)
 		rc = dir_durable(bc, gen);
 	bc_file_unref(f);
 
@@ -628,9 +631,10 @@ static int append_group(bitcask *bc, const uint8_t *rec, uint32_t size,
 		bc_file *f = bc->active;
 		atomic_fetch_add(&f->refs, 1);
 		uint64_t target = bc->write_seq, gen = bc->dir_gen;
+		bool dir = gen > bc->dir_synced;
 		pthread_mutex_unlock(&bc->mu);
 		int src = bc->io->fdatasync(f->fd) != 0 ? -errno : 0;
-		if (!src)
+		if (!src && dir)
 			src = dir_durable(bc, gen);
 		bc_file_unref(f);
 		pthread_mutex_lock(&bc->mu);
