@@ -138,6 +138,18 @@ static void put60_w2(crig *r, const char *val)
 }
 
 /* Node 3 crashes; wait until the three others see it down. */
+/* Run until nodes 0-2 hold `want` hints together, at most limit_ms;
+ * returns what they hold then. */
+static uint64_t settle_pending(crig *r, uint64_t want, uint64_t limit_ms)
+{
+	uint64_t t0 = sim_now(r->sim), held;
+
+	while ((held = pending(r, 0) + pending(r, 1) + pending(r, 2)) != want &&
+	       sim_now(r->sim) - t0 < limit_ms)
+		sim_run_for(r->sim, 50);
+	return held;
+}
+
 static void crash3(crig *r)
 {
 	crig_crash(r, 3);
@@ -360,7 +372,7 @@ Test(handoff, a_large_delivery_keeps_batches_in_flight_and_rides_the_owners_time
 	uint64_t seed = sim_seed_env("handoff_window", (uint64_t)time(NULL));
 	static char val[8193];
 	char key[32];
-	uint64_t ms, syncs0;
+	uint64_t ms, syncs0, held;
 	node_stats st;
 	uint32_t code;
 	int owned = 0;
@@ -377,7 +389,11 @@ Test(handoff, a_large_delivery_keeps_batches_in_flight_and_rides_the_owners_time
 		owned += owns(&r, key, r.addr[3]);
 	}
 	cr_assert_gt(owned, 400, "node 3 owns %d of 640 keys", owned);
-	cr_assert_eq(pending(&r, 0) + pending(&r, 1) + pending(&r, 2), (uint64_t)owned);
+	/* W=2 is met by the two primaries that are up; the last hinted
+	 * writes may still be on their way to a fallback (seen under ASan) */
+	held = settle_pending(&r, (uint64_t)owned, 5000);
+	cr_assert_eq(held, (uint64_t)owned, "%" PRIu64 " hints held for the %d keys node 3 owns "
+		     "(seed %llu)", held, owned, (unsigned long long)seed);
 	sim_restart(r.sim, r.addr[3]);
 	open_node(&r, 3);
 	crig_wait_liveness(&r, 3, "up");
