@@ -37,6 +37,7 @@ cleanup() {
 		kill -9 "${node_pids[$name]}" 2>/dev/null || true
 	done
 	wait 2>/dev/null || true
+	release_ports
 	if ((tap_failed == 0)); then
 		rm -rf "$tmp"
 	else
@@ -67,14 +68,37 @@ bail() {
 	exit 1
 }
 
-# A port nobody listens on now (a race with other processes is possible,
-# and start_node retries).
+# A port nobody listens on now, and no other test script has used while
+# it runs (a race with other processes is possible, and start_node
+# retries).  The claim matters: a node another script killed is still a
+# member of its cluster, and a new node on its port was taken for it --
+# the two clusters merged (seen with make -j2: test_cluster and test_aae).
+# Claims are directories under $port_claims holding the claimer's pid;
+# cleanup releases ours, and one whose process is gone is taken over.
+port_claims=${TMPDIR:-/tmp}/dkv-it-ports
 free_port() {
-	local p
+	local p owner
+	mkdir -p "$port_claims"
 	while :; do
 		p=$((20000 + RANDOM % 12000))   # below the ephemeral range (32768-)
+		if ! mkdir "$port_claims/$p" 2>/dev/null; then
+			owner=$(cat "$port_claims/$p/pid" 2>/dev/null) || owner=
+			[[ -n $owner ]] && kill -0 "$owner" 2>/dev/null && continue
+			rm -rf "$port_claims/$p"
+			mkdir "$port_claims/$p" 2>/dev/null || continue
+		fi
+		echo $$ >"$port_claims/$p/pid"
 		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
 	done
+}
+
+# Release the ports this script claimed.
+release_ports() {
+	local d
+	for d in "$port_claims"/*/; do
+		[[ $(cat "$d/pid" 2>/dev/null) == "$$" ]] && rm -rf "$d"
+	done
+	return 0
 }
 
 # Wait until NAME answers a get (a missing key is fine), up to 10 s.
