@@ -801,6 +801,35 @@ int object_decode(const void *buf, size_t len, const object_limits *lim, object 
 	return 0;
 }
 
+bool object_has_value(const void *buf, size_t len)
+{
+	uint64_t n, m, u;
+	mpr r;
+
+	mpr_init(&r, buf, len, DKV_ECORRUPT);
+	if (rd_header(&r, &n) != 0 || n != 3 || mpr_array(&r, &n) != 0)
+		return false;
+	for (uint64_t i = 0; i < n; i++)   /* the vector: [actor, counter, time] */
+		if (mpr_array(&r, &m) != 0 || m != 3 || mpr_uint(&r, &u) != 0 ||
+		    mpr_uint(&r, &u) != 0 || mpr_uint(&r, &u) != 0)
+			return false;
+	if (mpr_array(&r, &n) != 0)
+		return false;
+	for (uint64_t i = 0; i < n; i++) {
+		const uint8_t *val;
+		size_t vl;
+		bool nil;
+
+		if (mpr_array(&r, &m) != 0 || m != 4 || mpr_uint(&r, &u) != 0 ||
+		    mpr_uint(&r, &u) != 0 || mpr_uint(&r, &u) != 0 ||
+		    mpr_bin_or_nil(&r, SIZE_MAX, &nil, &val, &vl) != 0)
+			return false;
+		if (!nil)
+			return true;
+	}
+	return false;
+}
+
 int object_context_decode(const void *buf, size_t len, const object_limits *lim,
 			  object_vv *vv)
 {

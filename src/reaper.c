@@ -101,6 +101,8 @@ static uint64_t tombstone_time(const void *obj, size_t len, const object_limits 
 	object *o = NULL;
 	uint64_t t = 0;
 
+	if (object_has_value(obj, len))
+		return 0;   /* nearly every object stored: no decode */
 	if (object_decode(obj, len, lim, &o) != 0)
 		return 0;
 	if (object_sibling_count(o) > 0 && object_is_deleted(o))

@@ -1233,3 +1233,65 @@ Test(object, context_decoder_refuses_malformed_contexts)
 	}
 	object_vv_release(&vv);
 }
+
+/* object_has_value may say "maybe" for a live object, never "yes" for a
+ * deleted one or bytes that do not decode to a live one: checked for
+ * sample objects, each of their truncations, every single-byte change,
+ * and random garbage. */
+static void has_value_is_sound(const uint8_t *p, size_t n)
+{
+	object *o = NULL;
+
+	if (!object_has_value(p, n))
+		return;
+	if (object_decode(p, n, NULL, &o) == 0)
+		cr_assert_not(object_is_deleted(o), "a deleted object said to have a value");
+	object_free(o);
+}
+
+Test(object, has_value_says_yes_only_for_a_live_object)
+{
+	object o = { 0 };
+	bytes s[8], live, dead, none;
+	int n = sample_objects(s, 8);
+	uint64_t rs = 0x5eed;
+	uint8_t buf[64];
+
+	put_s(&o, 1, NULL, "v", 10);
+	live = enc(&o);
+	cr_assert(object_has_value(live.p, live.n));
+	cr_assert_eq(object_delete(&o, 1, object_vector(&o), 11), 0);
+	dead = enc(&o);
+	cr_assert_not(object_has_value(dead.p, dead.n), "a tombstone");
+	object_release(&o);
+	none = enc(&o);
+	cr_assert_not(object_has_value(none.p, none.n), "no sibling");
+	cr_assert_not(object_has_value(NULL, 0));
+	for (int k = 0; k < n; k++) {
+		uint8_t *b = malloc(s[k].n);
+
+		cr_assert_not_null(b);
+		for (size_t len = 0; len <= s[k].n; len++)
+			has_value_is_sound(s[k].p, len);
+		for (size_t pos = 0; pos < s[k].n; pos++)
+			for (int v = 0; v < 256; v++) {
+				memcpy(b, s[k].p, s[k].n);
+				b[pos] = (uint8_t)v;
+				has_value_is_sound(b, s[k].n);
+			}
+		free(b);
+		free(s[k].p);
+	}
+	for (int i = 0; i < 100000; i++) {
+		size_t len = rng_below(&rs, sizeof buf + 1);
+
+		for (size_t j = 0; j < len; j++)
+			buf[j] = (uint8_t)rng_next(&rs);
+		if (len > 1)
+			buf[0] = 0x93, buf[1] = 0x01;
+		has_value_is_sound(buf, len);
+	}
+	free(live.p);
+	free(dead.p);
+	free(none.p);
+}
