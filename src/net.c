@@ -602,8 +602,14 @@ static bool work_step(net *nt)
 	return true;
 }
 
+/* Sync threads run at nice NET_POOL_SYNC_NICE above the process unless
+ * a client waits on every sync (sync = always: net.h). */
 static void *pool_main(void *arg)
 {
+	net *nt = arg;
+
+	if (nt->cfg->sync != DKV_SYNC_ALWAYS)
+		(void)dkv_thread_nice(NET_POOL_SYNC_NICE);
 	serve(arg, sync_step);
 	return NULL;
 }

@@ -17,7 +17,8 @@
  *   bitcask.h).  A durable() batch is spread over the sync threads, one
  *   store per thread at a time, so its fdatasyncs run in parallel; work()
  *   jobs (hint files, merges, anti-entropy builds, handoff reads) run on
- *   the work threads, at nice NET_POOL_WORK_NICE, so a long merge delays
+ *   the work threads, at nice NET_POOL_WORK_NICE (and the sync threads at
+ *   NET_POOL_SYNC_NICE unless sync = always), so a long merge delays
  *   no write's acknowledgement and takes a core from the loops (this
  *   node's and, on a shared machine, other nodes') only when they leave
  *   it.  Jobs of each kind start in the order queued.  done runs on the loop, oldest first.
@@ -114,6 +115,16 @@
  * against 1,024) they take what the loops leave, and still about a tenth
  * of a busy core, so merges are never starved. */
 #define NET_POOL_WORK_NICE 10
+/* The sync threads' nice value, above the process's, under sync =
+ * interval and none; 0 under always, where a client waits on every sync.
+ * Under interval no request waits on the timed sync (only a hint
+ * delivery's answer does), and its fdatasyncs -- kernel CPU for the
+ * writeback of a second's appends, on four threads at once -- took the
+ * cores from the loops in bursts once a second.  tests/bench/healing.sh
+ * drain at 2,500 ops/s: median p99 of the idle runs 2.0 ms against 5.5
+ * at nice 0, of the drains 20 ms against 24 (RESULTS.md 2d).  At weight
+ * 110 against 1,024 a sync still gets about a tenth of a busy core. */
+#define NET_POOL_SYNC_NICE 10
 /* Jobs set aside for when malloc fails (about 100 bytes each): a batch
  * and work jobs for half the stores of a default ring. */
 #define NET_POOL_RESERVE  256

@@ -22,6 +22,7 @@
  */
 
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -872,6 +873,41 @@ Test(net, work_runs_off_the_loop_and_done_on_it)
 	cr_assert_eq(j.nice, base + NET_POOL_WORK_NICE > 19 ? 19 : base + NET_POOL_WORK_NICE,
 		     "work ran at nice %d, the loop at %d", j.nice, base);
 	cr_assert_eq(getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid)), base, "the loop's nice changed");
+}
+
+/* Threads of this process at nice `nice`. */
+static int threads_at_nice(int nice)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	cr_assert_not_null(d);
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.' &&
+		    getpriority(PRIO_PROCESS, (id_t)atoi(e->d_name)) == nice)
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* The sync threads yield the cores too unless a client waits on each
+ * sync: under sync = interval (and none) they run at NET_POOL_SYNC_NICE,
+ * under always at the loop's. */
+Test(net, sync_threads_run_niced_unless_sync_is_always)
+{
+	static const char *interval[] = { "sync=interval", NULL }, *always[] = { "sync=always", NULL };
+	int base = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
+	int up = base + NET_POOL_SYNC_NICE > 19 ? 19 : base + NET_POOL_SYNC_NICE;
+
+	cr_assert_eq(NET_POOL_SYNC_NICE, NET_POOL_WORK_NICE, "(the counts below assume so)");
+	side_open(&A, false, interval);
+	PUMP_UNTIL(threads_at_nice(up) == NET_POOL_THREADS + NET_POOL_WORK,
+		   "%d threads at nice %d under sync = interval", threads_at_nice(up), up);
+	side_close(&A);
+	side_open(&A, false, always);
+	PUMP_UNTIL(threads_at_nice(up) == NET_POOL_WORK,
+		   "%d threads at nice %d under sync = always", threads_at_nice(up), up);
 }
 
 /* NET_POOL_WORK long jobs (merges) take every work slot; a durable batch
