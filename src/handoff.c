@@ -25,7 +25,7 @@ static const char *const tstate_name[] = { "waiting", "delivering", "paused" };
 /* A key of a batch, and the hash of the version sent. */
 typedef struct sent_key {
 	uint8_t *key;
-	size_t klen;
+	size_t klen, vlen;
 	uint64_t hash;
 } sent_key;
 
@@ -66,6 +66,16 @@ typedef struct target {
 	uint64_t found_ms;        /* when this process first held it */
 	uint64_t age0_ms;         /* its age then (its .since file) */
 	uint64_t delivered;       /* keys delivered (this process) */
+	/* Removal of a pass's delivered keys: while the store sees no write
+	 * (its append count stays pass_writes), a delivered batch's keys are
+	 * only counted (held_*); a pass that delivers the whole unchanged
+	 * store then drops it whole (whole_drop), no key removed one by one.
+	 * After a write, the pass removes what it delivers key by key. */
+	uint64_t pass_writes;
+	bool per_key;             /* this pass removes key by key */
+	bool per_key_next;        /* so does the next: a whole drop failed its count */
+	bool drop_ready;          /* delivered whole: drop when no sync holds it */
+	uint64_t held_keys, held_bytes;
 	char error[160];          /* the last error, "" when none */
 	struct target *next;
 } target;
@@ -302,12 +312,33 @@ static void store_size(handoff *h, uint32_t idx, uint64_t *keys, uint64_t *bytes
 	*bytes = st.live_bytes;
 }
 
+/* What a target still has to deliver: its store, less what a pass
+ * delivered already and drops with the store at its end. */
+static void pending_size(handoff *h, const target *t, uint64_t *keys, uint64_t *bytes)
+{
+	store_size(h, t->idx, keys, bytes);
+	*keys -= t->held_keys < *keys ? t->held_keys : *keys;
+	*bytes -= t->held_bytes < *bytes ? t->held_bytes : *bytes;
+}
+
+/* Appends (puts and deletes) to a hint store since it was opened. */
+static uint64_t store_writes(handoff *h, uint32_t idx)
+{
+	bitcask *bc = vnode_store_of(h->env.vs, idx);
+	bitcask_stats st;
+
+	if (bc == NULL)
+		return 0;
+	bitcask_stats_get(bc, &st, NULL, NULL);
+	return st.writes;
+}
+
 static uint64_t total_bytes(handoff *h)
 {
 	uint64_t sum = 0, k, b;
 
 	for (target *t = h->targets; t != NULL; t = t->next) {
-		store_size(h, t->idx, &k, &b);
+		pending_size(h, t, &k, &b);
 		sum += b;
 	}
 	return sum;
@@ -435,6 +466,8 @@ bool handoff_has(handoff *h, const void *key, size_t klen)
 static void pause_target(target *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void pump(target *t);
 static void pass_end(target *t);
+static void drop_whole(target *t);
+static void drop_store(target *t);
 
 static void retry_later(void *arg)
 {
@@ -522,6 +555,7 @@ static int read_batch(void *arg)
 		}
 		memcpy(sk->key, k, kl);
 		sk->klen = kl;
+		sk->vlen = vl;
 		sk->hash = siphash24(&h->hkey, v, vl);
 		hb->nkeys++;
 		n++;
@@ -751,7 +785,6 @@ static void pass_end(target *t)
 {
 	handoff *h = t->h;
 	uint64_t keys, bytes;
-	int rc;
 
 	vnode_iter_close(t->it);
 	t->it = NULL;
@@ -759,11 +792,51 @@ static void pass_end(target *t)
 	store_size(h, t->idx, &keys, &bytes);
 	h->st.active--;
 	t->state = T_WAITING;
+	if (keys > 0 && !t->per_key && store_writes(h, t->idx) == t->pass_writes) {
+		if (t->held_keys == keys) {
+			t->drop_ready = true;   /* every key it holds is delivered */
+			drop_whole(t);          /* may free t */
+			return;
+		}
+		/* (cannot happen: the pass read every key of a store nobody
+		 * wrote to) -- remove key by key next time, not loop */
+		dkv_log_opt(h->env.log, DKV_LOG_WARNING, "handoff to %s: a pass delivered %" PRIu64
+			    " keys of a store of %" PRIu64 "; the next pass removes them one by one",
+			    t->owner, t->held_keys, keys);
+		t->per_key_next = true;
+	}
+	t->held_keys = t->held_bytes = 0;
 	if (keys > 0)
 		return;   /* written meanwhile: the next tick starts a new pass */
-	rc = vnode_drop(h->env.vs, t->idx);
+	drop_store(t);
+}
+
+/* A pass delivered the whole store and it saw no write since: drop it
+ * (again at the next tick when a sync batch holds it).  A write since
+ * then (a new hint) means another pass, which sends these keys again. */
+static void drop_whole(target *t)
+{
+	handoff *h = t->h;
+
+	if (store_writes(h, t->idx) != t->pass_writes) {
+		t->drop_ready = false;
+		t->held_keys = t->held_bytes = 0;
+		return;
+	}
+	drop_store(t);
+}
+
+/* Drop the hint store of t, whose keys are all delivered, and free t; or
+ * keep it for the next tick. */
+static void drop_store(target *t)
+{
+	handoff *h = t->h;
+	int rc = vnode_drop(h->env.vs, t->idx);
+
 	if (rc == -EBUSY)
 		return;   /* a sync batch holds the store: the next tick drops it */
+	t->drop_ready = false;
+	t->held_keys = t->held_bytes = 0;
 	if (rc != 0) {
 		dkv_log_opt(h->env.log, DKV_LOG_WARNING, "dropping the emptied hint store for %s: %s",
 			    t->owner, dkv_strerror(rc));
@@ -798,6 +871,7 @@ static void delete_slice(void *arg)
 			if (vnode_get_raw(h->env.vs, t->idx, sk->key, sk->klen, &v, &vl) == 0 &&
 			    siphash24(&h->hkey, v, vl) == sk->hash &&
 			    vnode_delete(h->env.vs, t->idx, sk->key, sk->klen) == 0) {
+				h->st.removed_keys++;
 				t->delivered++;
 				h->st.delivered_keys++;
 				h->st.delivered_bytes += sk->klen + vl;
@@ -826,6 +900,25 @@ static void batch_delivered(target *t, hbatch *hb)
 
 	t->backoff_ms = 0;
 	t->error[0] = '\0';
+	if (!t->per_key && store_writes(h, t->idx) == t->pass_writes) {
+		/* the store is what the pass opened: its keys go with it whole
+		 * at the pass's end (pass_end), none removed one by one */
+		for (size_t i = 0; i < hb->nkeys; i++) {
+			uint64_t b = hb->keys[i].klen + hb->keys[i].vlen;
+
+			t->held_keys++;
+			t->held_bytes += b;
+			t->delivered++;
+			h->st.delivered_keys++;
+			h->st.delivered_bytes += b;
+		}
+		batch_free(hb);
+		pump(t);
+		return;
+	}
+	/* written meanwhile: what this pass delivers from now on leaves key by
+	 * key; what it held back stays for the next pass to send again */
+	t->per_key = true;
 	hb->next = NULL;
 	hb->ndone = 0;
 	*h->done_tail = hb;
@@ -884,6 +977,10 @@ static void tick(void *arg)
 		uint64_t keys, bytes;
 		int rc;
 
+		if (t->drop_ready) {
+			drop_whole(t);   /* may free t: stop walking */
+			break;
+		}
 		if (h->st.active >= h->env.cfg->handoff_concurrency)
 			break;
 		if (t->state != T_WAITING || t->rd != NULL || t->nrehome > 0 || t->ndone > 0)
@@ -907,6 +1004,10 @@ static void tick(void *arg)
 		t->state = T_ACTIVE;
 		t->pass_over = false;
 		t->not_before_ms = 0;
+		t->pass_writes = store_writes(h, t->idx);
+		t->per_key = t->per_key_next;
+		t->per_key_next = false;
+		t->held_keys = t->held_bytes = 0;
 		h->st.active++;
 		pump(t);
 	}
@@ -1025,7 +1126,7 @@ void handoff_stats_get(handoff *h, handoff_stats *st)
 	for (target *t = h->targets; t != NULL; t = t->next) {
 		uint64_t k, b;
 
-		store_size(h, t->idx, &k, &b);
+		pending_size(h, t, &k, &b);
 		st->pending_keys += k;
 		st->pending_bytes += b;
 	}
@@ -1046,7 +1147,7 @@ int handoff_report(handoff *h, msgpack_packer *pk)
 	for (target *t = h->targets; t != NULL; t = t->next) {
 		uint64_t k, b;
 
-		store_size(h, t->idx, &k, &b);
+		pending_size(h, t, &k, &b);
 		pending += k;
 		n++;
 	}
@@ -1058,7 +1159,7 @@ int handoff_report(handoff *h, msgpack_packer *pk)
 	for (target *t = h->targets; t != NULL; t = t->next) {
 		uint64_t k, b;
 
-		store_size(h, t->idx, &k, &b);
+		pending_size(h, t, &k, &b);
 		PK(msgpack_pack_map(pk, 6));
 		PK(pack_str(pk, "node"));
 		PK(pack_str(pk, t->owner));

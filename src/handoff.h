@@ -35,17 +35,25 @@
  *   fdatasync of its own; a forced sync per batch synced every dirty store
  *   of the node each time, which is what held deliveries to a few MB/s and
  *   foreground p99 to seconds), under the other policies after a sync
- *   batch of its own.  Only then does the fallback remove the batch's keys
- *   from the hint store, HANDOFF_SLICE_PAIRS per loop turn too (a timed
- *   sync answers a second's batches at once) -- each only if it still
- *   holds the very version it sent (a write that came in meanwhile stays
- *   for the next pass).  An
+ *   batch of its own.  Only then is the batch done with.  While nobody
+ *   writes to the store (its append count is what it was when the pass
+ *   opened it), the fallback only counts the batch's keys; a pass that
+ *   ends with every batch answered and as many keys delivered as the
+ *   store holds deletes the store whole (a read and an append per key,
+ *   on the fallback's loop, was half the drain's cost there).  After a
+ *   write to the store (a hint that came in during the pass), each
+ *   answered batch's keys are removed instead, HANDOFF_SLICE_PAIRS per
+ *   loop turn (a timed sync answers a second's batches at once) -- each
+ *   only if it still holds the very version it sent (a write that came
+ *   in meanwhile stays for the next pass); the keys only counted stay
+ *   too, and the next pass sends them again.  An
  *   interrupted delivery (either side restarting, a connection failing, a
  *   timeout, a refused batch) pauses and forgets its batches in flight,
  *   which stay in the store and are sent again by the next pass: a merge
  *   of the same version changes nothing.  When a pass ends (iterator done,
- *   every batch answered) with the store empty, the store is deleted;
- *   otherwise another pass starts.  Deletes travel as what they are,
+ *   every batch answered) with the store empty or delivered whole, the
+ *   store is deleted (at the next tick if a sync batch holds it, unless
+ *   a write came in meanwhile); otherwise another pass starts.  Deletes travel as what they are,
  *   tombstones.
  *
  * LIFECYCLE OF A TARGET (one per hint store)
@@ -129,7 +137,9 @@ typedef struct handoff_stats {
 	uint64_t pending_keys, pending_bytes;  /* held for others now */
 	uint64_t hinted;             /* hinted writes taken */
 	uint64_t refused;            /* hinted writes refused past a bound */
-	uint64_t delivered_keys, delivered_bytes;
+	uint64_t delivered_keys, delivered_bytes;  /* acknowledged by their owners
+	                                            * (a key sent again counts again) */
+	uint64_t removed_keys;       /* delivered keys removed one at a time */
 	uint64_t received_keys;      /* pairs merged for fallbacks (as owner) */
 	uint64_t batches, batch_errors;
 	uint32_t active;             /* deliveries running */

@@ -575,6 +575,7 @@ void node_stats_get(const node *n, node_stats *st)
 	handoff_stats_get(n->ho, &hs);
 	st->hints_pending = hs.pending_keys;
 	st->hints_delivered = hs.delivered_keys;
+	st->hints_removed = hs.removed_keys;
 	st->hints_refused = hs.refused;
 	aae_stats_get(n->ae, &as);
 	st->aae_exchanges = as.exchanges;

@@ -111,6 +111,8 @@ typedef struct node_stats {
 	uint64_t id_conflicts;                 /* entries with a member's id and another actor */
 	uint64_t hints_pending;                /* keys held for other nodes (handoff.h) */
 	uint64_t hints_delivered;              /* keys handed off to their owners */
+	uint64_t hints_removed;                /* of them, removed from a hint store one
+	                                        * at a time (not rendered: tests) */
 	uint64_t hints_refused;                /* hinted writes refused past a bound */
 	uint64_t aae_exchanges;                /* anti-entropy exchanges completed */
 	uint64_t aae_repaired;                 /* keys they sent or asked for */
