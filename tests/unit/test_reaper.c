@@ -9,12 +9,15 @@
 #include "config.h"
 
 #include <criterion/criterion.h>
+#include <dirent.h>
+#include <ftw.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "bitcask/bitcask.h"
 #include "crig.h"
 #include "error.h"
 #include "object.h"
@@ -74,6 +77,72 @@ static uint64_t wait_stored(crig *r, uint64_t want, uint64_t limit_ms)
 	}
 }
 
+static void quiet(void *ctx, int level, const char *msg)
+{
+	(void)ctx;
+	if (level == 0)
+		cr_log_error("%s", msg);
+}
+
+/* Merge every partition store under a closed node's data directory DIR
+ * (bitcask_merge rewrites every immutable file: after a reopen, all of
+ * them). */
+static void merge_all(const char *dir)
+{
+	char path[512], err[256];
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/partitions", dir);
+	cr_assert_not_null(d = opendir(path), "%s", path);
+	while ((de = readdir(d)) != NULL) {
+		bitcask_config cfg;
+		bitcask *bc;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/partitions/%s", dir, de->d_name);
+		bitcask_config_init(&cfg);
+		cfg.log = quiet;
+		cr_assert_eq(bitcask_open(&bc, path, &cfg, err, sizeof(err)), 0, "%s: %s", path, err);
+		cr_assert_eq(bitcask_merge(bc), 0, "%s", path);
+		cr_assert_eq(bitcask_close(bc), 0, "%s", path);
+	}
+	closedir(d);
+}
+
+/* How many times the bytes of a key occur in the files under a directory
+ * (nftw has no context argument: these are its). */
+static const char *scan_key;
+static size_t scan_hits;
+
+static int scan_file(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	FILE *f;
+	char *buf;
+	size_t n, kl = strlen(scan_key);
+
+	(void)ftw;
+	if (type != FTW_F || st->st_size == 0)
+		return 0;
+	cr_assert_not_null(buf = malloc((size_t)st->st_size));
+	cr_assert_not_null(f = fopen(path, "rb"), "%s", path);
+	n = fread(buf, 1, (size_t)st->st_size, f);
+	fclose(f);
+	for (size_t i = 0; i + kl <= n; i++)
+		scan_hits += memcmp(buf + i, scan_key, kl) == 0;
+	free(buf);
+	return 0;
+}
+
+static size_t occurrences(const char *dir, const char *key)
+{
+	scan_key = key;
+	scan_hits = 0;
+	cr_assert_eq(nftw(dir, scan_file, 16, FTW_PHYS), 0, "%s", dir);
+	return scan_hits;
+}
+
 static void start(crig *r, size_t n, uint64_t seed)
 {
 	crig_prepare(r, n, seed, "always");
@@ -117,6 +186,25 @@ Test(reaper, tombstones_are_reaped_everywhere_and_stay_deleted)
 		key_of(key, sizeof(key), k);
 		cr_assert_eq(get_is(&r, (size_t)k % 3, key, k % 2 ? "v" : NULL, 3), 1, "%s (seed %llu)",
 			     key, (unsigned long long)seed);
+	}
+	/* and gone from the disk once the stores are merged: no value, no
+	 * tombstone of a reaped key is left (its space is reclaimed), while
+	 * every live key is found (the scan sees keys) */
+	for (size_t i = 0; i < 3; i++) {
+		close_node(&r, i);
+		merge_all(r.dir[i]);
+		for (int k = 0; k < NKEYS; k++) {
+			size_t hits;
+
+			key_of(key, sizeof(key), k);
+			hits = occurrences(r.dir[i], key);
+			if (k % 2)
+				cr_assert_gt(hits, 0, "live %s not found in node %zu's files", key, i);
+			else
+				cr_assert_eq(hits, 0, "reaped %s is still in node %zu's files %zu times "
+					     "after a merge (seed %llu)", key, i, hits,
+					     (unsigned long long)seed);
+		}
 	}
 	crig_fini(&r);
 }
