@@ -114,7 +114,10 @@ struct aae {
 	bool building;               /* a build job runs */
 	uint32_t next_build, next_p;
 	uint64_t next_exchange_ms;
-	uint64_t budget;             /* bytes that may be sent this tick */
+	int64_t budget;              /* bytes that may be sent now: a tick's worth
+	                              * added every tick (never more than one tick's
+	                              * worth), negative after symbol answers
+	                              * (a debt the object sends wait out) */
 	uint64_t next_id;
 	exchange ex;
 	session sess[SESSIONS];
@@ -432,13 +435,14 @@ static void senders_pump(aae *a)
 				continue;
 			}
 
-			if (len > a->budget && a->budget < a->env.cfg->aae_rate / 4)
+			if ((int64_t)len > a->budget &&
+			    a->budget < (int64_t)(a->env.cfg->aae_rate * AAE_TICK_MS / 1000) / 4)
 				break;   /* a frame larger than a tick's budget goes alone */
 			if (a->env.w->ops->send(a->env.w, s->to, s->frames.data + from, len) != 0) {
 				s->rc = -EAGAIN;
 				break;
 			}
-			a->budget = a->budget > len ? a->budget - len : 0;
+			a->budget = a->budget > (int64_t)len ? a->budget - (int64_t)len : 0;
 			a->st.bytes += len;
 			if (s->for_exchange)
 				a->ex.bytes += len;
@@ -738,7 +742,7 @@ void aae_sym(aae *a, const peer_msg *pm)
 	    placement_intern(a->env.pl, pm->from) != ex->peer)
 		return;
 	if (pm->code != 0) {
-		exchange_end(a, "failed: the peer has no tree ready", false);
+		exchange_end(a, "failed: the peer has no tree ready, or is busy", false);
 		return;
 	}
 	if (pm->count == ex->root.count && pm->root == ex->root.hash) {
@@ -855,6 +859,8 @@ void aae_req(aae *a, const peer_msg *pm)
 		code = PROTO_ERR_OVERLOAD;
 	if (code == 0 && pm->first == 0 && pm->count == s->root.count && pm->root == s->root.hash)
 		n = 0;   /* equal: the asker needs no symbols */
+	if (code == 0 && n > 0 && a->budget < 0)
+		code = PROTO_ERR_OVERLOAD;   /* what we sent is not paid for yet: ask later */
 	if (code == 0 && (syms = malloc((n ? n : 1) * sizeof(*syms))) == NULL)
 		code = PROTO_ERR_OVERLOAD;
 	if (code == 0 && riblt_encoder_produce(s->enc, syms, n) != 0)
@@ -870,8 +876,12 @@ void aae_req(aae *a, const peer_msg *pm)
 	if (peer_encode_aaesym(&a->pb, pm->id, *a->env.self, pm->partition, code,
 			       code ? 0 : s->root.count, code ? 0 : s->root.hash,
 			       code ? "" : (const void *)run, code ? 0 : runlen) == 0 &&
-	    a->env.w->ops->send(a->env.w, from, a->pb.data, a->pb.size) == 0)
+	    a->env.w->ops->send(a->env.w, from, a->pb.data, a->pb.size) == 0) {
+		/* answered at once (the asker's exchange waits for it), and
+		 * paid for by this node's next object sends */
 		a->st.bytes += a->pb.size;
+		a->budget -= (int64_t)a->pb.size;
+	}
 	free(syms);
 	free(run);
 }
@@ -917,7 +927,9 @@ static void tick(void *arg)
 	uint64_t now = now_ms(a);
 
 	a->tick = a->env.w->ops->timer_add(a->env.w, AAE_TICK_MS, tick, a);
-	a->budget = a->env.cfg->aae_rate * AAE_TICK_MS / 1000;
+	a->budget += (int64_t)(a->env.cfg->aae_rate * AAE_TICK_MS / 1000);
+	if (a->budget > (int64_t)(a->env.cfg->aae_rate * AAE_TICK_MS / 1000))
+		a->budget = (int64_t)(a->env.cfg->aae_rate * AAE_TICK_MS / 1000);
 	for (int i = 0; i < SESSIONS; i++)
 		if (a->sess[i].peer != NULL && now - a->sess[i].used_ms > AAE_TIMEOUT_MS) {
 			riblt_encoder_free(a->sess[i].enc);

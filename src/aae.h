@@ -35,6 +35,9 @@
  *   An emptied replica (count 0 on either side) is not decoded: the side
  *   that has keys sends them all, as a transfer would.
  *   Repairs flow at most aae_rate bytes a second (symbols and objects):
+ *   objects wait for the budget; symbol answers go at once and put the
+ *   node in debt, which its later sends wait out, and while in debt it
+ *   answers exchanges that need symbols OVERLOAD (the asker moves on);
  *   the next exchange waits until the last one's bytes are paid for.
  *
  *   Bound: a node holding H partitions, each with N-1 other primaries,
