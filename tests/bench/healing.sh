@@ -35,6 +35,10 @@
 #                    foreground at the same rate until `dynkv-admin hints`
 #                    says 0 pending on nodes 1-3 (the foreground is then
 #                    stopped with SIGINT: its report covers the drain).
+#         CPU: the four nodes' processes (every thread, /proc/PID/stat)
+#         and the machine's busy share over each idle and handoff run, and
+#         the drain's own cost: the handoff run's node CPU less the idle
+#         run's rate over as long, per MB delivered.
 #         Default handoff_rate (32M) and handoff_concurrency (2) unless
 #         HANDOFF_OPTS says otherwise.  Each foreground run leaves a line
 #         every DRAIN_INTERVAL (0.25 s) in $BENCH_DIR/drain-*.err
@@ -97,6 +101,32 @@ port_of() { echo $((base_port + $1 - 1)); }
 addr_of() { echo "127.0.0.1:$(port_of "$1")"; }
 log() { echo "# $(date +%T) $*"; }
 result() { echo "RESULT $*"; }
+# CPU accounting, in clock ticks: cpu_nodes N...: user + system time of
+# the running nodes' processes (every thread; a node not running counts
+# 0); cpu_machine: "busy total" of the whole machine (/proc/stat: busy =
+# user + nice + system + irq + softirq + steal).
+cpu_nodes() {
+	local n s=0 t
+	for n in "$@"; do
+		[[ -n ${pid[$n]:-} && -r /proc/${pid[$n]}/stat ]] || continue
+		t=$(sed 's/.*) //' "/proc/${pid[$n]}/stat" | awk '{print $12 + $13}') || t=0
+		s=$((s + ${t:-0}))
+	done
+	echo "$s"
+}
+cpu_machine() { awk '/^cpu / {print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
+# cpu_line NAME SECONDS NODE_TICKS0 NODE_TICKS1 "BUSY0 TOTAL0" "BUSY1 TOTAL1":
+# the nodes' CPU in cores and the machine's busy share over a window.
+cpu_line() {
+	local hz; hz=$(getconf CLK_TCK)
+	python3 -c "
+import sys
+name, secs, n0, n1, hz = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[7])
+b0, t0 = map(int, sys.argv[5].split()); b1, t1 = map(int, sys.argv[6].split())
+cores = (n1 - n0) / hz / secs
+print('RESULT cpu %-18s dynkvd %.2f cores, machine %.0f%% busy over %.1f s' % (name, cores, 100.0 * (b1 - b0) / max(1, t1 - t0), secs))
+print('CPU %s %.4f' % (name, cores))" "$@" "$hz"
+}
 
 # start N [OPTION...]: start node N (data in $bench_dir/nodeN), wait until it
 # answers (30 s at most).
@@ -288,8 +318,13 @@ do_drain() {
 	log "foreground: mixed:50/50 R=2 W=2 at $rate ops/s (--rate), 16 clients, 64 x pipeline headroom"
 	local fgopts=(--host "$fg" --workload mixed:50/50 --no-preload --keys "$fgk" --key-prefix fg:
 		      -r 2 -w 2 --clients 16 --pipeline 8 --rate "$rate" --interval "${DRAIN_INTERVAL:-0.25}")
+	local c0 c1 m0 m1 w0 w1 idle_cores=() hand_cores
 	for ((i = 1; i <= runs; i++)); do
+		c0=$(cpu_nodes 1 2 3 4); m0=$(cpu_machine); w0=$(now)
 		bench "drain-idle$i" "${fgopts[@]}" --duration "$idle"
+		c1=$(cpu_nodes 1 2 3 4); m1=$(cpu_machine); w1=$(now)
+		cpu_line "drain-idle$i" "$(python3 -c "print($w1 - $w0)")" "$c0" "$c1" "$m0" "$m1" | tee "$bench_dir/cpu-idle$i" | grep -v '^CPU'
+		idle_cores[i]=$(awk '/^CPU/ {print $3}' "$bench_dir/cpu-idle$i")
 		# the same restart of node 4 with nothing to hand off: what the
 		# restart alone costs the foreground
 		crash 4
@@ -309,6 +344,7 @@ do_drain() {
 		"$BENCH" --json "${fgopts[@]}" --duration 3600 >"$bench_dir/drain-fg$i.json" 2>"$bench_dir/drain-fg$i.err" &
 		fpid=$!; bg_pids+=("$fpid")
 		sleep 1
+		c0=$(cpu_nodes 1 2 3 4); m0=$(cpu_machine)   # (node 4 is down: 0)
 		t0=$(now)
 		start 4 "${opts[@]}"
 		# Polled every 0.5 s, cheaply (each python3 costs the two
@@ -323,6 +359,7 @@ do_drain() {
 			((++polls < 1200)) || { echo "hints not drained after 10 min: $p pending" >&2; exit 1; }
 			sleep 0.5
 		done
+		c1=$(cpu_nodes 1 2 3 4); m1=$(cpu_machine); w1=$(now)
 		kill -INT "$fpid"
 		t1=$(python3 - "$t0" "$(addr_of 4)" "$bench_dir"/node{1,2,3}.log <<'EOF'
 import datetime, sys
@@ -344,6 +381,14 @@ EOF
 		python3 -c "
 t0, tu, t1, b = $t0, ${t_up:-$t0}, $t1, $b0
 print('RESULT drain run $i: %d keys, %.1f MB in %.1f s from restart (%.1f s after seen up) = %.1f MB/s' % ($p0, b / 1e6, t1 - t0, t1 - tu, b / 1e6 / (t1 - t0)))"
+		# the drain's own CPU: the nodes' CPU over the handoff run less
+		# what the idle run before it took over as long (node 4's start
+		# is counted: the restart run shows what it costs alone)
+		cpu_line "drain-handoff$i" "$(python3 -c "print($w1 - $t0)")" "$c0" "$c1" "$m0" "$m1" | tee "$bench_dir/cpu-handoff$i" | grep -v '^CPU'
+		hand_cores=$(awk '/^CPU/ {print $3}' "$bench_dir/cpu-handoff$i")
+		python3 -c "
+secs, hc, ic, mb = $w1 - $t0, $hand_cores, ${idle_cores[i]}, $b0 / 1e6
+print('RESULT cpu drain run $i: %.2f core-seconds above the idle run for %.1f MB = %.0f core-ms per MB' % ((hc - ic) * secs, mb, (hc - ic) * secs * 1000 / mb))"
 	done
 	for n in 1 2 3 4; do stop "$n"; done
 }
