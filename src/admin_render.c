@@ -706,6 +706,82 @@ static int text_hints(FILE *f, const mpr *m)
 	return rc != 0 ? rc : text_rest(f, m, handled);
 }
 
+/* A cell, with a null shown as "-" (c is taken; NULL stays NULL). */
+static char *null_dash(char *c)
+{
+	if (c != NULL && strcmp(c, "null") == 0) {
+		free(c);
+		return strdup("-");
+	}
+	return c;
+}
+
+/*
+ * aae: one row per partition held -- its tree's state, age and keys, and
+ * its last exchange: how long ago, with whom, the keys it repaired and
+ * how it ended ("-" where there was none) -- then the totals in two
+ * lines.  (Tree roots, compared counts and per-exchange bytes are in the
+ * JSON.)
+ */
+static int text_aae(FILE *f, const mpr *m)
+{
+	static const char *const hdr[] = { "PART", "STATE", "AGE_S", "KEYS", "LAST_S", "PEER",
+					   "REPAIRED", "RESULT" };
+	static const bool right[] = { true, false, true, true, true, false, true, false };
+	static const char *const pkeys[] = { "partition", "state", "age_s", "keys" };
+	static const char *const lkeys[] = { "ago_s", "peer", "repaired", "result" };
+	static const char *const tkeys[] = { "exchanges", "equal", "failed", "repaired", "bytes",
+					     "trees_ready", "builds", "build_ms" };
+	static const char *const handled[] = { "partitions", "totals", NULL };
+	enum { NCOL = 8, NTOT = 8 };
+	char **cells = NULL, *t[NTOT] = { NULL };
+	size_t nrows = 0;
+	mpr arr, tot;
+	uint64_t n;
+	int rc = 0;
+
+	if (!find_kind(m, "partitions", K_ARRAY, &arr) || !find_kind(m, "totals", K_MAP, &tot)) {
+		arr = *m;       /* not the schema: all of it, generically */
+		return text_block(f, &arr, 0, false, NULL, NULL);
+	}
+	if (mpr_array(&arr, &n) != 0 || n > mpr_left(&arr))
+		return DKV_EPROTO;
+	if ((cells = calloc(n * NCOL + 1, sizeof(*cells))) == NULL)
+		return -ENOMEM;
+	nrows = (size_t)n;
+	for (size_t i = 0; rc == 0 && i < nrows; i++) {
+		mpr el = arr, last;
+		bool has_last = find_kind(&el, "last", K_MAP, &last);
+
+		for (size_t k = 0; k < 4; k++) {
+			cells[i * NCOL + k] = null_dash(cell(&el, pkeys[k]));
+			cells[i * NCOL + 4 + k] = has_last ? null_dash(cell(&last, lkeys[k]))
+							   : strdup("-");
+		}
+		for (size_t k = 0; k < NCOL; k++)
+			if (cells[i * NCOL + k] == NULL)
+				rc = -ENOMEM;
+		if (rc == 0 && skip(&arr) != 0)
+			rc = DKV_EPROTO;
+	}
+	for (size_t k = 0; rc == 0 && k < NTOT; k++)
+		if ((t[k] = cell(&tot, tkeys[k])) == NULL)
+			rc = -ENOMEM;
+	if (rc == 0) {
+		if (nrows > 0) {
+			put_table(f, hdr, right, NCOL, cells, nrows);
+			putc('\n', f);
+		}
+		fprintf(f, "exchanges: %s (%s equal, %s failed), %s keys repaired, %s bytes sent\n",
+			t[0], t[1], t[2], t[3], t[4]);
+		fprintf(f, "trees: %s of %zu ready, %s builds in %s ms\n", t[5], nrows, t[6], t[7]);
+	}
+	for (size_t k = 0; k < NTOT; k++)
+		free(t[k]);
+	free_cells(cells, nrows * NCOL);
+	return rc != 0 ? rc : text_rest(f, m, handled);
+}
+
 /*
  * preflist: "partition P, n N", then one row per entry of the preference
  * list in order: its position (from 1), the member, whether it is one of
@@ -992,6 +1068,8 @@ static int text_top(FILE *f, const mpr *m, const char *command)
 		return text_preflist(f, m);
 	if (strcmp(command, "hints") == 0)
 		return text_hints(f, m);
+	if (strcmp(command, "aae") == 0)
+		return text_aae(f, m);
 	if (strcmp(command, "join") == 0 || strcmp(command, "leave") == 0 ||
 	    strcmp(command, "remove") == 0)
 		return text_message(f, m);

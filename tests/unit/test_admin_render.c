@@ -266,6 +266,88 @@ static void preflist_map(void)
 	}
 }
 
+/* --- aae ------------------------------------------------------------------ */
+
+static void aae_map(bool extra)
+{
+	msgpack_pack_map(&pk, extra ? 3 : 2);
+	s_("partitions");
+	msgpack_pack_array(&pk, 3);
+	msgpack_pack_map(&pk, 6);
+	kv_u("partition", 0);
+	kv_s("state", "ready");
+	kv_u("age_s", 13);
+	kv_u("keys", 1841);
+	kv_u("root", 9631480231102827681u);
+	s_("last");
+	msgpack_pack_map(&pk, 6);
+	kv_u("ago_s", 1);
+	kv_s("peer", "10.0.0.1:7070");
+	kv_u("compared", 1841);
+	kv_u("repaired", 0);
+	kv_u("bytes", 29);
+	kv_s("result", "equal");
+	msgpack_pack_map(&pk, 6);
+	kv_u("partition", 1);
+	kv_s("state", "building");
+	s_("age_s");
+	msgpack_pack_nil(&pk);
+	kv_u("keys", 0);
+	kv_u("root", 0);
+	s_("last");
+	msgpack_pack_nil(&pk);
+	msgpack_pack_map(&pk, 3);       /* missing keys, a last of the wrong type */
+	kv_u("partition", 7);
+	kv_s("state", "ready");
+	kv_u("last", 5);
+	s_("totals");
+	msgpack_pack_map(&pk, 8);
+	kv_u("exchanges", 89);
+	kv_u("equal", 87);
+	kv_u("failed", 3);
+	kv_u("repaired", 41);
+	kv_u("bytes", 48913);
+	kv_u("builds", 64);
+	kv_u("build_ms", 27);
+	kv_u("trees_ready", 2);
+	if (extra)
+		kv_s("note", "from a newer node");
+}
+
+Test(render, aae_table)
+{
+	aae_map(true);
+	expect_text("aae", sb.data, sb.size,
+		    "PART  STATE     AGE_S  KEYS  LAST_S  PEER           REPAIRED  RESULT\n"
+		    "   0  ready        13  1841       1  10.0.0.1:7070         0  equal\n"
+		    "   1  building      -     0       -  -                     -  -\n"
+		    "   7  ready         -     -       -  -                     -  -\n"
+		    "\n"
+		    "exchanges: 89 (87 equal, 3 failed), 41 keys repaired, 48913 bytes sent\n"
+		    "trees: 2 of 3 ready, 64 builds in 27 ms\n"
+		    "\n"
+		    "note: from a newer node\n");
+}
+
+Test(render, aae_of_the_wrong_shape_falls_back_to_generic)
+{
+	msgpack_pack_map(&pk, 1);
+	kv_u("partitions", 3);
+	expect_text("aae", sb.data, sb.size, "partitions: 3\n");
+	done();
+	start();
+	/* no partitions held: the totals alone */
+	msgpack_pack_map(&pk, 2);
+	s_("partitions");
+	msgpack_pack_array(&pk, 0);
+	s_("totals");
+	msgpack_pack_map(&pk, 1);
+	kv_u("exchanges", 0);
+	expect_text("aae", sb.data, sb.size,
+		    "exchanges: 0 (- equal, - failed), - keys repaired, - bytes sent\n"
+		    "trees: - of 0 ready, - builds in - ms\n");
+}
+
 Test(render, preflist_table)
 {
 	preflist_map();
