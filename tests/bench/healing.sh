@@ -318,7 +318,7 @@ do_drain() {
 	log "foreground: mixed:50/50 R=2 W=2 at $rate ops/s (--rate), 16 clients, 64 x pipeline headroom"
 	local fgopts=(--host "$fg" --workload mixed:50/50 --no-preload --keys "$fgk" --key-prefix fg:
 		      -r 2 -w 2 --clients 16 --pipeline 8 --rate "$rate" --interval "${DRAIN_INTERVAL:-0.25}")
-	local c0 c1 m0 m1 w0 w1 idle_cores=() hand_cores
+	local c0 c1 m0 m1 w0 w1 idle_cores=() hand_cores restart_cs
 	for ((i = 1; i <= runs; i++)); do
 		c0=$(cpu_nodes 1 2 3 4); m0=$(cpu_machine); w0=$(now)
 		bench "drain-idle$i" "${fgopts[@]}" --duration "$idle"
@@ -332,9 +332,14 @@ do_drain() {
 		"$BENCH" --json "${fgopts[@]}" --duration "$((idle + 1))" >"$bench_dir/drain-restart$i.json" 2>"$bench_dir/drain-restart$i.err" &
 		fpid=$!; bg_pids+=("$fpid")
 		sleep 1
+		c0=$(cpu_nodes 1 2 3 4); m0=$(cpu_machine); w0=$(now)   # (node 4 is down: 0)
 		start 4 "${opts[@]}"
 		wait "$fpid" || true
+		c1=$(cpu_nodes 1 2 3 4); m1=$(cpu_machine); w1=$(now)
 		summary "drain-restart$i"
+		cpu_line "drain-restart$i" "$(python3 -c "print($w1 - $w0)")" "$c0" "$c1" "$m0" "$m1" | tee "$bench_dir/cpu-restart$i" | grep -v '^CPU'
+		restart_cs=$(python3 -c "print(($(awk '/^CPU/ {print $3}' "$bench_dir/cpu-restart$i") - ${idle_cores[i]}) * ($w1 - $w0))")
+		result "cpu restart run $i: $(printf %.2f "$restart_cs") core-seconds above the idle run (node 4's start)"
 		crash 4
 		wait_for 30 liveness_is down "$(addr_of 4)" 1 2 3 || { echo "node 4 not seen down" >&2; exit 1; }
 		bench "drain-write$i" --host "$fg" --workload get --requests 1 --keys "$keys" --key-prefix "h$i:" -w 2 --clients 16
@@ -388,7 +393,8 @@ print('RESULT drain run $i: %d keys, %.1f MB in %.1f s from restart (%.1f s afte
 		hand_cores=$(awk '/^CPU/ {print $3}' "$bench_dir/cpu-handoff$i")
 		python3 -c "
 secs, hc, ic, mb = $w1 - $t0, $hand_cores, ${idle_cores[i]}, $b0 / 1e6
-print('RESULT cpu drain run $i: %.2f core-seconds above the idle run for %.1f MB = %.0f core-ms per MB' % ((hc - ic) * secs, mb, (hc - ic) * secs * 1000 / mb))"
+cs = (hc - ic) * secs
+print('RESULT cpu drain run $i: %.2f core-seconds above the idle run for %.1f MB = %.0f core-ms per MB; less the restart run\'s %.2f: %.0f core-ms per MB' % (cs, mb, cs * 1000 / mb, $restart_cs, (cs - $restart_cs) * 1000 / mb))"
 	done
 	for n in 1 2 3 4; do stop "$n"; done
 }
