@@ -3,7 +3,8 @@
 # Deletes made while a replica is down stay deleted after it returns (its
 # hints delivered), after anti-entropy, after every node restarts, and
 # after the tombstones are reaped (every node's key count drops to the
-# live keys' replicas); then after another restart of every node.
+# live keys' replicas); then after another restart of every node; and
+# once the stores are merged, no deleted key is left in any file.
 # Every wait is bounded.
 . "${top_srcdir:-.}/tests/integration/lib.sh"
 
@@ -109,4 +110,40 @@ restart_all
 sleep 3
 check "... after another restart and anti-entropy ($(check_keys) wrong, $(total_keys) replicas)" \
 	eval 'test "$(check_keys)" -eq 0 && test "$(total_keys)" -eq "$want"'
+
+# Merge then drops them from disk.  Every node stopped, each of its stores
+# merged as a node's own merges do once a store holds enough dead data
+# (tests/unit/bitcask_merge_dir), and then no file of any node holds a
+# deleted key's bytes, while every live key is found on three nodes.
+for n in "${nodes[@]}"; do stop_node "$n"; done
+merged=0
+for n in "${nodes[@]}"; do
+	"$top_builddir/tests/unit/bitcask_merge_dir" "$tmp/$n" >/dev/null && merged=$((merged + 1))
+done
+check "every node's stores merged ($merged of 4)" test "$merged" -eq 4
+read -r dead live < <(python3 - "$NKEYS" "$tmp/n1" "$tmp/n2" "$tmp/n3" "$tmp/n4" <<'EOF'
+import os, re, sys
+nkeys, dirs = int(sys.argv[1]), sys.argv[2:]
+blobs = []
+for d in dirs:
+    parts = []
+    for root, _, files in os.walk(d):
+        for f in files:
+            with open(os.path.join(root, f), "rb") as fh:
+                parts.append(fh.read())
+    blobs.append(b"\0".join(parts))
+dead = live = 0
+for k in range(nkeys):
+    pat = re.compile(rb"key-%d(?![0-9])" % k)
+    copies = sum(1 for b in blobs if pat.search(b))
+    if k % 2 == 0:
+        dead += copies
+    elif copies >= 3:
+        live += 1
+print(dead, live)
+EOF
+)
+check "no record of a reaped key is left on disk once merged ($dead copies of $((NKEYS / 2)) deleted keys)" \
+	test "$dead" -eq 0
+check "... while every live key is on 3 nodes' disks ($live of $((NKEYS / 2)))" test "$live" -eq $((NKEYS / 2))
 finish
