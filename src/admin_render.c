@@ -10,6 +10,7 @@
  */
 
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -682,7 +683,7 @@ static int text_hints(FILE *f, const mpr *m)
 	static const char *const keys[] = { "node", "keys", "bytes", "state", "delivered", "error" };
 	static const char *const hdr[] = { "NODE", "KEYS", "BYTES", "STATE", "DELIVERED", "ERROR" };
 	static const bool right[] = { false, true, true, false, true, false };
-	static const char *const handled[] = { "targets", "pending", NULL };
+	static const char *const handled[] = { "targets", "pending", "pace", NULL };
 	enum { NCOL = 6 };
 	char **cells = NULL;
 	size_t nrows = 0;
@@ -701,6 +702,15 @@ static int text_hints(FILE *f, const mpr *m)
 
 		fprintf(f, "%spending: %s keys\n", nrows > 0 ? "\n" : "", c ? c : "?");
 		free(c);
+	}
+	if (rc == 0 && nrows > 0 && find_kind(m, "pace", K_MAP, &v)) {
+		uint64_t rate, delay, owner, slow;
+
+		if (get_uint(&v, "rate", &rate) && get_uint(&v, "delay_us", &delay) &&
+		    get_uint(&v, "owner_delay_us", &owner) && get_uint(&v, "slowdowns", &slow))
+			fprintf(f, "pace: %.1f MB/s a delivery (loop delay %" PRIu64 " us, owner's %"
+				PRIu64 " us; slowed %" PRIu64 " times)\n", (double)rate / 1e6, delay,
+				owner, slow);
 	}
 	free_cells(cells, nrows * NCOL);
 	return rc != 0 ? rc : text_rest(f, m, handled);

@@ -203,6 +203,26 @@ static bool parse_duration(const char *s, uint64_t *v)
 	return parse_duration_as(s, v, 1);
 }
 
+/* Microseconds: a bare number, or with us, ms or s. */
+static bool parse_micros(const char *s, uint64_t *v)
+{
+	uint64_t x, mult;
+	if (!parse_digits(&s, &x))
+		return false;
+	if (*s == '\0' || strcmp(s, "us") == 0)
+		mult = 1;
+	else if (strcmp(s, "ms") == 0)
+		mult = 1000;
+	else if (strcmp(s, "s") == 0)
+		mult = 1000000;
+	else
+		return false;
+	if (x > UINT64_MAX / mult)
+		return false;
+	*v = x * mult;
+	return true;
+}
+
 static bool is_host_byte(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
@@ -346,6 +366,16 @@ static void format_size(char *buf, size_t len, uint64_t v)
 		snprintf(buf, len, "%" PRIu64 "K", v >> 10);
 	else
 		snprintf(buf, len, "%" PRIu64, v);
+}
+
+static void format_micros(char *buf, size_t len, uint64_t us)
+{
+	if (us != 0 && us % 1000000 == 0)
+		snprintf(buf, len, "%" PRIu64 "s", us / 1000000);
+	else if (us != 0 && us % 1000 == 0)
+		snprintf(buf, len, "%" PRIu64 "ms", us / 1000);
+	else
+		snprintf(buf, len, "%" PRIu64 "us", us);
 }
 
 static void format_duration(char *buf, size_t len, uint64_t ms)
@@ -496,6 +526,16 @@ static int set_value(dkv_config *cfg, const key_info *k, const char *value,
 		}
 		*(uint32_t *)field = (uint32_t)x;
 		return 0;
+	case CT_MICROS:
+		if (!parse_micros(value, &x) || x < k->min || x > k->max) {
+			format_micros(lo, sizeof(lo), k->min);
+			format_micros(hi, sizeof(hi), k->max);
+			snprintf(why, whylen, "%s is not a duration between %s and %s"
+				 " (microseconds, or with us, ms, s)", sv, lo, hi);
+			return DKV_EINVAL;
+		}
+		*(uint32_t *)field = (uint32_t)x;
+		return 0;
 	}
 	snprintf(why, whylen, "internal error: key of unknown type");
 	return DKV_EINVAL;
@@ -556,6 +596,9 @@ static int format_value(const dkv_config *cfg, const key_info *k, char *buf, siz
 	case CT_DURATION:
 	case CT_SECONDS:
 		format_duration(tmp, sizeof(tmp), *(const uint32_t *)field);
+		break;
+	case CT_MICROS:
+		format_micros(tmp, sizeof(tmp), *(const uint32_t *)field);
 		break;
 	}
 	if (strlen(s) + 1 > len)

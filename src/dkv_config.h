@@ -101,6 +101,8 @@ typedef enum dkv_config_sync {
  *   LOGLEVEL  error, warning, info, debug
  *   SIZE      bytes min..max; suffix K, M, G (or KiB, MiB, GiB) for 2^10, 2^20, 2^30
  *   DURATION  milliseconds min..max; suffix ms, s or m (a bare number is ms)
+ *   SECONDS   as DURATION, but a bare number is seconds
+ *   MICROS    microseconds min..max; suffix us, ms or s (a bare number is us)
  */
 #define DKV_CONFIG_TYPES(X)                  \
 	X(STR,      "string",   char *)          \
@@ -113,7 +115,8 @@ typedef enum dkv_config_sync {
 	X(LOGLEVEL, "error|warning|info|debug", dkv_log_level) \
 	X(SIZE,     "size",     uint64_t)        \
 	X(DURATION, "duration", uint32_t)        \
-	X(SECONDS,  "seconds",  uint32_t)
+	X(SECONDS,  "seconds",  uint32_t)        \
+	X(MICROS,   "microseconds", uint32_t)
 
 /*
  * The settings: X(name, TYPE, "default", min, max, "description").
@@ -155,6 +158,7 @@ typedef enum dkv_config_sync {
 	X(push_pull_interval, DURATION, "5s",           10, 3600000,   "how often a node exchanges its whole membership state with a random member") \
 	X(handoff_rate,     SIZE,     "32M",            4096, UINT64_C(1) << 40, "bytes per second one hinted handoff delivery may send") \
 	X(handoff_concurrency, UINT,  "2",              1, 64,         "hinted handoff deliveries a node runs at once") \
+	X(handoff_yield,    MICROS,   "300us",          0, 1000000,    "mean event-loop delay, while requests are served, past which hinted handoff halves its rate, down to 1/32 of handoff_rate (0: never slows)") \
 	X(hint_max_bytes,   SIZE,     "1G",             1u << 20, UINT64_C(1) << 50, "most bytes of hints a node holds for other nodes before it refuses more") \
 	X(hint_window,      DURATION, "3h",             1000, 3600000000u, "how long a node takes hints for one down node before it refuses more") \
 	X(aae_interval,     SECONDS,  "2s",             10, 3600000,   "how often a node starts an anti-entropy exchange for its next partition (a plain number is seconds)") \
@@ -170,7 +174,8 @@ DKV_CONFIG_TYPES(DKV_CONFIG_CTYPE_)
 
 /* The daemon's settings.  Each field is one row of DKV_CONFIG_KEYS, whose
  * description is its comment; strings are owned (see THREADS AND OWNERSHIP);
- * QUORUM fields are 1..16 or DKV_QUORUM_*; DURATION and SECONDS fields are in ms. */
+ * QUORUM fields are 1..16 or DKV_QUORUM_*; DURATION and SECONDS fields are in ms,
+ * MICROS fields in microseconds. */
 typedef struct dkv_config {
 #define DKV_CONFIG_FIELD_(name, type, def, min, max, desc) dkv_config_ctype_##type name;
 	DKV_CONFIG_KEYS(DKV_CONFIG_FIELD_)

@@ -15,6 +15,7 @@
 
 #include "error.h"
 #include "handoff.h"
+#include "pace.h"
 #include "proto.h"
 #include "siphash.h"
 
@@ -112,10 +113,22 @@ struct handoff {
 	siphash_key hkey;
 	msgpack_sbuffer pb;
 	handoff_stats st;
+	pace *pace;               /* the deliveries' rate (pace.h) */
 	bool warned_full;
 };
 
 static void tick(void *arg);
+
+/* The least a delivery slows to when the loop runs late: 1/32 of
+ * handoff_rate, but not below 64 KiB a second unless the rate is. */
+static uint64_t pace_floor(uint64_t rate)
+{
+	uint64_t f = rate / 32u;
+
+	if (f < 65536u)
+		f = rate < 65536u ? rate : 65536u;
+	return f;
+}
 
 int handoff_new(handoff **out, const handoff_env *env)
 {
@@ -127,6 +140,11 @@ int handoff_new(handoff **out, const handoff_env *env)
 		return -ENOMEM;
 	}
 	h->env = *env;
+	if (pace_new(&h->pace, env->w, pace_floor(env->cfg->handoff_rate),
+		     env->cfg->handoff_rate, env->cfg->handoff_yield, env->requests) != 0) {
+		free(h);
+		return -ENOMEM;
+	}
 	h->jobs_tail = &h->jobs;
 	h->done_tail = &h->done;
 	msgpack_sbuffer_init(&h->pb);
@@ -718,8 +736,7 @@ static void batch_read(void *arg, int rc)
 	}
 	flight_add(t, hb);
 	h->st.batches++;
-	t->not_before_ms = now_ms(h) + t->frame.size * 1000 /
-			   (h->env.cfg->handoff_rate ? h->env.cfg->handoff_rate : 1);
+	t->not_before_ms = now_ms(h) + t->frame.size * 1000 / pace_rate(h->pace);
 	pump(t);
 }
 
@@ -757,6 +774,7 @@ static void pump(target *t)
 
 	if (t->state != T_ACTIVE || t->rd != NULL)
 		return;
+	pace_touch(h->pace);
 	if (t->pass_over) {
 		if (t->nflight == 0 && t->nrehome == 0 && t->ndone == 0)
 			pass_end(t);
@@ -831,6 +849,7 @@ static void drop_whole(target *t)
 static void drop_store(target *t)
 {
 	handoff *h = t->h;
+	pace_stats ps;
 	int rc = vnode_drop(h->env.vs, t->idx);
 
 	if (rc == -EBUSY)
@@ -842,8 +861,10 @@ static void drop_store(target *t)
 			    t->owner, dkv_strerror(rc));
 		return;
 	}
-	dkv_log_opt(h->env.log, DKV_LOG_INFO, "handoff to %s done: %" PRIu64 " keys delivered",
-		    t->owner, t->delivered);
+	pace_stats_get(h->pace, &ps);
+	dkv_log_opt(h->env.log, DKV_LOG_INFO, "handoff to %s done: %" PRIu64 " keys delivered"
+		    " (pace: slowed in %" PRIu64 " of %" PRIu64 " windows, now %" PRIu64 " KiB/s)",
+		    t->owner, t->delivered, ps.slowdowns, ps.windows, ps.rate >> 10);
 	since_remove(h, t->owner);
 	target_free(h, t);
 }
@@ -940,6 +961,7 @@ void handoff_hack(handoff *h, const peer_msg *pm)
 				;
 	if (hb == NULL)
 		return;   /* late: timed out and paused already */
+	pace_note(h->pace, pm->delay_us);   /* the owner's loop: yield to it too */
 	t = hb->t;
 	flight_remove(t, hb);
 	if (pm->code != 0) {
@@ -1019,7 +1041,7 @@ static void hoff_answer(handoff *h, const char *to, uint64_t pid, int rc, uint64
 {
 	h->pb.size = 0;
 	if (peer_encode_hack(&h->pb, pid, *h->env.self, rc == 0 ? 0 : proto_error_from_dkv(rc),
-			     count) == 0)
+			     count, pace_delay(h->pace)) == 0)
 		(void)h->env.w->ops->send(h->env.w, to, h->pb.data, h->pb.size);
 }
 
@@ -1110,6 +1132,7 @@ void handoff_hoff(handoff *h, const peer_msg *pm)
 	j->h = h;
 	j->to = from;
 	j->pid = pm->id;
+	pace_touch(h->pace);   /* measure our loop: our answers report it */
 	*h->jobs_tail = j;
 	h->jobs_tail = &j->next;
 	h->merging++;
@@ -1141,6 +1164,7 @@ static int pack_str(msgpack_packer *pk, const char *s)
 
 int handoff_report(handoff *h, msgpack_packer *pk)
 {
+	pace_stats ps;
 	uint64_t pending = 0;
 	size_t n = 0;
 
@@ -1151,9 +1175,20 @@ int handoff_report(handoff *h, msgpack_packer *pk)
 		pending += k;
 		n++;
 	}
-	PK(msgpack_pack_map(pk, 2));
+	pace_stats_get(h->pace, &ps);
+	PK(msgpack_pack_map(pk, 3));
 	PK(pack_str(pk, "pending"));
 	PK(msgpack_pack_uint64(pk, pending));
+	PK(pack_str(pk, "pace"));
+	PK(msgpack_pack_map(pk, 4));
+	PK(pack_str(pk, "rate"));
+	PK(msgpack_pack_uint64(pk, ps.rate));
+	PK(pack_str(pk, "delay_us"));
+	PK(msgpack_pack_uint32(pk, ps.delay_us));
+	PK(pack_str(pk, "owner_delay_us"));
+	PK(msgpack_pack_uint32(pk, ps.remote_us));
+	PK(pack_str(pk, "slowdowns"));
+	PK(msgpack_pack_uint64(pk, ps.slowdowns));
 	PK(pack_str(pk, "targets"));
 	PK(msgpack_pack_array(pk, n));
 	for (target *t = h->targets; t != NULL; t = t->next) {
@@ -1224,5 +1259,6 @@ void handoff_free(handoff *h)
 	while (h->targets != NULL)
 		target_free(h, h->targets);
 	msgpack_sbuffer_destroy(&h->pb);
+	pace_free(h->pace);
 	free(h);
 }

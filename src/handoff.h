@@ -131,6 +131,9 @@ typedef struct handoff_env {
 	vnode_set *vs;
 	durable *dur;
 	object_limits olim;
+	const uint64_t *requests;    /* requests the node has served (borrowed;
+	                              * NULL: unknown): the pace yields only
+	                              * while it moves (pace.h) */
 } handoff_env;
 
 typedef struct handoff_stats {

@@ -61,6 +61,9 @@ struct node {
 
 	/* counters of what the node itself handles */
 	uint64_t pings, datagrams, peer_downs, bad_peer_messages, peer_refused;
+	uint64_t requests;         /* gets, puts and deletes, and replica reads
+	                            * and writes, served: the handoff pace
+	                            * yields while it moves (pace.h) */
 };
 
 void node_error_frame(node *n, uint32_t code, const char *msg,
@@ -178,8 +181,8 @@ static void handle_peer(node *n, const void *payload, size_t len)
 	case PEER_FWDREPLY:
 	case PEER_RVALUE:
 	case PEER_RACK:     coord_peer_answer(n->co, &pm); break;
-	case PEER_RGET:     replica_rget(n->rep, &pm); break;
-	case PEER_RPUT:     replica_rput(n->rep, &pm); break;
+	case PEER_RGET:     n->requests++; replica_rget(n->rep, &pm); break;
+	case PEER_RPUT:     n->requests++; replica_rput(n->rep, &pm); break;
 	case PEER_SYNC:     cluster_sync(n->cl, &pm); break;
 	case PEER_HOFF:     handoff_hoff(n->ho, &pm); break;
 	case PEER_HACK:     handoff_hack(n->ho, &pm); break;
@@ -232,10 +235,12 @@ static int handle_client(node *n, uint64_t client, const void *payload, size_t l
 	}
 	switch (m.type) {
 	case PROTO_GET:
+		n->requests++;
 		coord_get(n->co, client, &m);
 		break;
 	case PROTO_PUT:
 	case PROTO_DELETE:
+		n->requests++;
 		coord_write(n->co, client, &m, payload, len, forwarded);
 		break;
 	case PROTO_PING:
@@ -353,7 +358,7 @@ static int open_modules(node *n, const bcio *io)
 		return rc;
 	he = (handoff_env){ .w = n->w, .log = n->log, .cfg = cfg, .self = self,
 			    .node_id = n->ident.node_id, .dir = datadir_path(n->dd), .pl = n->pl,
-			    .vs = n->vs, .dur = n->dur, .olim = olim };
+			    .vs = n->vs, .dur = n->dur, .olim = olim, .requests = &n->requests };
 	if ((rc = handoff_new(&n->ho, &he)) != 0)
 		return rc;
 	aen = (aae_env){ .w = n->w, .log = n->log, .cfg = cfg, .self = self, .pl = n->pl,

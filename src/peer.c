@@ -137,10 +137,13 @@ int peer_decode(const void *payload, size_t len, peer_msg *m, char *err, size_t 
 		}
 		break;
 	case PEER_HACK:
-		if (n != 3 || mpr_uint(&r, &code) != 0 || code > UINT32_MAX ||
+		if ((n != 3 && n != 4) || mpr_uint(&r, &code) != 0 || code > UINT32_MAX ||
 		    mpr_uint(&r, &m->count) != 0)
 			goto bad;
 		m->code = (uint32_t)code;
+		if (n == 4 && (mpr_uint(&r, &code) != 0 || code == 0 || code > UINT32_MAX))
+			goto bad;   /* 0 is written as no element */
+		m->delay_us = n == 4 ? (uint32_t)code : 0;
 		break;
 	case PEER_AAEREQ:
 		if (n != 6 || read_partition(&r, &m->partition) != 0 ||
@@ -416,15 +419,17 @@ nomem:
 }
 
 int peer_encode_hack(msgpack_sbuffer *sb, uint64_t id, const char *from, uint32_t code,
-		     uint64_t count)
+		     uint64_t count, uint32_t delay_us)
 {
 	msgpack_packer pk;
 	size_t start;
 
-	if (frame_begin(sb, &pk, &start, PEER_HACK, id, from, 3) != 0)
+	if (frame_begin(sb, &pk, &start, PEER_HACK, id, from, delay_us ? 4 : 3) != 0)
 		return -ENOMEM;
 	PK(msgpack_pack_uint32(&pk, code));
 	PK(msgpack_pack_uint64(&pk, count));
+	if (delay_us)
+		PK(msgpack_pack_uint32(&pk, delay_us));
 	return frame_end(sb, start);
 nomem:
 	sb->size = start;

@@ -28,9 +28,13 @@
  *                                         for owner (the receiver's node
  *                                         id); merge every pair, make it
  *                                         durable, then answer
- *   HACK      136  [from, code, count]    its answer: code 0 once every
+ *   HACK      136  [from, code, count] or [from, code, count, delay]
+ *                                         its answer: code 0 once every
  *                                         pair is merged and synced
- *                                         (whatever the sync policy)
+ *                                         (whatever the sync policy);
+ *                                         delay: the owner's loop delay in
+ *                                         microseconds (pace.h), which the
+ *                                         sender's rate yields to
  *   AAEREQ    137  [from, partition, first, n, count, root]  anti-entropy
  *                                         (aae.h): send your tree's root and
  *                                         its coded symbols [first, first +
@@ -152,6 +156,7 @@ typedef struct peer_msg {
 	char owner[PEER_MAX_ADDR + 1];   /* RGET, RPUT (optional), HOFF: the
 	                                  * hint's owner; "" when none */
 	uint64_t count;        /* HACK: pairs applied; AAEREQ, AAESYM: items */
+	uint32_t delay_us;     /* HACK: the owner's loop delay (0 when absent) */
 	uint32_t partition;    /* AAE*: the partition */
 	uint64_t first, n;     /* AAEREQ: symbols asked */
 	uint64_t root;         /* AAEREQ, AAESYM: the tree's root hash */
@@ -196,8 +201,9 @@ int peer_encode_rvalue(msgpack_sbuffer *sb, uint64_t id, const char *from, uint3
 int peer_encode_rput(msgpack_sbuffer *sb, uint64_t id, const char *from, const void *key,
 		     size_t klen, const void *obj, size_t objlen, bool ack, const char *owner);
 int peer_encode_rack(msgpack_sbuffer *sb, uint64_t id, const char *from, uint32_t code);
+/* delay_us: the owner's loop delay (pace.h); 0 leaves the element out. */
 int peer_encode_hack(msgpack_sbuffer *sb, uint64_t id, const char *from, uint32_t code,
-		     uint64_t count);
+		     uint64_t count, uint32_t delay_us);
 /* A HOFF frame: begin with the number of pairs, pack each pair, end. */
 int peer_hoff_begin(msgpack_sbuffer *sb, msgpack_packer *pk, size_t *start, uint64_t id,
 		    const char *from, const char *owner, uint32_t npairs);

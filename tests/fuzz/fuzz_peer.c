@@ -173,6 +173,7 @@ static bool peer_eq(const peer_msg *a, const peer_msg *b)
 	       bytes_eq(a->data, a->datalen, b->data, b->datalen) &&
 	       bytes_eq(a->key, a->keylen, b->key, b->keylen) && a->code == b->code &&
 	       a->flag == b->flag && strcmp(a->owner, b->owner) == 0 && a->count == b->count &&
+	       a->delay_us == b->delay_us &&
 	       a->partition == b->partition && a->first == b->first && a->n == b->n &&
 	       a->root == b->root && a->lacking == b->lacking &&
 	       (member_entries ? entries_eq(a->entries, a->nentries, b->entries, b->nentries) :
@@ -250,7 +251,7 @@ static void encode_peer(msgpack_sbuffer *sb, const peer_msg *m)
 		break;
 	}
 	case PEER_HACK:
-		rc = peer_encode_hack(sb, m->id, m->from, m->code, m->count);
+		rc = peer_encode_hack(sb, m->id, m->from, m->code, m->count, m->delay_us);
 		break;
 	case PEER_AAEREQ:
 		rc = peer_encode_aaereq(sb, m->id, m->from, m->partition, m->first, m->n,

@@ -237,6 +237,54 @@ Test(render, members_of_the_wrong_type_fall_back_to_generic)
 	expect_json(sb.data, sb.size, "{}\n");
 }
 
+/* --- hints ---------------------------------------------------------------- */
+
+/* The node's answer to "hints": ntargets targets, its pace. */
+static void hints_map(size_t ntargets)
+{
+	msgpack_pack_map(&pk, 3);
+	kv_u("pending", ntargets ? 1853 : 0);
+	s_("pace");
+	msgpack_pack_map(&pk, 4);
+	kv_u("rate", 12582912);
+	kv_u("delay_us", 120);
+	kv_u("owner_delay_us", 350);
+	kv_u("slowdowns", 12);
+	s_("targets");
+	msgpack_pack_array(&pk, ntargets);
+	for (size_t i = 0; i < ntargets; i++) {
+		msgpack_pack_map(&pk, 6);
+		kv_s("node", i == 0 ? "10.0.0.3:7070" : "10.0.0.5:7070");
+		kv_u("keys", i == 0 ? 1841 : 12);
+		kv_u("bytes", i == 0 ? 2145320 : 13011);
+		kv_s("state", i == 0 ? "delivering" : "paused");
+		kv_u("delivered", i == 0 ? 4096 : 0);
+		s_("error");
+		if (i == 0)
+			msgpack_pack_nil(&pk);
+		else
+			s_("the connection to 10.0.0.5:7070 failed");
+	}
+}
+
+Test(render, hints_table_with_the_pace)
+{
+	hints_map(2);
+	expect_text("hints", sb.data, sb.size,
+		    "NODE           KEYS    BYTES  STATE       DELIVERED  ERROR\n"
+		    "10.0.0.3:7070  1841  2145320  delivering       4096  null\n"
+		    "10.0.0.5:7070    12    13011  paused              0  the connection to 10.0.0.5:7070 failed\n"
+		    "\n"
+		    "pending: 1853 keys\n"
+		    "pace: 12.6 MB/s a delivery (loop delay 120 us, owner's 350 us; slowed 12 times)\n");
+}
+
+Test(render, hints_of_a_node_holding_none_is_one_line)
+{
+	hints_map(0);
+	expect_text("hints", sb.data, sb.size, "pending: 0 keys\n");
+}
+
 /* --- preflist ------------------------------------------------------------- */
 
 /* The node's answer to "preflist KEY": 3 primaries and 2 fallbacks. */

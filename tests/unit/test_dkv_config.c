@@ -826,3 +826,34 @@ Test(config, seconds_keys_take_a_plain_number_as_seconds)
 	}
 	dkv_config_free(&cfg);
 }
+
+/* MICROS keys (handoff_yield): a plain number is microseconds, or with us,
+ * ms or s; kept in microseconds; 0 allowed (the pace off). */
+Test(config, micros_keys_take_a_plain_number_as_microseconds)
+{
+	static const struct { const char *text; uint32_t want; const char *get; } ok[] = {
+		{ "300", 300, "300us" }, { "300us", 300, "300us" }, { "2ms", 2000, "2ms" },
+		{ "1500", 1500, "1500us" }, { "1s", 1000000, "1s" }, { "0", 0, "0us" },
+	};
+	static const char *const bad[] = { "2x", "1.5ms", "-1", "2s", "1000001", "us", "3 ms",
+					   "2m", "99999999999999999999" };
+	char buf[32];
+	dkv_config cfg;
+
+	cr_assert_eq(dkv_config_init(&cfg), 0);
+	cr_assert_eq(cfg.handoff_yield, 300, "the default is 300 us");
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		cr_assert_eq(dkv_config_set(&cfg, "handoff_yield", ok[i].text, err, sizeof(err)), 0,
+			     "%s: %s", ok[i].text, err);
+		cr_assert_eq(cfg.handoff_yield, ok[i].want, "%s", ok[i].text);
+		cr_assert_eq(dkv_config_get(&cfg, "handoff_yield", buf, sizeof(buf)), 0);
+		cr_assert_str_eq(buf, ok[i].get);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cr_assert_eq(dkv_config_set(&cfg, "handoff_yield", bad[i], err, sizeof(err)), DKV_EINVAL,
+			     "[%s] accepted", bad[i]);
+		cr_assert_not_null(strstr(err, "microseconds, or with us, ms, s"), "%s", err);
+		cr_assert_eq(cfg.handoff_yield, 0, "[%s] changed the value", bad[i]);
+	}
+	dkv_config_free(&cfg);
+}

@@ -310,6 +310,7 @@ static void assert_peer_eq(const peer_msg *a, const peer_msg *b, const char *wha
 	cr_assert_eq(a->nentries, b->nentries, "%s: nentries", what);
 	cr_assert_str_eq(a->owner, b->owner, "%s: owner", what);
 	cr_assert_eq(a->count, b->count, "%s: count", what);
+	cr_assert_eq(a->delay_us, b->delay_us, "%s: delay_us", what);
 	cr_assert(a->partition == b->partition && a->first == b->first && a->n == b->n &&
 		  a->root == b->root && a->lacking == b->lacking, "%s: aae fields", what);
 	if (a->type == PEER_REAPQ || a->type == PEER_REAP) {
@@ -450,7 +451,7 @@ static bool reencode_peer(const peer_msg *m, payload *out)
 		break;
 	}
 	case PEER_HACK:
-		rc = peer_encode_hack(&sb, m->id, m->from, m->code, m->count);
+		rc = peer_encode_hack(&sb, m->id, m->from, m->code, m->count, m->delay_us);
 		break;
 	case PEER_AAEREQ:
 		rc = peer_encode_aaereq(&sb, m->id, m->from, m->partition, m->first, m->n,
@@ -1364,6 +1365,43 @@ Test(peer, wrong_headers_are_refused)
 	memset(err, 'x', sizeof err);
 	cr_assert_eq(peer_decode(bodies[7], lens[7], &m, err, 5), DKV_EPROTO);
 	cr_assert(err[4] == '\0' && err[5] == 'x', "err overran its length");
+}
+
+/* HACK: the owner's loop delay rides as an optional fourth element; 0 is
+ * written as no element, so that a frame has one encoding. */
+Test(peer, round_trip_hack_with_and_without_a_delay)
+{
+	static const uint32_t delays[] = { 0, 1, 1234, UINT32_MAX };
+
+	for (size_t d = 0; d < sizeof delays / sizeof delays[0]; d++) {
+		peer_msg want = want_msg(PEER_HACK, 77 + d, "owner:7463");
+		msgpack_sbuffer sb;
+		payload f;
+
+		msgpack_sbuffer_init(&sb);
+		cr_assert_eq(peer_encode_hack(&sb, want.id, want.from, 0, 4096 + d, delays[d]), 0);
+		f = take(&sb);
+		want.count = 4096 + d;
+		want.delay_us = delays[d];
+		expect_peer(&f, &want, NULL, "HACK");
+		free(f.p);
+	}
+	ACCEPTED("HACK without a delay", PEER_HACK, 3, pstr(pk, "a"); msgpack_pack_uint32(pk, 0);
+		 msgpack_pack_uint64(pk, 1));
+	ACCEPTED("HACK with a delay", PEER_HACK, 4, pstr(pk, "a"); msgpack_pack_uint32(pk, 0);
+		 msgpack_pack_uint64(pk, 1); msgpack_pack_uint32(pk, 5));
+	REFUSED("HACK with a delay of 0", PEER_HACK, 4, pstr(pk, "a"); msgpack_pack_uint32(pk, 0);
+		msgpack_pack_uint64(pk, 1); msgpack_pack_uint32(pk, 0));
+	REFUSED("HACK with a delay past 32 bits", PEER_HACK, 4, pstr(pk, "a");
+		msgpack_pack_uint32(pk, 0); msgpack_pack_uint64(pk, 1);
+		msgpack_pack_uint64(pk, UINT64_C(1) << 32));
+	REFUSED("HACK with a negative delay", PEER_HACK, 4, pstr(pk, "a");
+		msgpack_pack_uint32(pk, 0); msgpack_pack_uint64(pk, 1); msgpack_pack_int32(pk, -1));
+	REFUSED("HACK with a string delay", PEER_HACK, 4, pstr(pk, "a");
+		msgpack_pack_uint32(pk, 0); msgpack_pack_uint64(pk, 1); pstr(pk, "5"));
+	REFUSED("HACK of 5 elements", PEER_HACK, 5, pstr(pk, "a"); msgpack_pack_uint32(pk, 0);
+		msgpack_pack_uint64(pk, 1); msgpack_pack_uint32(pk, 5); msgpack_pack_uint32(pk, 5));
+	REFUSED("HACK of 2 elements", PEER_HACK, 2, pstr(pk, "a"); msgpack_pack_uint32(pk, 0));
 }
 
 Test(peer, addresses_past_255_bytes_are_refused)
