@@ -127,6 +127,12 @@ struct aae {
 };
 
 static void tick(void *arg);
+
+/* What aae_rate allows per AAE_TICK_MS: the budget's refill and its cap. */
+static int64_t tick_budget(const aae *a)
+{
+	return (int64_t)(a->env.cfg->aae_rate * AAE_TICK_MS / 1000);
+}
 static void build_next(aae *a);
 
 static uint64_t now_ms(const aae *a)
@@ -436,7 +442,7 @@ static void senders_pump(aae *a)
 			}
 
 			if ((int64_t)len > a->budget &&
-			    a->budget < (int64_t)(a->env.cfg->aae_rate * AAE_TICK_MS / 1000) / 4)
+			    a->budget < tick_budget(a) / 4)
 				break;   /* a frame larger than a tick's budget goes alone */
 			if (a->env.w->ops->send(a->env.w, s->to, s->frames.data + from, len) != 0) {
 				s->rc = -EAGAIN;
@@ -927,9 +933,9 @@ static void tick(void *arg)
 	uint64_t now = now_ms(a);
 
 	a->tick = a->env.w->ops->timer_add(a->env.w, AAE_TICK_MS, tick, a);
-	a->budget += (int64_t)(a->env.cfg->aae_rate * AAE_TICK_MS / 1000);
-	if (a->budget > (int64_t)(a->env.cfg->aae_rate * AAE_TICK_MS / 1000))
-		a->budget = (int64_t)(a->env.cfg->aae_rate * AAE_TICK_MS / 1000);
+	a->budget += tick_budget(a);
+	if (a->budget > tick_budget(a))
+		a->budget = tick_budget(a);
 	for (int i = 0; i < SESSIONS; i++)
 		if (a->sess[i].peer != NULL && now - a->sess[i].used_ms > AAE_TIMEOUT_MS) {
 			riblt_encoder_free(a->sess[i].enc);

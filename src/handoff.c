@@ -316,39 +316,41 @@ static void target_free(handoff *h, target *t)
 	free(t);
 }
 
-/* Live keys and bytes of a hint store. */
-static void store_size(handoff *h, uint32_t idx, uint64_t *keys, uint64_t *bytes)
+/* A hint store's live keys and bytes, and its appends (puts and deletes)
+ * since it was opened, from one look at its figures (one lock); any of
+ * the three may be NULL. */
+static void store_figures(handoff *h, uint32_t idx, uint64_t *keys, uint64_t *bytes,
+			  uint64_t *writes)
 {
 	bitcask *bc = vnode_store_of(h->env.vs, idx);
-	bitcask_stats st;
+	bitcask_stats st = { 0 };
 
-	*keys = *bytes = 0;
-	if (bc == NULL)
-		return;
-	bitcask_stats_get(bc, &st, NULL, NULL);
-	*keys = st.keys;
-	*bytes = st.live_bytes;
+	if (bc != NULL)
+		bitcask_stats_get(bc, &st, NULL, NULL);
+	if (keys != NULL)
+		*keys = st.keys;
+	if (bytes != NULL)
+		*bytes = st.live_bytes;
+	if (writes != NULL)
+		*writes = st.writes;
+}
+
+/* Appends to a hint store since it was opened. */
+static uint64_t store_writes(handoff *h, uint32_t idx)
+{
+	uint64_t w;
+
+	store_figures(h, idx, NULL, NULL, &w);
+	return w;
 }
 
 /* What a target still has to deliver: its store, less what a pass
  * delivered already and drops with the store at its end. */
 static void pending_size(handoff *h, const target *t, uint64_t *keys, uint64_t *bytes)
 {
-	store_size(h, t->idx, keys, bytes);
+	store_figures(h, t->idx, keys, bytes, NULL);
 	*keys -= t->held_keys < *keys ? t->held_keys : *keys;
 	*bytes -= t->held_bytes < *bytes ? t->held_bytes : *bytes;
-}
-
-/* Appends (puts and deletes) to a hint store since it was opened. */
-static uint64_t store_writes(handoff *h, uint32_t idx)
-{
-	bitcask *bc = vnode_store_of(h->env.vs, idx);
-	bitcask_stats st;
-
-	if (bc == NULL)
-		return 0;
-	bitcask_stats_get(bc, &st, NULL, NULL);
-	return st.writes;
 }
 
 static uint64_t total_bytes(handoff *h)
@@ -802,15 +804,15 @@ static void pump(target *t)
 static void pass_end(target *t)
 {
 	handoff *h = t->h;
-	uint64_t keys, bytes;
+	uint64_t keys, writes;
 
 	vnode_iter_close(t->it);
 	t->it = NULL;
 	t->pass_over = false;
-	store_size(h, t->idx, &keys, &bytes);
+	store_figures(h, t->idx, &keys, NULL, &writes);
 	h->st.active--;
 	t->state = T_WAITING;
-	if (keys > 0 && !t->per_key && store_writes(h, t->idx) == t->pass_writes) {
+	if (keys > 0 && !t->per_key && writes == t->pass_writes) {
 		if (t->held_keys == keys) {
 			t->drop_ready = true;   /* every key it holds is delivered */
 			drop_whole(t);          /* may free t */
@@ -996,7 +998,7 @@ static void tick(void *arg)
 		return;
 	for (target *t = h->targets; t != NULL; t = t->next) {
 		long i;
-		uint64_t keys, bytes;
+		uint64_t keys, writes;
 		int rc;
 
 		if (t->drop_ready) {
@@ -1011,7 +1013,7 @@ static void tick(void *arg)
 		if (i >= 0 && (placement_is_down(h->env.pl, (uint32_t)i) ||
 			       placement_is_self(h->env.pl, (uint32_t)i)))
 			continue;   /* (not a member any more: rehome, below) */
-		store_size(h, t->idx, &keys, &bytes);
+		store_figures(h, t->idx, &keys, NULL, &writes);
 		if (keys == 0) {
 			h->st.active++;   /* pass_end counts it off */
 			t->state = T_ACTIVE;
@@ -1026,7 +1028,7 @@ static void tick(void *arg)
 		t->state = T_ACTIVE;
 		t->pass_over = false;
 		t->not_before_ms = 0;
-		t->pass_writes = store_writes(h, t->idx);
+		t->pass_writes = writes;   /* (nothing writes between: loop thread) */
 		t->per_key = t->per_key_next;
 		t->per_key_next = false;
 		t->held_keys = t->held_bytes = 0;
