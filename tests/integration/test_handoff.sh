@@ -98,6 +98,22 @@ else
 	for n in n1 n2 n3; do adm "$n" hints; done
 fi
 
+# Each delivery's rate yields to requests (pace.h): every fallback reports
+# its pace, between 1/32 of handoff_rate (32M) and handoff_rate, and logs
+# what it did at the delivery's end.
+paced=0
+for n in n1 n2 n3; do
+	r=$(adm "$n" --json hints | python3 -c '
+import json, sys
+p = json.load(sys.stdin)["pace"]
+ok = {"rate", "delay_us", "owner_delay_us", "slowdowns"} <= p.keys() and 1048576 <= p["rate"] <= 33554432
+print(1 if ok else 0)') || r=0
+	paced=$((paced + r))
+done
+check "every fallback reports its delivery's pace ($paced of 3)" test "$paced" -eq 3
+check "the fallbacks log each delivery's pace" \
+	grep -q "keys delivered (pace: slowed in [0-9]* of [0-9]* windows, now [0-9]* KiB/s)" "$tmp"/n[123].log
+
 for n in n1 n2 n3; do stop_node "$n"; done
 missing=0
 for k in "${owned[@]}"; do
