@@ -79,9 +79,11 @@
  *   wall-clock ms, so the window counts across restarts); past either, a
  *   hinted write is refused (counted, logged once), the coordinator's W
  *   counts one fewer, and the owner heals by anti-entropy.  Hints already held are always delivered.
- *   Hints whose owner has been removed from the ring stay until the
- *   ownership-transfer work delivers them to the keys' new primaries
- *   (dynkv.7 BUGS).
+ *   Hints whose owner is no longer a ring member (removed, or left) are
+ *   REHOMED: each batch read is merged into this node's partition when it
+ *   is one of a key's primaries, and into its hint store for each other
+ *   primary (delivered from there as any hint); once that is durable
+ *   (durable_wait, no HACK) the batch leaves the old owner's store.
  *
  * Loop thread only; the batch reader runs on the world's pool and touches
  * nothing but its iterator and its own buffers.
