@@ -35,6 +35,11 @@
 #                    foreground at the same rate until `dynkv-admin hints`
 #                    says 0 pending on nodes 1-3 (the foreground is then
 #                    stopped with SIGINT: its report covers the drain).
+#         DRAIN_CONTROL=1 adds, before each handoff run, a control:
+#         DRAIN_KEYS fresh keys written at W=2 with node 4 up (no hint),
+#         then node 4 killed, seen down and restarted under the same
+#         foreground for as long as the idle run -- everything the
+#         handoff run does but the drain.
 #         CPU: the four nodes' processes (every thread, /proc/PID/stat)
 #         and the machine's busy share over each idle and handoff run, and
 #         the drain's own cost: the handoff run's node CPU less the idle
@@ -340,6 +345,21 @@ do_drain() {
 		cpu_line "drain-restart$i" "$(python3 -c "print($w1 - $w0)")" "$c0" "$c1" "$m0" "$m1" | tee "$bench_dir/cpu-restart$i" | grep -v '^CPU'
 		restart_cs=$(python3 -c "print(($(awk '/^CPU/ {print $3}' "$bench_dir/cpu-restart$i") - ${idle_cores[i]}) * ($w1 - $w0))")
 		result "cpu restart run $i: $(printf %.2f "$restart_cs") core-seconds above the idle run (node 4's start)"
+		if [[ -n ${DRAIN_CONTROL:-} ]]; then
+			# the control: the same writes with node 4 up (no hint),
+			# then its restart with nothing to hand off -- the handoff
+			# run without its drain
+			bench "drain-cwrite$i" --host "$fg" --workload get --requests 1 --keys "$keys" --key-prefix "c$i:" -w 2 --clients 16
+			sleep 2   # the third replicas land
+			crash 4
+			wait_for 30 liveness_is down "$(addr_of 4)" 1 2 3 || { echo "node 4 not seen down" >&2; exit 1; }
+			"$BENCH" --json "${fgopts[@]}" --duration "$((idle + 1))" >"$bench_dir/drain-control$i.json" 2>"$bench_dir/drain-control$i.err" &
+			fpid=$!; bg_pids+=("$fpid")
+			sleep 1
+			start 4 "${opts[@]}"
+			wait "$fpid" || true
+			summary "drain-control$i"
+		fi
 		crash 4
 		wait_for 30 liveness_is down "$(addr_of 4)" 1 2 3 || { echo "node 4 not seen down" >&2; exit 1; }
 		bench "drain-write$i" --host "$fg" --workload get --requests 1 --keys "$keys" --key-prefix "h$i:" -w 2 --clients 16
