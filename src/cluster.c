@@ -352,7 +352,7 @@ static void send_sync(cluster *c, const char *addr, bool reply)
 	peer_entry e;
 
 	c->sb.size = 0;
-	if (peer_sync_begin(&c->sb, &pk, &start, c->m[c->self].addr, reply, (uint32_t)c->n) != 0)
+	if (peer_sync_begin(&c->sb, &pk, &start, c->m[c->self].addr, reply, (uint32_t)c->n, false) != 0)
 		return;
 	for (size_t i = 0; i < c->n; i++) {
 		entry_of(&c->m[i], &e);

@@ -13,8 +13,12 @@
 
 #define PEER_MAX_BLOB (1u << 30)
 /* Elements of an entry (peer.h, ENTRIES): with the actor, and without. */
+#define PEER_ENTRY_PROG 10u
 #define PEER_ENTRY_LEN 9u
 #define PEER_ENTRY_OLD 8u
+/* Elements of an entry's progress; nesting a SYNC's epochs may have. */
+#define PEER_PROGRESS_LEN 7u
+#define PEER_EPOCHS_DEPTH 4u
 
 /* --- decoding ------------------------------------------------------------- */
 
@@ -209,12 +213,24 @@ int peer_decode(const void *payload, size_t len, peer_msg *m, char *err, size_t 
 		m->code = (uint32_t)code;
 		break;
 	case PEER_SYNC:
-		if (n != 3 || mpr_bool(&r, &m->flag) != 0 || mpr_array(&r, &m->nentries) != 0 ||
+		if ((n != 3 && n != 4) || mpr_bool(&r, &m->flag) != 0 ||
+		    mpr_array(&r, &m->nentries) != 0 ||
 		    m->nentries > PEER_MAX_ENTRIES || m->nentries > mpr_left(&r))
 			goto bad;
 		m->entries = r;
 		if (check_entries(&r, m->nentries) != 0)
 			goto bad;
+		m->entries.end = r.p;   /* the epochs, if any, follow */
+		if (n == 4) {
+			m->chain = r.p;
+			int t = mpr_peek(&r);
+
+			if ((t & 0xf0) != 0x90 && t != 0xdc && t != 0xdd)
+				goto bad;   /* the epochs are an array */
+			if (mpr_skip(&r, PEER_EPOCHS_DEPTH) != 0)
+				goto bad;
+			m->chainlen = (size_t)(r.p - m->chain);
+		}
 		break;
 	default:
 		what = "unknown peer message type";
@@ -261,15 +277,28 @@ int peer_entry_next(mpr *r, uint64_t *left, peer_entry *e)
 		return 0;
 	(*left)--;
 	memset(e, 0, sizeof(*e));
-	if (mpr_array(r, &n) != 0 || (n != PEER_ENTRY_OLD && n != PEER_ENTRY_LEN) ||
+	if (mpr_array(r, &n) != 0 ||
+	    (n != PEER_ENTRY_OLD && n != PEER_ENTRY_LEN && n != PEER_ENTRY_PROG) ||
 	    mpr_str(r, PEER_MAX_ADDR, &e->id, &e->idlen) != 0 || e->idlen == 0 ||
 	    mpr_str(r, PEER_MAX_ADDR, &e->addr, &e->addrlen) != 0 || e->addrlen == 0 ||
 	    mpr_uint(r, &status) != 0 || status > 3 ||
 	    mpr_uint(r, &e->version) != 0 || mpr_uint(r, &e->incarnation) != 0 ||
 	    mpr_uint(r, &live) != 0 || live > 2 ||
 	    mpr_uint(r, &e->keys) != 0 || mpr_uint(r, &e->keys_stamp) != 0 ||
-	    (n == PEER_ENTRY_LEN && (mpr_uint(r, &e->actor) != 0 || e->actor == 0)))
+	    (n >= PEER_ENTRY_LEN && (mpr_uint(r, &e->actor) != 0 || e->actor == 0)))
 		return DKV_EPROTO;
+	if (n == PEER_ENTRY_PROG) {
+		peer_progress *pg = &e->progress;
+		uint64_t m;
+
+		if (mpr_array(r, &m) != 0 || m != PEER_PROGRESS_LEN ||
+		    mpr_uint(r, &pg->seq) != 0 ||
+		    mpr_uint(r, &pg->ack[0]) != 0 || mpr_uint(r, &pg->ack[1]) != 0 ||
+		    mpr_uint(r, &pg->sync[0]) != 0 || mpr_uint(r, &pg->sync[1]) != 0 ||
+		    mpr_uint(r, &pg->read[0]) != 0 || mpr_uint(r, &pg->read[1]) != 0)
+			return DKV_EPROTO;
+		e->has_progress = true;
+	}
 	if (memchr(e->id, '\0', e->idlen) != NULL || memchr(e->addr, '\0', e->addrlen) != NULL)
 		return DKV_EPROTO;
 	e->status = (uint32_t)status;
@@ -593,9 +622,9 @@ int peer_aaewant_next(mpr *r, uint64_t *left, uint64_t *keyhash)
 }
 
 int peer_sync_begin(msgpack_sbuffer *sb, msgpack_packer *pk, size_t *start, const char *from,
-		    bool reply, uint32_t nentries)
+		    bool reply, uint32_t nentries, bool with_epochs)
 {
-	if (frame_begin(sb, pk, start, PEER_SYNC, 0, from, 3) != 0)
+	if (frame_begin(sb, pk, start, PEER_SYNC, 0, from, with_epochs ? 4 : 3) != 0)
 		return -ENOMEM;
 	PK(reply ? msgpack_pack_true(pk) : msgpack_pack_false(pk));
 	PK(msgpack_pack_array(pk, nentries));
@@ -629,7 +658,10 @@ nomem:
 
 int peer_pack_entry(msgpack_packer *pk, const peer_entry *e)
 {
-	PK(msgpack_pack_array(pk, e->actor != 0 ? PEER_ENTRY_LEN : PEER_ENTRY_OLD));
+	bool prog = e->actor != 0 && e->has_progress;
+
+	PK(msgpack_pack_array(pk, prog ? PEER_ENTRY_PROG : e->actor != 0 ? PEER_ENTRY_LEN
+									  : PEER_ENTRY_OLD));
 	PK(msgpack_pack_str_with_body(pk, e->id, e->idlen));
 	PK(msgpack_pack_str_with_body(pk, e->addr, e->addrlen));
 	PK(msgpack_pack_uint32(pk, e->status));
@@ -640,6 +672,18 @@ int peer_pack_entry(msgpack_packer *pk, const peer_entry *e)
 	PK(msgpack_pack_uint64(pk, e->keys_stamp));
 	if (e->actor != 0)
 		PK(msgpack_pack_uint64(pk, e->actor));
+	if (prog) {
+		const peer_progress *pg = &e->progress;
+
+		PK(msgpack_pack_array(pk, PEER_PROGRESS_LEN));
+		PK(msgpack_pack_uint64(pk, pg->seq));
+		PK(msgpack_pack_uint64(pk, pg->ack[0]));
+		PK(msgpack_pack_uint64(pk, pg->ack[1]));
+		PK(msgpack_pack_uint64(pk, pg->sync[0]));
+		PK(msgpack_pack_uint64(pk, pg->sync[1]));
+		PK(msgpack_pack_uint64(pk, pg->read[0]));
+		PK(msgpack_pack_uint64(pk, pg->read[1]));
+	}
 	return 0;
 nomem:
 	return -ENOMEM;

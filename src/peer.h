@@ -69,9 +69,13 @@
  *   a node id, sent to a fallback standing in for that primary (sloppy
  *   quorum): the fallback keeps the object, or reads it, in its hint
  *   store for owner instead of its partition stores.
- *   SYNC      134  [from, reply, entries] full membership state (push-
- *                                         pull); reply true asks for the
- *                                         receiver's state back
+ *   SYNC      134  [from, reply, entries] or [from, reply, entries,
+ *                                         epochs]: full membership state
+ *                                         (push-pull); reply true asks for
+ *                                         the receiver's state back;
+ *                                         epochs, the sender's chain of
+ *                                         ring epochs (epochs.h,
+ *                                         epochs_pack)
  *
  * GOSSIP DATAGRAMS (UDP, the same port number)
  *   One msgpack array per datagram, no length prefix:
@@ -88,7 +92,10 @@
  *   0), the identity behind the id.  An entry whose actor the sender does
  *   not know is written without it (8 elements, the form every entry had
  *   before actors were carried) and decodes with actor 0, which matches
- *   any actor.  Entries of any other length are refused.
+ *   any actor.  A tenth element, progress, is the member's progress along
+ *   the ring epochs (epochs.h): [seq, ack number, ack digest, sync number,
+ *   sync digest, read number, read digest]; an entry without it (9 or 8
+ *   elements) reports none.  Entries of any other length are refused.
  */
 #ifndef DKV_PEER_H
 #define DKV_PEER_H
@@ -132,12 +139,22 @@ typedef enum gossip_kind {
 } gossip_kind;
 
 /* A member entry; strings borrow from the message (not NUL-terminated). */
+/* A member's progress along the ring epochs (epochs.h): seq orders its
+ * reports (the member's own counter: the higher one wins); each epoch is
+ * [number, digest]. */
+typedef struct peer_progress {
+	uint64_t seq;
+	uint64_t ack[2], sync[2], read[2];
+} peer_progress;
+
 typedef struct peer_entry {
 	const char *id, *addr;
 	size_t idlen, addrlen;
 	uint32_t status, liveness;
 	uint64_t version, incarnation, keys, keys_stamp;
 	uint64_t actor;        /* the member's data directory; 0: not known */
+	bool has_progress;     /* it reported progress (needs an actor) */
+	peer_progress progress;
 } peer_entry;
 
 typedef struct peer_msg {
@@ -160,6 +177,9 @@ typedef struct peer_msg {
 	uint32_t partition;    /* AAE*: the partition */
 	uint64_t first, n;     /* AAEREQ: symbols asked */
 	uint64_t root;         /* AAEREQ, AAESYM: the tree's root hash */
+	const uint8_t *chain;  /* SYNC: the sender's ring epochs (epochs_pack's
+	                        * bytes, checked only as msgpack); NULL: none */
+	size_t chainlen;
 	mpr entries;           /* SYNC: cursor over nentries entries; HOFF:
 	                        * over nentries bins (key, object, ...);
 	                        * AAEWANT: over nentries key hashes */
@@ -238,9 +258,10 @@ int peer_hoff_next(mpr *r, uint64_t *left, const uint8_t **key, size_t *klen,
 		   const uint8_t **obj, size_t *objlen);
 
 /* SYNC and gossip messages are written in steps: the head, then exactly
- * nentries entries with peer_pack_entry, then the end. */
+ * nentries entries with peer_pack_entry, then (a SYNC begun with_epochs)
+ * the chain with epochs_pack, then the end. */
 int peer_sync_begin(msgpack_sbuffer *sb, msgpack_packer *pk, size_t *start, const char *from,
-		    bool reply, uint32_t nentries);
+		    bool reply, uint32_t nentries, bool with_epochs);
 int peer_sync_end(msgpack_sbuffer *sb, size_t start);
 int gossip_begin(msgpack_packer *pk, uint32_t kind, const char *from_id, const char *from_addr,
 		 uint64_t seq, const char *target, uint32_t nentries);

@@ -73,7 +73,9 @@ static bool entry_eq(const peer_entry *a, const peer_entry *b)
 	       bytes_eq(a->addr, a->addrlen, b->addr, b->addrlen) && a->status == b->status &&
 	       a->liveness == b->liveness && a->version == b->version &&
 	       a->incarnation == b->incarnation && a->keys == b->keys &&
-	       a->keys_stamp == b->keys_stamp && a->actor == b->actor;
+	       a->keys_stamp == b->keys_stamp && a->actor == b->actor &&
+	       a->has_progress == b->has_progress &&
+	       (!a->has_progress || memcmp(&a->progress, &b->progress, sizeof(a->progress)) == 0);
 }
 
 /* Walk n entries from cur, checking each against the contract; returns the
@@ -176,6 +178,8 @@ static bool peer_eq(const peer_msg *a, const peer_msg *b)
 	       a->delay_us == b->delay_us &&
 	       a->partition == b->partition && a->first == b->first && a->n == b->n &&
 	       a->root == b->root && a->lacking == b->lacking &&
+	       (a->chain == NULL) == (b->chain == NULL) &&
+	       bytes_eq(a->chain, a->chainlen, b->chain, b->chainlen) &&
 	       (member_entries ? entries_eq(a->entries, a->nentries, b->entries, b->nentries) :
 				 items_eq(a, b));
 }
@@ -303,8 +307,10 @@ static void encode_peer(msgpack_sbuffer *sb, const peer_msg *m)
 	case PEER_SYNC:
 		CHECK(m->nentries <= UINT32_MAX);
 		CHECK(peer_sync_begin(sb, &pk, &start, m->from, m->flag,
-				      (uint32_t)m->nentries) == 0);
+				      (uint32_t)m->nentries, m->chain != NULL) == 0);
 		copy_entries(&pk, m->entries, m->nentries);
+		if (m->chain != NULL)
+			CHECK(msgpack_sbuffer_write(sb, (const char *)m->chain, m->chainlen) == 0);
 		rc = peer_sync_end(sb, start);
 		break;
 	default:

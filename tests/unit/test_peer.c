@@ -27,6 +27,7 @@
 
 #include <criterion/criterion.h>
 
+#include "epochs.h"
 #include "error.h"
 #include "peer.h"
 #include "proto.h"
@@ -189,8 +190,19 @@ static peer_entry mkentry(unsigned i, char *idbuf, char *addrbuf)
 	e.incarnation = vals[(i + 3) % nv];
 	e.keys = vals[(i + 5) % nv];
 	e.keys_stamp = vals[(i + 7) % nv] ^ i;
-	/* every third entry has no actor (the old, 8-element form) */
+	/* every third entry has no actor (the old, 8-element form); of the
+	 * others, every other one reports progress (10 elements) */
 	e.actor = i % 3 == 2 ? 0 : vals[(i + 9) % nv] | 1;
+	if (e.actor != 0 && i % 2 == 1) {
+		e.has_progress = true;
+		e.progress.seq = vals[(i + 1) % nv];
+		e.progress.ack[0] = vals[(i + 2) % nv];
+		e.progress.ack[1] = vals[(i + 4) % nv];
+		e.progress.sync[0] = vals[(i + 6) % nv];
+		e.progress.sync[1] = vals[(i + 8) % nv];
+		e.progress.read[0] = vals[(i + 10) % nv];
+		e.progress.read[1] = vals[i % nv] ^ i;
+	}
 	return e;
 }
 
@@ -207,6 +219,10 @@ static void assert_entry_eq(const peer_entry *a, const peer_entry *b, const char
 	cr_assert_eq(a->keys, b->keys, "%s: entry %" PRIu64 " keys", what, i);
 	cr_assert_eq(a->keys_stamp, b->keys_stamp, "%s: entry %" PRIu64 " keys_stamp", what, i);
 	cr_assert_eq(a->actor, b->actor, "%s: entry %" PRIu64 " actor", what, i);
+	cr_assert_eq(a->has_progress, b->has_progress, "%s: entry %" PRIu64 " progress", what, i);
+	if (a->has_progress)
+		cr_assert_eq(memcmp(&a->progress, &b->progress, sizeof(a->progress)), 0,
+			     "%s: entry %" PRIu64 " progress", what, i);
 }
 
 /* Walk n entries from cur; all must be valid and equal want[0..n). */
@@ -502,11 +518,13 @@ static bool reencode_peer(const peer_msg *m, payload *out)
 	}
 	case PEER_SYNC:
 		cr_assert_eq(peer_sync_begin(&sb, &pk, &start, m->from, m->flag,
-					     (uint32_t)m->nentries), 0);
+					     (uint32_t)m->nentries, m->chain != NULL), 0);
 		if (!copy_entries(&pk, m->entries, m->nentries)) {
 			msgpack_sbuffer_destroy(&sb);
 			return false;
 		}
+		if (m->chain != NULL)
+			cr_assert_eq(msgpack_sbuffer_write(&sb, (const char *)m->chain, m->chainlen), 0);
 		rc = peer_sync_end(&sb, start);
 		break;
 	default:
@@ -615,11 +633,11 @@ static payload peer_sample(int i)
 		cr_assert_eq(peer_encode_rack(&sb, 8, "h:7", 6), 0);
 		break;
 	case 8:
-		cr_assert_eq(peer_sync_begin(&sb, &pk, &start, "h:8", true, 0), 0);
+		cr_assert_eq(peer_sync_begin(&sb, &pk, &start, "h:8", true, 0, false), 0);
 		cr_assert_eq(peer_sync_end(&sb, start), 0);
 		break;
 	case 9:
-		cr_assert_eq(peer_sync_begin(&sb, &pk, &start, "h:9", false, 3), 0);
+		cr_assert_eq(peer_sync_begin(&sb, &pk, &start, "h:9", false, 3, false), 0);
 		for (unsigned k = 0; k < 3; k++) {
 			e = mkentry(k * 5 + 1, idb[k], adb[k]);
 			cr_assert_eq(peer_pack_entry(&pk, &e), 0);
@@ -872,7 +890,7 @@ static void sync_round_trip(uint32_t n, bool reply)
 
 	cr_assert(idb != NULL && adb != NULL && es != NULL);
 	msgpack_sbuffer_init(&sb);
-	cr_assert_eq(peer_sync_begin(&sb, &pk, &start, want.from, reply, n), 0);
+	cr_assert_eq(peer_sync_begin(&sb, &pk, &start, want.from, reply, n, false), 0);
 	for (uint32_t i = 0; i < n; i++) {
 		es[i] = mkentry(i, idb[i], adb[i]);
 		if (i == 0) {
@@ -901,6 +919,144 @@ Test(peer, round_trip_sync)
 	sync_round_trip(1, true);
 	sync_round_trip(100, false);
 	sync_round_trip(100, true);
+}
+
+/* A SYNC of two entries followed by `epochs`, or by the raw bytes
+ * raw[0..rawlen) in the epochs' place when raw is not NULL. */
+static payload sync_with(const epochs *h, const uint8_t *raw, size_t rawlen)
+{
+	char idb[2][PEER_MAX_ADDR + 1], adb[2][PEER_MAX_ADDR + 1];
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	size_t start;
+
+	msgpack_sbuffer_init(&sb);
+	cr_assert_eq(peer_sync_begin(&sb, &pk, &start, "s:1", true, 2, true), 0);
+	for (unsigned i = 0; i < 2; i++) {
+		peer_entry e = mkentry(i, idb[i], adb[i]);
+
+		cr_assert_eq(peer_pack_entry(&pk, &e), 0);
+	}
+	if (raw != NULL)
+		cr_assert_eq(msgpack_sbuffer_write(&sb, (const char *)raw, rawlen), 0);
+	else
+		cr_assert_eq(epochs_pack(h, &pk), 0);
+	cr_assert_eq(peer_sync_end(&sb, start), 0);
+	return take(&sb);
+}
+
+Test(peer, sync_carries_the_epochs)
+{
+	static const char *const ids[] = { "a:1", "b:1", "c:1" };
+	static const uint8_t not_array[] = { 0x05 }, nil[] = { 0xc0 },
+			     cut[] = { 0x92, 0x94 }, map[] = { 0x80 };
+	epochs *h, *back;
+	peer_msg m;
+	payload f;
+	size_t used;
+	bool made;
+
+	cr_assert_eq(epochs_new(&h, 64, 3), 0);
+	cr_assert_eq(epochs_propose(h, ids, 3, &made), 0);
+	cr_assert_eq(epochs_propose(h, ids, 2, &made), 0);
+	f = sync_with(h, NULL, 0);
+	cr_assert_eq(pdec(&f, &m), 0);
+	cr_assert_eq(m.nentries, 2);
+	cr_assert_not_null(m.chain);
+	cr_assert(inside(m.chain, m.chainlen, &f));
+	cr_assert_eq(epochs_new(&back, 64, 3), 0);
+	cr_assert_eq(epochs_unpack(back, m.chain, m.chainlen, &used), 0);
+	cr_assert_eq(used, m.chainlen);
+	cr_assert_eq(epochs_count(back), 2);
+	cr_assert_eq(epochs_newest(back).digest, epochs_newest(h).digest);
+	{   /* the entries end where the epochs begin */
+		uint64_t left = m.nentries;
+		peer_entry e;
+
+		while (peer_entry_next(&m.entries, &left, &e) == 1)
+			;
+		cr_assert_eq(mpr_left(&m.entries), 0);
+	}
+	free(f.p);
+	/* a SYNC without epochs says so */
+	{
+		msgpack_sbuffer sb;
+		msgpack_packer pk;
+		size_t start;
+
+		msgpack_sbuffer_init(&sb);
+		cr_assert_eq(peer_sync_begin(&sb, &pk, &start, "s:1", false, 0, false), 0);
+		cr_assert_eq(peer_sync_end(&sb, start), 0);
+		f = take(&sb);
+		cr_assert_eq(pdec(&f, &m), 0);
+		cr_assert_null(m.chain);
+		cr_assert_eq(m.chainlen, 0);
+		free(f.p);
+	}
+	/* anything but a whole array in the epochs' place is refused */
+	{
+		const uint8_t *bad[] = { not_array, nil, map, cut };
+		const size_t blen[] = { sizeof not_array, sizeof nil, sizeof map, sizeof cut };
+
+		for (size_t i = 0; i < 4; i++) {
+			f = sync_with(NULL, bad[i], blen[i]);
+			cr_assert_eq(pdec(&f, &m), DKV_EPROTO, "bad epochs %zu", i);
+			free(f.p);
+		}
+	}
+	epochs_free(h);
+	epochs_free(back);
+}
+
+Test(peer, an_entry_with_bad_progress_is_refused)
+{
+	static const uint8_t head[] = {
+		0x9a, 0xa1, 'a', 0xa1, 'b', 0x01, 0x02, 0x03, 0x00, 0x04, 0x05, 0x06,
+	};
+	static const uint8_t progs[][9] = {
+		{ 0x96, 1, 2, 3, 4, 5, 6 },            /* six elements */
+		{ 0x98, 1, 2, 3, 4, 5, 6, 7, 8 },      /* eight */
+		{ 0x97, 1, 2, 3, 4, 5, 6, 0xff },      /* a negative one */
+		{ 0x97, 1, 2, 3, 4, 5, 6, 0xc0 },      /* nil */
+		{ 0xc0 },                              /* no array */
+	};
+	static const size_t plen[] = { 7, 9, 8, 8, 1 };
+	static const uint8_t good[] = { 0x97, 1, 2, 3, 4, 5, 6, 7 };
+	uint8_t buf[64];
+	peer_entry e;
+
+	for (size_t k = 0; k <= sizeof(progs) / sizeof(progs[0]); k++) {
+		const uint8_t *pr = k < 5 ? progs[k] : good;
+		size_t n = k < 5 ? plen[k] : sizeof good;
+		uint64_t left = 1;
+		mpr r;
+		int rc;
+
+		memcpy(buf, head, sizeof head);
+		memcpy(buf + sizeof head, pr, n);
+		mpr_init(&r, buf, sizeof head + n, DKV_EPROTO);
+		rc = peer_entry_next(&r, &left, &e);
+		if (k < 5) {
+			cr_assert_eq(rc, DKV_EPROTO, "progress %zu", k);
+		} else {
+			cr_assert_eq(rc, 1);
+			cr_assert(e.has_progress);
+			cr_assert_eq(e.actor, 6);
+			cr_assert_eq(e.progress.seq, 1);
+			cr_assert_eq(e.progress.read[1], 7);
+		}
+	}
+	/* a tenth element needs the actor before it: actor 0 is refused */
+	memcpy(buf, head, sizeof head);
+	buf[sizeof head - 1] = 0x00;
+	memcpy(buf + sizeof head, good, sizeof good);
+	{
+		uint64_t left = 1;
+		mpr r;
+
+		mpr_init(&r, buf, sizeof head + sizeof good, DKV_EPROTO);
+		cr_assert_eq(peer_entry_next(&r, &left, &e), DKV_EPROTO);
+	}
 }
 
 Test(peer, sync_of_max_entries_decodes)
@@ -975,7 +1131,7 @@ Test(peer, encoders_append_whole_frames)
 	msgpack_sbuffer_init(&sb);
 	cr_assert_eq(peer_encode_rack(&sb, 1, "a", 2), 0);
 	cr_assert_eq(peer_encode_fwd(&sb, 2, "b", "xyz", 3), 0);
-	cr_assert_eq(peer_sync_begin(&sb, &pk, &start, "c", true, 0), 0);
+	cr_assert_eq(peer_sync_begin(&sb, &pk, &start, "c", true, 0, false), 0);
 	cr_assert_gt(start, 0, "SYNC begins where the buffer ended");
 	cr_assert_eq(peer_sync_end(&sb, start), 0);
 	cr_assert_eq(peer_encode_rget(&sb, 4, "d", "k", 1, NULL), 0);
