@@ -165,13 +165,15 @@ static void admin_members(admin *a, msgpack_packer *pk)
 {
 	size_t nc = cluster_count(a->env.cl);
 
-	msgpack_pack_map(pk, 1);
+	const epochs *ep = cluster_epochs(a->env.cl);
+
+	msgpack_pack_map(pk, 2);
 	PKS(pk, "members");
 	msgpack_pack_array(pk, (uint32_t)nc);
 	for (size_t i = 0; i < nc; i++) {
 		const member *m = cluster_at(a->env.cl, i);
 
-		msgpack_pack_map(pk, 7);
+		msgpack_pack_map(pk, 10);
 		PKS(pk, "id");
 		PKS(pk, m->id);
 		PKS(pk, "addr");
@@ -187,6 +189,27 @@ static void admin_members(admin *a, msgpack_packer *pk)
 		msgpack_pack_uint64(pk, m->version);
 		PKS(pk, "keys");
 		msgpack_pack_uint64(pk, m == cluster_self(a->env.cl) ? local_keys(a) : m->keys);
+		/* its progress along the ring epochs, as it last reported (0: none) */
+		PKS(pk, "epoch_ack");
+		msgpack_pack_uint64(pk, m->has_progress ? m->progress.ack[0] : 0);
+		PKS(pk, "epoch_sync");
+		msgpack_pack_uint64(pk, m->has_progress ? m->progress.sync[0] : 0);
+		PKS(pk, "epoch_read");
+		msgpack_pack_uint64(pk, m->has_progress ? m->progress.read[0] : 0);
+	}
+	PKS(pk, "epochs");
+	msgpack_pack_array(pk, (uint32_t)epochs_count(ep));
+	for (size_t i = 0; i < epochs_count(ep); i++) {
+		size_t n;
+		const char *const *ids = epochs_members(ep, i, &n);
+
+		msgpack_pack_map(pk, 2);
+		PKS(pk, "number");
+		msgpack_pack_uint64(pk, epochs_id(ep, i).number);
+		PKS(pk, "members");
+		msgpack_pack_array(pk, (uint32_t)n);
+		for (size_t k = 0; k < n; k++)
+			PKS(pk, ids[k]);
 	}
 }
 

@@ -628,15 +628,47 @@ static int put_header(FILE *f, const mpr *m, const char *l1, const char *k1, con
  * are no longer part of the cluster, so they are listed apart, after the
  * table, without a liveness: "removed: ID (ADDR), ...".
  */
+/* "epochs: 1 (3 members), 2 (4 members)": the chain of ring epochs in
+ * one line, from the members answer's "epochs" (nothing when absent). */
+static int text_epochs(FILE *f, const mpr *m)
+{
+	uint64_t n;
+	mpr arr;
+
+	if (!find_kind(m, "epochs", K_ARRAY, &arr))
+		return 0;
+	if (mpr_array(&arr, &n) != 0 || n > mpr_left(&arr))
+		return DKV_EPROTO;
+	if (n == 0)
+		return 0;
+	fputs("\nepochs:", f);
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t num = 0, k = 0;
+		mpr el = arr, ms;
+
+		(void)get_uint(&el, "number", &num);
+		if (find_kind(&el, "members", K_ARRAY, &ms) && mpr_array(&ms, &k) != 0)
+			return DKV_EPROTO;
+		fprintf(f, "%s %" PRIu64 " (%" PRIu64 " member%s)", i ? "," : "", num, k,
+			k == 1 ? "" : "s");
+		if (skip(&arr) != 0)
+			return DKV_EPROTO;
+	}
+	putc('\n', f);
+	return 0;
+}
+
 static int text_members(FILE *f, const mpr *m)
 {
-	static const char *const keys[] = { "id", "addr", "status", "liveness", "keys" };
-	static const char *const hdr[] = { "ID", "ADDR", "STATUS", "LIVENESS", "KEYS" };
-	static const bool right[] = { false, false, false, false, true };
-	static const char *const handled[] = { "members", NULL };
-	enum { NCOL = 5, STATUS = 2 };
+	static const char *const keys[] = { "id", "addr", "status", "liveness", "keys",
+					    "epoch_ack", "epoch_sync", "epoch_read" };
+	static const char *const hdr[] = { "ID", "ADDR", "STATUS", "LIVENESS", "KEYS",
+					   "EPOCHS A/S/R" };
+	static const bool right[] = { false, false, false, false, true, false };
+	static const char *const handled[] = { "members", "epochs", NULL };
+	enum { NKEY = 8, NCOL = 6, STATUS = 2, ACK = 5 };
 	char **cells = NULL, **shown = NULL;
-	size_t nrows = 0, nshown = 0, nremoved = 0;
+	size_t nrows = 0, nshown = 0, nremoved = 0, ncol = NCOL - 1;
 	mpr arr;
 	int rc;
 
@@ -644,33 +676,49 @@ static int text_members(FILE *f, const mpr *m)
 		arr = *m;       /* not the schema: all of it, generically */
 		return text_block(f, &arr, 0, false, NULL, NULL);
 	}
-	rc = rows_of(&arr, keys, NCOL, &cells, &nrows);
+	rc = rows_of(&arr, keys, NKEY, &cells, &nrows);
 	if (rc == 0 && (shown = calloc(nrows * NCOL + 1, sizeof(*shown))) == NULL)
 		rc = -ENOMEM;
 	if (rc != 0)
 		goto out;
+	/* the progress column only when some member reports one: "ack/sync/read",
+	 * built into the row's epoch_ack cell */
+	for (size_t r = 0; r < nrows; r++)
+		if (strcmp(cells[r * NKEY + ACK], "-") != 0)
+			ncol = NCOL;
+	for (size_t r = 0; ncol == NCOL && r < nrows; r++) {
+		char *e = NULL, **c = cells + r * NKEY;
+
+		if (asprintf(&e, "%s/%s/%s", c[ACK], c[ACK + 1], c[ACK + 2]) < 0) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		free(c[ACK]);
+		c[ACK] = e;
+	}
 	/* the table borrows the cells of the rows that are not removed */
 	for (size_t r = 0; r < nrows; r++) {
-		if (strcmp(cells[r * NCOL + STATUS], "removed") == 0) {
+		if (strcmp(cells[r * NKEY + STATUS], "removed") == 0) {
 			nremoved++;
 			continue;
 		}
-		memcpy(shown + nshown++ * NCOL, cells + r * NCOL, NCOL * sizeof(*shown));
+		memcpy(shown + nshown++ * ncol, cells + r * NKEY, ncol * sizeof(*shown));
 	}
-	put_table(f, hdr, right, NCOL, shown, nshown);
+	put_table(f, hdr, right, ncol, shown, nshown);
 	if (nremoved > 0) {
 		fputs("\nremoved:", f);
 		for (size_t r = 0, k = 0; r < nrows; r++) {
-			if (strcmp(cells[r * NCOL + STATUS], "removed") != 0)
+			if (strcmp(cells[r * NKEY + STATUS], "removed") != 0)
 				continue;
-			fprintf(f, "%s %s (%s)", k++ > 0 ? "," : "", cells[r * NCOL],
-				cells[r * NCOL + 1]);
+			fprintf(f, "%s %s (%s)", k++ > 0 ? "," : "", cells[r * NKEY],
+				cells[r * NKEY + 1]);
 		}
 		putc('\n', f);
 	}
+	rc = text_epochs(f, m);
 out:
 	free(shown);
-	free_cells(cells, nrows * NCOL);
+	free_cells(cells, nrows * NKEY);
 	return rc != 0 ? rc : text_rest(f, m, handled);
 }
 

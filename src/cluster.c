@@ -22,10 +22,12 @@
 #include "siphash.h"
 
 #define MEMBERS_FILE    "MEMBERS"
-#define MEMBERS_FORMAT  2           /* 2: entries may carry the actor; 1 is read too */
+#define MEMBERS_FORMAT  3           /* 3: and the epochs; 2: entries may carry the
+					     * actor; 1 and 2 are read too */
 #define MAX_MEMBERS     PEER_MAX_ENTRIES
 #define RELAYS          16          /* indirect probes remembered */
 #define SEED_RETRY_MS   1000
+#define PULL_GAP_MS     200         /* between asks for a newer chain */
 
 typedef struct relay {
 	uint64_t seq;                   /* our probe of the target */
@@ -73,6 +75,17 @@ struct cluster {
 	world_timer *probe_timer, *indirect_timer, *pushpull_timer, *seed_timer;
 	msgpack_sbuffer sb;
 	cluster_stats st;
+
+	/* ring epochs (EPOCHS in cluster.h) */
+	epochs *ep;
+	uint32_t ring_size, n_val;
+	peer_progress mine;             /* our progress, as we report it */
+	bool told_busy;                 /* the "changes wait" warning is out */
+	bool republish;                 /* report our progress again, higher */
+	char refused[PEER_MAX_ADDR + 1];   /* the last node whose chain was
+					    * refused (logged once) */
+	char pull[PEER_MAX_ADDR + 1];   /* a member ahead of our chain: ask it */
+	uint64_t pulled_at;             /* when we last asked one */
 };
 
 static void logc(cluster *c, dkv_log_level lv, const char *fmt, ...)
@@ -167,6 +180,7 @@ static member *add_member(cluster *c, const char *id, size_t idlen)
 }
 
 size_t cluster_count(const cluster *c) { return c->n; }
+const epochs *cluster_epochs(const cluster *c) { return c->ep; }
 const member *cluster_at(const cluster *c, size_t i) { return i < c->n ? &c->m[i] : NULL; }
 const member *cluster_self(const cluster *c) { return &c->m[c->self]; }
 const cluster_stats *cluster_get_stats(const cluster *c) { return &c->st; }
@@ -208,12 +222,15 @@ static void entry_of(const member *m, peer_entry *e)
 	e->keys = m->keys;
 	e->keys_stamp = m->keys_stamp;
 	e->actor = m->actor;
+	e->has_progress = m->has_progress;
+	e->progress = m->progress;
 }
 
 /* --- persistence ---------------------------------------------------------- */
 
-/* MEMBERS: the msgpack array [format, [entry...]] (peer.h, ENTRIES; the
- * liveness fields are written but ignored when read). */
+/* MEMBERS: the msgpack array [format, [entry...], epochs] (peer.h,
+ * ENTRIES; the liveness fields are written but ignored when read; epochs
+ * as epochs_pack writes them).  Formats 1 and 2 had no epochs. */
 static int save(cluster *c)
 {
 	msgpack_sbuffer sb;
@@ -222,7 +239,7 @@ static int save(cluster *c)
 
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	if (msgpack_pack_array(&pk, 2) != 0 || msgpack_pack_uint32(&pk, MEMBERS_FORMAT) != 0 ||
+	if (msgpack_pack_array(&pk, 3) != 0 || msgpack_pack_uint32(&pk, MEMBERS_FORMAT) != 0 ||
 	    msgpack_pack_array(&pk, (uint32_t)c->n) != 0)
 		rc = -ENOMEM;
 	for (size_t i = 0; rc == 0 && i < c->n; i++) {
@@ -232,6 +249,8 @@ static int save(cluster *c)
 		e.liveness = LIVE_UP;
 		rc = peer_pack_entry(&pk, &e);
 	}
+	if (rc == 0)
+		rc = epochs_pack(c->ep, &pk);
 	if (rc == 0)
 		rc = dkv_file_replace(c->path, sb.data, sb.size);
 	msgpack_sbuffer_destroy(&sb);
@@ -270,9 +289,9 @@ static int load(cluster *c, char *err, size_t errlen)
 	if (got != sst.st_size)
 		goto out;
 	mpr_init(&r, buf, (size_t)got, DKV_ECORRUPT);
-	if (mpr_array(&r, &n) != 0 || n != 2 || mpr_uint(&r, &fmt) != 0)
+	if (mpr_array(&r, &n) != 0 || (n != 2 && n != 3) || mpr_uint(&r, &fmt) != 0)
 		goto out;
-	if (fmt != 1 && fmt != MEMBERS_FORMAT) {
+	if (fmt != 1 && fmt != 2 && fmt != MEMBERS_FORMAT) {
 		snprintf(err, errlen, "%s: format %" PRIu64 " is not one this dynkvd reads (%d)",
 			 c->path, fmt, MEMBERS_FORMAT);
 		rc = DKV_EVERSION;
@@ -295,8 +314,19 @@ static int load(cluster *c, char *err, size_t errlen)
 		m->keys = e.keys;
 		m->keys_stamp = e.keys_stamp;
 		m->actor = e.actor;
+		m->has_progress = e.has_progress;
+		m->progress = e.progress;
 	}
-	if (rc == 0 && mpr_left(&r) == 0)
+	if (rc == 0 && n == 3 && fmt == MEMBERS_FORMAT) {
+		size_t used;
+
+		rc = epochs_unpack(c->ep, r.p, mpr_left(&r), &used);
+		if (rc == -ENOMEM)
+			goto done;
+		if (rc == 0)
+			r.p += used;
+	}
+	if (rc == 0 && (n == 3) == (fmt == MEMBERS_FORMAT) && mpr_left(&r) == 0)
 		goto done;
 	rc = DKV_ECORRUPT;
 out:
@@ -347,18 +377,24 @@ static void send_gossip(cluster *c, const char *addr, uint32_t kind, uint64_t se
 
 static void send_sync(cluster *c, const char *addr, bool reply)
 {
+	/* a node that has not joined yet has no chain that counts: it takes
+	 * the cluster's (sync_epochs) */
+	bool chain = c->joined && epochs_count(c->ep) > 0;
 	msgpack_packer pk;
 	size_t start;
 	peer_entry e;
 
 	c->sb.size = 0;
-	if (peer_sync_begin(&c->sb, &pk, &start, c->m[c->self].addr, reply, (uint32_t)c->n, false) != 0)
+	if (peer_sync_begin(&c->sb, &pk, &start, c->m[c->self].addr, reply, (uint32_t)c->n,
+			    chain) != 0)
 		return;
 	for (size_t i = 0; i < c->n; i++) {
 		entry_of(&c->m[i], &e);
 		if (peer_pack_entry(&pk, &e) != 0)
 			return;
 	}
+	if (chain && epochs_pack(c->ep, &pk) != 0)
+		return;
 	if (peer_sync_end(&c->sb, start) != 0)
 		return;
 	c->st.syncs_sent++;
@@ -407,8 +443,44 @@ static void rival_entry(cluster *c, member *m, const peer_entry *e)
 		     m->id, e->actor, (int)e->addrlen, e->addr, m->actor, m->addr);
 }
 
+static epoch_progress to_epochs(const peer_progress *p)
+{
+	epoch_progress e;
+
+	e.ack.number = p->ack[0];
+	e.ack.digest = p->ack[1];
+	e.sync.number = p->sync[0];
+	e.sync.digest = p->sync[1];
+	e.read.number = p->read[0];
+	e.read.digest = p->read[1];
+	return e;
+}
+
+/* A member's progress report: the one with the highest seq stands.  One
+ * about us that is higher than ours (we lost ours: an old MEMBERS file)
+ * puts our next report above it.  A member ahead of our chain is asked
+ * for it (after the merge: c->pull). */
+static void merge_progress(cluster *c, member *m, const peer_entry *e)
+{
+	epoch_progress ep;
+
+	if (!e->has_progress || (m->has_progress && e->progress.seq <= m->progress.seq))
+		return;
+	if (m == &c->m[c->self]) {
+		c->mine.seq = e->progress.seq;
+		c->republish = true;
+		return;
+	}
+	m->progress = e->progress;
+	m->has_progress = true;
+	ep = to_epochs(&m->progress);
+	(void)epochs_note(c->ep, m->id, &ep);
+	if (ep.ack.number > epochs_newest(c->ep).number && epochs_count(c->ep) > 0)
+		snprintf(c->pull, sizeof(c->pull), "%s", m->addr);
+}
+
 /* Merge one entry; true if a record (not liveness) changed. */
-static bool merge_entry(cluster *c, const peer_entry *e, bool *ring)
+static bool merge_entry(cluster *c, const peer_entry *e, bool *moved)
 {
 	long at = find_index(c, e->id, e->idlen);
 	bool fresh = at < 0, changed = false, same_addr;
@@ -452,7 +524,7 @@ static bool merge_entry(cluster *c, const peer_entry *e, bool *ring)
 			changed = true;
 		}
 		if (was_valid != (m->status == MEMBER_VALID) || (addr_changed && was_valid))
-			*ring = true;
+			*moved = true;
 	}
 	/* an actor learnt for a record known without one (an old MEMBERS
 	 * file or entry): from the member's own record, at its address */
@@ -464,6 +536,7 @@ static bool merge_entry(cluster *c, const peer_entry *e, bool *ring)
 		m->keys = e->keys;
 		m->keys_stamp = e->keys_stamp;
 	}
+	merge_progress(c, m, e);
 	/* liveness (SWIM) */
 	if (m == &c->m[c->self]) {
 		if (e->liveness != LIVE_UP && e->incarnation >= m->incarnation) {
@@ -540,22 +613,168 @@ static bool id_taken(cluster *c, mpr entries, uint64_t left)
 	return false;
 }
 
+/* --- epochs --------------------------------------------------------------- */
+
+static bool is_primary(const ring *rg, long idx, uint32_t p)
+{
+	const uint32_t *pl = ring_preflist(rg, p);
+
+	for (uint32_t i = 0; i < ring_n(rg); i++)
+		if (pl[i] == (uint32_t)idx)
+			return true;
+	return false;
+}
+
+/* True iff this node is a primary in epoch k of no partition it is not a
+ * primary of in epoch base: it holds k's partitions whole if it holds
+ * base's. */
+static bool gains_nothing(cluster *c, size_t k, size_t base)
+{
+	const ring *rk = epochs_ring(c->ep, k), *rb = epochs_ring(c->ep, base);
+	long ik = ring_member_index(rk, c->self_id), ib = ring_member_index(rb, c->self_id);
+
+	if (ik < 0)
+		return true;
+	for (uint32_t p = 0; p < ring_size(rk); p++)
+		if (is_primary(rk, ik, p) && (ib < 0 || !is_primary(rb, ib, p)))
+			return false;
+	return true;
+}
+
+static epoch_id id_at(const epochs *h, long i)
+{
+	epoch_id none = { 0, 0 };
+
+	return i < 0 ? none : epochs_id(h, (size_t)i);
+}
+
+static bool same_progress(const peer_progress *a, const peer_progress *b)
+{
+	return memcmp(a->ack, b->ack, sizeof(a->ack)) == 0 &&
+	       memcmp(a->sync, b->sync, sizeof(a->sync)) == 0 &&
+	       memcmp(a->read, b->read, sizeof(a->read)) == 0;
+}
+
+/* Our progress from the chain as it stands (EPOCHS in cluster.h). */
+static peer_progress our_progress(cluster *c, const char *const *ids, size_t n)
+{
+	long synced = epochs_synced(c->ep, ids, n), base = synced < 0 ? 0 : synced;
+	long sync = base, read, was;
+	epoch_id mine_read = { c->mine.read[0], c->mine.read[1] };
+	peer_progress p = c->mine;
+	epoch_id e;
+
+	while ((size_t)(sync + 1) < epochs_count(c->ep) &&
+	       gains_nothing(c, (size_t)(sync + 1), (size_t)base))
+		sync++;
+	/* read: the newest epoch every member holds, never back (the oldest
+	 * epoch kept is read by everyone: a start) */
+	read = base;
+	was = epochs_find(c->ep, mine_read);
+	if (was > read)
+		read = was;
+	e = epochs_newest(c->ep);
+	p.ack[0] = e.number;
+	p.ack[1] = e.digest;
+	e = id_at(c->ep, sync);
+	p.sync[0] = e.number;
+	p.sync[1] = e.digest;
+	e = id_at(c->ep, read);
+	p.read[0] = e.number;
+	p.read[1] = e.digest;
+	return p;
+}
+
+/* Make the next epoch if the members changed, report our progress, and
+ * drop the epochs every member has read past.  Saves MEMBERS on any
+ * change. */
+static void epochs_step(cluster *c)
+{
+	const char **ids;
+	size_t n = 0;
+	bool made = false, changed = false;
+	epoch_progress ep;
+	long all;
+	int rc;
+
+	if (!c->joined || c->conflict != NULL || (ids = malloc(c->n * sizeof(*ids))) == NULL)
+		return;
+	for (size_t i = 0; i < c->n; i++)
+		if (c->m[i].status == MEMBER_JOINING || c->m[i].status == MEMBER_VALID)
+			ids[n++] = c->m[i].id;
+	/* A cluster's first epoch is made by one node: a new node alone, or,
+	 * in a cluster whose MEMBERS files had no epochs, the member with the
+	 * smallest id (ids[] is in id order); the others take its chain. */
+	if (epochs_count(c->ep) == 0 && n > 0 && strcmp(ids[0], c->self_id) != 0)
+		n = 0;
+	rc = n > 0 ? epochs_propose(c->ep, ids, n, &made) : 0;
+	if (made) {
+		logc(c, DKV_LOG_INFO, "ring epoch %" PRIu64 ": %zu members",
+		     epochs_newest(c->ep).number, n);
+		c->told_busy = false;
+		changed = true;
+	} else if (rc == DKV_EBUSY && !c->told_busy) {
+		logc(c, DKV_LOG_WARNING, "a membership change waits: %u ring epochs are still "
+		     "in progress (a member that is down holds them until it is back or removed)",
+		     EPOCHS_MAX);
+		c->told_busy = true;
+	}
+	n = 0;
+	for (size_t i = 0; i < c->n; i++)
+		if (c->m[i].status != MEMBER_REMOVED)
+			ids[n++] = c->m[i].id;
+	for (int round = 0; round < 4; round++) {
+		peer_progress p;
+
+		ep = to_epochs(&c->mine);
+		(void)epochs_note(c->ep, c->self_id, &ep);
+		p = our_progress(c, ids, n);
+		if (same_progress(&p, &c->mine) && !c->republish)
+			break;
+		c->republish = false;
+		c->mine = p;
+		c->mine.seq++;
+		c->m[c->self].progress = c->mine;
+		c->m[c->self].has_progress = true;
+		changed = true;
+	}
+	ep = to_epochs(&c->mine);
+	(void)epochs_note(c->ep, c->self_id, &ep);
+	all = epochs_read_all(c->ep, ids, n);
+	if (all > 0) {
+		size_t k = epochs_prune(c->ep, all);
+
+		logc(c, DKV_LOG_INFO, "ring epochs: %zu read by every member dropped; the oldest "
+		     "kept is %" PRIu64, k, epochs_id(c->ep, 0).number);
+		changed = true;
+	}
+	free(ids);
+	if (changed)
+		(void)save(c);
+}
+
 static void merge_all(cluster *c, mpr entries, uint64_t left)
 {
-	bool ring = false, changed = false;
+	bool moved = false, changed = false;
 	peer_entry e;
 	int rc;
 
 	if (!c->joined && id_taken(c, entries, left))
 		return;
 	while ((rc = peer_entry_next(&entries, &left, &e)) == 1)
-		changed |= merge_entry(c, &e, &ring);
+		changed |= merge_entry(c, &e, &moved);
 	if (rc != 0)
 		c->st.bad_datagrams++;
 	if (changed)
 		(void)save(c);
 	note_self_status(c);
-	if (ring && c->hooks.ring_changed != NULL)
+	epochs_step(c);
+	if (c->pull[0] != '\0' && now(c) - c->pulled_at >= PULL_GAP_MS) {
+		c->pulled_at = now(c);
+		send_sync(c, c->pull, true);
+	}
+	c->pull[0] = '\0';
+	if (moved && c->hooks.ring_changed != NULL)
 		c->hooks.ring_changed(c->hooks.ctx);
 }
 
@@ -765,16 +984,107 @@ void cluster_datagram(cluster *c, const void *buf, size_t len)
 	}
 }
 
+/* True iff id owns data in h's newest epoch. */
+static bool newest_has(const epochs *h, const char *id)
+{
+	size_t n;
+	const char *const *ids;
+
+	if (epochs_count(h) == 0)
+		return false;
+	ids = epochs_members(h, epochs_count(h) - 1, &n);
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(ids[i], id) == 0)
+			return true;
+	return false;
+}
+
+/* The id of a SYNC's sender (its address is m->from): from our records,
+ * else from its own entry in the message; "" when neither says. */
+static void sender_id(const cluster *c, const peer_msg *m, char *out, size_t outlen)
+{
+	const member *s = cluster_find_addr(c, m->from);
+	mpr cur = m->entries;
+	uint64_t left = m->nentries;
+	peer_entry e;
+
+	out[0] = '\0';
+	if (s != NULL) {
+		snprintf(out, outlen, "%s", s->id);
+		return;
+	}
+	while (peer_entry_next(&cur, &left, &e) == 1)
+		if (e.addrlen == strlen(m->from) && memcmp(e.addr, m->from, e.addrlen) == 0) {
+			snprintf(out, outlen, "%.*s", (int)e.idlen, e.id);
+			return;
+		}
+}
+
+/* A SYNC's chain: merged, or taken whole by a node that has not joined a
+ * cluster yet.  False when the SYNC must be ignored (a chain that does not
+ * check out, or another cluster's). */
+static bool sync_epochs(cluster *c, const peer_msg *m)
+{
+	char from[PEER_MAX_ADDR + 1];
+	epochs *theirs;
+	size_t used;
+	bool changed = false;
+	int rc;
+
+	if (m->chain == NULL)
+		return true;
+	sender_id(c, m, from, sizeof(from));
+	if (epochs_new(&theirs, c->ring_size, c->n_val) != 0)
+		return false;
+	rc = epochs_unpack(theirs, m->chain, m->chainlen, &used);
+	if (rc == 0 && used != m->chainlen)
+		rc = DKV_EPROTO;
+	if (rc == 0) {
+		rc = c->joined && epochs_count(c->ep) > 0 ? epochs_merge(c->ep, theirs, &changed)
+							   : DKV_EINVAL;
+		/* not joined yet, no chain yet (MEMBERS of an older release), or a
+		 * chain of our own while we hold nothing: theirs, if it counts us
+		 * and ours does not count them */
+		if (rc == DKV_EINVAL &&
+		    (!c->joined || epochs_count(c->ep) == 0 ||
+		     (newest_has(theirs, c->self_id) && !newest_has(c->ep, from) &&
+		      (c->hooks.local_keys == NULL || c->hooks.local_keys(c->hooks.ctx) == 0)))) {
+			rc = epochs_adopt(c->ep, theirs);
+			changed = rc == 0;
+		}
+	}
+	if (rc == DKV_EINVAL && strcmp(c->refused, m->from) != 0) {
+		snprintf(c->refused, sizeof(c->refused), "%s", m->from);
+		logc(c, DKV_LOG_WARNING, "ignoring the membership state of %s: its ring epochs "
+		     "(newest %" PRIu64 ") share none with ours (newest %" PRIu64 "); it belongs "
+		     "to another cluster.  To move a node that holds nothing to this cluster, "
+		     "use `dynkv-admin join` on it", m->from, epochs_newest(theirs).number,
+		     epochs_newest(c->ep).number);
+	} else if (rc == DKV_EPROTO) {
+		c->st.bad_datagrams++;
+	} else if (changed) {
+		logc(c, DKV_LOG_INFO, "ring epochs from %s: newest now %" PRIu64, m->from,
+		     epochs_newest(c->ep).number);
+		(void)save(c);
+	}
+	epochs_free(theirs);
+	return rc == 0;
+}
+
 void cluster_sync(cluster *c, const peer_msg *m)
 {
 	if (c->conflict != NULL || !c->started)
 		return;
 	c->st.syncs_received++;
+	if (!sync_epochs(c, m))
+		return;
 	merge_all(c, m->entries, m->nentries);
 	if (c->conflict != NULL)
 		return;
-	if (c->n > 1)
+	if (c->n > 1 && !c->joined) {
 		c->joined = true;
+		epochs_step(c);
+	}
 	if (m->flag)
 		send_sync(c, m->from, false);
 }
@@ -833,6 +1143,7 @@ int cluster_set_status(cluster *c, const char *id, member_status st)
 			send_sync(c, c->m[i].addr, false);
 	if (at >= 0 && (size_t)at != c->self && st == MEMBER_REMOVED)
 		send_sync(c, c->m[at].addr, false);
+	epochs_step(c);
 	if (was_valid != (st == MEMBER_VALID) && c->hooks.ring_changed != NULL)
 		c->hooks.ring_changed(c->hooks.ctx);
 	return 0;
@@ -872,6 +1183,12 @@ int cluster_open(cluster **out, world *w, dkv_log *log, const dkv_config *cfg,
 		return -ENOMEM;
 	}
 	snprintf(c->path, plen, "%s/%s", dir, MEMBERS_FILE);
+	c->ring_size = cfg->ring_size;
+	c->n_val = cfg->n_val;
+	if ((rc = epochs_new(&c->ep, c->ring_size, c->n_val)) != 0) {
+		cluster_close(c);
+		return rc;
+	}
 	c->rng = (w->ops->wall_ms(w) ^ siphash24(&(siphash_key){ 0x6475, 0x6b76 }, self_id,
 						 strlen(self_id))) | 1;
 	rc = load(c, err, errlen);
@@ -908,6 +1225,14 @@ int cluster_open(cluster **out, world *w, dkv_log *log, const dkv_config *cfg,
 	 * saved), the next one overrides it: they see us up at our first
 	 * message instead of after a refutation. */
 	self->incarnation++;
+	if (self->has_progress)
+		c->mine = self->progress;   /* reports go on above the saved one */
+	for (size_t i = 0; i < c->n; i++)
+		if (c->m[i].has_progress && i != c->self) {
+			epoch_progress ep = to_epochs(&c->m[i].progress);
+
+			(void)epochs_note(c->ep, c->m[i].id, &ep);
+		}
 	c->joined = true;
 	*out = c;
 	return 0;
@@ -960,6 +1285,7 @@ int cluster_start(cluster *c, char *err, size_t errlen)
 		c->joined = false;
 		c->seed_timer = w->ops->timer_add(w, 0, seed_cb, c);
 	}
+	epochs_step(c);   /* the first epoch of a new cluster, or of an older MEMBERS */
 	/* the first probe and exchange right away: a restarted node is seen
 	 * up, and learns what changed while it was away, at once */
 	c->probe_timer = w->ops->timer_add(w, 0, probe_cb, c);
@@ -980,6 +1306,7 @@ void cluster_close(cluster *c)
 	if (c->w != NULL)
 		stop_timers(c);
 	free_round(c);
+	epochs_free(c->ep);
 	free(c->conflict);
 	free(c->m);
 	free(c->seeds);

@@ -48,6 +48,22 @@
  * belongs to a cluster, or holds data, joins another only through
  * `dynkv-admin join`, cluster_join).
  *
+ * EPOCHS: the chain of ring epochs (epochs.h) that membership changes
+ * will move data by.  A node that belongs to a cluster makes the next
+ * epoch whenever the members whose status is joining or valid differ from
+ * the newest epoch's (the first epoch, when it has none: a new cluster,
+ * or MEMBERS written by a release without epochs); SYNC carries the
+ * chain, and merging one applies epochs_merge (a node that has not joined
+ * yet takes the chain of the cluster it joins whole).  A SYNC whose
+ * chain shares no epoch with ours is from another cluster: it is ignored
+ * whole, and logged.  Every entry carries its member's progress (ack: our
+ * newest epoch; sync: the newest epoch whose partitions we hold whole --
+ * until transfers exist, the newest in which we gain no partition over
+ * the epoch every member holds; read: the newest epoch every member
+ * holds), and epochs read by every member that is not removed are
+ * dropped.  The chain and our progress are persisted in MEMBERS.
+ * Placement does not use the epochs yet.
+ *
  * LIFETIMES: the member pointers that cluster_at, cluster_find,
  * cluster_find_addr and cluster_self return point into an array that
  * grows by reallocation: they are borrowed until the next call that can
@@ -72,6 +88,7 @@
 #include <stdint.h>
 
 #include "dkv_config.h"
+#include "epochs.h"
 #include "log.h"
 #include "peer.h"
 #include "world.h"
@@ -102,6 +119,8 @@ typedef struct member {
 	uint64_t suspect_since;      /* local clock, while suspect */
 	uint64_t actor;              /* its data directory's actor; 0: not known yet */
 	uint64_t rival;              /* last other actor seen claiming the id (logged) */
+	bool has_progress;           /* it reported its progress along the epochs */
+	peer_progress progress;      /* as it last reported (the highest seq) */
 } member;
 
 typedef struct cluster cluster;
@@ -158,6 +177,8 @@ const member *cluster_find_addr(const cluster *c, const char *addr);
 const member *cluster_self(const cluster *c);
 /* Members whose status is valid. */
 size_t cluster_valid_count(const cluster *c);
+/* The chain of ring epochs (EPOCHS below), borrowed until the next input. */
+const epochs *cluster_epochs(const cluster *c);
 const cluster_stats *cluster_get_stats(const cluster *c);
 
 /* Ask seed (host:port) for its cluster: sends SYNC; the answer merges.  A

@@ -52,8 +52,9 @@ check "a KEY that begins with '-' is a key" eval 'adm a preflist -dash >/dev/nul
 # --- members --------------------------------------------------------------------
 dkv a -q put k1 v && dkv a -q put k2 v
 out=$(adm a members)
-check "members has a KEYS column" grep -Eq '^ID  *ADDR  *STATUS  LIVENESS  KEYS$' <<<"$out"
-check "... with the node's own count" grep -Eq "^127\.0\.0\.1:$port_a .* valid  *up  *2$" <<<"$out"
+check "members has a KEYS column, then the epochs" grep -Eq '^ID  *ADDR  *STATUS  LIVENESS  KEYS  EPOCHS A/S/R$' <<<"$out"
+check "... with the node's own count, and its progress" grep -Eq "^127\.0\.0\.1:$port_a .* valid  *up  *2  1/1/1$" <<<"$out"
+check "... and the chain: one epoch, of one member" grep -Eq '^epochs: 1 \(1 member\)$' <<<"$out"
 
 # --- exit statuses ------------------------------------------------------------
 adm a frob >/dev/null 2>&1

@@ -163,6 +163,65 @@ Test(render, members_table)
 		    "n3        -              7        -              -\n");
 }
 
+/* Members that report their progress along the ring epochs get a column
+ * "ack/sync/read" (a member that reports none shows dashes), and the
+ * chain is one line after the table. */
+Test(render, members_with_epochs)
+{
+	msgpack_pack_map(&pk, 2);
+	s_("members");
+	msgpack_pack_array(&pk, 2);
+	msgpack_pack_map(&pk, 8);
+	kv_s("id", "n1");
+	kv_s("addr", "10.0.0.1:7070");
+	kv_s("status", "valid");
+	kv_s("liveness", "up");
+	kv_u("keys", 10);
+	kv_u("epoch_ack", 3);
+	kv_u("epoch_sync", 3);
+	kv_u("epoch_read", 1);
+	msgpack_pack_map(&pk, 5);
+	kv_s("id", "n2");
+	kv_s("addr", "10.0.0.2:7070");
+	kv_s("status", "valid");
+	kv_s("liveness", "down");
+	kv_u("keys", 0);
+	s_("epochs");
+	msgpack_pack_array(&pk, 3);
+	for (unsigned i = 1; i <= 3; i++) {
+		msgpack_pack_map(&pk, 2);
+		kv_u("number", i);
+		s_("members");
+		msgpack_pack_array(&pk, i);
+		for (unsigned k = 0; k < i; k++)
+			s_("x");
+	}
+	expect_text("members", sb.data, sb.size,
+		    "ID  ADDR           STATUS  LIVENESS  KEYS  EPOCHS A/S/R\n"
+		    "n1  10.0.0.1:7070  valid   up          10  3/3/1\n"
+		    "n2  10.0.0.2:7070  valid   down         0  -/-/-\n"
+		    "\n"
+		    "epochs: 1 (1 member), 2 (2 members), 3 (3 members)\n");
+	/* an epoch without a member list shows as 0 members, number 0 */
+	msgpack_sbuffer_clear(&sb);
+	msgpack_pack_map(&pk, 2);
+	s_("members");
+	msgpack_pack_array(&pk, 0);
+	s_("epochs");
+	msgpack_pack_array(&pk, 1);
+	msgpack_pack_map(&pk, 1);
+	s_("members");
+	msgpack_pack_map(&pk, 0);
+	{
+		int rc;
+		char *got = out_text("members", sb.data, sb.size, &rc);
+
+		cr_assert_str_eq(got, "ID  ADDR  STATUS  LIVENESS  KEYS\n\nepochs: 0 (0 members)\n",
+				 "got %s", got);
+		free(got);
+	}
+}
+
 /* A member that left stays in membership as removed, with the liveness it
  * had ("up" forever once it stops); it is listed apart, without one. */
 Test(render, removed_members_are_listed_apart_without_a_liveness)

@@ -325,3 +325,169 @@ Test(cluster, a_replica_that_dies_mid_request_fails_it_at_once_not_at_the_timeou
 	msgpack_sbuffer_destroy(&sb);
 	crig_fini(&r);
 }
+
+/* --- ring epochs (cluster.h EPOCHS) ---------------------------------------- */
+
+/* Node i's chain as text, "N:id,id;N:id,id" (into buf), and its newest
+ * epoch's number and member count. */
+static const char *chain_of(crig *r, size_t i, char *buf, size_t len, uint64_t *newest,
+			    size_t *members)
+{
+	msgpack_zone z;
+	msgpack_object o;
+	const msgpack_object *ep;
+	size_t off = 0;
+
+	buf[0] = '\0';
+	*newest = 0;
+	*members = 0;
+	msgpack_zone_init(&z, 4096);
+	if (admin(r, i, "members", &z, &o, NULL) && (ep = field(&o, "epochs")) != NULL &&
+	    ep->type == MSGPACK_OBJECT_ARRAY) {
+		for (uint32_t k = 0; k < ep->via.array.size; k++) {
+			const msgpack_object *e = &ep->via.array.ptr[k];
+			const msgpack_object *num = field(e, "number"), *ms = field(e, "members");
+
+			cr_assert(num != NULL && ms != NULL && ms->type == MSGPACK_OBJECT_ARRAY);
+			*newest = num->via.u64;
+			*members = ms->via.array.size;
+			off += (size_t)snprintf(buf + off, len - off, "%s%llu:", k ? ";" : "",
+						(unsigned long long)*newest);
+			for (uint32_t j = 0; j < ms->via.array.size && off < len; j++)
+				off += (size_t)snprintf(buf + off, len - off, "%s%.*s", j ? "," : "",
+							(int)ms->via.array.ptr[j].via.str.size,
+							ms->via.array.ptr[j].via.str.ptr);
+			cr_assert_lt(off, len);
+		}
+	}
+	msgpack_zone_destroy(&z);
+	return buf;
+}
+
+/* Run until every open node has the same chain, whose newest epoch has
+ * `members` members and is what every member acks; fails after limit_ms. */
+static uint64_t epochs_converge(crig *r, size_t members, uint64_t limit_ms)
+{
+	char first[1024], other[1024], ack[32];
+	uint64_t newest = 0, n2;
+	size_t m, m2;
+
+	for (uint64_t t = 0; t <= limit_ms; t += 250) {
+		bool same = true;
+		size_t f = 0;
+
+		while (f < r->n && r->nd[f] == NULL)
+			f++;
+		chain_of(r, f, first, sizeof(first), &newest, &m);
+		for (size_t i = f; same && i < r->n; i++) {
+			if (r->nd[i] == NULL)
+				continue;
+			chain_of(r, i, other, sizeof(other), &n2, &m2);
+			same = strcmp(first, other) == 0;
+			for (size_t j = 0; same && j < r->n; j++)
+				if (r->nd[j] != NULL && strcmp(status_of(r, i, r->addr[j], ack,
+							sizeof(ack)), "removed") != 0)
+					same = strtoull(member_field(r, i, "id", r->addr[j],
+							"epoch_ack", ack, sizeof(ack)), NULL, 10) == newest;
+		}
+		if (same && m == members && newest > 0)
+			return newest;
+		sim_run_for(r->sim, 250);
+	}
+	cr_assert_fail("ring epochs did not converge on %zu members within %llu ms "
+		       "(node 0: %s; seed %llu)", members, (unsigned long long)limit_ms,
+		       first, (unsigned long long)r->seed);
+	return 0;
+}
+
+Test(cluster, ring_epochs_follow_membership_and_survive_a_restart)
+{
+	char buf[1024], again[1024], f[32];
+	uint64_t newest, n2;
+	size_t m;
+	crig r;
+
+	crig_init(&r, 3, sim_seed_env("epochs_follow", 31), "none");
+	converge_ms(&r, 10000);
+	newest = epochs_converge(&r, 3, 10000);
+	chain_of(&r, 0, buf, sizeof(buf), &n2, &m);
+	/* the seed made the first epoch alone; each join made one more (two
+	 * joins heard at once make one) */
+	cr_assert(newest == 3 || newest == 2, "chain %s", buf);
+	cr_assert(strncmp(buf, "1:10.0.0.1:7070;", 16) == 0, "chain %s", buf);
+	/* the first epoch is held whole by everyone; the joiners gained
+	 * partitions they have not received (no transfers yet): reads stay
+	 * on epoch 1 and nothing is dropped */
+	for (size_t i = 0; i < 3; i++) {
+		cr_assert_str_eq(member_field(&r, 0, "id", r.addr[i], "epoch_read", f, sizeof(f)),
+				 "1", "node %zu reads from", i);
+	}
+	cr_assert_str_eq(member_field(&r, 0, "id", r.addr[0], "epoch_sync", f, sizeof(f)), "3",
+			 "the first node gains nothing in the later epochs");
+	/* a joiner holds whole every epoch before the one that added it (it
+	 * had nothing in them), and no later one */
+	for (size_t j = 1; j < 3; j++) {
+		unsigned long first = 0;
+		char *save = NULL, *copy = strdup(buf);
+
+		for (char *seg = strtok_r(copy, ";", &save); seg != NULL && first == 0;
+		     seg = strtok_r(NULL, ";", &save))
+			if (strstr(seg, r.addr[j]) != NULL)
+				first = strtoul(seg, NULL, 10);
+		free(copy);
+		cr_assert_gt(first, 1, "node %zu in chain %s", j, buf);
+		cr_assert_eq(strtoul(member_field(&r, 0, "id", r.addr[j], "epoch_sync", f,
+						  sizeof(f)), NULL, 10), first - 1,
+			     "node %zu, added in epoch %lu of %s", j, first, buf);
+	}
+	/* a restart keeps the chain (MEMBERS), before any message */
+	close_node(&r, 1);
+	open_node(&r, 1);
+	chain_of(&r, 1, again, sizeof(again), &n2, &m);
+	cr_assert_str_eq(again, buf);
+	/* a member leaves: one epoch more, without it, everywhere */
+	cr_assert_eq(admin1(&r, 2, "leave", NULL), PROTO_INFO);
+	cr_assert_eq(epochs_converge(&r, 2, 10000), newest + 1);
+	crig_fini(&r);
+}
+
+/* Cut (or heal) the network between {0, 3} and {1, 2, 4}. */
+static void split_0_3_from_1_2_4(crig *r, bool cut)
+{
+	static const size_t a[] = { 0, 3 }, b[] = { 1, 2, 4 };
+
+	for (size_t i = 0; i < 2; i++)
+		for (size_t j = 0; j < 3; j++)
+			sim_partition(r->sim, r->addr[a[i]], r->addr[b[j]], cut);
+}
+
+Test(cluster, two_joins_at_once_through_two_nodes_fork_and_converge)
+{
+	char a[1024], b[1024];
+	uint64_t na, nb;
+	size_t ma, mb;
+	crig r;
+
+	crig_prepare(&r, 5, sim_seed_env("epochs_fork", 37), "none");
+	set(&r.cfg[4], "seeds", r.addr[1]);   /* node 4 joins through node 1 */
+	for (size_t i = 0; i < 3; i++)
+		open_node(&r, i);
+	(void)epochs_converge(&r, 3, 10000);
+	/* nodes 0 and 1 cannot hear each other while 3 joins through 0 and 4
+	 * through 1 */
+	split_0_3_from_1_2_4(&r, true);
+	open_node(&r, 3);
+	open_node(&r, 4);
+	sim_run_for(r.sim, 3000);
+	chain_of(&r, 0, a, sizeof(a), &na, &ma);
+	chain_of(&r, 1, b, sizeof(b), &nb, &mb);
+	cr_assert_eq(na, 4, "node 0: %s", a);
+	cr_assert_eq(nb, 4, "node 1: %s", b);
+	cr_assert_str_neq(a, b, "the two sides made different epochs 4");
+	split_0_3_from_1_2_4(&r, false);
+	converge_ms(&r, 20000);
+	/* one epoch 4 won everywhere; the next holds both joins */
+	na = epochs_converge(&r, 5, 20000);
+	cr_assert_eq(na, 5);
+	crig_fini(&r);
+}

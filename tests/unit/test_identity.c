@@ -248,7 +248,7 @@ Test(identity, an_old_members_file_is_read_and_its_records_learn_their_actors)
 	node_stats_get(r.nd[1], &s1);
 	cr_assert_eq(recorded_actor(r.dir[1], r.addr[0], &fmt), s0.actor,
 		     "node 1 did not learn node 0's actor");
-	cr_assert_eq(fmt, 2, "MEMBERS is rewritten in format 2");
+	cr_assert_eq(fmt, 3, "MEMBERS is rewritten in format 3");
 	cr_assert_eq(recorded_actor(r.dir[1], r.addr[1], &fmt), s1.actor);
 	cr_assert_eq(recorded_actor(r.dir[0], r.addr[1], &fmt), s1.actor);
 	cr_assert_eq(s0.id_conflicts + s1.id_conflicts, 0);
