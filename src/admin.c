@@ -213,22 +213,18 @@ static void admin_members(admin *a, msgpack_packer *pk)
 	}
 }
 
-static void admin_ring(admin *a, msgpack_packer *pk)
+/* "ownership": [{"id", "replicas", "first", "share"}] of rg (NULL: none):
+ * each member's replicas and first places, and its share of all replicas. */
+static void pack_ownership(msgpack_packer *pk, const ring *rg)
 {
-	const ring *rg = placement_ring(a->env.pl);
 	size_t nm = rg ? ring_members(rg) : 0;
-	uint32_t np = rg ? ring_n(rg) : 0;
+	uint32_t np = rg ? ring_n(rg) : 0, q = rg ? ring_size(rg) : 0;
 	uint64_t *reps = calloc(nm ? nm : 1, sizeof(*reps));
 	uint64_t *firsts = calloc(nm ? nm : 1, sizeof(*firsts));
 
-	msgpack_pack_map(pk, 4);
-	PKS(pk, "ring_size");
-	msgpack_pack_uint32(pk, a->ring_size);
-	PKS(pk, "n_val");
-	msgpack_pack_uint32(pk, a->n_val);
 	if (reps == NULL || firsts == NULL)
 		nm = 0;
-	for (uint32_t p = 0; nm > 0 && p < a->ring_size; p++) {
+	for (uint32_t p = 0; nm > 0 && p < q; p++) {
 		const uint32_t *pl = ring_preflist(rg, p);
 
 		firsts[pl[0]]++;
@@ -246,8 +242,24 @@ static void admin_ring(admin *a, msgpack_packer *pk)
 		PKS(pk, "first");
 		msgpack_pack_uint64(pk, firsts[i]);
 		PKS(pk, "share");
-		msgpack_pack_double(pk, (double)reps[i] / ((double)a->ring_size * np));
+		msgpack_pack_double(pk, (double)reps[i] / ((double)q * np));
 	}
+	free(reps);
+	free(firsts);
+}
+
+static void admin_ring(admin *a, msgpack_packer *pk)
+{
+	const ring *rg = placement_ring(a->env.pl);
+	size_t nm = rg ? ring_members(rg) : 0;
+	uint32_t np = rg ? ring_n(rg) : 0;
+
+	msgpack_pack_map(pk, 4);
+	PKS(pk, "ring_size");
+	msgpack_pack_uint32(pk, a->ring_size);
+	PKS(pk, "n_val");
+	msgpack_pack_uint32(pk, a->n_val);
+	pack_ownership(pk, rg);
 	PKS(pk, "partitions");
 	msgpack_pack_array(pk, nm ? a->ring_size : 0);
 	for (uint32_t p = 0; nm > 0 && p < a->ring_size; p++) {
@@ -261,8 +273,158 @@ static void admin_ring(admin *a, msgpack_packer *pk)
 		for (uint32_t i = 0; i < np; i++)
 			PKS(pk, ring_member_id(rg, pl[i]));
 	}
-	free(reps);
-	free(firsts);
+}
+
+/* A partition's primaries in rg, as member ids: n of them into out. */
+static uint32_t primaries(const ring *rg, uint32_t p, const char **out)
+{
+	const uint32_t *pl = ring_preflist(rg, p);
+	uint32_t n = ring_n(rg);
+
+	for (uint32_t i = 0; i < n; i++)
+		out[i] = ring_member_id(rg, pl[i]);
+	return n;
+}
+
+static bool in_list(const char *const *l, uint32_t n, const char *id)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (strcmp(l[i], id) == 0)
+			return true;
+	return false;
+}
+
+/* Where a new replica of a partition would get its data: the k-th old
+ * primary the change takes out of the list (it serves until the move is
+ * done), else the first old primary -- never `dead` (a removed member,
+ * gone): the first other one then.  NULL when none is left. */
+static const char *move_source(const char *const *o, uint32_t no, const char *const *nw,
+			       uint32_t nn, uint32_t k, const char *dead)
+{
+	for (uint32_t i = 0, gone = 0; i < no; i++)
+		if (!in_list(nw, nn, o[i]) && gone++ == k && (dead == NULL || strcmp(o[i], dead) != 0))
+			return o[i];
+	for (uint32_t i = 0; i < no; i++)
+		if (dead == NULL || strcmp(o[i], dead) != 0)
+			return o[i];
+	return NULL;
+}
+
+/* plan join ADDR | leave NODE | remove NODE: what the change would move --
+ * each new replica of a partition, from where -- with keys and bytes
+ * estimated from the members' reported key counts and this node's mean
+ * object size, and each member's share after.  Nothing changes.  0, or
+ * an error message in err. */
+static int admin_plan(admin *a, msgpack_packer *pk, const char *verb, const char *target,
+		      char *err, size_t errlen)
+{
+	const ring *now = placement_ring(a->env.pl);
+	bool joins = strcmp(verb, "join") == 0, removes = strcmp(verb, "remove") == 0;
+	size_t nm = now ? ring_members(now) : 0, nn = 0;
+	const char **ids = NULL, *o[DKV_CONFIG_N_MAX], *nw[DKV_CONFIG_N_MAX];
+	uint64_t total = 0, moves = 0, lost = 0, keys, bytes;
+	double per_replica, per_key;
+	ring *after = NULL;
+	int rc = 0;
+
+	if (!joins && !removes && strcmp(verb, "leave") != 0) {
+		snprintf(err, errlen, "plan: unknown change \"%s\" (join ADDR, leave NODE, "
+			 "remove NODE)", verb);
+		return DKV_EINVAL;
+	}
+	if (now == NULL || (ids = calloc(nm + 1, sizeof(*ids))) == NULL) {
+		snprintf(err, errlen, "plan: %s", now == NULL ? "this node has no ring yet"
+							      : "out of memory");
+		return now == NULL ? DKV_EINVAL : -ENOMEM;
+	}
+	if (joins == (ring_member_index(now, target) >= 0)) {
+		snprintf(err, errlen, joins ? "plan: %s is a member of the ring already"
+					   : "plan: %s is not a member of the ring", target);
+		free(ids);
+		return DKV_EINVAL;
+	}
+	for (size_t i = 0; i < nm; i++)
+		if (strcmp(ring_member_id(now, i), target) != 0)
+			ids[nn++] = ring_member_id(now, i);
+	if (joins)
+		ids[nn++] = target;
+	if (nn == 0) {
+		snprintf(err, errlen, "plan: %s is the only member: the ring would be empty", target);
+		free(ids);
+		return DKV_EINVAL;
+	}
+	if ((rc = ring_build(&after, ids, nn, a->ring_size, a->n_val)) != 0) {
+		snprintf(err, errlen, "plan: %s", dkv_strerror(rc));
+		free(ids);
+		return rc;
+	}
+	/* estimates: the members' keys spread evenly over their replicas */
+	for (size_t i = 0; i < cluster_count(a->env.cl); i++) {
+		const member *m = cluster_at(a->env.cl, i);
+
+		if (ring_member_index(now, m->id) >= 0)
+			total += m == cluster_self(a->env.cl) ? local_keys(a) : m->keys;
+	}
+	vnode_stored(a->env.vs, &keys, &bytes);
+	per_replica = (double)total / ((double)a->ring_size * ring_n(now));
+	per_key = keys > 0 ? (double)bytes / (double)keys : 0.0;
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass == 1) {
+			msgpack_pack_map(pk, 10);
+			PKS(pk, "change");
+			PKS(pk, verb);
+			PKS(pk, "node");
+			PKS(pk, target);
+			PKS(pk, "members_before");
+			msgpack_pack_uint64(pk, nm);
+			PKS(pk, "members_after");
+			msgpack_pack_uint64(pk, nn);
+			PKS(pk, "replicas");
+			msgpack_pack_uint64(pk, (uint64_t)a->ring_size * ring_n(after));
+			PKS(pk, "keys");
+			msgpack_pack_uint64(pk, (uint64_t)(per_replica * (double)moves + 0.5));
+			PKS(pk, "bytes");
+			msgpack_pack_uint64(pk, (uint64_t)(per_replica * per_key * (double)moves + 0.5));
+			PKS(pk, "lost");
+			msgpack_pack_uint64(pk, lost);
+			PKS(pk, "moves");
+			msgpack_pack_array(pk, (uint32_t)moves);
+		}
+		for (uint32_t p = 0; p < a->ring_size; p++) {
+			uint32_t no = primaries(now, p, o), nnw = primaries(after, p, nw), k = 0;
+
+			for (uint32_t i = 0; i < nnw; i++) {
+				const char *from;
+
+				if (in_list(o, no, nw[i]))
+					continue;
+				from = move_source(o, no, nw, nnw, k++, removes ? target : NULL);
+				if (pass == 0) {
+					moves++;
+					lost += from == NULL;
+					continue;
+				}
+				msgpack_pack_map(pk, 5);
+				PKS(pk, "partition");
+				msgpack_pack_uint32(pk, p);
+				PKS(pk, "from");
+				if (from != NULL)
+					PKS(pk, from);
+				else
+					msgpack_pack_nil(pk);
+				PKS(pk, "to");
+				PKS(pk, nw[i]);
+				PKS(pk, "keys");
+				msgpack_pack_uint64(pk, (uint64_t)(per_replica + 0.5));
+				PKS(pk, "bytes");
+				msgpack_pack_uint64(pk, (uint64_t)(per_replica * per_key + 0.5));
+			}
+		}
+	}
+	pack_ownership(pk, after);
+	ring_free(after);
+	free(ids);
+	return 0;
 }
 
 static void admin_status(admin *a, msgpack_packer *pk)
@@ -522,6 +684,21 @@ void admin_request(admin *a, uint64_t client, const proto_msg *m)
 		(void)handoff_report(a->env.ho, &pk);
 	else if (strcmp(cmd, "aae") == 0 && m->nargs == 0)
 		(void)aae_report(a->env.ae, &pk);
+	else if (strcmp(cmd, "plan") == 0 && m->nargs == 2) {
+		char target[PEER_MAX_ADDR + 1], err[PEER_MAX_ADDR + 160];
+
+		if (m->args[1].len == 0 || m->args[1].len > PEER_MAX_ADDR) {
+			reply_error(a->env.rp, client, m->id, PROTO_ERR_INVALID,
+				    "plan: the node is 1 to %u bytes", PEER_MAX_ADDR);
+			goto out;
+		}
+		snprintf(target, sizeof(target), "%.*s", (int)m->args[1].len,
+			 (const char *)m->args[1].p);
+		if (admin_plan(a, &pk, arg, target, err, sizeof(err)) != 0) {
+			reply_error(a->env.rp, client, m->id, PROTO_ERR_INVALID, "%s", err);
+			goto out;
+		}
+	}
 	else if (strcmp(cmd, "join") == 0 && m->nargs == 1) {
 		join_start(a, client, m->id, arg);
 		goto out;
@@ -560,7 +737,8 @@ void admin_request(admin *a, uint64_t client, const proto_msg *m)
 	} else {
 		reply_error(a->env.rp, client, m->id, PROTO_ERR_INVALID,
 			    "unknown admin command \"%s\" with %zu arguments (members, ring, status, "
-			    "preflist KEY, hints, aae, join SEED, leave [NODE], remove NODE)", cmd,
+			    "preflist KEY, hints, aae, plan join|leave|remove NODE, join SEED, "
+			    "leave [NODE], remove NODE)", cmd,
 			    m->nargs);
 		goto out;
 	}

@@ -892,11 +892,117 @@ static int text_preflist(FILE *f, const mpr *m)
 	return rc != 0 ? rc : text_rest(f, m, handled);
 }
 
-static int text_ring(FILE *f, const mpr *m)
+/* The "ownership" array of m, if any, as a table after a blank line:
+ * ID REPLICAS FIRST SHARE (the share as a percentage). */
+static int text_ownership(FILE *f, const mpr *m)
 {
 	static const char *const okeys[] = { "id", "replicas", "first" };
 	static const char *const hdr[] = { "ID", "REPLICAS", "FIRST", "SHARE" };
 	static const bool right[] = { false, true, true, true };
+	uint64_t n;
+	char **cells;
+	mpr el;
+	int rc = 0;
+
+	if (!find_kind(m, "ownership", K_ARRAY, &el))
+		return 0;
+	if (mpr_array(&el, &n) != 0 || n > mpr_left(&el))
+		return DKV_EPROTO;
+	cells = calloc(n * 4 + 1, sizeof(*cells));
+	if (cells == NULL)
+		return -ENOMEM;
+	for (uint64_t i = 0; i < n && rc == 0; i++) {
+		double share;
+
+		for (size_t k = 0; k < 3 && rc == 0; k++) {
+			cells[i * 4 + k] = cell(&el, okeys[k]);
+			if (cells[i * 4 + k] == NULL)
+				rc = -ENOMEM;
+		}
+		if (rc == 0 && get_number(&el, "share", &share) && isfinite(share)) {
+			char pct[64];
+
+			snprintf(pct, sizeof(pct), "%.1f%%", share * 100.0);
+			cells[i * 4 + 3] = strdup(pct);
+		} else if (rc == 0) {
+			cells[i * 4 + 3] = cell(&el, "share");
+		}
+		if (rc == 0 && cells[i * 4 + 3] == NULL)
+			rc = -ENOMEM;
+		if (rc == 0 && skip(&el) != 0)
+			rc = DKV_EPROTO;
+	}
+	if (rc == 0) {
+		putc('\n', f);
+		put_table(f, hdr, right, 4, cells, (size_t)n);
+	}
+	free_cells(cells, (size_t)n * 4);
+	return rc;
+}
+
+/*
+ * plan: "join N: 3 members -> 4; 384 of 1536 replicas move, about K keys
+ * (B bytes)", a warning when some have no source, one row per move, then
+ * the ownership after.
+ */
+static int text_plan(FILE *f, const mpr *m)
+{
+	static const char *const keys[] = { "partition", "from", "to", "keys", "bytes" };
+	static const char *const hdr[] = { "PARTITION", "FROM", "TO", "KEYS", "BYTES" };
+	static const bool right[] = { true, false, false, true, true };
+	static const char *const handled[] = { "change", "node", "members_before", "members_after",
+					       "replicas", "keys", "bytes", "lost", "moves",
+					       "ownership", NULL };
+	uint64_t before = 0, after = 0, reps = 0, keys_n = 0, bytes = 0, lost = 0;
+	char *change = NULL, *node = NULL, **cells = NULL;
+	size_t nrows = 0;
+	mpr arr;
+	int rc = 0;
+
+	change = cell(m, "change");
+	node = cell(m, "node");
+	if (change == NULL || node == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	(void)get_uint(m, "members_before", &before);
+	(void)get_uint(m, "members_after", &after);
+	(void)get_uint(m, "replicas", &reps);
+	(void)get_uint(m, "keys", &keys_n);
+	(void)get_uint(m, "bytes", &bytes);
+	(void)get_uint(m, "lost", &lost);
+	if (find_kind(m, "moves", K_ARRAY, &arr) && (rc = rows_of(&arr, keys, 5, &cells, &nrows)) != 0)
+		goto out;
+	for (size_t r = 0; r < nrows; r++)   /* from nil: no member has the data */
+		if (strcmp(cells[r * 5 + 1], "null") == 0) {
+			free(cells[r * 5 + 1]);
+			if ((cells[r * 5 + 1] = strdup("-")) == NULL) {
+				rc = -ENOMEM;
+				goto out;
+			}
+		}
+	fprintf(f, "%s %s: %" PRIu64 " members -> %" PRIu64 "; %" PRIu64 " of %" PRIu64
+		" replicas move, about %" PRIu64 " keys (%" PRIu64 " bytes)\n", change, node,
+		before, after, (uint64_t)nrows, reps, keys_n, bytes);
+	if (lost > 0)
+		fprintf(f, "warning: %" PRIu64 " partition replicas would have no other replica "
+			"to come from: their keys would be lost\n", lost);
+	if (nrows > 0) {
+		putc('\n', f);
+		put_table(f, hdr, right, 5, cells, nrows);
+	}
+	if (find_kind(m, "ownership", K_ARRAY, &arr))
+		fputs("\nafter the change:\n", f);
+	rc = text_ownership(f, m);
+out:
+	free(change);
+	free(node);
+	free_cells(cells, nrows * 5);
+	return rc != 0 ? rc : text_rest(f, m, handled);
+}
+
+static int text_ring(FILE *f, const mpr *m)
+{
 	static const char *const handled[] = { "ring_size", "n_val", "ownership",
 					       "partitions", NULL };
 	mpr arr;
@@ -904,50 +1010,8 @@ static int text_ring(FILE *f, const mpr *m)
 
 	if ((rc = put_header(f, m, "ring size", "ring_size", "n_val", "n_val")) != 0)
 		return rc;
-	if (find_kind(m, "ownership", K_ARRAY, &arr)) {
-		uint64_t n;
-		char **cells;
-		mpr el = arr;
-
-		if (mpr_array(&el, &n) != 0 || n > mpr_left(&el)) {
-			rc = DKV_EPROTO;
-			goto out;
-		}
-		cells = calloc(n * 4 + 1, sizeof(*cells));
-		if (cells == NULL) {
-			rc = -ENOMEM;
-			goto out;
-		}
-		for (uint64_t i = 0; i < n && rc == 0; i++) {
-			double share;
-
-			for (size_t k = 0; k < 3 && rc == 0; k++) {
-				cells[i * 4 + k] = cell(&el, okeys[k]);
-				if (cells[i * 4 + k] == NULL)
-					rc = -ENOMEM;
-			}
-			if (rc == 0 && get_number(&el, "share", &share) &&
-			    isfinite(share)) {
-				char pct[64];
-
-				snprintf(pct, sizeof(pct), "%.1f%%", share * 100.0);
-				cells[i * 4 + 3] = strdup(pct);
-			} else if (rc == 0) {
-				cells[i * 4 + 3] = cell(&el, "share");
-			}
-			if (rc == 0 && cells[i * 4 + 3] == NULL)
-				rc = -ENOMEM;
-			if (rc == 0 && skip(&el) != 0)
-				rc = DKV_EPROTO;
-		}
-		if (rc == 0) {
-			putc('\n', f);
-			put_table(f, hdr, right, 4, cells, (size_t)n);
-		}
-		free_cells(cells, (size_t)n * 4);
-		if (rc != 0)
-			goto out;
-	}
+	if ((rc = text_ownership(f, m)) != 0)
+		goto out;
 	if (find_kind(m, "partitions", K_ARRAY, &arr)) {
 		uint64_t n;
 
@@ -1124,6 +1188,8 @@ static int text_top(FILE *f, const mpr *m, const char *command)
 		return text_status(f, m);
 	if (strcmp(command, "preflist") == 0)
 		return text_preflist(f, m);
+	if (strcmp(command, "plan") == 0)
+		return text_plan(f, m);
 	if (strcmp(command, "hints") == 0)
 		return text_hints(f, m);
 	if (strcmp(command, "aae") == 0)

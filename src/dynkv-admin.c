@@ -31,6 +31,8 @@ static const char usage_text[] =
 	"  preflist KEY       the partition of KEY and its preference list\n"
 	"  hints              what this node holds for down nodes (hinted handoff)\n"
 	"  aae                anti-entropy: each partition's tree and last exchange\n"
+	"  plan join ADDR | leave NODE | remove NODE\n"
+	"                     what that change would move, and the balance after\n"
 	"  join SEED          make the node join the cluster SEED (HOST:PORT) is in\n"
 	"  leave [NODE]       make the node (or member NODE) leave the cluster\n"
 	"  remove NODE        remove member NODE (a node that is gone for good)\n"
@@ -58,6 +60,7 @@ static const struct command {
 	{ "preflist", 1, 1, "one KEY" },
 	{ "hints", 0, 0, "no argument" },
 	{ "aae", 0, 0, "no argument" },
+	{ "plan", 2, 2, "a change and a node (join ADDR, leave NODE or remove NODE)" },
 	{ "join", 1, 1, "one SEED (HOST:PORT)" },
 	{ "leave", 0, 1, "an optional NODE" },
 	{ "remove", 1, 1, "one NODE" },

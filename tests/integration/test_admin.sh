@@ -56,6 +56,24 @@ check "members has a KEYS column, then the epochs" grep -Eq '^ID  *ADDR  *STATUS
 check "... with the node's own count, and its progress" grep -Eq "^127\.0\.0\.1:$port_a .* valid  *up  *2  1/1/1$" <<<"$out"
 check "... and the chain: one epoch, of one member" grep -Eq '^epochs: 1 \(1 member\)$' <<<"$out"
 
+# --- plan -----------------------------------------------------------------------
+# one node (n_val 1, ring 512): a second would take the partitions it outscores
+out=$(adm a plan join 127.0.0.1:1)
+check "plan join says what would move" grep -Eq '^join 127\.0\.0\.1:1: 1 members -> 2; [0-9]+ of 512 replicas move, about [0-9]+ keys' <<<"$out"
+moves=$(sed -En 's/^join .*; ([0-9]+) of 512 replicas move.*/\1/p' <<<"$out")
+check "... one row per move, each from the node to the newcomer" test "$(grep -Ec "^ +[0-9]+  127\.0\.0\.1:$port_a  127\.0\.0\.1:1 " <<<"$out")" -eq "${moves:-0}"
+check "... about half of them" test "${moves:-0}" -gt 200 -a "${moves:-0}" -lt 312
+check "... and the balance after: the newcomer holds what moves" grep -Eq "^127\.0\.0\.1:1 +$moves +$moves +[0-9.]+%$" <<<"$out"
+out=$(adm a --json plan join 127.0.0.1:1)
+check "plan --json has the summary and the moves" grep -q '"change":"join","node":"127.0.0.1:1","members_before":1,"members_after":2,"replicas":512' <<<"$out"
+adm a plan leave 127.0.0.1:1 >"$tmp/plan.out" 2>"$tmp/plan.err"
+st=$?
+check "plan of a change that cannot be made exits 1" test $st -eq 1
+check "... saying why" grep -q 'plan: 127.0.0.1:1 is not a member of the ring' "$tmp/plan.err"
+adm a plan join >/dev/null 2>&1
+check "plan without its node is a usage error (exit 2)" test $? -eq 2
+check "nothing changed: still one member" test "$(adm a --json members | grep -o '"id"' | wc -l)" -eq 1
+
 # --- exit statuses ------------------------------------------------------------
 adm a frob >/dev/null 2>&1
 st=$?

@@ -508,6 +508,16 @@ Test(render, preflist_missing_and_odd_keys)
 
 /* --- ring ------------------------------------------------------------------- */
 
+/* One row of an "ownership" array. */
+static void own_row(const char *id, uint64_t replicas, uint64_t first, double share)
+{
+	msgpack_pack_map(&pk, 4);
+	kv_s("id", id);
+	kv_u("replicas", replicas);
+	kv_u("first", first);
+	kv_d("share", share);
+}
+
 Test(render, ring_tables)
 {
 	msgpack_pack_map(&pk, 4);
@@ -515,11 +525,7 @@ Test(render, ring_tables)
 	kv_u("n_val", 2);
 	s_("ownership");
 	msgpack_pack_array(&pk, 2);
-	msgpack_pack_map(&pk, 4);
-	kv_s("id", "n1");
-	kv_u("replicas", 5);
-	kv_u("first", 3);
-	kv_d("share", 0.625);
+	own_row("n1", 5, 3, 0.625);
 	msgpack_pack_map(&pk, 3);
 	kv_s("id", "n2");
 	kv_u("replicas", 3);
@@ -547,6 +553,60 @@ Test(render, ring_tables)
 		    "        0  n1 n2\n"
 		    "        1  n2 n1\n"
 		    "        2  -\n");
+}
+
+Test(render, plan_summary_moves_and_the_balance_after)
+{
+	msgpack_pack_map(&pk, 10);
+	kv_s("change", "join");
+	kv_s("node", "n4");
+	kv_u("members_before", 3);
+	kv_u("members_after", 4);
+	kv_u("replicas", 12);
+	kv_u("keys", 2000);
+	kv_u("bytes", 2048000);
+	kv_u("lost", 0);
+	s_("moves");
+	msgpack_pack_array(&pk, 2);
+	msgpack_pack_map(&pk, 5);
+	kv_u("partition", 1);
+	kv_s("from", "n2");
+	kv_s("to", "n4");
+	kv_u("keys", 1000);
+	kv_u("bytes", 1024000);
+	msgpack_pack_map(&pk, 5);
+	kv_u("partition", 3);
+	s_("from");
+	msgpack_pack_nil(&pk);
+	kv_s("to", "n4");
+	kv_u("keys", 1000);
+	kv_u("bytes", 1024000);
+	s_("ownership");
+	msgpack_pack_array(&pk, 2);
+	own_row("n1", 9, 3, 0.75);
+	own_row("n4", 3, 1, 0.25);
+	expect_text("plan", sb.data, sb.size,
+		    "join n4: 3 members -> 4; 2 of 12 replicas move, about 2000 keys (2048000 bytes)\n"
+		    "\n"
+		    "PARTITION  FROM  TO  KEYS    BYTES\n"
+		    "        1  n2    n4  1000  1024000\n"
+		    "        3  -     n4  1000  1024000\n"
+		    "\n"
+		    "after the change:\n"
+		    "\n"
+		    "ID  REPLICAS  FIRST  SHARE\n"
+		    "n1         9      3  75.0%\n"
+		    "n4         3      1  25.0%\n");
+	/* a partition with no source is called out */
+	msgpack_sbuffer_clear(&sb);
+	msgpack_pack_map(&pk, 3);
+	kv_s("change", "remove");
+	kv_s("node", "n1");
+	kv_u("lost", 7);
+	expect_text("plan", sb.data, sb.size,
+		    "remove n1: 0 members -> 0; 0 of 0 replicas move, about 0 keys (0 bytes)\n"
+		    "warning: 7 partition replicas would have no other replica to come from: "
+		    "their keys would be lost\n");
 }
 
 Test(render, ring_without_anything)

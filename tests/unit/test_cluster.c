@@ -491,3 +491,124 @@ Test(cluster, two_joins_at_once_through_two_nodes_fork_and_converge)
 	cr_assert_eq(na, 5);
 	crig_fini(&r);
 }
+
+/* --- plan ------------------------------------------------------------------ */
+
+/* dynkv-admin plan VERB NODE at node i: the reply's type; its INFO map
+ * in *out (z), or its error message in msg. */
+static uint32_t plan_at(crig *r, size_t i, const char *verb, const char *who, msgpack_zone *z,
+			msgpack_object *out, char *msg, size_t msglen)
+{
+	const char *args[2] = { verb, who };
+	msgpack_sbuffer sb;
+	proto_msg m;
+	uint32_t type = 0;
+
+	msg[0] = '\0';
+	msgpack_sbuffer_init(&sb);
+	cr_assert_eq(proto_encode_admin(&sb, r->next_id++, "plan", args, 2), 0);
+	if (call(r, i, &sb, &m, 2000)) {
+		type = m.type;
+		if (type == PROTO_INFO)
+			cr_assert_eq(msgpack_unpack((const char *)m.info.p, m.info.len, NULL, z, out),
+				     MSGPACK_UNPACK_SUCCESS);
+		else
+			snprintf(msg, msglen, "%.*s", (int)m.message.len, (const char *)m.message.p);
+		proto_msg_release(&m);
+	}
+	msgpack_sbuffer_destroy(&sb);
+	return type;
+}
+
+static uint64_t u_of(const msgpack_object *map, const char *k)
+{
+	const msgpack_object *v = field(map, k);
+
+	cr_assert(v != NULL && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER, "field %s", k);
+	return v->via.u64;
+}
+
+/* Check a plan's moves: each to `to` (or never to `not_to`), each from
+ * `from` (or never from `not_from`); returns how many. */
+static uint64_t check_moves(const msgpack_object *plan, const char *to, const char *not_to,
+			    const char *from, const char *not_from)
+{
+	const msgpack_object *mv = field(plan, "moves");
+
+	cr_assert(mv != NULL && mv->type == MSGPACK_OBJECT_ARRAY);
+	for (uint32_t k = 0; k < mv->via.array.size; k++) {
+		const msgpack_object *e = &mv->via.array.ptr[k];
+
+		if (to != NULL)
+			cr_assert(str_is(field(e, "to"), to), "move %u goes elsewhere", k);
+		if (not_to != NULL)
+			cr_assert(!str_is(field(e, "to"), not_to), "move %u goes to %s", k, not_to);
+		if (from != NULL)
+			cr_assert(str_is(field(e, "from"), from), "move %u comes from elsewhere", k);
+		if (not_from != NULL)
+			cr_assert(!str_is(field(e, "from"), not_from), "move %u from %s", k, not_from);
+	}
+	return mv->via.array.size;
+}
+
+Test(cluster, plan_shows_what_a_change_would_move_and_changes_nothing)
+{
+	msgpack_zone z;
+	msgpack_object o;
+	char msg[256], chain[1024], chain2[1024];
+	uint64_t newest, n2, total = 0, reps = 0, moves;
+	size_t m;
+	crig r;
+
+	crig_init(&r, 4, sim_seed_env("plan", 41), "none");
+	converge_ms(&r, 10000);
+	(void)epochs_converge(&r, 4, 10000);   /* joins heard at once may fork first */
+	chain_of(&r, 0, chain, sizeof(chain), &newest, &m);
+	msgpack_zone_init(&z, 1 << 16);
+	/* a join: every move is to the newcomer, none between old members;
+	 * it takes its share of the 4 x 3 -> 5 x 3 replicas */
+	cr_assert_eq(plan_at(&r, 0, "join", "10.0.0.9:7070", &z, &o, msg, sizeof(msg)), PROTO_INFO);
+	moves = check_moves(&o, "10.0.0.9:7070", NULL, NULL, "10.0.0.9:7070");
+	cr_assert_eq(u_of(&o, "members_before"), 4);
+	cr_assert_eq(u_of(&o, "members_after"), 5);
+	cr_assert_eq(u_of(&o, "lost"), 0);
+	{
+		const msgpack_object *own = field(&o, "ownership");
+
+		cr_assert_eq(own->via.array.size, 5);
+		for (uint32_t k = 0; k < 5; k++) {
+			const msgpack_object *e = &own->via.array.ptr[k];
+
+			total += u_of(e, "replicas");
+			if (str_is(field(e, "id"), "10.0.0.9:7070"))
+				reps = u_of(e, "replicas");
+		}
+	}
+	cr_assert_eq(total, u_of(&o, "replicas"));
+	cr_assert_eq(moves, reps, "the newcomer gets exactly the replicas that move");
+	cr_assert(moves > total / 5 / 2 && moves < total / 5 * 2, "%llu of %llu",
+		  (unsigned long long)moves, (unsigned long long)total);
+	/* a leave: every move comes from the leaving member, to another */
+	msgpack_zone_clear(&z);
+	cr_assert_eq(plan_at(&r, 1, "leave", r.addr[3], &z, &o, msg, sizeof(msg)), PROTO_INFO);
+	cr_assert_gt(check_moves(&o, NULL, r.addr[3], r.addr[3], NULL), 0);
+	/* a remove: the removed member is gone, so never a source */
+	msgpack_zone_clear(&z);
+	cr_assert_eq(plan_at(&r, 2, "remove", r.addr[3], &z, &o, msg, sizeof(msg)), PROTO_INFO);
+	cr_assert_gt(check_moves(&o, NULL, r.addr[3], NULL, r.addr[3]), 0);
+	cr_assert_eq(u_of(&o, "lost"), 0);
+	/* what cannot be planned */
+	cr_assert_eq(plan_at(&r, 0, "join", r.addr[1], &z, &o, msg, sizeof(msg)), PROTO_ERROR);
+	cr_assert(strstr(msg, "is a member of the ring already") != NULL, "%s", msg);
+	cr_assert_eq(plan_at(&r, 0, "leave", "10.0.0.9:7070", &z, &o, msg, sizeof(msg)),
+		     PROTO_ERROR);
+	cr_assert(strstr(msg, "is not a member") != NULL, "%s", msg);
+	cr_assert_eq(plan_at(&r, 0, "grow", r.addr[1], &z, &o, msg, sizeof(msg)), PROTO_ERROR);
+	cr_assert(strstr(msg, "unknown change \"grow\"") != NULL, "%s", msg);
+	/* and nothing changed */
+	sim_run_for(r.sim, 2000);
+	chain_of(&r, 0, chain2, sizeof(chain2), &n2, &m);
+	cr_assert_str_eq(chain2, chain);
+	msgpack_zone_destroy(&z);
+	crig_fini(&r);
+}
