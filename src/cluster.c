@@ -714,9 +714,10 @@ static void epochs_step(cluster *c)
 		c->told_busy = false;
 		changed = true;
 	} else if (rc == DKV_EBUSY && !c->told_busy) {
-		logc(c, DKV_LOG_WARNING, "a membership change waits: %u ring epochs are still "
-		     "in progress (a member that is down holds them until it is back or removed)",
-		     EPOCHS_MAX);
+		/* info, not warning, while epochs do not place data (dynkv.7) */
+		logc(c, DKV_LOG_INFO, "ring epochs: %u are in progress, the most kept; the next "
+		     "is made once every member reads past the oldest (a member that is down "
+		     "holds them until it is back or removed)", EPOCHS_MAX);
 		c->told_busy = true;
 	}
 	n = 0;
