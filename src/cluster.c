@@ -82,6 +82,8 @@ struct cluster {
 	peer_progress mine;             /* our progress, as we report it */
 	bool told_busy;                 /* the "changes wait" warning is out */
 	bool republish;                 /* report our progress again, higher */
+	bool epochs_dirty;              /* records, chain or a report changed
+					 * since epochs_step last ran */
 	char refused[PEER_MAX_ADDR + 1];   /* the last node whose chain was
 					    * refused (logged once) */
 	char pull[PEER_MAX_ADDR + 1];   /* a member ahead of our chain: ask it */
@@ -466,6 +468,7 @@ static void merge_progress(cluster *c, member *m, const peer_entry *e)
 
 	if (!e->has_progress || (m->has_progress && e->progress.seq <= m->progress.seq))
 		return;
+	c->epochs_dirty = true;
 	if (m == &c->m[c->self]) {
 		c->mine.seq = e->progress.seq;
 		c->republish = true;
@@ -699,6 +702,7 @@ static void epochs_step(cluster *c)
 
 	if (!c->joined || c->conflict != NULL || (ids = malloc(c->n * sizeof(*ids))) == NULL)
 		return;
+	c->epochs_dirty = false;
 	for (size_t i = 0; i < c->n; i++)
 		if (c->m[i].status == MEMBER_JOINING || c->m[i].status == MEMBER_VALID)
 			ids[n++] = c->m[i].id;
@@ -769,7 +773,8 @@ static void merge_all(cluster *c, mpr entries, uint64_t left)
 	if (changed)
 		(void)save(c);
 	note_self_status(c);
-	epochs_step(c);
+	if (changed || moved || c->epochs_dirty)
+		epochs_step(c);   /* not for every probe: most change nothing */
 	if (c->pull[0] != '\0' && now(c) - c->pulled_at >= PULL_GAP_MS) {
 		c->pulled_at = now(c);
 		send_sync(c, c->pull, true);
@@ -1064,6 +1069,7 @@ static bool sync_epochs(cluster *c, const peer_msg *m)
 	} else if (rc == DKV_EPROTO) {
 		c->st.bad_datagrams++;
 	} else if (changed) {
+		c->epochs_dirty = true;
 		logc(c, DKV_LOG_INFO, "ring epochs from %s: newest now %" PRIu64, m->from,
 		     epochs_newest(c->ep).number);
 		(void)save(c);

@@ -206,27 +206,22 @@ int epochs_propose(epochs *h, const char *const *ids, size_t n, bool *made)
 	*made = false;
 	if (h->count > 0) {
 		const epoch *last = &h->e[h->count - 1];
+		bool same = last->n == n;
 
+		/* the usual call changes nothing: answer it before building a
+		 * ring (the cluster asks on every gossip message it merges) */
+		for (size_t i = 0; same && i < n; i++)
+			same = ids[i] != NULL && bsearch(&ids[i], last->ids, last->n,
+							 sizeof(*last->ids), cmp_str) != NULL;
+		if (same)
+			return 0;
 		number = last->id.number + 1;
 		prev = last->id.digest;
 	}
+	if (h->count == EPOCHS_MAX)
+		return DKV_EBUSY;
 	if ((rc = epoch_make(&ep, h, number, prev, ids, n)) != 0)
 		return rc;
-	if (h->count > 0) {
-		const epoch *last = &h->e[h->count - 1];
-		bool same = last->n == ep.n;
-
-		for (size_t i = 0; same && i < ep.n; i++)
-			same = strcmp(last->ids[i], ep.ids[i]) == 0;
-		if (same) {
-			epoch_clear(&ep);
-			return 0;
-		}
-	}
-	if (h->count == EPOCHS_MAX) {
-		epoch_clear(&ep);
-		return DKV_EBUSY;
-	}
 	h->e[h->count++] = ep;
 	*made = true;
 	return 0;
