@@ -324,6 +324,7 @@ static int admin_plan(admin *a, msgpack_packer *pk, const char *verb, const char
 	const char **ids = NULL, *o[DKV_CONFIG_N_MAX], *nw[DKV_CONFIG_N_MAX];
 	uint64_t total = 0, moves = 0, lost = 0, keys, bytes;
 	double per_replica, per_key;
+	uint64_t row_keys, all_keys;
 	ring *after = NULL;
 	int rc = 0;
 
@@ -368,6 +369,8 @@ static int admin_plan(admin *a, msgpack_packer *pk, const char *verb, const char
 	vnode_stored(a->env.vs, &keys, &bytes);
 	per_replica = (double)total / ((double)a->ring_size * ring_n(now));
 	per_key = keys > 0 ? (double)bytes / (double)keys : 0.0;
+	/* bytes follow the key estimates as printed: never "0 keys (60 bytes)" */
+	row_keys = (uint64_t)(per_replica + 0.5);
 	for (int pass = 0; pass < 2; pass++) {
 		if (pass == 1) {
 			msgpack_pack_map(pk, 10);
@@ -381,10 +384,11 @@ static int admin_plan(admin *a, msgpack_packer *pk, const char *verb, const char
 			msgpack_pack_uint64(pk, nn);
 			PKS(pk, "replicas");
 			msgpack_pack_uint64(pk, (uint64_t)a->ring_size * ring_n(after));
+			all_keys = (uint64_t)(per_replica * (double)moves + 0.5);
 			PKS(pk, "keys");
-			msgpack_pack_uint64(pk, (uint64_t)(per_replica * (double)moves + 0.5));
+			msgpack_pack_uint64(pk, all_keys);
 			PKS(pk, "bytes");
-			msgpack_pack_uint64(pk, (uint64_t)(per_replica * per_key * (double)moves + 0.5));
+			msgpack_pack_uint64(pk, (uint64_t)((double)all_keys * per_key + 0.5));
 			PKS(pk, "lost");
 			msgpack_pack_uint64(pk, lost);
 			PKS(pk, "moves");
@@ -415,9 +419,9 @@ static int admin_plan(admin *a, msgpack_packer *pk, const char *verb, const char
 				PKS(pk, "to");
 				PKS(pk, nw[i]);
 				PKS(pk, "keys");
-				msgpack_pack_uint64(pk, (uint64_t)(per_replica + 0.5));
+				msgpack_pack_uint64(pk, row_keys);
 				PKS(pk, "bytes");
-				msgpack_pack_uint64(pk, (uint64_t)(per_replica * per_key + 0.5));
+				msgpack_pack_uint64(pk, (uint64_t)((double)row_keys * per_key + 0.5));
 			}
 		}
 	}

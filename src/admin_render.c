@@ -982,8 +982,8 @@ static int text_plan(FILE *f, const mpr *m)
 			}
 		}
 	fprintf(f, "%s %s: %" PRIu64 " members -> %" PRIu64 "; %" PRIu64 " of %" PRIu64
-		" replicas move, about %" PRIu64 " keys (%" PRIu64 " bytes)\n", change, node,
-		before, after, (uint64_t)nrows, reps, keys_n, bytes);
+		" replicas move, about %" PRIu64 " key%s (%" PRIu64 " bytes)\n", change, node,
+		before, after, (uint64_t)nrows, reps, keys_n, keys_n == 1 ? "" : "s", bytes);
 	if (lost > 0)
 		fprintf(f, "warning: %" PRIu64 " partition replicas would have no other replica "
 			"to come from: their keys would be lost\n", lost);
