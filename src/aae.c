@@ -589,7 +589,9 @@ static void exchange_next(aae *a)
 		ptree *pt = &a->trees[p];
 		const char *peer = NULL;
 
-		if (pt->state != TREE_READY || pt->t == NULL || !placement_holds(pl, p))
+		/* among the read epoch's primaries: a new owner still receiving
+		 * its partitions gets them by transfer (transfer.h), not here */
+		if (pt->state != TREE_READY || pt->t == NULL || !placement_reads(pl, p))
 			continue;
 		for (uint32_t i = 0; i < np && peer == NULL; i++) {
 			uint32_t m = list[(pt->next_peer + i) % np];

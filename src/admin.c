@@ -248,17 +248,36 @@ static void pack_ownership(msgpack_packer *pk, const ring *rg)
 	free(firsts);
 }
 
+/* The newest ring epoch's ring (what the ring is becoming), or NULL. */
+static const ring *newest_ring(const admin *a)
+{
+	size_t ne = placement_epochs(a->env.pl);
+
+	return ne > 0 ? placement_epoch_ring(a->env.pl, ne - 1) : NULL;
+}
+
 static void admin_ring(admin *a, msgpack_packer *pk)
 {
-	const ring *rg = placement_ring(a->env.pl);
+	const ring *rg = newest_ring(a);
 	size_t nm = rg ? ring_members(rg) : 0;
 	uint32_t np = rg ? ring_n(rg) : 0;
 
-	msgpack_pack_map(pk, 4);
+	size_t ne = placement_epochs(a->env.pl);
+
+	msgpack_pack_map(pk, 6);
 	PKS(pk, "ring_size");
 	msgpack_pack_uint32(pk, a->ring_size);
 	PKS(pk, "n_val");
 	msgpack_pack_uint32(pk, a->n_val);
+	/* the ring shown is the newest epoch's; while older ones are active
+	 * (a change under way) reads count in the read epoch */
+	PKS(pk, "epochs");
+	msgpack_pack_uint64(pk, ne);
+	PKS(pk, "settled");
+	if (ne == 1)
+		msgpack_pack_true(pk);
+	else
+		msgpack_pack_false(pk);
 	pack_ownership(pk, rg);
 	PKS(pk, "partitions");
 	msgpack_pack_array(pk, nm ? a->ring_size : 0);
@@ -318,7 +337,7 @@ static const char *move_source(const char *const *o, uint32_t no, const char *co
 static int admin_plan(admin *a, msgpack_packer *pk, const char *verb, const char *target,
 		      char *err, size_t errlen)
 {
-	const ring *now = placement_ring(a->env.pl);
+	const ring *now = newest_ring(a);
 	bool joins = strcmp(verb, "join") == 0, removes = strcmp(verb, "remove") == 0;
 	size_t nm = now ? ring_members(now) : 0, nn = 0;
 	const char **ids = NULL, *o[DKV_CONFIG_N_MAX], *nw[DKV_CONFIG_N_MAX];
@@ -510,7 +529,7 @@ static void admin_status(admin *a, msgpack_packer *pk)
 static void admin_preflist(admin *a, msgpack_packer *pk, const proto_bytes *key)
 {
 	uint32_t p = placement_partition(a->env.pl, key->p, key->len);
-	const ring *rg = placement_ring(a->env.pl);
+	const ring *rg = newest_ring(a);
 	size_t nm = rg ? ring_members(rg) : 0;
 	const uint32_t *pl = rg ? ring_preflist(rg, p) : NULL;
 
@@ -688,6 +707,19 @@ void admin_request(admin *a, uint64_t client, const proto_msg *m)
 		(void)handoff_report(a->env.ho, &pk);
 	else if (strcmp(cmd, "aae") == 0 && m->nargs == 0)
 		(void)aae_report(a->env.ae, &pk);
+	else if (strcmp(cmd, "transfers") == 0 && m->nargs == 0)
+		(void)transfer_report(a->env.tr, &pk);
+	else if (strcmp(cmd, "transfers") == 0 && m->nargs == 1 &&
+		 (strcmp(arg, "pause") == 0 || strcmp(arg, "resume") == 0)) {
+		transfer_stats ts;
+
+		transfer_pause(a->env.tr, arg[0] == 'p');
+		transfer_stats_get(a->env.tr, &ts);
+		admin_ok(&pk, "transfers to %s %s (%u active, %u waiting); this node only, until "
+			 "it restarts: a transfer is pulled by its receiver, so pausing every "
+			 "member pauses the cluster", a->env.node_id,
+			 arg[0] == 'p' ? "paused" : "resumed", ts.active, ts.pending);
+	}
 	else if (strcmp(cmd, "plan") == 0 && m->nargs == 2) {
 		char target[PEER_MAX_ADDR + 1], err[PEER_MAX_ADDR + 160];
 

@@ -24,6 +24,7 @@
 #include "placement.h"
 #include "proto.h"
 #include "reply.h"
+#include "transfer.h"
 #include "vnode.h"
 #include "world.h"
 
@@ -39,6 +40,7 @@ typedef struct admin_env {
 	vnode_set *vs;
 	handoff *ho;                 /* hints (dynkv-admin hints) */
 	aae *ae;                     /* anti-entropy (dynkv-admin aae) */
+	transfer *tr;                /* ownership transfer (dynkv-admin transfers) */
 	reply *rp;
 	/* The node's figures for status (node_stats_get), and its latency. */
 	void (*stats)(void *ctx, node_stats *st);

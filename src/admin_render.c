@@ -775,6 +775,63 @@ static char *null_dash(char *c)
 }
 
 /*
+ * transfers: one row per partition being received -- from where, keys and
+ * bytes merged of the total, rate, time left, which of its sources --
+ * then what waits, and whether transfers are paused.
+ */
+static int text_transfers(FILE *f, const mpr *m)
+{
+	static const char *const keys[] = { "partition", "from", "keys", "bytes", "total_bytes",
+					    "rate", "eta_s", "source", "sources", "error" };
+	static const char *const hdr[] = { "PART", "FROM", "KEYS", "BYTES", "OF", "B/S", "ETA_S",
+					   "SRC", "OF", "ERROR" };
+	static const bool right[] = { true, false, true, true, true, true, true, true, true,
+				      false };
+	static const char *const handled[] = { "active", "pending", "paused", "received",
+					       "served_bytes", NULL };
+	enum { NCOL = 10 };
+	char **cells = NULL;
+	size_t nrows = 0;
+	uint64_t pending = 0, received = 0, served = 0;
+	bool paused = false;
+	mpr arr, v;
+	int rc = 0;
+
+	if (!find_kind(m, "active", K_ARRAY, &arr)) {
+		arr = *m;
+		return text_block(f, &arr, 0, false, NULL, NULL);
+	}
+	rc = rows_of(&arr, keys, NCOL, &cells, &nrows);
+	for (size_t r = 0; rc == 0 && r < nrows; r++) {
+		char *c = cells[r * NCOL + 5];   /* rate: whole bytes a second */
+
+		if (c != NULL && strchr(c, '.') != NULL)
+			*strchr(c, '.') = '\0';
+		if ((cells[r * NCOL + 6] = null_dash(cells[r * NCOL + 6])) != NULL &&
+		    strchr(cells[r * NCOL + 6], '.') != NULL)
+			*strchr(cells[r * NCOL + 6], '.') = '\0';
+		if (cells[r * NCOL + 9] != NULL && strcmp(cells[r * NCOL + 9], "\"\"") == 0) {
+			free(cells[r * NCOL + 9]);
+			cells[r * NCOL + 9] = strdup("-");
+		}
+	}
+	if (rc == 0 && nrows > 0)
+		put_table(f, hdr, right, NCOL, cells, nrows);
+	(void)get_uint(m, "pending", &pending);
+	(void)get_uint(m, "received", &received);
+	(void)get_uint(m, "served_bytes", &served);
+	if (find(m, "paused", &v))
+		(void)mpr_bool(&v, &paused);
+	if (rc == 0)
+		fprintf(f, "%s%zu active, %" PRIu64 " waiting%s; %" PRIu64 " partitions received, "
+			"%" PRIu64 " bytes sent to others since start\n", nrows > 0 ? "\n" : "",
+			nrows, pending, paused ? " (PAUSED: dynkv-admin transfers resume)" : "",
+			received, served);
+	free_cells(cells, nrows * NCOL);
+	return rc != 0 ? rc : text_rest(f, m, handled);
+}
+
+/*
  * aae: one row per partition held -- its tree's state, age and keys, and
  * its last exchange: how long ago, with whom, the keys it repaired and
  * how it ended ("-" where there was none) -- then the totals in two
@@ -1004,12 +1061,17 @@ out:
 static int text_ring(FILE *f, const mpr *m)
 {
 	static const char *const handled[] = { "ring_size", "n_val", "ownership",
-					       "partitions", NULL };
+					       "partitions", "epochs", "settled", NULL };
 	mpr arr;
+	uint64_t ne = 1;
 	int rc;
 
 	if ((rc = put_header(f, m, "ring size", "ring_size", "n_val", "n_val")) != 0)
 		return rc;
+	if (get_uint(m, "epochs", &ne) && ne > 1)
+		fprintf(f, "a change is under way: %" PRIu64 " ring epochs active, the newest shown "
+			"(dynkv-admin members: each member's progress; transfers: what moves)\n",
+			ne);
 	if ((rc = text_ownership(f, m)) != 0)
 		goto out;
 	if (find_kind(m, "partitions", K_ARRAY, &arr)) {
@@ -1194,6 +1256,11 @@ static int text_top(FILE *f, const mpr *m, const char *command)
 		return text_hints(f, m);
 	if (strcmp(command, "aae") == 0)
 		return text_aae(f, m);
+	if (strcmp(command, "transfers") == 0) {
+		mpr v;
+
+		return find(m, "message", &v) ? text_message(f, m) : text_transfers(f, m);
+	}
 	if (strcmp(command, "join") == 0 || strcmp(command, "leave") == 0 ||
 	    strcmp(command, "remove") == 0)
 		return text_message(f, m);

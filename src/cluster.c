@@ -183,6 +183,24 @@ static member *add_member(cluster *c, const char *id, size_t idlen)
 
 size_t cluster_count(const cluster *c) { return c->n; }
 const epochs *cluster_epochs(const cluster *c) { return c->ep; }
+
+void cluster_epoch_marks(const cluster *c, long *synced, long *acked)
+{
+	const char **ids = malloc((c->n ? c->n : 1) * sizeof(*ids));
+	size_t n = 0;
+
+	*synced = *acked = -1;
+	if (ids == NULL || epochs_count(c->ep) == 0) {
+		free(ids);
+		return;
+	}
+	for (size_t i = 0; i < c->n; i++)
+		if (c->m[i].status != MEMBER_REMOVED)
+			ids[n++] = c->m[i].id;
+	*synced = epochs_synced(c->ep, ids, n);
+	*acked = epochs_acked(c->ep, ids, n);
+	free(ids);
+}
 const member *cluster_at(const cluster *c, size_t i) { return i < c->n ? &c->m[i] : NULL; }
 const member *cluster_self(const cluster *c) { return &c->m[c->self]; }
 const cluster_stats *cluster_get_stats(const cluster *c) { return &c->st; }
@@ -664,12 +682,20 @@ static peer_progress our_progress(cluster *c, const char *const *ids, size_t n)
 	long synced = epochs_synced(c->ep, ids, n), base = synced < 0 ? 0 : synced;
 	long sync = base, read, was;
 	epoch_id mine_read = { c->mine.read[0], c->mine.read[1] };
+	epoch_id mine_sync = { c->mine.sync[0], c->mine.sync[1] };
 	peer_progress p = c->mine;
 	epoch_id e;
 
 	while ((size_t)(sync + 1) < epochs_count(c->ep) &&
-	       gains_nothing(c, (size_t)(sync + 1), (size_t)base))
+	       (c->hooks.holds_epoch != NULL
+		? c->hooks.holds_epoch(c->hooks.ctx, (size_t)(sync + 1), (size_t)base)
+		: gains_nothing(c, (size_t)(sync + 1), (size_t)base)))
 		sync++;
+	/* what we hold whole we keep holding (nothing is dropped before the
+	 * epochs that need it are): never back */
+	was = epochs_find(c->ep, mine_sync);
+	if (was > sync)
+		sync = was;
 	/* read: the newest epoch every member holds, never back (the oldest
 	 * epoch kept is read by everyone: a start) */
 	read = base;
@@ -728,34 +754,47 @@ static void epochs_step(cluster *c)
 	for (size_t i = 0; i < c->n; i++)
 		if (c->m[i].status != MEMBER_REMOVED)
 			ids[n++] = c->m[i].id;
-	for (int round = 0; round < 4; round++) {
-		peer_progress p;
+	for (int pass = 0; pass < 2; pass++) {
+		size_t k;
 
+		for (int round = 0; round < 4; round++) {
+			peer_progress p;
+
+			ep = to_epochs(&c->mine);
+			(void)epochs_note(c->ep, c->self_id, &ep);
+			p = our_progress(c, ids, n);
+			if (same_progress(&p, &c->mine) && !c->republish)
+				break;
+			c->republish = false;
+			c->mine = p;
+			c->mine.seq++;
+			c->m[c->self].progress = c->mine;
+			c->m[c->self].has_progress = true;
+			changed = true;
+		}
 		ep = to_epochs(&c->mine);
 		(void)epochs_note(c->ep, c->self_id, &ep);
-		p = our_progress(c, ids, n);
-		if (same_progress(&p, &c->mine) && !c->republish)
+		all = epochs_read_all(c->ep, ids, n);
+		if (all <= 0)
 			break;
-		c->republish = false;
-		c->mine = p;
-		c->mine.seq++;
-		c->m[c->self].progress = c->mine;
-		c->m[c->self].has_progress = true;
-		changed = true;
-	}
-	ep = to_epochs(&c->mine);
-	(void)epochs_note(c->ep, c->self_id, &ep);
-	all = epochs_read_all(c->ep, ids, n);
-	if (all > 0) {
-		size_t k = epochs_prune(c->ep, all);
-
+		k = epochs_prune(c->ep, all);
 		logc(c, DKV_LOG_INFO, "ring epochs: %zu read by every member dropped; the oldest "
 		     "kept is %" PRIu64, k, epochs_id(c->ep, 0).number);
 		changed = true;
+		/* and our progress again: what it named may be gone */
 	}
 	free(ids);
-	if (changed)
+	if (changed) {
 		(void)save(c);
+		/* the epochs place data: the chain or our read epoch moved */
+		if (c->hooks.ring_changed != NULL)
+			c->hooks.ring_changed(c->hooks.ctx);
+	}
+}
+
+void cluster_progress_changed(cluster *c)
+{
+	epochs_step(c);
 }
 
 static void merge_all(cluster *c, mpr entries, uint64_t left)

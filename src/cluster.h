@@ -136,6 +136,11 @@ typedef struct cluster_hooks {
 	/* Our id is taken by another data directory: the cluster has stopped
 	 * (msg, borrowed for the call, says so for an operator).  May be NULL. */
 	void (*conflict)(void *ctx, const char *msg);
+	/* True iff this node holds epoch k (an index in the chain) whole,
+	 * given that it holds epoch base whole: it has received every
+	 * partition it is a primary of in k and not in base (transfer.h).
+	 * NULL: only when it gains no partition. */
+	bool (*holds_epoch)(void *ctx, size_t k, size_t base);
 } cluster_hooks;
 
 typedef struct cluster_stats {
@@ -179,6 +184,12 @@ const member *cluster_self(const cluster *c);
 size_t cluster_valid_count(const cluster *c);
 /* The chain of ring epochs (EPOCHS below), borrowed until the next input. */
 const epochs *cluster_epochs(const cluster *c);
+/* How far every member that is not removed is along the chain: the
+ * indices of the newest epoch all of them hold whole (*synced) and ack
+ * (*acked); -1 when they agree on none. */
+void cluster_epoch_marks(const cluster *c, long *synced, long *acked);
+/* Our progress may have moved (a transfer finished): report it. */
+void cluster_progress_changed(cluster *c);
 const cluster_stats *cluster_get_stats(const cluster *c);
 
 /* Ask seed (host:port) for its cluster: sends SYNC; the answer merges.  A

@@ -20,9 +20,11 @@
 
 #define PID_BUCKETS      4096u             /* peer request ids -> req */
 #define MAX_REPLICAS     DKV_CONFIG_N_MAX
-/* A request's slots: its N replicas, and as many fallbacks again for
- * primaries that fail while it runs. */
-#define MAX_SLOTS        (2 * MAX_REPLICAS)
+/* A request's slots: its replicas (N, and while the ring changes, the
+ * new owners of the key too), and fallbacks for primaries that fail
+ * while it runs.  A replica past them is not asked: the quorum of its
+ * epoch counts one fewer. */
+#define MAX_SLOTS        (4 * MAX_REPLICAS)
 
 typedef enum req_kind {
 	RQ_WRITE,             /* a put or delete this node coordinates */
@@ -44,6 +46,8 @@ typedef enum slot_state { SLOT_WAIT, SLOT_OK, SLOT_FAILED, SLOT_UNASKED } slot_s
 typedef struct slot {
 	const char *addr;     /* interned; NULL for this node */
 	const char *owner;    /* a fallback: the primary's id (interned); NULL for a primary */
+	uint32_t member;      /* the primary it is, or stands in for (placement index) */
+	uint8_t emask;        /* the ring epochs it counts in (bit j: q->enums[j]) */
 	uint8_t state;        /* slot_state */
 	bool found;           /* GET: the replica had the key */
 	uint64_t hash;        /* GET: hash of its object's encoding */
@@ -67,6 +71,10 @@ typedef struct req {
 	uint32_t siblings;         /* WRITE: live siblings of the version written */
 	uint32_t asked;            /* replicas asked */
 	uint32_t acks, primary_acks, failed;
+	uint8_t emask;             /* the epochs whose quorums it needs (0: no ring) */
+	uint8_t nep;               /* epochs planned: bit j is epoch number enums[j] */
+	uint64_t enums[EPOCHS_MAX];
+	uint32_t eacks[EPOCHS_MAX], epacks[EPOCHS_MAX];   /* acks, primary acks, per epoch */
 	uint32_t reachable;        /* primaries not down when it started */
 	int first_err;             /* the first replica's error */
 	uint64_t started_ms;
@@ -352,6 +360,11 @@ static void slot_done(coord *c, req *q, uint32_t i, int rc)
 		q->acks++;
 		if (q->slots[i].owner == NULL)
 			q->primary_acks++;   /* PW and PR count primaries only */
+		for (unsigned e = 0; e < EPOCHS_MAX; e++)
+			if (q->slots[i].emask & (1u << e)) {
+				q->eacks[e]++;
+				q->epacks[e] += q->slots[i].owner == NULL;
+			}
 	} else {
 		q->slots[i].state = SLOT_FAILED;
 		q->failed++;
@@ -364,6 +377,33 @@ static void slot_done(coord *c, req *q, uint32_t i, int rc)
 	req_finish(c, q);
 }
 
+/* True iff q has its quorum: R or W answers (PR or PW of them from
+ * primaries) in every ring epoch it counts in. */
+static bool met(const req *q)
+{
+	if (q->emask == 0)
+		return q->acks >= q->need && q->primary_acks >= q->need_primary;
+	for (unsigned e = 0; e < EPOCHS_MAX; e++)
+		if ((q->emask & (1u << e)) &&
+		    (q->eacks[e] < q->need || q->epacks[e] < q->need_primary))
+			return false;
+	return true;
+}
+
+/* The answers of the epoch furthest from its quorum (for the error). */
+static void shortfall(const req *q, uint32_t *acks, uint32_t *packs)
+{
+	*acks = q->acks;
+	*packs = q->primary_acks;
+	for (unsigned e = 0; e < EPOCHS_MAX; e++)
+		if (q->emask & (1u << e)) {
+			if (q->eacks[e] < *acks)
+				*acks = q->eacks[e];
+			if (q->epacks[e] < *packs)
+				*packs = q->epacks[e];
+		}
+}
+
 static void read_repair(coord *c, req *q);
 static void write_apply(coord *c, req *q, const object_vv *ctx, const void *val, size_t vlen);
 
@@ -373,7 +413,9 @@ static void write_apply(coord *c, req *q, const object_vv *ctx, const void *val,
  * brings every replica it reaches past what they would have said. */
 static void read_finish(coord *c, req *q)
 {
-	if (q->acks >= q->need && q->primary_acks >= q->need_primary) {
+	uint32_t got, pgot;
+
+	if (met(q)) {
 		write_apply(c, q, NULL, q->value, q->valuelen);   /* may free q */
 		return;
 	}
@@ -381,17 +423,20 @@ static void read_finish(coord *c, req *q)
 		req_assert(q);
 		return;
 	}
+	shortfall(q, &got, &pgot);
 	if (q->acks == 0 && q->first_err != 0 && q->first_err != DKV_ECLOSED)
 		reply_store_error(c->env.rp, q->client, q->id, q->first_err,
 				  "read failed" NOTHING_WRITTEN);
-	else if (q->primary_acks < q->need_primary)
-		reply_quorum(c, q->client, q->id, "pr", q->primary_acks, q->need_primary, true,
+	else if (pgot < q->need_primary)
+		reply_quorum(c, q->client, q->id, "pr", pgot, q->need_primary, true,
 			     q->reachable, NOTHING_WRITTEN);
 	else
-		reply_quorum(c, q->client, q->id, "r", q->acks, q->need, false, q->reachable,
+		reply_quorum(c, q->client, q->id, "r", got, q->need, false, q->reachable,
 			     NOTHING_WRITTEN);
 	req_free(c, q);
 }
+
+static bool extend_epochs(coord *c, req *q);
 
 /* Answer q if its outcome is known (PENDING -> LINGER); free it once
  * nothing will call back.  READING has its own: read_finish. */
@@ -405,7 +450,9 @@ static void req_finish(coord *c, req *q)
 		return;
 	}
 	if (q->state == RS_PENDING) {
-		if (q->acks >= q->need && q->primary_acks >= q->need_primary) {
+		if (met(q) && q->kind == RQ_WRITE && extend_epochs(c, q))
+			left = outstanding(q);
+		if (met(q)) {
 			int rc;
 
 			if (q->kind == RQ_GET)
@@ -428,14 +475,17 @@ static void req_finish(coord *c, req *q)
 				reply_error(rp, q->client, q->id, PROTO_ERR_INTERNAL, "out of memory");
 			q->state = RS_LINGER;
 		} else if (left == 0 && !q->syncing) {
+			uint32_t got, pgot;
+
+			shortfall(q, &got, &pgot);
 			if (q->acks == 0 && q->first_err != 0 && q->first_err != DKV_ECLOSED)
 				reply_store_error(rp, q->client, q->id, q->first_err,
 						  q->kind == RQ_GET ? "read failed" : "write failed");
-			else if (q->primary_acks < q->need_primary)
+			else if (pgot < q->need_primary)
 				reply_quorum(c, q->client, q->id, q->kind == RQ_GET ? "pr" : "pw",
-					     q->primary_acks, q->need_primary, true, q->reachable, "");
+					     pgot, q->need_primary, true, q->reachable, "");
 			else
-				reply_quorum(c, q->client, q->id, q->qname, q->acks, q->need, false,
+				reply_quorum(c, q->client, q->id, q->qname, got, q->need, false,
 					     q->reachable, "");
 			q->state = RS_LINGER;
 		}
@@ -562,72 +612,97 @@ static void read_repair(coord *c, req *q)
 	q->merged = NULL;
 }
 
-/* The next fallback of partition p's preference list, from q->next_fb
- * on, that is not down and not used yet: its ring index, or -1. */
+/* The next fallback of partition p, from q->next_fb on in the newest
+ * epoch's preference list, that is no owner of p (in any active epoch),
+ * not down and not used yet: its member index, or -1. */
 static long next_fallback(coord *c, req *q, uint32_t p)
 {
 	placement *pl = c->env.pl;
-	const ring *rg = placement_ring(pl);
-	const uint32_t *list = rg ? ring_preflist(rg, p) : NULL;
-	uint32_t nm = rg ? (uint32_t)ring_members(rg) : 0;
+	uint32_t nm;
+	const uint32_t *list = placement_preflist(pl, p, &nm);
 
-	if (q->next_fb < (rg ? ring_n(rg) : 0))
-		q->next_fb = ring_n(rg);
 	while (q->next_fb < nm) {
 		uint32_t m = list[q->next_fb++];
 
-		if (!placement_is_down(pl, m))
+		if (!placement_is_owner(pl, p, m) && !placement_is_down(pl, m))
 			return m;
 	}
 	return -1;
 }
 
-/* Plan q's slots over the key's preference list: each primary that is
+/* The slot for member u, a primary of p in epoch e: a slot it has
+ * already (from another epoch) counts in e too; else a new one, for u or,
+ * when u is down, for the next fallback standing in for it. */
+static void plan_member(coord *c, req *q, uint32_t p, uint32_t u, unsigned e)
+{
+	placement *pl = c->env.pl;
+	slot *s;
+	long f;
+
+	for (uint32_t i = 0; i < q->nslots; i++)
+		if (q->slots[i].member == u) {
+			q->slots[i].emask |= (uint8_t)(1u << e);
+			return;
+		}
+	if (q->nslots >= MAX_SLOTS)
+		return;   /* not asked: counted in no epoch */
+	s = &q->slots[q->nslots++];
+	memset(s, 0, sizeof(*s));
+	s->member = u;
+	s->emask = (uint8_t)(1u << e);
+	s->state = SLOT_WAIT;
+	if (!placement_is_down(pl, u)) {
+		s->addr = placement_is_self(pl, u) ? NULL : placement_addr(pl, u);
+		return;
+	}
+	if ((f = next_fallback(c, q, p)) < 0 ||
+	    (s->owner = placement_intern(pl, placement_member_id(pl, u))) == NULL) {
+		s->addr = placement_addr(pl, u);
+		s->owner = NULL;
+		s->state = SLOT_UNASKED;
+		return;
+	}
+	s->addr = placement_is_self(pl, (uint32_t)f) ? NULL : placement_addr(pl, (uint32_t)f);
+}
+
+/* Plan q's slots over the key's primaries -- for a write, in every
+ * active ring epoch; for a read, in the read epoch -- each primary that is
  * not down, and for each one that is, the next fallback standing in for
  * it (sloppy quorum).  This node's slot, if any, comes first; q->local is
  * its store.  Returns false after answering (a hint store that cannot be
  * had). */
-static bool plan_slots(coord *c, req *q, uint32_t p)
+static bool plan_slots(coord *c, req *q, uint32_t p, bool write)
 {
 	placement *pl = c->env.pl;
-	const ring *rg = placement_ring(pl);
-	uint32_t np = rg ? ring_n(rg) : 0;
-	const uint32_t *list = rg ? ring_preflist(rg, p) : NULL;
+	size_t ne = placement_epochs(pl), rd = placement_read_epoch(pl);
 
 	q->nslots = 0;
-	q->next_fb = np;
+	q->next_fb = 0;
 	q->local = p;
-	for (uint32_t i = 0; i < np; i++) {
-		uint32_t m = list[i];
-		const char *owner = NULL;
-		slot *s = &q->slots[q->nslots++];
+	q->emask = 0;
+	q->nep = 0;
+	memset(q->eacks, 0, sizeof(q->eacks));
+	memset(q->epacks, 0, sizeof(q->epacks));
+	for (size_t j = 0; j < (write ? ne : (ne > 0)); j++) {
+		/* the read epoch first, then the others newest first */
+		size_t e = j == 0 ? rd : ne - j - (ne - j <= rd);
+		uint32_t np;
+		const uint32_t *list = placement_epoch_primaries(pl, e, p, &np);
 
-		memset(s, 0, sizeof(*s));
-		if (placement_is_down(pl, m)) {
-			long f = next_fallback(c, q, p);
-
-			if (f < 0) {
-				s->addr = placement_addr(pl, m);
-				s->state = SLOT_UNASKED;
-				continue;
-			}
-			owner = placement_intern(pl, ring_member_id(rg, m));
-			if (owner == NULL) {
-				s->state = SLOT_UNASKED;
-				continue;
-			}
-			m = (uint32_t)f;
-		}
-		s->owner = owner;
-		s->addr = placement_is_self(pl, m) ? NULL : placement_addr(pl, m);
-		s->state = SLOT_WAIT;
-		if (s->addr == NULL && q->nslots > 1) {
-			slot t = *s;   /* this node's slot first */
-
-			memmove(&q->slots[1], &q->slots[0], (q->nslots - 1) * sizeof(*s));
-			q->slots[0] = t;
-		}
+		q->enums[q->nep] = placement_epoch_id(pl, e).number;
+		q->emask |= (uint8_t)(1u << q->nep);
+		for (uint32_t i = 0; i < np; i++)
+			plan_member(c, q, p, list[i], q->nep);
+		q->nep++;
 	}
+	for (uint32_t i = 1; i < q->nslots; i++)
+		if (q->slots[i].addr == NULL && q->slots[i].state == SLOT_WAIT) {
+			slot t = q->slots[i];   /* this node's slot first */
+
+			memmove(&q->slots[1], &q->slots[0], i * sizeof(t));
+			q->slots[0] = t;
+			break;
+		}
 	if (q->nslots > 0 && q->slots[0].addr == NULL && q->slots[0].state == SLOT_WAIT &&
 	    q->slots[0].owner != NULL) {
 		int rc = handoff_store(c->env.ho, q->slots[0].owner, q->kind == RQ_WRITE, &q->local);
@@ -664,7 +739,7 @@ static void read_start(coord *c, req *q)
 	placement *pl = c->env.pl;
 	uint32_t p = placement_partition(pl, q->key, q->keylen);
 
-	if (!plan_slots(c, q, p))
+	if (!plan_slots(c, q, p, false))
 		return;
 	for (uint32_t i = 0; i < q->nslots; i++) {
 		slot *s = &q->slots[i];
@@ -770,16 +845,17 @@ static void forward(coord *c, uint64_t client, const proto_msg *m, const void *p
 		    size_t len, uint32_t p)
 {
 	placement *pl = c->env.pl;
-	const ring *rg = placement_ring(pl);
-	const uint32_t *list = ring_preflist(rg, p);
-	uint32_t n = ring_n(rg), nm = (uint32_t)ring_members(rg), from = 0, to_n = n;
+	uint32_t n, nm;
+	const uint32_t *own = placement_owners(pl, p, &n), *pref = placement_preflist(pl, p, &nm);
+	const uint32_t *list = own;
+	uint32_t to_n = n;
 	const char *first = NULL;
 	req *q;
 
 	for (uint32_t i = 0; i < n; i++)
-		if (!placement_is_down(pl, list[i]))
+		if (!placement_is_down(pl, own[i]))
 			goto tried;
-	from = n;   /* no primary up: the fallbacks, in order */
+	list = pref;   /* no owner up: the newest epoch's list, in order */
 	to_n = nm;
 tried:
 	q = req_new(c, RQ_FWD, client, m->id, m->opts.timeout_ms);
@@ -797,7 +873,7 @@ tried:
 		req_free(c, q);
 		return;
 	}
-	for (uint32_t i = from; i < to_n; i++) {
+	for (uint32_t i = 0; i < to_n; i++) {
 		const char *to;
 
 		if (placement_is_down(pl, list[i]) || placement_is_self(pl, list[i]) ||
@@ -982,18 +1058,12 @@ static void write_fallback(coord *c, req *q, uint32_t i)
 {
 	placement *pl = c->env.pl;
 	uint32_t p = placement_partition(pl, q->key, q->keylen);
-	const ring *rg = placement_ring(pl);
-	long i_owner, f;
+	long f;
 	void *enc = NULL;
 	size_t len = 0;
 	slot *s;
 
-	if (q->nslots >= MAX_SLOTS || rg == NULL || q->local == UINT32_MAX)
-		return;
-	for (i_owner = 0; i_owner < (long)ring_members(rg); i_owner++)
-		if (placement_addr(pl, (uint32_t)i_owner) == q->slots[i].addr)
-			break;
-	if (i_owner == (long)ring_members(rg))
+	if (q->nslots >= MAX_SLOTS || !placement_has_ring(pl) || q->local == UINT32_MAX)
 		return;
 	while ((f = next_fallback(c, q, p)) >= 0 && placement_is_self(pl, (uint32_t)f))
 		;   /* this node holds its copy already */
@@ -1001,8 +1071,10 @@ static void write_fallback(coord *c, req *q, uint32_t i)
 		return;
 	s = &q->slots[q->nslots];
 	memset(s, 0, sizeof(*s));
+	s->member = q->slots[i].member;
+	s->emask = q->slots[i].emask;   /* it counts where the primary would have */
 	s->addr = placement_addr(pl, (uint32_t)f);
-	s->owner = placement_intern(pl, ring_member_id(rg, (size_t)i_owner));
+	s->owner = placement_intern(pl, placement_member_id(pl, q->slots[i].member));
 	if (s->owner != NULL &&
 	    replica_push(c->env.rep, s->addr, q->pid, q->key, q->keylen, enc, len, true,
 			 s->owner) == 0) {
@@ -1011,6 +1083,66 @@ static void write_fallback(coord *c, req *q, uint32_t i)
 		q->asked++;   /* (it stands in for one counted reachable already) */
 	}
 	free(enc);
+}
+
+/* A write is acknowledged only once W replicas (PW primaries) of every
+ * ring epoch active when it answers have it: an epoch this node took up
+ * while the write ran (a membership change) is added to it here -- each
+ * of its primaries the write has no slot for is sent the version, read
+ * back from this node's copy -- so that every write acknowledged after
+ * this node acked an epoch reaches that epoch's replicas, which is what
+ * lets a transfer that starts once every member acked it miss nothing
+ * (transfer.h).  True iff an epoch was added. */
+static bool extend_epochs(coord *c, req *q)
+{
+	placement *pl = c->env.pl;
+	uint32_t p = placement_partition(pl, q->key, q->keylen);
+	void *enc = NULL;
+	size_t len = 0;
+	bool added = false;
+
+	for (size_t e = 0; e < placement_epochs(pl) && q->nep < EPOCHS_MAX; e++) {
+		uint64_t num = placement_epoch_id(pl, e).number;
+		const uint32_t *list;
+		uint32_t np, j, n0;
+		bool have = false;
+
+		for (uint32_t k = 0; k < q->nep; k++)
+			have |= q->enums[k] == num;
+		if (have)
+			continue;
+		j = q->nep++;
+		q->enums[j] = num;
+		q->emask |= (uint8_t)(1u << j);
+		added = true;
+		list = placement_epoch_primaries(pl, e, p, &np);
+		for (uint32_t i = 0; i < np; i++) {
+			n0 = q->nslots;
+			plan_member(c, q, p, list[i], j);
+			if (q->nslots == n0) {
+				/* a slot it had: its answer counts here too */
+				for (uint32_t k = 0; k < q->nslots; k++)
+					if (q->slots[k].member == list[i] && q->slots[k].state == SLOT_OK) {
+						q->eacks[j]++;
+						q->epacks[j] += q->slots[k].owner == NULL;
+					}
+				continue;
+			}
+			if (q->slots[n0].state != SLOT_WAIT || q->slots[n0].addr == NULL ||
+			    q->local == UINT32_MAX ||
+			    (enc == NULL &&
+			     vnode_get_raw(c->env.vs, q->local, q->key, q->keylen, &enc, &len) != 0) ||
+			    replica_push(c->env.rep, q->slots[n0].addr, q->pid, q->key, q->keylen, enc,
+					 len, true, q->slots[n0].owner) != 0) {
+				q->slots[n0].state = SLOT_UNASKED;   /* counts nowhere */
+				continue;
+			}
+			q->asked++;
+			q->reachable++;
+		}
+	}
+	free(enc);
+	return added;
 }
 
 /* Make q's new version (write_make) and write it: stored here, pushed to
@@ -1022,6 +1154,11 @@ static void write_apply(coord *c, req *q, const object_vv *ctx, const void *val,
 	object *obj;
 	int rc;
 
+	/* a replace-mode write read from the read epoch's replicas: it
+	 * writes to every epoch's */
+	if (q->replace &&
+	    !plan_slots(c, q, placement_partition(c->env.pl, q->key, q->keylen), true))
+		return;
 	if (write_make(c, q, ctx, val, vlen, &obj) != 0) {
 		req_free(c, q);
 		return;
@@ -1046,6 +1183,8 @@ static void write_apply(coord *c, req *q, const object_vv *ctx, const void *val,
 	q->need_primary = q->pw;
 	q->acks = q->primary_acks = q->failed = 0;
 	q->asked = q->reachable = 0;
+	memset(q->eacks, 0, sizeof(q->eacks));
+	memset(q->epacks, 0, sizeof(q->epacks));
 	q->first_err = 0;
 	/* slot 0 is this node (plan_slots puts it first; the coordinator is
 	 * always one of the key's replicas, a primary or a stand-in) */
@@ -1077,25 +1216,24 @@ static void write_apply(coord *c, req *q, const object_vv *ctx, const void *val,
 	durable_wait(c->env.dur, &q->wt, write_synced, q);
 }
 
-/* The ring index of the node that coordinates writes to partition p: this
- * node if it is a primary that is up; else the first primary not down;
- * else (every primary down) the first node of the list not down.  -1
+/* The member that coordinates writes to partition p: this node if it is
+ * an owner of p (a primary in some active epoch); else the first owner
+ * not down (the read epoch's primaries first); else (every owner down)
+ * the first node of the newest epoch's preference list not down.  -1
  * without a ring or a reachable node. */
 static long write_coordinator(coord *c, uint32_t p)
 {
 	placement *pl = c->env.pl;
-	const ring *rg = placement_ring(pl);
-	const uint32_t *list;
 	uint32_t n, nm;
+	const uint32_t *own = placement_owners(pl, p, &n);
+	const uint32_t *list = placement_preflist(pl, p, &nm);
 
-	if (rg == NULL)
-		return -1;
-	list = ring_preflist(rg, p);
-	n = ring_n(rg);
-	nm = (uint32_t)ring_members(rg);
 	for (uint32_t i = 0; i < n; i++)
-		if (placement_is_self(pl, list[i]))
-			return list[i];
+		if (placement_is_self(pl, own[i]))
+			return own[i];
+	for (uint32_t i = 0; i < n; i++)
+		if (!placement_is_down(pl, own[i]))
+			return own[i];
 	for (uint32_t i = 0; i < nm; i++)
 		if (!placement_is_down(pl, list[i]))
 			return list[i];
@@ -1121,7 +1259,7 @@ void coord_write(coord *c, uint64_t client, const proto_msg *m, const void *payl
 		return;
 	coordinator = write_coordinator(c, p);
 	if (coordinator < 0 || !placement_is_self(pl, (uint32_t)coordinator)) {
-		if (placement_ring(pl) == NULL)
+		if (!placement_has_ring(pl))
 			reply_error(rp, client, m->id, PROTO_ERR_QUORUM,
 				    "quorum not met: no valid member in the ring");
 		else if (forwarded)
@@ -1148,7 +1286,7 @@ void coord_write(coord *c, uint64_t client, const proto_msg *m, const void *payl
 	q->pw = pw;
 	q->report = m->opts.siblings;
 	if (!m->opts.replace) {
-		if (plan_slots(c, q, p))
+		if (plan_slots(c, q, p, true))
 			write_apply(c, q, &ctx, m->value.p, m->value.len);
 		object_vv_release(&ctx);
 		return;

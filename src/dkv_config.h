@@ -158,6 +158,8 @@ typedef enum dkv_config_sync {
 	X(push_pull_interval, DURATION, "5s",           10, 3600000,   "how often a node exchanges its whole membership state with a random member") \
 	X(handoff_rate,     SIZE,     "32M",            4096, UINT64_C(1) << 40, "bytes per second one hinted handoff delivery may send") \
 	X(handoff_concurrency, UINT,  "2",              1, 64,         "hinted handoff deliveries a node runs at once") \
+	X(transfer_rate,    SIZE,     "64M",            4096, UINT64_C(1) << 40, "bytes per second a node may receive by ownership transfer, all its transfers together") \
+	X(transfer_limit,   UINT,     "8",              1, 64,         "partitions a node receives at once by ownership transfer") \
 	X(handoff_yield,    MICROS,   "300us",          0, 1000000,    "mean event-loop delay, while requests are served, past which hinted handoff halves its rate, down to 1/32 of handoff_rate (0: never slows)") \
 	X(hint_max_bytes,   SIZE,     "1G",             1u << 20, UINT64_C(1) << 50, "most bytes of hints a node holds for other nodes before it refuses more") \
 	X(hint_window,      DURATION, "3h",             1000, 3600000000u, "how long a node takes hints for one down node before it refuses more") \

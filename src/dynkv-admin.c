@@ -31,6 +31,9 @@ static const char usage_text[] =
 	"  preflist KEY       the partition of KEY and its preference list\n"
 	"  hints              what this node holds for down nodes (hinted handoff)\n"
 	"  aae                anti-entropy: each partition's tree and last exchange\n"
+	"  transfers [pause|resume]\n"
+	"                     partitions this node receives after a change; pause or\n"
+	"                     resume them\n"
 	"  plan join ADDR | leave NODE | remove NODE\n"
 	"                     what that change would move, and the balance after\n"
 	"  join SEED          make the node join the cluster SEED (HOST:PORT) is in\n"
@@ -60,6 +63,7 @@ static const struct command {
 	{ "preflist", 1, 1, "one KEY" },
 	{ "hints", 0, 0, "no argument" },
 	{ "aae", 0, 0, "no argument" },
+	{ "transfers", 0, 1, "nothing, pause or resume" },
 	{ "plan", 2, 2, "a change and a node (join ADDR, leave NODE or remove NODE)" },
 	{ "join", 1, 1, "one SEED (HOST:PORT)" },
 	{ "leave", 0, 1, "an optional NODE" },

@@ -647,14 +647,13 @@ static void rehome_synced(void *arg, int rc)
 static void rehome(target *t, hbatch *hb)
 {
 	handoff *h = t->h;
-	const ring *rg = placement_ring(h->env.pl);
 	uint64_t left;
 	const uint8_t *k, *o;
 	size_t kl, ol;
 	char err[128];
 	peer_msg pm;
 	mpr e;
-	int rc = rg == NULL ? DKV_EINVAL : 0;
+	int rc = placement_has_ring(h->env.pl) ? 0 : DKV_EINVAL;
 
 	if (rc == 0)
 		rc = peer_decode(t->frame.data + PROTO_HEADER_SIZE, t->frame.size - PROTO_HEADER_SIZE,
@@ -663,7 +662,7 @@ static void rehome(target *t, hbatch *hb)
 	left = pm.nentries;
 	while (rc == 0 && peer_hoff_next(&e, &left, &k, &kl, &o, &ol) == 1) {
 		uint32_t np, p = placement_partition(h->env.pl, k, kl);
-		const uint32_t *list = placement_primaries(h->env.pl, p, &np);
+		const uint32_t *list = placement_owners(h->env.pl, p, &np);
 		object *obj = NULL;
 		bool wrote;
 
@@ -673,7 +672,8 @@ static void rehome(target *t, hbatch *hb)
 			uint32_t idx = p;
 
 			if (!placement_is_self(h->env.pl, list[i]))
-				rc = handoff_store(h, ring_member_id(rg, list[i]), true, &idx);
+				rc = handoff_store(h, placement_member_id(h->env.pl, list[i]), true,
+						   &idx);
 			if (rc == 0)
 				rc = vnode_merge(h->env.vs, idx, k, kl, obj, &wrote);
 		}
@@ -719,7 +719,7 @@ static void batch_read(void *arg, int rc)
 		pump(t);   /* the pass is over: ends once nothing is in flight */
 		return;
 	}
-	i = ring_member_index(placement_ring(h->env.pl), t->owner);
+	i = placement_member_index(h->env.pl, t->owner);
 	if (i < 0) {
 		rehome(t, hb);
 		return;
@@ -991,10 +991,9 @@ void handoff_peer_gone(handoff *h, const char *addr)
 static void tick(void *arg)
 {
 	handoff *h = arg;
-	const ring *rg = placement_ring(h->env.pl);
 
 	h->tick = h->env.w->ops->timer_add(h->env.w, HANDOFF_TICK_MS, tick, h);
-	if (h->quiesced || rg == NULL)
+	if (h->quiesced || !placement_has_ring(h->env.pl))
 		return;
 	for (target *t = h->targets; t != NULL; t = t->next) {
 		long i;
@@ -1009,7 +1008,7 @@ static void tick(void *arg)
 			break;
 		if (t->state != T_WAITING || t->rd != NULL || t->nrehome > 0 || t->ndone > 0)
 			continue;
-		i = ring_member_index(rg, t->owner);
+		i = placement_member_index(h->env.pl, t->owner);
 		if (i >= 0 && (placement_is_down(h->env.pl, (uint32_t)i) ||
 			       placement_is_self(h->env.pl, (uint32_t)i)))
 			continue;   /* (not a member any more: rehome, below) */

@@ -26,6 +26,7 @@
 #include "placement.h"
 #include "proto.h"
 #include "reaper.h"
+#include "transfer.h"
 #include "replica.h"
 #include "reply.h"
 #include "vnode.h"
@@ -43,6 +44,7 @@ struct node {
 	handoff *ho;               /* hint stores and their delivery */
 	aae *ae;                   /* anti-entropy trees and exchanges */
 	reaper *rp_;               /* tombstone reaping */
+	transfer *tr;              /* ownership transfer */
 	proto_limits lim;          /* for decoding client frames */
 	bool draining;             /* true iff new requests get SHUTDOWN */
 	bool started;              /* true iff node_start has succeeded */
@@ -80,6 +82,7 @@ static void ring_changed(void *arg)
 
 	if (n->pl != NULL)   /* NULL while cluster_open runs: node_open builds it next */
 		placement_rebuild(n->pl);
+	transfer_ring_changed(n->tr);
 }
 
 /* A peer is unreachable: fail now what waits on it. */
@@ -89,6 +92,8 @@ static void peer_gone(node *n, const char *addr)
 	handoff_peer_gone(n->ho, addr);
 	aae_peer_gone(n->ae, addr);
 	reaper_peer_gone(n->rp_, addr);
+	if (n->tr != NULL)
+		transfer_peer_gone(n->tr, addr);
 	admin_peer_gone(n->ad, addr);
 }
 
@@ -110,6 +115,22 @@ static void on_conflict(void *arg, const char *msg)
 		admin_fail_joins(n->ad, PROTO_ERR_INVALID, msg);
 	if (n->on_fatal != NULL)
 		n->on_fatal(n->fatal_ctx, msg);
+}
+
+/* No store is read on the pool: transfer may drop one. */
+static bool stores_quiet(void *arg)
+{
+	node *n = arg;
+
+	return !aae_busy(n->ae) && !reaper_busy(n->rp_) && !handoff_busy(n->ho);
+}
+
+static bool holds_epoch(void *arg, size_t k, size_t base)
+{
+	node *n = arg;
+
+	/* (the cluster asks only once started: the modules exist) */
+	return n->tr != NULL && transfer_holds_epoch(n->tr, k, base);
 }
 
 static uint64_t local_keys(void *arg)
@@ -192,6 +213,8 @@ static void handle_peer(node *n, const void *payload, size_t len)
 	case PEER_REAPQ:    reaper_reapq(n->rp_, &pm); break;
 	case PEER_REAP:     reaper_reap(n->rp_, &pm); break;
 	case PEER_REAPA:    reaper_reapa(n->rp_, &pm); break;
+	case PEER_XREQ:     transfer_xreq(n->tr, &pm); break;
+	case PEER_XDATA:    transfer_xdata(n->tr, &pm); break;
 	default:            break;
 	}
 }
@@ -305,6 +328,7 @@ static int node_free(node *n)
 	handoff_free(n->ho);     /* before the stores: it holds iterators */
 	aae_free(n->ae);         /* likewise */
 	reaper_free(n->rp_);
+	transfer_free(n->tr);
 	durable_free(n->dur);
 	rc = vnode_set_close(n->vs);
 	reply_free(n->rp);
@@ -335,6 +359,7 @@ static int open_modules(node *n, const bcio *io)
 	handoff_env he;
 	aae_env aen;
 	reaper_env rpe;
+	transfer_env te;
 	coord_env ce;
 	admin_env ae;
 	int rc;
@@ -369,6 +394,12 @@ static int open_modules(node *n, const bcio *io)
 			    .vs = n->vs, .ho = n->ho, .olim = olim };
 	if ((rc = reaper_new(&n->rp_, &rpe)) != 0)
 		return rc;
+	te = (transfer_env){ .w = n->w, .log = n->log, .cfg = cfg, .self = self,
+			     .node_id = n->ident.node_id, .dir = datadir_path(n->dd), .cl = n->cl,
+			     .pl = n->pl, .vs = n->vs, .dur = n->dur, .olim = olim,
+			     .quiet = stores_quiet, .ctx = n };
+	if ((rc = transfer_new(&n->tr, &te)) != 0)
+		return rc;
 	re = (replica_env){ .w = n->w, .log = n->log, .cfg = cfg, .self = self, .pl = n->pl,
 			    .vs = n->vs, .dur = n->dur, .ho = n->ho, .node_id = n->ident.node_id,
 			    .olim = olim };
@@ -383,7 +414,8 @@ static int open_modules(node *n, const bcio *io)
 	if ((rc = coord_new(&n->co, &ce)) != 0)
 		return rc;
 	ae = (admin_env){ .w = n->w, .cfg = cfg, .self = self, .node_id = n->ident.node_id,
-			  .cl = n->cl, .pl = n->pl, .vs = n->vs, .ho = n->ho, .ae = n->ae, .rp = n->rp,
+			  .cl = n->cl, .pl = n->pl, .vs = n->vs, .ho = n->ho, .ae = n->ae, .tr = n->tr,
+			  .rp = n->rp,
 			  .stats = admin_stats,
 			  .lat = coord_latency(n->co), .ctx = n };
 	return admin_new(&n->ad, &ae);
@@ -434,6 +466,7 @@ int node_open_with(node **out, const dkv_config *cfg, world *w, dkv_log *log,
 	hooks.member_down = on_member_down;
 	hooks.local_keys = local_keys;
 	hooks.conflict = on_conflict;
+	hooks.holds_epoch = holds_epoch;
 	rc = cluster_open(&n->cl, w, log, &n->cfg, datadir_path(n->dd), n->ident.node_id,
 			  n->ident.actor, n->cfg.listen, !dkv_config_is_set(cfg, "listen"), &hooks,
 			  err, errlen);
@@ -454,7 +487,7 @@ int node_open_with(node **out, const dkv_config *cfg, world *w, dkv_log *log,
 	if (rc != 0)
 		goto fail;
 	placement_rebuild(n->pl);
-	if (placement_ring(n->pl) == NULL && cluster_self(n->cl)->status == MEMBER_VALID) {
+	if (!placement_has_ring(n->pl) && cluster_self(n->cl)->status == MEMBER_VALID) {
 		rc = -ENOMEM;
 		goto fail;
 	}
@@ -483,7 +516,8 @@ int node_start(node *n, char *err, size_t errlen)
 	if ((rc = open_existing(n, err, errlen)) != 0 ||
 	    (rc = handoff_start(n->ho, err, errlen)) != 0)
 		return rc;
-	if ((rc = aae_start(n->ae)) != 0 || (rc = reaper_start(n->rp_)) != 0) {
+	if ((rc = aae_start(n->ae)) != 0 || (rc = reaper_start(n->rp_)) != 0 ||
+	    (rc = transfer_start(n->tr)) != 0) {
 		snprintf(err, errlen, "out of memory");
 		return rc;
 	}
@@ -523,6 +557,7 @@ void node_drain(node *n)
 	handoff_quiesce(n->ho);
 	aae_quiesce(n->ae);
 	reaper_quiesce(n->rp_);
+	transfer_quiesce(n->tr);
 }
 
 size_t node_inflight(const node *n)
@@ -544,7 +579,6 @@ const char *node_id(const node *n)
 
 void node_stats_get(const node *n, node_stats *st)
 {
-	const ring *rg = placement_ring(n->pl);
 	coord_stats cs;
 	replica_stats rs;
 	handoff_stats hs;
@@ -569,7 +603,8 @@ void node_stats_get(const node *n, node_stats *st)
 	st->bad_peer_messages = n->bad_peer_messages;
 	st->peer_refused = n->peer_refused;
 	st->peer_addrs = placement_interned(n->pl);
-	st->members = rg ? ring_members(rg) : 0;
+	st->members = placement_members(n->pl);   /* of every active epoch */
+	st->ring_epochs = placement_epochs(n->pl);
 	st->inflight = node_inflight(n);
 	st->partitions_open = vnode_open_count(n->vs);
 	st->ring_size = n->ident.ring_size;
@@ -615,9 +650,10 @@ int node_close(node *n)
 	handoff_quiesce(n->ho);
 	aae_quiesce(n->ae);
 	reaper_quiesce(n->rp_);
+	transfer_quiesce(n->tr);
 	durable_quiesce(n->dur);   /* after them: their last waiters */
 	if (durable_running(n->dur) || vnode_busy(n->vs) || handoff_busy(n->ho) ||
-	    aae_busy(n->ae) || reaper_busy(n->rp_))
+	    aae_busy(n->ae) || reaper_busy(n->rp_) || transfer_busy(n->tr))
 		return DKV_EBUSY;   /* the world still holds the stores */
 	return node_free(n);
 }

@@ -103,6 +103,7 @@ typedef struct node_stats {
 	uint64_t peer_refused;                 /* peer frames from a non-member, dropped */
 	size_t peer_addrs;                     /* peer addresses interned (placement.h) */
 	size_t members;                        /* members in the ring */
+	size_t ring_epochs;                    /* ring epochs active (1: settled) */
 	size_t inflight;                       /* requests not yet answered */
 	size_t partitions_open;                /* stores opened so far */
 	uint32_t ring_size, n_val;             /* as recorded in NODE */

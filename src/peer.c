@@ -140,6 +140,31 @@ int peer_decode(const void *payload, size_t len, peer_msg *m, char *err, size_t 
 				goto bad;
 		}
 		break;
+	case PEER_XREQ:
+		if (n != 4 || read_partition(&r, &m->partition) != 0 ||
+		    mpr_uint(&r, &m->first) != 0 || mpr_uint(&r, &m->n) != 0)
+			goto bad;
+		break;
+	case PEER_XDATA:
+		if (n != 9 || read_partition(&r, &m->partition) != 0 ||
+		    mpr_uint(&r, &code) != 0 || code > UINT32_MAX || mpr_uint(&r, &m->first) != 0 ||
+		    mpr_bool(&r, &m->flag) != 0 || mpr_uint(&r, &m->count) != 0 ||
+		    mpr_uint(&r, &m->n) != 0 ||
+		    mpr_bin(&r, 65536 / 8, &m->data, &m->datalen) != 0 ||
+		    mpr_array(&r, &m->nentries) != 0 ||
+		    m->nentries % 2 != 0 || m->nentries / 2 > PEER_MAX_HOFF ||
+		    m->nentries > mpr_left(&r))
+			goto bad;
+		m->code = (uint32_t)code;
+		m->entries = r;
+		for (uint64_t i = 0; i < m->nentries; i++) {
+			const uint8_t *b;
+			size_t bl;
+
+			if (mpr_bin(&r, PEER_MAX_BLOB, &b, &bl) != 0 || (i % 2 == 0 && bl == 0))
+				goto bad;
+		}
+		break;
 	case PEER_HACK:
 		if ((n != 3 && n != 4) || mpr_uint(&r, &code) != 0 || code > UINT32_MAX ||
 		    mpr_uint(&r, &m->count) != 0)
@@ -498,6 +523,44 @@ int peer_hoff_next(mpr *r, uint64_t *left, const uint8_t **key, size_t *klen,
 	if (mpr_bin(r, PEER_MAX_BLOB, key, klen) != 0 || mpr_bin(r, PEER_MAX_BLOB, obj, objlen) != 0)
 		return DKV_EPROTO;
 	return 1;
+}
+
+int peer_encode_xreq(msgpack_sbuffer *sb, uint64_t id, const char *from, uint32_t partition,
+		     uint64_t cursor, uint64_t max_bytes)
+{
+	msgpack_packer pk;
+	size_t start;
+
+	if (frame_begin(sb, &pk, &start, PEER_XREQ, id, from, 4) != 0)
+		return -ENOMEM;
+	PK(msgpack_pack_uint32(&pk, partition));
+	PK(msgpack_pack_uint64(&pk, cursor));
+	PK(msgpack_pack_uint64(&pk, max_bytes));
+	return frame_end(sb, start);
+nomem:
+	sb->size = start;
+	return -ENOMEM;
+}
+
+int peer_xdata_begin(msgpack_sbuffer *sb, msgpack_packer *pk, size_t *start, uint64_t id,
+		     const char *from, uint32_t partition, uint32_t code, uint64_t next, bool done,
+		     uint64_t keys, uint64_t bytes, const void *empty, size_t emptylen,
+		     uint32_t npairs)
+{
+	if (frame_begin(sb, pk, start, PEER_XDATA, id, from, 9) != 0)
+		return -ENOMEM;
+	PK(msgpack_pack_uint32(pk, partition));
+	PK(msgpack_pack_uint32(pk, code));
+	PK(msgpack_pack_uint64(pk, next));
+	PK(done ? msgpack_pack_true(pk) : msgpack_pack_false(pk));
+	PK(msgpack_pack_uint64(pk, keys));
+	PK(msgpack_pack_uint64(pk, bytes));
+	PK(pack_bin(pk, empty, emptylen));
+	PK(msgpack_pack_array(pk, 2 * npairs));
+	return 0;
+nomem:
+	sb->size = *start;
+	return -ENOMEM;
 }
 
 int peer_encode_aaereq(msgpack_sbuffer *sb, uint64_t id, const char *from, uint32_t partition,

@@ -65,6 +65,21 @@
  *   REAP      142  [from, partition, [key, objhash, ...]]  drop each key
  *                                         whose stored object still hashes
  *                                         to objhash
+ *   XREQ      143  [from, partition, cursor, max_bytes]  ownership
+ *                                         transfer (transfer.h): send me
+ *                                         your keys of the partition whose
+ *                                         ring positions are >= cursor, in
+ *                                         position order, about max_bytes
+ *   XDATA     144  [from, partition, code, next, done, keys, bytes,
+ *                 empty, [key, object, ...]]  the answer: code 0, the
+ *                                         pairs, the cursor to ask next,
+ *                                         done when no key is past them,
+ *                                         the partition's live keys and
+ *                                         bytes (for progress), and a
+ *                                         bitmap (bit p of byte p / 8) of
+ *                                         the partitions that hold no key
+ *                                         at the sender now; or an error
+ *                                         code
  *   RGET and RPUT may carry a fifth (RPUT) or third (RGET) element, owner:
  *   a node id, sent to a fallback standing in for that primary (sloppy
  *   quorum): the fallback keeps the object, or reads it, in its hint
@@ -130,6 +145,8 @@ typedef enum peer_type {
 	PEER_REAPQ = 140,
 	PEER_REAPA = 141,
 	PEER_REAP = 142,
+	PEER_XREQ = 143,
+	PEER_XDATA = 144,
 } peer_type;
 
 typedef enum gossip_kind {
@@ -161,21 +178,24 @@ typedef struct peer_msg {
 	uint32_t type;
 	uint64_t id;
 	char from[PEER_MAX_ADDR + 1];
-	const uint8_t *data;   /* FWD payload, FWDREPLY frame, RVALUE/RPUT object */
+	const uint8_t *data;   /* FWD payload, FWDREPLY frame, RVALUE/RPUT object,
+	                        * XDATA empty bitmap */
 	size_t datalen;
 	bool has_data;         /* RVALUE: false = not found */
 	const uint8_t *key;    /* RGET, RPUT */
 	size_t keylen;
 	uint32_t code;         /* RVALUE, RACK */
 	bool flag;             /* RPUT: ack wanted; SYNC: reply wanted;
-	                        * AAEWANT: all keys */
+	                        * AAEWANT: all keys; XDATA: done */
 	bool lacking;          /* AAEWANT: the asker holds none of them */
 	char owner[PEER_MAX_ADDR + 1];   /* RGET, RPUT (optional), HOFF: the
 	                                  * hint's owner; "" when none */
-	uint64_t count;        /* HACK: pairs applied; AAEREQ, AAESYM: items */
+	uint64_t count;        /* HACK: pairs applied; AAEREQ, AAESYM: items;
+	                        * XDATA: the partition's keys */
 	uint32_t delay_us;     /* HACK: the owner's loop delay (0 when absent) */
 	uint32_t partition;    /* AAE*: the partition */
-	uint64_t first, n;     /* AAEREQ: symbols asked */
+	uint64_t first, n;     /* AAEREQ: symbols asked; XREQ: cursor and
+	                        * max_bytes; XDATA: next cursor, bytes */
 	uint64_t root;         /* AAEREQ, AAESYM: the tree's root hash */
 	const uint8_t *chain;  /* SYNC: the sender's ring epochs (epochs_pack's
 	                        * bytes, checked only as msgpack); NULL: none */
@@ -250,6 +270,16 @@ int peer_reap_end(msgpack_sbuffer *sb, size_t start);
 int peer_reap_next(mpr *r, uint64_t *left, const uint8_t **key, size_t *klen,
 		   uint64_t *objhash);
 int peer_reapa_next(mpr *r, uint64_t *left, bool *yes);
+int peer_encode_xreq(msgpack_sbuffer *sb, uint64_t id, const char *from, uint32_t partition,
+		     uint64_t cursor, uint64_t max_bytes);
+/* An XDATA frame: begin (code, next, done, the partition's keys and
+ * bytes, the empty partitions' bitmap, and the number of pairs), pack
+ * each pair with peer_hoff_pair, end with peer_hoff_end; its pairs decode
+ * with peer_hoff_next, its bitmap is data/datalen. */
+int peer_xdata_begin(msgpack_sbuffer *sb, msgpack_packer *pk, size_t *start, uint64_t id,
+		     const char *from, uint32_t partition, uint32_t code, uint64_t next, bool done,
+		     uint64_t keys, uint64_t bytes, const void *empty, size_t emptylen,
+		     uint32_t npairs);
 /* The next key hash of a decoded AAEWANT: 1, 0 at the end, DKV_EPROTO. */
 int peer_aaewant_next(mpr *r, uint64_t *left, uint64_t *keyhash);
 /* The next pair of a decoded HOFF (entries, nentries): 1, 0 at the end,

@@ -325,7 +325,7 @@ static void round_drop(reaper *r)
 {
 	placement *pl = r->env.pl;
 	uint32_t np;
-	const uint32_t *list = placement_primaries(pl, r->p, &np);
+	const uint32_t *list = placement_owners(pl, r->p, &np);   /* every epoch's */
 	size_t nyes = 0;
 
 	for (size_t i = 0; i < r->nbatch; i++) {
@@ -367,13 +367,12 @@ static void round_drop(reaper *r)
 static void round_start(reaper *r)
 {
 	placement *pl = r->env.pl;
-	const ring *rg = placement_ring(pl);
 	uint64_t due_before = wall_ms(r) - r->env.cfg->tombstone_grace;
 	size_t nm;
 
-	if (rg == NULL)
+	if (!placement_has_ring(pl))
 		return;
-	nm = ring_members(rg);
+	nm = placement_members(pl);   /* of every active epoch */
 	for (uint32_t k = 0; k < r->ring_size; k++) {
 		uint32_t p = (r->next_p + k) % r->ring_size;
 		plist *cl = &r->parts[p];

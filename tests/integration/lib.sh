@@ -173,6 +173,18 @@ adm() {
 	timeout 30 "$ADMIN" --host "127.0.0.1:${!port_var}" "$@"
 }
 
+# True when every node named sees a ring of as many members, settled (one
+# ring epoch: every change's data moved): ring_settled NAME...
+ring_settled() {
+	local n
+	for n in "$@"; do
+		[[ $(adm "$n" --json ring 2>/dev/null | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+print(len(r["ownership"]), r["settled"])' 2>/dev/null) == "$# True" ]] || return 1
+	done
+}
+
 # Wait up to LIMIT seconds for the shell condition COND to hold:
 # wait_for COND LIMIT.
 wait_for() {

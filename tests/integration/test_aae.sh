@@ -19,7 +19,7 @@ for n in n2 n3; do
 	start_node "$n" "${opts[@]}" --seeds "127.0.0.1:$port_n1" || bail "$n did not start"
 done
 for ((i = 0; i < 300; i++)); do
-	[[ $(adm n3 --json ring | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["ownership"]))') == 3 ]] && break
+	[[ $(adm n3 --json ring | python3 -c 'import json,sys; r = json.load(sys.stdin); print(len(r["ownership"]), r["settled"])') == "3 True" ]] && break
 	sleep 0.1
 done
 fails=0

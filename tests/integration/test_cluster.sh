@@ -41,7 +41,7 @@ rings_agree() {
 	local first="" r n
 	for n in "${nodes[@]}"; do
 		r=$(adm "$n" --json ring) || return 1
-		[[ $(python3 -c 'import json,sys; print(len(json.load(sys.stdin)["ownership"]))' <<<"$r") == 5 ]] ||
+		[[ $(python3 -c 'import json,sys; r = json.load(sys.stdin); print(len(r["ownership"]), r["settled"])' <<<"$r") == "5 True" ]] ||
 			return 1
 		[[ -z $first ]] && first=$r
 		[[ $r == "$first" ]] || return 1

@@ -28,8 +28,9 @@ no_hints() {
 	local n
 	for n in "${nodes[@]}"; do [[ $(json_field "$n" hints pending) == 0 ]] || return 1; done
 }
-all_up() {   # every node sees all four members, each of them up
+all_up() {   # every node sees all four members, each of them up, settled
 	local n
+	ring_settled "${nodes[@]}" || return 1
 	for n in "${nodes[@]}"; do
 		adm "$n" --json members | python3 -c '
 import json, sys

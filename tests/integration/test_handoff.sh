@@ -31,7 +31,7 @@ done
 members_all() {
 	local n
 	for n in "${nodes[@]}"; do
-		[[ $(adm "$n" --json ring | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["ownership"]))') == 4 ]] || return 1
+		[[ $(adm "$n" --json ring | python3 -c 'import json,sys; r = json.load(sys.stdin); print(len(r["ownership"]), r["settled"])') == "4 True" ]] || return 1
 	done
 }
 wait_for members_all 30 || bail "the 4 nodes did not converge"

@@ -220,8 +220,21 @@ static bool open_node(sf *s, size_t i)
 	char err[512];
 	int rc;
 
-	rc = node_open_with(&s->nd[i], &s->cfg[i], sim_host(s->sim, s->addr[i]), NULL, &oo, err,
-			    sizeof(err));
+	if (getenv("SF_LOGS") != NULL && s->log[i] == NULL) {
+		/* DIR.log for each node: for debugging a seed */
+		dkv_log_config lc;
+		char d[sizeof(s->dir[i])];
+
+		memcpy(d, s->dir[i], sizeof(d));
+		dkv_log_config_init(&lc);
+		lc.level = DKV_LOG_INFO;
+		snprintf(s->logpath[i], sizeof(s->logpath[i]), "%s.log", d);
+		lc.path = s->logpath[i];
+		if (dkv_log_open(&s->log[i], &lc, err, sizeof(err)) != 0)
+			s->log[i] = NULL;
+	}
+	rc = node_open_with(&s->nd[i], &s->cfg[i], sim_host(s->sim, s->addr[i]), s->log[i], &oo,
+			    err, sizeof(err));
 	if (rc == 0) {
 		sim_host_attach(s->sim, s->addr[i], s->nd[i]);
 		rc = node_start(s->nd[i], err, sizeof(err));
@@ -415,8 +428,8 @@ static bool formed(sf *s)
 		if (s->nd[i] == NULL)
 			return false;
 		node_stats_get(s->nd[i], &st);
-		if (st.members != s->n)
-			return false;
+		if (st.members != s->n || st.ring_epochs != 1)
+			return false;   /* (and every change's transfers done) */
 	}
 	return true;
 }
@@ -747,6 +760,8 @@ static void teardown(sf *s)
 	free(s->admin_reply);
 	powerio_free(s->pio);
 	sim_free(s->sim);
+	for (size_t i = 0; i < SF_MAXN; i++)
+		dkv_log_close(s->log[i]);
 }
 
 /* Everything back to health, then wait for hints and trees. */

@@ -81,6 +81,8 @@ typedef struct sf {
 	char dir[SF_MAXN][64];             /* the data directory, /dev/shm/dkv-sim-XXXXXX */
 	dkv_config cfg[SF_MAXN];
 	node *nd[SF_MAXN];                 /* NULL while crashed */
+	dkv_log *log[SF_MAXN];             /* SF_LOGS set: DIR.log */
+	char logpath[SF_MAXN][80];
 	sf_op op[SF_MAXOPS];
 	size_t nops;
 	sf_fault fault[SF_MAXFAULTS];

@@ -41,6 +41,8 @@ void open_node(crig *r, size_t i)
 	char err[512];
 	int rc;
 
+	if (getenv("CRIG_LOGS") != NULL && r->log[i] == NULL)
+		crig_log(r, i);   /* DIR.log: for debugging a test */
 	rc = node_open(&r->nd[i], &r->cfg[i], sim_host(r->sim, r->addr[i]), r->log[i],
 		       err, sizeof(err));
 	cr_assert_eq(rc, 0, "node_open %s: %s", r->addr[i], err);
@@ -350,7 +352,7 @@ bool converged(crig *r)
 		if (r->nd[i] == NULL)
 			continue;
 		node_stats_get(r->nd[i], &st);
-		if (st.members != r->n) {
+		if (st.members != r->n || st.ring_epochs != 1) {
 			same = false;
 			break;
 		}

@@ -1,0 +1,993 @@
+#include "config.h"
+/*
+ * transfer.c -- ownership transfer.  See transfer.h.
+ */
+
+#include <errno.h>
+#include <stdarg.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bitcask/bitcask.h"
+#include "dkv_file.h"
+#include "error.h"
+#include "proto.h"
+#include "ring.h"
+#include "transfer.h"
+
+#define TRANSFERS_FILE   "TRANSFERS"
+#define TRANSFERS_HEADER "dynkv transfers 1\n"
+#define RETRY_MS         250u
+
+typedef enum xstate { X_NONE = 0, X_WANTED = 1, X_ACTIVE = 2, X_RECEIVED = 3 } xstate;
+
+/* A partition this node receives (transfer.h, LIFECYCLE). */
+typedef struct xpart {
+	transfer *t;
+	uint32_t p;
+	uint8_t state;            /* xstate */
+	epoch_id base;            /* the epoch its sources hold it whole in */
+	epoch_id as_of;           /* the epoch every member acked when it began */
+	uint32_t src;             /* the source streaming now (index among base's others) */
+	uint64_t next;            /* that stream's cursor: the next ring position */
+	uint64_t keys, bytes;     /* merged so far, every stream */
+	uint64_t total_keys, total_bytes;   /* one source's partition, as it said */
+	uint64_t started_ms;
+	uint64_t wanted_ms;       /* when it was found gained */
+	uint64_t pid;             /* the XREQ in flight; 0: none */
+	const char *from;         /* its source (interned) */
+	uint64_t sent_ms, ready_ms;
+	bool merging;             /* a merged batch waits to be durable */
+	uint64_t pend_next;       /* what that batch moves the cursor to */
+	bool pend_done;
+	durable_waiter wt;
+	char error[400];          /* the last error, for dynkv-admin */
+} xpart;
+
+/* A batch being read for a receiver (off the loop). */
+typedef struct xjob {
+	transfer *t;
+	bitcask *bc;              /* NULL: the partition is not open here */
+	const char *to;           /* interned */
+	uint64_t pid, cursor, max_bytes;
+	uint32_t p;
+	int rc;
+	uint64_t bytes;
+	msgpack_sbuffer sb;
+	uint8_t empty[65536 / 8];  /* the partitions empty here (when asked) */
+	size_t emptylen;
+} xjob;
+
+/* What a source last said of its empty partitions (XDATA's bitmap): a
+ * partition empty there when a request sent after it was wanted reached
+ * it is not streamed from it (every write since reaches us directly). */
+typedef struct xsource {
+	const char *addr;         /* interned */
+	uint64_t asked_ms;        /* when the request it answered was sent */
+	uint8_t empty[65536 / 8];
+} xsource;
+
+struct transfer {
+	transfer_env env;
+	uint32_t ring_size;
+	xpart *parts;
+	world_timer *tick;
+	bool quiesced, paused, started;
+	uint32_t serving;         /* reads on the pool */
+	uint32_t merging;         /* durable waits */
+	uint64_t next_pid;
+	uint64_t free_at_ms;      /* the throttle: the next request waits for this */
+	uint64_t saved_ms;
+	bool dirty;               /* TRANSFERS is behind */
+	uint64_t lat_ms;          /* XREQ to XDATA, a moving average */
+	bool progressed;          /* a partition was received: report it */
+	xsource *srcs;            /* one per source heard from */
+	size_t nsrcs;
+	char path[4096];
+	transfer_stats st;
+};
+
+static uint64_t now_ms(const transfer *t)
+{
+	return t->env.w->ops->now_ms(t->env.w);
+}
+
+static void logt(transfer *t, dkv_log_level lv, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void logt(transfer *t, dkv_log_level lv, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (t->env.log == NULL || !dkv_log_enabled(t->env.log, lv))
+		return;
+	va_start(ap, fmt);
+	dkv_log_vmsg(t->env.log, lv, fmt, ap);
+	va_end(ap);
+}
+
+/* --- TRANSFERS ------------------------------------------------------------ */
+
+static void save(transfer *t)
+{
+	char *buf;
+	size_t cap = 64 + (size_t)t->ring_size * 256, k;
+	int rc;
+
+	if ((buf = malloc(cap)) == NULL)
+		return;
+	k = (size_t)snprintf(buf, cap, "%s", TRANSFERS_HEADER);
+	for (uint32_t p = 0; p < t->ring_size; p++) {
+		const xpart *x = &t->parts[p];
+
+		if (x->state == X_NONE)
+			continue;
+		k += (size_t)snprintf(buf + k, cap - k,
+				      "%u %u %" PRIu64 " %" PRIx64 " %" PRIu64 " %" PRIx64 " %u %" PRIx64
+				      " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
+				      p, x->state, x->base.number, x->base.digest, x->as_of.number,
+				      x->as_of.digest, x->src, x->next, x->keys, x->bytes,
+				      x->total_keys, x->total_bytes);
+	}
+	rc = dkv_file_replace(t->path, buf, k);
+	free(buf);
+	if (rc != 0) {
+		logt(t, DKV_LOG_WARNING, "cannot write %s: %s (transfers resume from the last "
+		     "copy that was written)", t->path, dkv_strerror(rc));
+		return;
+	}
+	t->dirty = false;
+	t->saved_ms = now_ms(t);
+}
+
+static void load(transfer *t)
+{
+	char line[512];
+	FILE *f = fopen(t->path, "re");
+	unsigned nline = 1;
+
+	if (f == NULL)
+		return;
+	if (fgets(line, sizeof(line), f) == NULL || strcmp(line, TRANSFERS_HEADER) != 0)
+		goto bad;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		unsigned p, state, src;
+		xpart x = { 0 };
+
+		nline++;
+		if (sscanf(line, "%u %u %" SCNu64 " %" SCNx64 " %" SCNu64 " %" SCNx64 " %u %" SCNx64
+			   " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64, &p, &state, &x.base.number,
+			   &x.base.digest, &x.as_of.number, &x.as_of.digest, &src, &x.next, &x.keys,
+			   &x.bytes, &x.total_keys, &x.total_bytes) != 12 || p >= t->ring_size ||
+		    state < X_WANTED || state > X_RECEIVED || src > DKV_CONFIG_N_MAX)
+			goto bad;
+		x.t = t;
+		x.p = p;
+		/* an active transfer resumes at its cursor once a slot is free */
+		x.state = (uint8_t)(state == X_ACTIVE ? X_WANTED : state);
+		x.src = src;
+		t->parts[p] = x;
+	}
+	fclose(f);
+	return;
+bad:
+	fclose(f);
+	logt(t, DKV_LOG_WARNING, "%s: line %u is damaged; every transfer starts over (nothing is "
+	     "lost: streams merge)", t->path, nline);
+	for (uint32_t p = 0; p < t->ring_size; p++) {
+		memset(&t->parts[p], 0, sizeof(t->parts[p]));
+		t->parts[p].t = t;
+		t->parts[p].p = p;
+	}
+}
+
+/* --- lifecycle ------------------------------------------------------------ */
+
+int transfer_new(transfer **out, const transfer_env *env)
+{
+	transfer *t = calloc(1, sizeof(*t));
+
+	*out = NULL;
+	if (t == NULL)
+		return -ENOMEM;
+	t->env = *env;
+	t->ring_size = placement_ring_size(env->pl);
+	if ((t->parts = calloc(t->ring_size, sizeof(*t->parts))) == NULL) {
+		free(t);
+		return -ENOMEM;
+	}
+	for (uint32_t p = 0; p < t->ring_size; p++) {
+		t->parts[p].t = t;
+		t->parts[p].p = p;
+	}
+	snprintf(t->path, sizeof(t->path), "%s/%s", env->dir, TRANSFERS_FILE);
+	load(t);
+	*out = t;
+	return 0;
+}
+
+static void tick(void *arg);
+
+int transfer_start(transfer *t)
+{
+	t->started = true;
+	t->tick = t->env.w->ops->timer_add(t->env.w, TRANSFER_TICK_MS, tick, t);
+	return t->tick != NULL ? 0 : -ENOMEM;
+}
+
+void transfer_quiesce(transfer *t)
+{
+	if (t == NULL)
+		return;
+	t->quiesced = true;
+	if (t->tick != NULL)
+		t->env.w->ops->timer_cancel(t->env.w, t->tick);
+	t->tick = NULL;
+	if (t->dirty)
+		save(t);
+}
+
+bool transfer_busy(const transfer *t)
+{
+	return t != NULL && (t->serving > 0 || t->merging > 0);
+}
+
+void transfer_free(transfer *t)
+{
+	if (t == NULL)
+		return;
+	if (t->tick != NULL)
+		t->env.w->ops->timer_cancel(t->env.w, t->tick);
+	free(t->parts);
+	free(t->srcs);
+	free(t);
+}
+
+/* --- serving: a replica of base streams a partition ----------------------- */
+
+typedef struct xkey {
+	uint64_t h;
+	size_t off, len;
+} xkey;
+
+static int cmp_xkey(const void *a, const void *b)
+{
+	const xkey *x = a, *y = b;
+
+	return x->h < y->h ? -1 : x->h > y->h;
+}
+
+/* Off the loop: the keys of the partition at or past the cursor, in ring
+ * order, with their values, up to about max_bytes, as one XDATA frame. */
+static int serve_work(void *arg)
+{
+	xjob *j = arg;
+	xkey *ks = NULL;
+	uint8_t *arena = NULL;
+	size_t nk = 0, capk = 0, alen = 0, acap = 0, take = 0;
+	void **vals = NULL;
+	size_t *vlens = NULL;
+	bitcask_stats bst = { 0 };
+	bitcask_iter *it = NULL;
+	uint64_t next = 0, bytes = 0;
+	bool done = true;
+	msgpack_packer pk;
+	size_t start;
+	int rc = 0;
+
+	if (j->bc != NULL) {
+		const uint8_t *k, *v;
+		size_t kl, vl;
+
+		bitcask_stats_get(j->bc, &bst, NULL, NULL);
+		if ((rc = bitcask_iter_open(j->bc, false, &it)) != 0)
+			goto out;
+		while ((rc = bitcask_iter_next(it, &k, &kl, &v, &vl)) == 0) {
+			uint64_t h = ring_key_hash(k, kl);
+
+			if (h < j->cursor)
+				continue;
+			if (nk == capk) {
+				xkey *n2 = realloc(ks, (capk = capk ? 2 * capk : 256) * sizeof(*ks));
+
+				if (n2 == NULL) {
+					rc = -ENOMEM;
+					goto out;
+				}
+				ks = n2;
+			}
+			if (alen + kl > acap) {
+				uint8_t *a2;
+
+				while (alen + kl > acap)
+					acap = acap ? 2 * acap : 4096;
+				if ((a2 = realloc(arena, acap)) == NULL) {
+					rc = -ENOMEM;
+					goto out;
+				}
+				arena = a2;
+			}
+			memcpy(arena + alen, k, kl);
+			ks[nk++] = (xkey){ h, alen, kl };
+			alen += kl;
+		}
+		if (rc != DKV_ENOTFOUND)
+			goto out;
+		rc = 0;
+		qsort(ks, nk, sizeof(*ks), cmp_xkey);
+		if (nk > 0 && ((vals = calloc(nk > PEER_MAX_HOFF ? PEER_MAX_HOFF : nk, sizeof(*vals))) == NULL ||
+			       (vlens = calloc(nk > PEER_MAX_HOFF ? PEER_MAX_HOFF : nk, sizeof(*vlens))) == NULL)) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		/* whole runs of equal positions: the cursor never splits one */
+		for (size_t i = 0; i < nk; i++) {
+			/* (a run of PEER_MAX_HOFF equal positions, never seen
+			 * with 64-bit ones, is cut: its head is sent again) */
+			if (take == PEER_MAX_HOFF ||
+			    (i > 0 && bytes >= j->max_bytes && ks[i].h != ks[i - 1].h)) {
+				next = ks[i].h;
+				done = false;
+				break;
+			}
+			rc = bitcask_get(j->bc, arena + ks[i].off, ks[i].len, &vals[take], &vlens[take]);
+			if (rc == DKV_ENOTFOUND) {
+				rc = 0;
+				continue;   /* gone since the scan */
+			}
+			if (rc != 0)
+				goto out;
+			bytes += ks[i].len + vlens[take];
+			ks[take] = ks[i];   /* (take <= i) */
+			take++;
+		}
+	}
+	j->sb.size = 0;
+	if ((rc = peer_xdata_begin(&j->sb, &pk, &start, j->pid, *j->t->env.self, j->p, 0, next,
+				   done, bst.keys, bst.live_bytes, j->empty, j->emptylen,
+				   (uint32_t)take)) != 0)
+		goto out;
+	for (size_t i = 0; i < take && rc == 0; i++)
+		rc = peer_hoff_pair(&pk, arena + ks[i].off, ks[i].len, vals[i], vlens[i]);
+	if (rc == 0)
+		rc = peer_hoff_end(&j->sb, start);
+	j->bytes = bytes;
+out:
+	if (it != NULL)
+		bitcask_iter_close(it);
+	for (size_t i = 0; vals != NULL && i < take; i++)
+		free(vals[i]);
+	free(vals);
+	free(vlens);
+	free(ks);
+	free(arena);
+	j->rc = rc;
+	return rc;
+}
+
+/* The answer for a partition that holds no key here: done, no pairs. */
+static int serve_work_empty(xjob *j)
+{
+	msgpack_packer pk;
+	size_t start;
+	int rc;
+
+	j->sb.size = 0;
+	rc = peer_xdata_begin(&j->sb, &pk, &start, j->pid, *j->t->env.self, j->p, 0, 0, true, 0, 0,
+			      j->empty, j->emptylen, 0);
+	if (rc == 0)
+		rc = peer_hoff_end(&j->sb, start);
+	return rc;
+}
+
+static void serve_done(void *arg, int rc)
+{
+	xjob *j = arg;
+	transfer *t = j->t;
+
+	t->serving--;
+	if (rc != 0) {
+		msgpack_packer pk;
+		size_t start;
+
+		t->st.errors++;
+		j->sb.size = 0;
+		if (peer_xdata_begin(&j->sb, &pk, &start, j->pid, *t->env.self, j->p,
+				     proto_error_from_dkv(rc), 0, false, 0, 0, NULL, 0, 0) == 0)
+			(void)peer_hoff_end(&j->sb, start);
+		logt(t, DKV_LOG_WARNING, "reading partition %u for a transfer to %s failed: %s",
+		     j->p, j->to, dkv_strerror(rc));
+	} else {
+		t->st.served_batches++;
+		t->st.served_bytes += j->bytes;
+	}
+	if (j->sb.size > 0)
+		(void)t->env.w->ops->send(t->env.w, j->to, j->sb.data, j->sb.size);
+	msgpack_sbuffer_destroy(&j->sb);
+	free(j);
+}
+
+void transfer_xreq(transfer *t, const peer_msg *pm)
+{
+	const char *to = placement_intern(t->env.pl, pm->from);
+	uint64_t cap = t->env.cfg->max_frame / 2;
+	xjob *j;
+
+	if (to == NULL || pm->partition >= t->ring_size || t->quiesced)
+		return;   /* the receiver times out and asks again */
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return;
+	j->t = t;
+	j->to = to;
+	j->pid = pm->id;
+	j->p = pm->partition;
+	j->cursor = pm->first;
+	j->max_bytes = pm->n < cap ? pm->n : cap;
+	j->bc = vnode_store_of(t->env.vs, pm->partition);
+	msgpack_sbuffer_init(&j->sb);
+	t->serving++;
+	j->emptylen = (t->ring_size + 7) / 8;
+	for (uint32_t p = 0; p < t->ring_size; p++) {
+		bitcask *bc = vnode_store_of(t->env.vs, p);
+		bitcask_stats bst = { 0 };
+
+		if (bc != NULL)
+			bitcask_stats_get(bc, &bst, NULL, NULL);
+		if (bst.keys == 0)
+			j->empty[p / 8] |= (uint8_t)(1u << (p % 8));
+	}
+	if (j->bc != NULL) {
+		bitcask_stats bst;
+
+		bitcask_stats_get(j->bc, &bst, NULL, NULL);
+		if (bst.keys > 0) {
+			t->env.w->ops->work(t->env.w, serve_work, j, serve_done, j);
+			return;
+		}
+	}
+	/* nothing to read (most partitions of a new cluster): answered now */
+	serve_done(j, serve_work_empty(j));
+}
+
+/* --- receiving ------------------------------------------------------------ */
+
+static bool primary_in(const ring *rg, long idx, uint32_t p)
+{
+	const uint32_t *l;
+
+	if (idx < 0)
+		return false;
+	l = ring_preflist(rg, p);
+	for (uint32_t i = 0; i < ring_n(rg); i++)
+		if (l[i] == (uint32_t)idx)
+			return true;
+	return false;
+}
+
+/* Partition p's sources: its primaries in epoch base other than us
+ * (their ids, n of them), in preference order. */
+static uint32_t sources(transfer *t, const epochs *h, long base, uint32_t p, const char **out)
+{
+	const ring *rg = epochs_ring(h, (size_t)base);
+	const uint32_t *l = ring_preflist(rg, p);
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < ring_n(rg); i++) {
+		const char *id = ring_member_id(rg, l[i]);
+		const member *m = cluster_find(t->env.cl, id);
+
+		/* a removed member is gone for good: the survivors hold what
+		 * it acknowledged (W of them) */
+		if (strcmp(id, t->env.node_id) != 0 && m != NULL && m->status != MEMBER_REMOVED)
+			out[n++] = id;
+	}
+	return n;
+}
+
+static void reset(xpart *x, xstate st)
+{
+	x->state = (uint8_t)st;
+	x->src = 0;
+	x->next = 0;
+	x->keys = x->bytes = x->total_keys = x->total_bytes = 0;
+	x->pid = 0;
+	x->from = NULL;
+	x->error[0] = '\0';
+	x->ready_ms = 0;
+}
+
+/* Which partitions are gained (transfer.h, WHEN): new ones wanted,
+ * those no longer gained forgotten. */
+static void plan(transfer *t)
+{
+	const epochs *h = cluster_epochs(t->env.cl);
+	long base, acked;
+	const ring *rb;
+	long ib;
+
+	cluster_epoch_marks(t->env.cl, &base, &acked);
+	if (base < 0)
+		return;   /* the members agree on no epoch yet: nothing is known */
+	if (cluster_self(t->env.cl)->status == MEMBER_REMOVED || acked <= base)
+		acked = base;   /* nothing gained (below, everything is forgotten) */
+	rb = base >= 0 ? epochs_ring(h, (size_t)base) : NULL;
+	ib = rb != NULL ? ring_member_index(rb, t->env.node_id) : -1;
+	for (uint32_t p = 0; p < t->ring_size; p++) {
+		xpart *x = &t->parts[p];
+		bool gained = false;
+
+		if (rb != NULL && !primary_in(rb, ib, p))
+			for (long k = base + 1; k <= acked && !gained; k++) {
+				const ring *rk = epochs_ring(h, (size_t)k);
+
+				gained = primary_in(rk, ring_member_index(rk, t->env.node_id), p);
+			}
+		if (x->merging)
+			continue;   /* decided once its batch is durable */
+		if (gained) {
+			epoch_id b = epochs_id(h, (size_t)base);
+
+			if (x->state == X_RECEIVED ? epochs_find(h, x->as_of) < 0
+			    : x->state != X_NONE && (x->base.number != b.number ||
+						     x->base.digest != b.digest))
+				reset(x, X_NONE);   /* its sources changed: start again */
+			if (x->state == X_NONE) {
+				reset(x, X_WANTED);
+				x->wanted_ms = now_ms(t);
+				x->base = b;
+				x->as_of = epochs_id(h, (size_t)acked);
+				t->dirty = true;
+			}
+		} else if (x->state != X_NONE) {
+			reset(x, X_NONE);
+			t->dirty = true;
+		}
+	}
+}
+
+/* True iff the source at addr said, answering a request sent after x was
+ * wanted, that it holds no key of x's partition. */
+static bool empty_at(const transfer *t, const char *addr, const xpart *x)
+{
+	for (size_t i = 0; i < t->nsrcs; i++)
+		if (strcmp(t->srcs[i].addr, addr) == 0)
+			return t->srcs[i].asked_ms >= x->wanted_ms && x->wanted_ms != 0 &&
+			       (t->srcs[i].empty[x->p / 8] & (1u << (x->p % 8)));
+	return false;
+}
+
+static void note_empty(transfer *t, const char *addr, uint64_t asked_ms, const peer_msg *pm)
+{
+	xsource *s = NULL;
+
+	if (pm->datalen != (t->ring_size + 7) / 8)
+		return;
+	for (size_t i = 0; i < t->nsrcs && s == NULL; i++)
+		if (t->srcs[i].addr == addr)
+			s = &t->srcs[i];
+	if (s == NULL) {
+		xsource *n = realloc(t->srcs, (t->nsrcs + 1) * sizeof(*n));
+
+		if (n == NULL)
+			return;
+		t->srcs = n;
+		s = &n[t->nsrcs++];
+		memset(s, 0, sizeof(*s));
+		s->addr = addr;
+	}
+	if (asked_ms < s->asked_ms)
+		return;
+	s->asked_ms = asked_ms;
+	memcpy(s->empty, pm->data, pm->datalen);
+}
+
+static void received(transfer *t, xpart *x)
+{
+	x->state = X_RECEIVED;
+	t->st.received++;
+	t->dirty = true;
+	logt(t, DKV_LOG_INFO, "transfer of partition %u: received (%" PRIu64 " keys, %" PRIu64
+	     " bytes merged from %u replicas in %" PRIu64 " ms)", x->p, x->keys, x->bytes, x->src,
+	     now_ms(t) - x->started_ms);
+	save(t);
+	t->progressed = true;   /* reported at the end of pump() */
+}
+
+static void send_req(transfer *t, xpart *x)
+{
+	const epochs *h = cluster_epochs(t->env.cl);
+	const char *ids[DKV_CONFIG_N_MAX];
+	long base = epochs_find(h, x->base);
+	const member *m;
+	msgpack_sbuffer sb;
+	uint64_t max = TRANSFER_BATCH_BYTES;
+	uint32_t n;
+
+	if (base < 0)
+		return;   /* plan() resets it */
+	n = sources(t, h, base, x->p, ids);
+	for (;;) {
+		if (x->src >= n) {
+			received(t, x);
+			return;
+		}
+		m = cluster_find(t->env.cl, ids[x->src]);
+		if (x->next != 0 || m == NULL || !empty_at(t, m->addr, x))
+			break;
+		x->src++;   /* it holds none of it */
+		t->dirty = true;
+	}
+	if (m == NULL || m->liveness == LIVE_DOWN) {
+		snprintf(x->error, sizeof(x->error), "waiting for %s, which is down", ids[x->src]);
+		x->ready_ms = now_ms(t) + RETRY_MS;
+		return;
+	}
+	if (max > t->env.cfg->max_frame / 2)
+		max = t->env.cfg->max_frame / 2;
+	msgpack_sbuffer_init(&sb);
+	x->from = placement_intern(t->env.pl, m->addr);
+	x->pid = ++t->next_pid;
+	if (x->from == NULL || peer_encode_xreq(&sb, x->pid, *t->env.self, x->p, x->next, max) != 0 ||
+	    t->env.w->ops->send(t->env.w, x->from, sb.data, sb.size) != 0) {
+		snprintf(x->error, sizeof(x->error), "cannot reach %s", m->addr);
+		x->pid = 0;
+		x->ready_ms = now_ms(t) + RETRY_MS;
+	}
+	x->sent_ms = now_ms(t);
+	msgpack_sbuffer_destroy(&sb);
+}
+
+/* Start wanted transfers within transfer_limit; send what is due. */
+static void pump(transfer *t)
+{
+	uint64_t now = now_ms(t);
+	/* an answer is late at 8 times the usual wait, at least
+	 * TRANSFER_TIMEOUT_MIN_MS (a lost answer is seen by its sender only) */
+	uint64_t timeout = 8 * t->lat_ms < TRANSFER_TIMEOUT_MIN_MS ? TRANSFER_TIMEOUT_MIN_MS
+				 : 8 * t->lat_ms > TRANSFER_TIMEOUT_MS ? TRANSFER_TIMEOUT_MS
+				 : 8 * t->lat_ms;
+
+	if (t->quiesced)
+		return;
+	t->st.pending = 0;
+	t->st.active = 0;
+	for (uint32_t p = 0; p < t->ring_size; p++)
+		t->st.active += t->parts[p].state == X_ACTIVE;
+	for (uint32_t p = 0; p < t->ring_size; p++) {
+		xpart *x = &t->parts[p];
+
+		if (x->state == X_WANTED) {
+			if (t->paused || t->st.active >= t->env.cfg->transfer_limit) {
+				t->st.pending++;
+				continue;
+			}
+			x->state = X_ACTIVE;
+			x->started_ms = now;
+			t->st.active++;
+			logt(t, DKV_LOG_INFO, "transfer of partition %u: receiving it from the %s of "
+			     "epoch %" PRIu64 "'s replicas%s", p, x->src ? "next" : "first",
+			     x->base.number, x->next || x->src ? " (resumed)" : "");
+		}
+		if (x->state != X_ACTIVE || x->merging || t->paused)
+			continue;
+		if (x->pid != 0 && now - x->sent_ms >= timeout) {
+			t->st.errors++;
+			snprintf(x->error, sizeof(x->error), "no answer from %s in %" PRIu64 " ms",
+				 x->from, timeout);
+			x->pid = 0;
+		}
+		/* the throttle holds every request, a transfer's first too */
+		if (x->pid == 0 && now >= x->ready_ms && now >= t->free_at_ms) {
+			send_req(t, x);
+			if (x->state == X_RECEIVED)
+				t->st.active--;   /* (nothing to stream): a slot for the next */
+		}
+	}
+	if (t->dirty && (now - t->saved_ms >= TRANSFER_SAVE_MS || t->saved_ms == 0))
+		save(t);
+	if (t->progressed) {
+		t->progressed = false;
+		cluster_progress_changed(t->env.cl);   /* may call back: last */
+	}
+}
+
+/* DROPPING in transfer.h. */
+static void drop_unowned(transfer *t)
+{
+	placement *pl = t->env.pl;
+	const epochs *h = cluster_epochs(t->env.cl);
+
+	if (t->serving > 0 || t->env.quiet == NULL || !t->env.quiet(t->env.ctx) ||
+	    h == NULL || epochs_count(h) == 0 || !placement_has_ring(pl) ||
+	    placement_epochs(pl) != epochs_count(h))
+		return;   /* (a placement not rebuilt yet for this chain) */
+	for (uint32_t p = 0; p < t->ring_size; p++) {
+		uint64_t keys = 0;
+		bitcask *bc;
+		int rc;
+
+		if (placement_holds(pl, p) || transfer_receiving(t, p) ||
+		    !vnode_exists(t->env.vs, p))
+			continue;
+		if ((bc = vnode_store_of(t->env.vs, p)) != NULL) {
+			bitcask_stats bst;
+
+			bitcask_stats_get(bc, &bst, NULL, NULL);
+			keys = bst.keys;
+		}
+		if ((rc = vnode_drop(t->env.vs, p)) != 0) {
+			if (rc != -EBUSY)
+				logt(t, DKV_LOG_WARNING, "partition %u is no longer ours but cannot be "
+				     "dropped: %s", p, dkv_strerror(rc));
+			continue;   /* (busy: the next tick) */
+		}
+		t->st.dropped++;
+		t->parts[p].state = X_NONE;
+		logt(t, DKV_LOG_INFO, "partition %u dropped: this node is a replica of it in no "
+		     "ring epoch left (its %" PRIu64 " keys are on its replicas)", p, keys);
+	}
+}
+
+static void tick(void *arg)
+{
+	transfer *t = arg;
+
+	t->tick = t->env.w->ops->timer_add(t->env.w, TRANSFER_TICK_MS, tick, t);
+	if (t->quiesced)
+		return;
+	plan(t);
+	pump(t);
+	drop_unowned(t);
+}
+
+void transfer_ring_changed(transfer *t)
+{
+	if (t == NULL || !t->started || t->quiesced)
+		return;
+	plan(t);
+	pump(t);
+}
+
+static void merged_synced(void *arg, int rc)
+{
+	xpart *x = arg;
+	transfer *t = x->t;
+	const epochs *h;
+	const char *ids[DKV_CONFIG_N_MAX];
+	long base;
+
+	x->merging = false;
+	t->merging--;
+	if (x->state != X_ACTIVE)
+		return;
+	if (rc != 0) {
+		t->st.errors++;
+		snprintf(x->error, sizeof(x->error), "making a batch durable failed: %s",
+			 dkv_strerror(rc));
+		x->ready_ms = now_ms(t) + RETRY_MS;
+		return;
+	}
+	t->dirty = true;
+	x->error[0] = '\0';
+	if (!x->pend_done) {
+		x->next = x->pend_next;
+	} else {
+		h = cluster_epochs(t->env.cl);
+		base = epochs_find(h, x->base);
+		x->src++;
+		x->next = 0;
+		if (base < 0 || x->src >= sources(t, h, base, x->p, ids)) {
+			received(t, x);
+			pump(t);
+			return;
+		}
+	}
+	if (!t->quiesced && !t->paused && now_ms(t) >= x->ready_ms)
+		send_req(t, x);   /* not throttled: on at once */
+	if (t->dirty && now_ms(t) - t->saved_ms >= TRANSFER_SAVE_MS)
+		save(t);
+}
+
+void transfer_xdata(transfer *t, const peer_msg *pm)
+{
+	const char *from = placement_intern(t->env.pl, pm->from);
+	xpart *x;
+	mpr e;
+	uint64_t left, bytes = 0, keys = 0, rate = t->env.cfg->transfer_rate, now;
+	const uint8_t *k, *o;
+	size_t kl, ol;
+	int rc;
+
+	if (pm->partition >= t->ring_size)
+		return;
+	x = &t->parts[pm->partition];
+	if (x->state != X_ACTIVE || x->pid == 0 || x->pid != pm->id || x->from != from)
+		return;   /* late, or not ours */
+	x->pid = 0;
+	now = now_ms(t);
+	t->lat_ms = t->lat_ms ? (7 * t->lat_ms + (now - x->sent_ms)) / 8 : now - x->sent_ms + 1;
+	note_empty(t, from, x->sent_ms, pm);
+	if (pm->code != 0) {
+		t->st.errors++;
+		snprintf(x->error, sizeof(x->error), "%s refused a batch: %s", from,
+			 dkv_strerror(proto_error_to_dkv(pm->code)));
+		x->ready_ms = now + RETRY_MS;
+		return;
+	}
+	e = pm->entries;
+	left = pm->nentries;
+	while ((rc = peer_hoff_next(&e, &left, &k, &kl, &o, &ol)) == 1) {
+		object *obj = NULL;
+		bool wrote;
+
+		if ((rc = object_decode(o, ol, &t->env.olim, &obj)) == 0)
+			rc = vnode_merge(t->env.vs, x->p, k, kl, obj, &wrote);
+		object_free(obj);
+		if (rc != 0)
+			break;
+		keys++;
+		bytes += kl + ol;
+	}
+	x->keys += keys;
+	x->bytes += bytes;
+	t->st.keys += keys;
+	t->st.bytes += bytes;
+	if (rc != 0) {
+		t->st.errors++;
+		snprintf(x->error, sizeof(x->error), "merging a batch from %s failed: %s", from,
+			 dkv_strerror(rc));
+		x->ready_ms = now + RETRY_MS;   /* asked again from the same cursor */
+		return;
+	}
+	if (x->src == 0 || pm->count > x->total_keys) {
+		x->total_keys = pm->count;
+		x->total_bytes = pm->n;
+	}
+	/* the throttle: every byte received waits its share of transfer_rate */
+	if (t->free_at_ms < now)
+		t->free_at_ms = now;
+	t->free_at_ms += bytes * 1000 / (rate ? rate : 1);
+	x->ready_ms = t->free_at_ms;
+	x->pend_next = pm->first;
+	x->pend_done = pm->flag;
+	x->merging = true;
+	t->merging++;
+	durable_wait(t->env.dur, &x->wt, merged_synced, x);
+}
+
+void transfer_peer_gone(transfer *t, const char *addr)
+{
+	const char *a = placement_intern(t->env.pl, addr);
+
+	for (uint32_t p = 0; a != NULL && p < t->ring_size; p++) {
+		xpart *x = &t->parts[p];
+
+		if (x->state == X_ACTIVE && x->pid != 0 && x->from == a) {
+			x->pid = 0;   /* ask again (the same cursor) after a pause */
+			x->ready_ms = now_ms(t) + RETRY_MS;
+			snprintf(x->error, sizeof(x->error), "the connection to %s failed", a);
+		}
+	}
+}
+
+bool transfer_holds_epoch(transfer *t, size_t k, size_t base)
+{
+	const epochs *h = cluster_epochs(t->env.cl);
+	const ring *rk = epochs_ring(h, k), *rb = epochs_ring(h, base);
+	long ik = ring_member_index(rk, t->env.node_id), ib = ring_member_index(rb, t->env.node_id);
+
+	if (ik < 0)
+		return true;
+	for (uint32_t p = 0; p < t->ring_size; p++) {
+		const xpart *x = &t->parts[p];
+
+		size_t j = k;
+
+		if (!primary_in(rk, ik, p) || primary_in(rb, ib, p))
+			continue;
+		/* received once every member acked the first epoch of the run
+		 * in which we are its primary without a break, up to k: every
+		 * write since reached us */
+		while (j - 1 > base) {
+			const ring *rj = epochs_ring(h, j - 1);
+
+			if (!primary_in(rj, ring_member_index(rj, t->env.node_id), p))
+				break;
+			j--;
+		}
+		if (x->state != X_RECEIVED || epochs_find(h, x->as_of) < 0 ||
+		    x->as_of.number < epochs_id(h, j).number)
+			return false;
+	}
+	return true;
+}
+
+bool transfer_receiving(const transfer *t, uint32_t p)
+{
+	return p < t->ring_size && (t->parts[p].state == X_WANTED || t->parts[p].state == X_ACTIVE);
+}
+
+void transfer_pause(transfer *t, bool paused)
+{
+	if (t->paused != paused)
+		logt(t, DKV_LOG_INFO, "transfers %s", paused ? "paused" : "resumed");
+	t->paused = paused;
+	if (!paused)
+		pump(t);
+}
+
+void transfer_stats_get(const transfer *t, transfer_stats *st)
+{
+	*st = t->st;
+	st->paused = t->paused;
+}
+
+#define PKS(pk, s) msgpack_pack_str_with_body((pk), (s), strlen(s))
+
+int transfer_report(transfer *t, msgpack_packer *pk)
+{
+	const epochs *h = cluster_epochs(t->env.cl);
+	uint64_t now = now_ms(t);
+	uint32_t nact = 0, pending = 0;
+
+	for (uint32_t p = 0; p < t->ring_size; p++) {
+		nact += t->parts[p].state == X_ACTIVE;
+		pending += t->parts[p].state == X_WANTED;
+	}
+	msgpack_pack_map(pk, 5);
+	PKS(pk, "active");
+	msgpack_pack_array(pk, nact);
+	for (uint32_t p = 0; p < t->ring_size; p++) {
+		const xpart *x = &t->parts[p];
+		const char *ids[DKV_CONFIG_N_MAX];
+		long base = epochs_find(h, x->base);
+		uint32_t ns = base >= 0 ? sources(t, h, base, p, ids) : 0;
+		uint64_t el = now - x->started_ms, total = x->total_bytes * (ns ? ns : 1);
+		double rate = el > 0 ? (double)x->bytes * 1000.0 / (double)el : 0.0;
+		const member *m = x->src < ns ? cluster_find(t->env.cl, ids[x->src]) : NULL;
+
+		if (x->state != X_ACTIVE)
+			continue;
+		msgpack_pack_map(pk, 11);
+		PKS(pk, "partition");
+		msgpack_pack_uint32(pk, p);
+		PKS(pk, "from");
+		PKS(pk, m != NULL ? m->addr : "");
+		PKS(pk, "to");
+		PKS(pk, *t->env.self);
+		PKS(pk, "keys");
+		msgpack_pack_uint64(pk, x->keys);
+		PKS(pk, "bytes");
+		msgpack_pack_uint64(pk, x->bytes);
+		PKS(pk, "total_bytes");
+		msgpack_pack_uint64(pk, total);
+		PKS(pk, "rate");
+		msgpack_pack_double(pk, rate);
+		PKS(pk, "eta_s");
+		if (rate > 0 && total > x->bytes)
+			msgpack_pack_double(pk, (double)(total - x->bytes) / rate);
+		else if (total <= x->bytes)
+			msgpack_pack_double(pk, 0.0);
+		else
+			msgpack_pack_nil(pk);
+		PKS(pk, "source");
+		msgpack_pack_uint32(pk, x->src + 1);
+		PKS(pk, "sources");
+		msgpack_pack_uint32(pk, ns);
+		PKS(pk, "error");
+		PKS(pk, x->error);
+	}
+	PKS(pk, "pending");
+	msgpack_pack_uint32(pk, pending);
+	PKS(pk, "paused");
+	if (t->paused)
+		msgpack_pack_true(pk);
+	else
+		msgpack_pack_false(pk);
+	PKS(pk, "received");
+	msgpack_pack_uint64(pk, t->st.received);
+	PKS(pk, "served_bytes");
+	msgpack_pack_uint64(pk, t->st.served_bytes);
+	return 0;
+}

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# test_transfer.sh -- ownership transfer with real dynkvd processes: a 4th
+# node joins 3 that hold data, under load.  Its transfers are throttled,
+# shown by dynkv-admin transfers, paused and resumed, interrupted by a
+# kill -9 and resumed from their cursors; reads never miss a key written
+# before the join, no write acknowledged during it is lost, and once the
+# ring settles the new node serves its keys alone.  Every wait is bounded.
+. "${top_srcdir:-.}/tests/integration/lib.sh"
+
+opts=(--probe-interval 200ms --probe-timeout 100ms --suspect-timeout 1s
+      --push-pull-interval 1s --request-timeout 3s --ring-size 64)
+BENCH=$top_builddir/src/dynkv-bench
+NKEYS=${TRANSFER_KEYS:-3000}
+
+settled() {   # settled NODE MEMBERS: one ring epoch of MEMBERS members
+	[[ $(adm "$1" --json ring 2>/dev/null | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+print(len(r["ownership"]), r["settled"])' 2>/dev/null) == "$2 True" ]]
+}
+all_settled() {
+	local n
+	for n in "$@"; do settled "$n" "$#" || return 1; done
+}
+xfer() {      # xfer NODE FIELD...: fields of dynkv-admin --json transfers
+	local n=$1
+	shift
+	adm "$n" --json transfers | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+a = r["active"]
+out = []
+for f in sys.argv[1:]:
+    if f == "nactive": out.append(len(a))
+    elif f == "bytes": out.append(sum(x["bytes"] for x in a))
+    elif f == "fields": out.append(",".join(sorted(a[0])) if a else "-")
+    else: out.append(r[f])
+print(*out)' "$@"
+}
+
+start_node n1 "${opts[@]}" || bail "n1 did not start"
+for n in n2 n3; do
+	start_node "$n" "${opts[@]}" --seeds "127.0.0.1:$port_n1" || bail "$n did not start"
+done
+wait_for "all_settled n1 n2 n3" 30 || bail "the 3 nodes did not settle"
+ok "3 nodes settled on one ring epoch"
+
+# Data: NKEYS keys of 1 KiB by the bench (every key put once, W=all), and
+# 100 keys of known values.
+out=$(timeout 120 "$BENCH" --host "127.0.0.1:$port_n1,127.0.0.1:$port_n2,127.0.0.1:$port_n3" \
+	--workload get --requests 1 --keys "$NKEYS" --clients 8 --pipeline 4 \
+	--value-size 1024 -w all --timeout 10 --json 2>"$tmp/bench.err")
+check "$NKEYS keys of 1 KiB preloaded with W=all" test "$(python3 -c '
+import json, sys
+print(json.load(sys.stdin)["errors"])' <<<"$out")" = 0
+fails=0
+for ((k = 0; k < 100; k++)); do
+	dkv "n$((k % 3 + 1))" -q -w all put "known-$k" "value-$k" 2>/dev/null || fails=$((fails + 1))
+done
+check "100 known keys written with W=all" test $fails = 0
+
+# The join, throttled to 256 KiB/s: the node's ~3 MB take seconds.
+start_node n4 "${opts[@]}" --seeds "127.0.0.1:$port_n1" --transfer-rate 256k --transfer-limit 2 ||
+	bail "n4 did not start"
+wait_for '[[ $(xfer n4 nactive) -gt 0 ]]' 20 || bail "n4 started no transfer"
+ok "n4 receives its partitions (dynkv-admin transfers)"
+adm n4 transfers >"$tmp/transfers.txt"
+cat "$tmp/transfers.txt" | sed 's/^/# /' | head -5
+check "the text shows partition, source, bytes of the total and time left" \
+	grep -q "PART .*FROM .*BYTES .*OF .*ETA_S" "$tmp/transfers.txt"
+check "the JSON has the fields the manual lists" test "$(xfer n4 fields)" = \
+	"bytes,error,eta_s,from,keys,partition,rate,source,sources,to,total_bytes"
+check "at most transfer_limit (2) at once" test "$(xfer n4 nactive)" -le 2
+
+# Reads of the known keys through every node, R=1, while it moves: never
+# a miss (reads count in the old epoch until the new node holds its part).
+missing=0
+for ((k = 0; k < 100; k++)); do
+	v=$(dkv "n$((k % 4 + 1))" -q -r 1 get "known-$k" 2>/dev/null) || { missing=$((missing + 1)); continue; }
+	[[ $v == "value-$k" ]] || missing=$((missing + 1))
+done
+check "no read with R=1 misses a key during the transfer ($missing missed)" test $missing = 0
+
+# Pause: nothing more arrives; resume: it goes on.
+check "transfers pause" adm n4 transfers pause
+b0=$(xfer n4 bytes)
+sleep 1.5
+b1=$(xfer n4 bytes)
+check "paused: no byte merged in 1.5 s ($b0 -> $b1)" test "$b0" = "$b1"
+check "paused shows in the report" test "$(xfer n4 paused)" = True
+check "transfers resume" adm n4 transfers resume
+wait_for '[[ $(xfer n4 bytes) -gt $b1 ]]' 10
+check "resumed: bytes arrive again" test "$(xfer n4 bytes)" -gt "$b1"
+
+# kill -9 in the middle, restart (no longer throttled): it resumes from its
+# cursors (TRANSFERS), and the log says so.
+check "TRANSFERS keeps the cursors" test -s "$tmp/n4/TRANSFERS"
+kill_node n4
+restart_node n4 "${opts[@]}" --transfer-rate 64M || bail "n4 did not restart"
+wait_for 'grep -q "(resumed)" "$tmp/n4.log"' 20
+check "after kill -9 a transfer resumes from its cursor" grep -q "(resumed)" "$tmp/n4.log"
+
+# Load during the rest of the change: every request succeeds.
+out=$(timeout 120 "$BENCH" --host "127.0.0.1:$port_n1,127.0.0.1:$port_n2,127.0.0.1:$port_n3,127.0.0.1:$port_n4" \
+	--workload mixed:50/50 --requests 4000 --clients 8 --keys "$NKEYS" --no-preload \
+	--key-prefix "load:" --value-size 512 -r 2 -w 2 --timeout 10 --json 2>"$tmp/bench.err")
+check "4000 requests through all 4 nodes during the change all succeed" test "$(python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+print(r["ops"], r["errors"])' <<<"$out")" = "4000 0"
+
+wait_for "all_settled n1 n2 n3 n4" 60 || { adm n4 transfers | sed 's/^/# /'; }
+check "the 4 nodes settle on one ring epoch" all_settled n1 n2 n3 n4
+keys4=$(adm n4 --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["keys"])')
+check "n4 holds about its share of the keys ($keys4)" test "$keys4" -gt $((NKEYS * 3 / 4 / 2))
+adm n4 transfers | sed 's/^/# /'
+
+# Once settled, n4 alone serves the known keys it is a primary of: with the
+# others stopped, a get through n4 with R=1 is answered by its own copy.
+mine=()
+for ((k = 0; k < 100; k++)); do
+	adm n4 --json preflist "known-$k" | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+sys.exit(0 if any(m["primary"] and m["addr"] == sys.argv[1] for m in r["preflist"]) else 1)' \
+		"127.0.0.1:$port_n4" && mine+=("$k")
+done
+for n in n1 n2 n3; do stop_node "$n"; done
+missing=0
+for k in "${mine[@]}"; do
+	v=$(dkv n4 -q -r 1 get "known-$k" 2>/dev/null) || { missing=$((missing + 1)); continue; }
+	[[ $v == "value-$k" ]] || missing=$((missing + 1))
+done
+check "n4 alone holds all ${#mine[@]} known keys it is a primary of ($missing missing)" \
+	test "${#mine[@]}" -gt 0 -a $missing = 0
+finish
