@@ -788,11 +788,11 @@ static int text_transfers(FILE *f, const mpr *m)
 	static const bool right[] = { true, false, true, true, true, true, true, true, true,
 				      false };
 	static const char *const handled[] = { "active", "pending", "paused", "received",
-					       "served_bytes", NULL };
+					       "served_bytes", "merged_bytes", "dropped", NULL };
 	enum { NCOL = 10 };
 	char **cells = NULL;
 	size_t nrows = 0;
-	uint64_t pending = 0, received = 0, served = 0;
+	uint64_t pending = 0, received = 0, served = 0, merged = 0, dropped = 0;
 	bool paused = false;
 	mpr arr, v;
 	int rc = 0;
@@ -820,13 +820,16 @@ static int text_transfers(FILE *f, const mpr *m)
 	(void)get_uint(m, "pending", &pending);
 	(void)get_uint(m, "received", &received);
 	(void)get_uint(m, "served_bytes", &served);
+	(void)get_uint(m, "merged_bytes", &merged);
+	(void)get_uint(m, "dropped", &dropped);
 	if (find(m, "paused", &v))
 		(void)mpr_bool(&v, &paused);
 	if (rc == 0)
-		fprintf(f, "%s%zu active, %" PRIu64 " waiting%s; %" PRIu64 " partitions received, "
-			"%" PRIu64 " bytes sent to others since start\n", nrows > 0 ? "\n" : "",
-			nrows, pending, paused ? " (PAUSED: dynkv-admin transfers resume)" : "",
-			received, served);
+		fprintf(f, "%s%zu active, %" PRIu64 " waiting%s\nsince start: %" PRIu64
+			" partitions received (%" PRIu64 " bytes merged), %" PRIu64 " dropped, %"
+			PRIu64 " bytes sent to others\n", nrows > 0 ? "\n" : "", nrows, pending,
+			paused ? " (PAUSED: dynkv-admin transfers resume)" : "", received, merged,
+			dropped, served);
 	free_cells(cells, nrows * NCOL);
 	return rc != 0 ? rc : text_rest(f, m, handled);
 }

@@ -935,7 +935,7 @@ int transfer_report(transfer *t, msgpack_packer *pk)
 		nact += t->parts[p].state == X_ACTIVE;
 		pending += t->parts[p].state == X_WANTED;
 	}
-	msgpack_pack_map(pk, 5);
+	msgpack_pack_map(pk, 7);
 	PKS(pk, "active");
 	msgpack_pack_array(pk, nact);
 	for (uint32_t p = 0; p < t->ring_size; p++) {
@@ -989,5 +989,9 @@ int transfer_report(transfer *t, msgpack_packer *pk)
 	msgpack_pack_uint64(pk, t->st.received);
 	PKS(pk, "served_bytes");
 	msgpack_pack_uint64(pk, t->st.served_bytes);
+	PKS(pk, "merged_bytes");
+	msgpack_pack_uint64(pk, t->st.bytes);
+	PKS(pk, "dropped");
+	msgpack_pack_uint64(pk, t->st.dropped);
 	return 0;
 }

@@ -145,8 +145,9 @@ bool transfer_receiving(const transfer *t, uint32_t p);
 void transfer_pause(transfer *t, bool paused);
 void transfer_stats_get(const transfer *t, transfer_stats *st);
 /* dynkv-admin transfers: {"active": [{"partition", "from", "to", "keys",
- * "bytes", "total_bytes", "rate", "eta_s", "source", "sources"}],
- * "pending": N, "paused": bool, "received": N, "served_bytes": N}. */
+ * "bytes", "total_bytes", "rate", "eta_s", "source", "sources", "error"}],
+ * "pending": N, "paused": bool, "received": N, "served_bytes": N,
+ * "merged_bytes": N, "dropped": N} (the counts since the node started). */
 int transfer_report(transfer *t, msgpack_packer *pk);
 
 #endif /* DKV_TRANSFER_H */

@@ -18,10 +18,12 @@
  *     nentries, or DKV_EPROTO; every entry returned has a non-empty id and
  *     address without a NUL, status <= 3 and liveness <= 2;
  *   - when every entry is valid, re-encoded with the encoders (peer_encode_*,
- *     peer_sync_begin/peer_pack_entry/peer_sync_end, gossip_begin) it
- *     decodes again to the same message, field by field and entry by entry
- *     (a SYNC's id excepted: its encoder always writes 0), and encoding
- *     that gives the same bytes (the encoding is a fixed point);
+ *     peer_sync_begin/peer_pack_entry/peer_sync_end, the begin/pair/end
+ *     writers of HOFF, XDATA and REAP*, gossip_begin) it decodes again to
+ *     the same message, field by field and entry by entry (a SYNC's id
+ *     excepted: its encoder always writes 0; XDATA's bitmap, in data, is
+ *     compared like any data), and encoding that gives the same bytes (the
+ *     encoding is a fixed point);
  * and every refused peer frame leaves a reason in err, within errlen.  A
  * broken property abort()s, which libFuzzer reports as a crash.
  *
@@ -123,8 +125,8 @@ static bool entries_eq(mpr a, uint64_t na, mpr b, uint64_t nb)
 	}
 }
 
-/* The entries of a HOFF, AAEWANT, REAPQ, REAP or REAPA, walked side by
- * side by value (a re-encoding may pick other integer widths). */
+/* The entries of a HOFF, XDATA, AAEWANT, REAPQ, REAP or REAPA, walked side
+ * by side by value (a re-encoding may pick other integer widths). */
 static bool items_eq(const peer_msg *a, const peer_msg *b)
 {
 	mpr ca = a->entries, cb = b->entries;
@@ -141,6 +143,7 @@ static bool items_eq(const peer_msg *a, const peer_msg *b)
 
 		switch (a->type) {
 		case PEER_HOFF:
+		case PEER_XDATA:   /* key, object, ... as HOFF's */
 			ra = peer_hoff_next(&ca, &la, &ka, &kla, &oa, &ola);
 			rb = peer_hoff_next(&cb, &lb, &kb, &klb, &ob, &olb);
 			break;
@@ -218,7 +221,7 @@ static void encode_peer(msgpack_sbuffer *sb, const peer_msg *m)
 	size_t start;
 	int rc = -1;
 
-	CHECK(m->type >= PEER_FWD && m->type <= PEER_REAP);
+	CHECK(m->type >= PEER_FWD && m->type <= PEER_XDATA);
 	switch (m->type) {
 	case PEER_FWD:
 		rc = peer_encode_fwd(sb, m->id, m->from, d, m->datalen);
@@ -254,6 +257,23 @@ static void encode_peer(msgpack_sbuffer *sb, const peer_msg *m)
 		rc = peer_hoff_end(sb, start);
 		break;
 	}
+	case PEER_XDATA: {
+		mpr e = m->entries;
+		uint64_t left = m->nentries;
+		const uint8_t *k, *o;
+		size_t kl, ol;
+
+		CHECK(peer_xdata_begin(sb, &pk, &start, m->id, m->from, m->partition, m->code,
+				       m->first, m->flag, m->count, m->n, d, m->datalen,
+				       (uint32_t)(m->nentries / 2)) == 0);
+		while (peer_hoff_next(&e, &left, &k, &kl, &o, &ol) == 1)
+			CHECK(peer_hoff_pair(&pk, k, kl, o, ol) == 0);
+		rc = peer_hoff_end(sb, start);
+		break;
+	}
+	case PEER_XREQ:
+		rc = peer_encode_xreq(sb, m->id, m->from, m->partition, m->first, m->n);
+		break;
 	case PEER_HACK:
 		rc = peer_encode_hack(sb, m->id, m->from, m->code, m->count, m->delay_us);
 		break;
@@ -396,22 +416,28 @@ static void check_peer(const uint8_t *data, size_t size)
 		return;
 	}
 	CHECK(is_peer && type == m.type && id == m.id);
-	CHECK(m.type >= PEER_FWD && m.type <= PEER_REAP);
+	CHECK(m.type >= PEER_FWD && m.type <= PEER_XDATA);
 	CHECK(name_ok(m.from) && name_ok(m.owner));
 	CHECK(inside(m.data, m.datalen, data, size) && inside(m.key, m.keylen, data, size));
 	switch (m.type) {
 	case PEER_SYNC:    CHECK(m.nentries <= PEER_MAX_ENTRIES); break;
-	case PEER_HOFF:    CHECK(m.nentries <= 2 * PEER_MAX_HOFF && m.nentries % 2 == 0); break;
+	case PEER_HOFF:
+	case PEER_XDATA:   CHECK(m.nentries <= 2 * PEER_MAX_HOFF && m.nentries % 2 == 0); break;
 	case PEER_AAEWANT: CHECK(m.nentries <= PEER_MAX_WANT); break;
 	case PEER_REAPA:   CHECK(m.nentries <= PEER_MAX_REAP); break;
 	case PEER_REAPQ:
 	case PEER_REAP:    CHECK(m.nentries <= 2 * PEER_MAX_REAP && m.nentries % 2 == 0); break;
 	default:           CHECK(m.nentries == 0); break;
 	}
-	CHECK(m.type == PEER_RVALUE || m.has_data == (m.type == PEER_FWD ||
-						      m.type == PEER_FWDREPLY ||
-						      m.type == PEER_RPUT || m.type == PEER_AAESYM));
-	CHECK(m.has_data || m.datalen == 0);
+	/* XDATA's bitmap is data/datalen whatever has_data says (peer.c
+	 * leaves it false) */
+	CHECK(m.type == PEER_RVALUE || m.type == PEER_XDATA ||
+	      m.has_data == (m.type == PEER_FWD || m.type == PEER_FWDREPLY ||
+			     m.type == PEER_RPUT || m.type == PEER_AAESYM));
+	CHECK(m.has_data || m.datalen == 0 || m.type == PEER_XDATA);
+	/* the bitmap of at most 65536 partitions; partitions are 16 bits */
+	CHECK(m.type != PEER_XDATA || m.datalen <= 65536 / 8);
+	CHECK((m.type != PEER_XREQ && m.type != PEER_XDATA) || m.partition <= 65535);
 	CHECK((m.type == PEER_RGET || m.type == PEER_RPUT) == (m.keylen > 0));
 	CHECK((m.type == PEER_HOFF) <= (m.owner[0] != '\0'));
 	if (m.type != PEER_SYNC || walk_entries(m.entries, m.nentries, data, size) == 0)

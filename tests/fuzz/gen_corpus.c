@@ -1,17 +1,24 @@
 /*
- * gen_corpus.c -- writes the seed corpora of the fuzzers:
- * DIR/record/ for fuzz_record (data-file bodies) and DIR/hint/ for
- * fuzz_hint (hint-file images).  The seeds are small (well under 4 KiB),
- * valid or one step from valid, so the fuzzer starts from inputs that reach
- * deep into the parsers instead of discovering the format from zeros.
+ * gen_corpus.c -- writes seed corpora of the fuzzers: DIR/record/ for
+ * fuzz_record (data-file bodies), DIR/hint/ for fuzz_hint (hint-file
+ * images), and the ownership transfer's frames in DIR/peer/ for fuzz_peer
+ * (peer-xreq, peer-xdata: frame payloads, without the length prefix, as
+ * the other peer seeds).  The seeds are small (well under 4 KiB), valid or
+ * one step from valid, so the fuzzer starts from inputs that reach deep
+ * into the parsers instead of discovering the format from zeros.
  *
  * The outputs are committed under tests/fuzz/corpus/; this program is kept so
  * that they can be made again after a format change.  It is not part of the
- * build.  By hand, from the top of a configured tree:
+ * build.  It writes only the seeds named here: the other corpora (config,
+ * frame, object, open) and the other peer seeds were made otherwise and are
+ * left as they are, so write over the committed ones, never remove the
+ * directory first.  By hand, from the top of a configured tree (or with
+ * -I of the build directory for config.h):
  *
  *   cc -std=c11 -pthread -I. -Isrc -Isrc/bitcask -o /tmp/gen_corpus \
- *      tests/fuzz/gen_corpus.c src/bitcask/record.c src/crc32c.c src/error.c
- *   rm -rf tests/fuzz/corpus && /tmp/gen_corpus tests/fuzz/corpus
+ *      tests/fuzz/gen_corpus.c src/bitcask/record.c src/crc32c.c src/error.c \
+ *      src/peer.c src/mpr.c -lmsgpackc
+ *   /tmp/gen_corpus tests/fuzz/corpus
  *
  * The output is deterministic: same sources, same bytes.
  */
@@ -25,6 +32,8 @@
 #include <sys/types.h>
 
 #include "crc32c.h"
+#include "peer.h"
+#include "proto.h"
 #include "record.h"
 
 #define SEED_MAX 4096u
@@ -199,6 +208,51 @@ static void gen_hints(void)
 	write_seed("hint", "past-data-size", &s);
 }
 
+/* The one frame in sb, without its length prefix, as seed sub/name. */
+static void write_frame(const char *sub, const char *name, msgpack_sbuffer *sb)
+{
+	seed s;
+
+	if (sb->size <= PROTO_HEADER_SIZE || sb->size - PROTO_HEADER_SIZE > SEED_MAX) {
+		fprintf(stderr, "gen_corpus: frame %s does not fit\n", name);
+		exit(1);
+	}
+	s.len = sb->size - PROTO_HEADER_SIZE;
+	memcpy(s.buf, sb->data + PROTO_HEADER_SIZE, s.len);
+	write_seed(sub, name, &s);
+	msgpack_sbuffer_destroy(sb);
+}
+
+/* Ownership transfer (peer.h, XREQ and XDATA), from the address the other
+ * peer seeds use. */
+static void gen_peer(void)
+{
+	/* partitions 3 and 40 of 64 hold no key at the sender */
+	static const uint8_t empty[8] = { 0x08, 0, 0, 0, 0, 0x01, 0, 0 };
+	const char *from = "127.0.0.1:7070";
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	size_t start;
+
+	msgpack_sbuffer_init(&sb);
+	if (peer_encode_xreq(&sb, 10, from, 5, UINT64_C(0x8000000000000000), 1u << 20) != 0)
+		goto nomem;
+	write_frame("peer", "peer-xreq", &sb);
+
+	msgpack_sbuffer_init(&sb);
+	if (peer_xdata_begin(&sb, &pk, &start, 10, from, 5, 0, UINT64_C(0x9000000000000000),
+			     false, 2, 8, empty, sizeof(empty), 2) != 0 ||
+	    peer_hoff_pair(&pk, "k1", 2, "o1", 2) != 0 ||
+	    peer_hoff_pair(&pk, "k2", 2, "o2", 2) != 0 ||
+	    peer_hoff_end(&sb, start) != 0)
+		goto nomem;
+	write_frame("peer", "peer-xdata", &sb);
+	return;
+nomem:
+	fprintf(stderr, "gen_corpus: encoding a peer frame failed\n");
+	exit(1);
+}
+
 int main(int argc, char **argv)
 {
 	char path[4096];
@@ -213,7 +267,10 @@ int main(int argc, char **argv)
 	make_dir(path);
 	snprintf(path, sizeof(path), "%s/hint", out_dir);
 	make_dir(path);
+	snprintf(path, sizeof(path), "%s/peer", out_dir);
+	make_dir(path);
 	gen_records();
 	gen_hints();
+	gen_peer();
 	return 0;
 }

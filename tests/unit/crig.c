@@ -13,6 +13,7 @@
 #include "crig.h"
 #include "error.h"
 #include "msgfield.h"
+#include "object.h"
 
 void on_reply(void *ctx, const char *addr, uint64_t client, const void *frame, size_t len)
 {
@@ -488,4 +489,49 @@ void crig_crash(crig *r, size_t who)
 	sim_crash(r->sim, r->addr[who]);
 	close_node(r, who);
 	crig_wait_liveness(r, who, "down");
+}
+
+/* Run until the open nodes among the first n each see n members and one
+ * ring epoch (every change's transfers done); fails after limit_ms. */
+void crig_settle(crig *r, size_t n, uint64_t limit_ms)
+{
+	uint64_t t0 = sim_now(r->sim);
+
+	for (;;) {
+		bool done = true;
+
+		for (size_t i = 0; i < n && done; i++) {
+			node_stats st;
+
+			if (r->nd[i] == NULL)
+				continue;
+			node_stats_get(r->nd[i], &st);
+			done = st.members == n && st.ring_epochs == 1;
+		}
+		if (done)
+			return;
+		cr_assert_lt(sim_now(r->sim) - t0, limit_ms, "%zu nodes did not settle on one "
+			     "ring epoch within %llu ms (seed %llu)", n,
+			     (unsigned long long)limit_ms, (unsigned long long)r->seed);
+		sim_run_for(r->sim, 100);
+	}
+}
+
+/* How many of key's primaries hold it (the node's own copy, no quorum). */
+size_t crig_holding(crig *r, size_t n, const char *key, const char *want)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		object *o = NULL;
+		bool primary = false;
+
+		cr_assert_eq(node_local_object(r->nd[i], key, strlen(key), &o, &primary), 0);
+		if (primary && o != NULL && object_sibling_count(o) == 1 &&
+		    object_sibling_at(o, 0)->value_len == strlen(want) &&
+		    memcmp(object_sibling_at(o, 0)->value, want, strlen(want)) == 0)
+			k++;
+		object_free(o);
+	}
+	return k;
 }

@@ -109,6 +109,12 @@ uint64_t crig_admin_u64(crig *r, size_t i, const char *cmd, const char *name);
 void crig_wait_liveness(crig *r, size_t who, const char *want);
 /* Node `who` crashes; run until the others see it down. */
 void crig_crash(crig *r, size_t who);
+/* Run until the open nodes among the first n each see n members and one
+ * ring epoch (every change's transfers done); fails after limit_ms. */
+void crig_settle(crig *r, size_t n, uint64_t limit_ms);
+/* How many of the first n nodes are primaries of key and hold exactly
+ * the one value want (their own copy, no quorum). */
+size_t crig_holding(crig *r, size_t n, const char *key, const char *want);
 void lossy(crig *r, uint32_t loss_ppm);
 void clean_net(crig *r);
 

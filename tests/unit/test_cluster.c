@@ -601,51 +601,6 @@ Test(cluster, plan_shows_what_a_change_would_move_and_changes_nothing)
 	crig_fini(&r);
 }
 
-/* Run until the open nodes among the first n each see n members and one
- * ring epoch (every change's transfers done); fails after limit_ms. */
-static void settle(crig *r, size_t n, uint64_t limit_ms)
-{
-	uint64_t t0 = sim_now(r->sim);
-
-	for (;;) {
-		bool done = true;
-
-		for (size_t i = 0; i < n && done; i++) {
-			node_stats st;
-
-			if (r->nd[i] == NULL)
-				continue;
-			node_stats_get(r->nd[i], &st);
-			done = st.members == n && st.ring_epochs == 1;
-		}
-		if (done)
-			return;
-		cr_assert_lt(sim_now(r->sim) - t0, limit_ms, "%zu nodes did not settle on one "
-			     "ring epoch within %llu ms (seed %llu)", n,
-			     (unsigned long long)limit_ms, (unsigned long long)r->seed);
-		sim_run_for(r->sim, 100);
-	}
-}
-
-/* How many of key's primaries hold it (the node's own copy, no quorum). */
-static size_t primaries_holding(crig *r, size_t n, const char *key, const char *want)
-{
-	size_t k = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		object *o = NULL;
-		bool primary = false;
-
-		cr_assert_eq(node_local_object(r->nd[i], key, strlen(key), &o, &primary), 0);
-		if (primary && o != NULL && object_sibling_count(o) == 1 &&
-		    object_sibling_at(o, 0)->value_len == strlen(want) &&
-		    memcmp(object_sibling_at(o, 0)->value, want, strlen(want)) == 0)
-			k++;
-		object_free(o);
-	}
-	return k;
-}
-
 /* DESIGN 5 and 7, issue 12: a 4th node joins 3 that hold data while
  * writes and reads go on.  No read of a key written before misses it, even
  * with R=1 (reads count in the old epoch until the new node holds its
@@ -665,7 +620,7 @@ Test(cluster, a_node_joins_under_load_and_no_key_is_missed_or_lost)
 	crig_prepare(&r, 4, sim_seed_env("join_load", 43), "interval");
 	for (size_t i = 0; i < 3; i++)
 		open_node(&r, i);
-	settle(&r, 3, 30000);
+	crig_settle(&r, 3, 30000);
 	for (int k = 0; k < OLD; k++) {
 		snprintf(key, sizeof(key), "key-%d", k);
 		snprintf(val, sizeof(val), "value-%d", k);
@@ -691,7 +646,7 @@ Test(cluster, a_node_joins_under_load_and_no_key_is_missed_or_lost)
 	}
 	cr_assert_gt(nacked, NEW * 9 / 10, "only %zu of %d writes acknowledged during the join "
 		     "(seed %llu)", nacked, NEW, (unsigned long long)r.seed);
-	settle(&r, 4, 60000);
+	crig_settle(&r, 4, 60000);
 	cr_assert_gt(crig_admin_u64(&r, 3, "status", "keys"), 0, "the new node holds nothing");
 	for (int k = 0; k < OLD + NEW; k++) {
 		bool fresh = k >= OLD;
@@ -700,7 +655,7 @@ Test(cluster, a_node_joins_under_load_and_no_key_is_missed_or_lost)
 			continue;
 		snprintf(key, sizeof(key), fresh ? "new-%d" : "key-%d", fresh ? k - OLD : k);
 		snprintf(val, sizeof(val), fresh ? "fresh-%d" : "value-%d", fresh ? k - OLD : k);
-		cr_assert_eq(primaries_holding(&r, 4, key, val), 3, "%s is not on its 3 primaries "
+		cr_assert_eq(crig_holding(&r, 4, key, val), 3, "%s is not on its 3 primaries "
 			     "after the join (seed %llu)", key, (unsigned long long)r.seed);
 	}
 	for (int k = 0; k < OLD + NEW; k += 7) {

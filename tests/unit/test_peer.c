@@ -1,13 +1,14 @@
 #include "config.h"
 /*
  * test_peer.c -- src/peer.c, the codec of the messages nodes send each
- * other: every peer frame (FWD, FWDREPLY, RGET, RVALUE, RPUT, RACK, SYNC)
- * and every gossip datagram (PING, ACK, PINGREQ) round trips through its
- * encoder, peer_decode / gossip_decode and peer_entry_next with every field
- * checked; golden bytes pin the format; peer_is_peer_frame tells peer
- * frames from client frames; and garbage, every truncation, every single
- * bit flip, trailing bytes and each wrong shape are survived and refused
- * with DKV_EPROTO.  Whatever the decoder accepts is re-encoded with the
+ * other: every peer frame (FWD, FWDREPLY, RGET, RVALUE, RPUT, RACK, SYNC,
+ * and the ownership transfer's XREQ and XDATA) and every gossip datagram
+ * (PING, ACK, PINGREQ) round trips through its encoder, peer_decode /
+ * gossip_decode and peer_entry_next (peer_hoff_next for XDATA's pairs)
+ * with every field checked; golden bytes pin the format;
+ * peer_is_peer_frame tells peer frames from client frames; and garbage,
+ * every truncation, every single bit flip, trailing bytes and each wrong
+ * shape are survived and refused with DKV_EPROTO.  Whatever the decoder accepts is re-encoded with the
  * encoders and must decode to the same fields (the oracle of
  * check_peer_bytes() and check_gossip_bytes()).
  *
@@ -34,6 +35,9 @@
 #include "testutil.h"
 
 #define MIB (1u << 20)
+/* XDATA's bitmap of the empty partitions: one bit for each of at most
+ * 65536 partitions (peer.h). */
+#define XDATA_MAX_BITMAP (65536u / 8)
 
 /* --- helpers ----------------------------------------------------------- */
 
@@ -283,15 +287,37 @@ static int pdec(const payload *f, peer_msg *m)
 			  "refused without a reason");
 		return rc;
 	}
-	cr_assert(m->type >= PEER_FWD && m->type <= PEER_REAP, "type %u", m->type);
+	cr_assert(m->type >= PEER_FWD && m->type <= PEER_XDATA, "type %u", m->type);
 	cr_assert(memchr(m->from, '\0', sizeof m->from) != NULL);
 	cr_assert(inside(m->data, m->datalen, f) && inside(m->key, m->keylen, f));
-	cr_assert_leq(m->nentries, m->type == PEER_HOFF ? 2 * PEER_MAX_HOFF :
-				   m->type == PEER_AAEWANT ? PEER_MAX_WANT :
-				   m->type >= PEER_REAPQ ? 2 * PEER_MAX_REAP : PEER_MAX_ENTRIES);
-	if (m->type != PEER_SYNC && m->type != PEER_HOFF && m->type != PEER_AAEWANT &&
-	    m->type < PEER_REAPQ)
-		cr_assert_eq(m->nentries, 0);
+	switch (m->type) {
+	case PEER_SYNC:
+		cr_assert_leq(m->nentries, PEER_MAX_ENTRIES);
+		break;
+	case PEER_HOFF:
+	case PEER_XDATA:   /* key, object, ... */
+		cr_assert_leq(m->nentries, 2 * PEER_MAX_HOFF);
+		cr_assert_eq(m->nentries % 2, 0);
+		break;
+	case PEER_AAEWANT:
+		cr_assert_leq(m->nentries, PEER_MAX_WANT);
+		break;
+	case PEER_REAPQ:
+	case PEER_REAP:
+		cr_assert_leq(m->nentries, 2 * PEER_MAX_REAP);
+		cr_assert_eq(m->nentries % 2, 0);
+		break;
+	case PEER_REAPA:
+		cr_assert_leq(m->nentries, PEER_MAX_REAP);
+		break;
+	default:
+		cr_assert_eq(m->nentries, 0, "type %u with entries", m->type);
+		break;
+	}
+	if (m->type == PEER_XDATA)   /* the bitmap of at most 65536 partitions */
+		cr_assert_leq(m->datalen, XDATA_MAX_BITMAP);
+	if (m->type == PEER_XREQ || m->type == PEER_XDATA)
+		cr_assert_leq(m->partition, 65535);
 	return 0;
 }
 
@@ -356,7 +382,7 @@ static void assert_peer_eq(const peer_msg *a, const peer_msg *b, const char *wha
 			cr_assert_eq(peer_aaewant_next(&cb, &lb, &kb), 1, "%s", what);
 			cr_assert_eq(ka, kb, "%s: key hash", what);
 		}
-	} else if (a->type == PEER_HOFF) {
+	} else if (a->type == PEER_HOFF || a->type == PEER_XDATA) {
 		mpr ca = a->entries, cb = b->entries;
 		uint64_t la = a->nentries, lb = b->nentries;
 		const uint8_t *ka, *kb, *oa, *ob;
@@ -466,6 +492,23 @@ static bool reencode_peer(const peer_msg *m, payload *out)
 		rc = peer_hoff_end(&sb, start);
 		break;
 	}
+	case PEER_XDATA: {
+		mpr e = m->entries;
+		uint64_t left = m->nentries;
+		const uint8_t *k, *o;
+		size_t kl, ol;
+
+		cr_assert(peer_xdata_begin(&sb, &pk, &start, m->id, m->from, m->partition, m->code,
+				       m->first, m->flag, m->count, m->n, d, m->datalen,
+				       (uint32_t)(m->nentries / 2)) == 0);
+		while (peer_hoff_next(&e, &left, &k, &kl, &o, &ol) == 1)
+			cr_assert(peer_hoff_pair(&pk, k, kl, o, ol) == 0);
+		rc = peer_hoff_end(&sb, start);
+		break;
+	}
+	case PEER_XREQ:
+		rc = peer_encode_xreq(&sb, m->id, m->from, m->partition, m->first, m->n);
+		break;
 	case PEER_HACK:
 		rc = peer_encode_hack(&sb, m->id, m->from, m->code, m->count, m->delay_us);
 		break;
@@ -554,8 +597,10 @@ static bool reencode_gossip(const gossip_msg *g, payload *out)
 
 /* Whatever n bytes at b are, every decoder survives them; a peer frame
  * that decodes is a peer frame to peer_is_peer_frame, and re-encoded it
- * decodes to the same fields.  Returns peer_decode's code; *grc (if not
- * NULL) gets gossip_decode's. */
+ * decodes to the same fields (the pairs, hashes and answers of HOFF,
+ * XDATA, AAEWANT and REAP* too: only a SYNC's member entries are walked
+ * with peer_entry_next, as fuzz_peer does).  Returns peer_decode's code;
+ * *grc (if not NULL) gets gossip_decode's. */
 static int check_bytes(const uint8_t *b, size_t n, int *grc)
 {
 	payload f = mkpayload(b, n), again;
@@ -571,7 +616,7 @@ static int check_bytes(const uint8_t *b, size_t n, int *grc)
 	if (rc == 0) {
 		cr_assert(is_peer, "decoded, but not a peer frame");
 		cr_assert(type == m.type && id == m.id);
-		if (walk_entries(m.entries, m.nentries, &f) == 0) {
+		if (m.type != PEER_SYNC || walk_entries(m.entries, m.nentries, &f) == 0) {
 			cr_assert(reencode_peer(&m, &again));
 			rc2 = pdec(&again, &m2);
 			cr_assert_eq(rc2, 0, "re-encoded type %u refused", m.type);
@@ -594,7 +639,7 @@ static int check_bytes(const uint8_t *b, size_t n, int *grc)
 
 /* --- samples of every kind ------------------------------------------------ */
 
-#define NSAMPLES 11
+#define NSAMPLES 14
 
 /* Valid peer frame i (of NSAMPLES), small enough to cut and flip. */
 static payload peer_sample(int i)
@@ -646,6 +691,24 @@ static payload peer_sample(int i)
 		break;
 	case 10:
 		cr_assert_eq(peer_encode_fwd(&sb, 0, "f", NULL, 0), 0);
+		break;
+	case 11:
+		cr_assert_eq(peer_encode_xreq(&sb, 11, "h:11", 300, UINT64_C(1) << 63, 65536), 0);
+		break;
+	case 12: {   /* two pairs, a 4-byte bitmap (partitions 1, 9 and 31 empty) */
+		static const uint8_t empty[] = { 0x02, 0x02, 0x00, 0x80 };
+
+		cr_assert_eq(peer_xdata_begin(&sb, &pk, &start, 12, "h:12", 7, 0, 0xabcdef0123ull,
+					      false, 5, 700, empty, sizeof empty, 2), 0);
+		cr_assert_eq(peer_hoff_pair(&pk, "k1", 2, obj, sizeof obj), 0);
+		cr_assert_eq(peer_hoff_pair(&pk, "key-2", 5, "", 0), 0);
+		cr_assert_eq(peer_hoff_end(&sb, start), 0);
+		break;
+	}
+	case 13:   /* an error: no pairs, no bitmap */
+		cr_assert_eq(peer_xdata_begin(&sb, &pk, &start, 13, "h:13", 65535,
+					      PROTO_ERR_OVERLOAD, 0, true, 0, 0, NULL, 0, 0), 0);
+		cr_assert_eq(peer_hoff_end(&sb, start), 0);
 		break;
 	default:
 		cr_assert_fail("no sample %d", i);
@@ -1126,7 +1189,8 @@ Test(peer, encoders_append_whole_frames)
 	msgpack_packer pk;
 	size_t at = 0, start, count = 0;
 	static const uint32_t order[] = { PEER_RACK, PEER_FWD, PEER_SYNC, PEER_RGET,
-					  PEER_RVALUE, PEER_RPUT, PEER_FWDREPLY };
+					  PEER_RVALUE, PEER_RPUT, PEER_FWDREPLY, PEER_XREQ,
+					  PEER_XDATA };
 
 	msgpack_sbuffer_init(&sb);
 	cr_assert_eq(peer_encode_rack(&sb, 1, "a", 2), 0);
@@ -1138,6 +1202,16 @@ Test(peer, encoders_append_whole_frames)
 	cr_assert_eq(peer_encode_rvalue(&sb, 5, "e", 0, NULL, 0), 0);
 	cr_assert_eq(peer_encode_rput(&sb, 6, "f", "k", 1, "v", 1, true, NULL), 0);
 	cr_assert_eq(peer_encode_fwdreply(&sb, 7, "g", "r", 1), 0);
+	cr_assert_eq(peer_encode_xreq(&sb, 8, "h", 1, 2, 3), 0);
+	{
+		size_t before = sb.size;
+
+		cr_assert_eq(peer_xdata_begin(&sb, &pk, &start, 9, "i", 1, 0, 2, true, 3, 4, "\x01", 1,
+					      1), 0);
+		cr_assert_eq(start, before, "XDATA begins where the buffer ended");
+		cr_assert_eq(peer_hoff_pair(&pk, "k", 1, "v", 1), 0);
+		cr_assert_eq(peer_hoff_end(&sb, start), 0);
+	}
 	while (at < sb.size) {
 		size_t len;
 		payload f;
@@ -1154,7 +1228,7 @@ Test(peer, encoders_append_whole_frames)
 		at += PROTO_HEADER_SIZE + len;
 		count++;
 	}
-	cr_assert_eq(count, 7);
+	cr_assert_eq(count, 9);
 	msgpack_sbuffer_destroy(&sb);
 }
 
@@ -1162,6 +1236,8 @@ Test(peer, encoders_append_whole_frames)
 
 Test(peer, is_peer_frame_for_every_peer_type)
 {
+	uint32_t seen = 0;   /* bit t - PEER_FWD: a sample of type t */
+
 	for (int i = 0; i < NSAMPLES; i++) {
 		payload f = peer_sample(i);
 		uint32_t type = 0;
@@ -1173,7 +1249,20 @@ Test(peer, is_peer_frame_for_every_peer_type)
 		cr_assert_eq(type, m.type);
 		cr_assert_eq(id, m.id);
 		cr_assert_geq(type, 128);
+		cr_assert_leq(type, PEER_XDATA);
+		seen |= UINT32_C(1) << (type - PEER_FWD);
 		free(f.p);
+	}
+	/* the samples (which the truncation, trailing-byte and bit-flip tests
+	 * use too) have the frames of a node's requests, and the transfer's */
+	{
+		static const uint32_t want[] = { PEER_FWD, PEER_FWDREPLY, PEER_RGET, PEER_RVALUE,
+						 PEER_RPUT, PEER_RACK, PEER_SYNC, PEER_XREQ,
+						 PEER_XDATA };
+
+		for (size_t k = 0; k < sizeof want / sizeof want[0]; k++)
+			cr_assert(seen & (UINT32_C(1) << (want[k] - PEER_FWD)), "no sample of type %u",
+				  want[k]);
 	}
 }
 
@@ -1242,9 +1331,9 @@ Test(peer, random_garbage_is_survived)
 				buf[at++] = 0x94;
 				buf[at++] = 0x01;
 				buf[at++] = 0xcc;
-				buf[at++] = (uint8_t)(PEER_FWD + rnd(&s) % 8);
+				buf[at++] = (uint8_t)(PEER_FWD + rnd(&s) % (PEER_XDATA - PEER_FWD + 1));
 				buf[at++] = (uint8_t)(rnd(&s) % 128);
-				buf[at++] = (uint8_t)(0x92 + rnd(&s) % 3);
+				buf[at++] = (uint8_t)(0x92 + rnd(&s) % 8);
 			} else if (mix == 2 && n >= 3) {
 				buf[at++] = 0x97;
 				buf[at++] = 0x01;
@@ -1380,6 +1469,21 @@ static payload body_of(uint32_t type, uint32_t n)
 		NEXT(msgpack_pack_true(pk));
 		NEXT(msgpack_pack_array(pk, 0));
 		break;
+	case PEER_XREQ:
+		NEXT(msgpack_pack_uint32(pk, 1));
+		NEXT(msgpack_pack_uint64(pk, 2));
+		NEXT(msgpack_pack_uint64(pk, 3));
+		break;
+	case PEER_XDATA:
+		NEXT(msgpack_pack_uint32(pk, 1));
+		NEXT(msgpack_pack_uint32(pk, 0));
+		NEXT(msgpack_pack_uint64(pk, 2));
+		NEXT(msgpack_pack_false(pk));
+		NEXT(msgpack_pack_uint64(pk, 3));
+		NEXT(msgpack_pack_uint64(pk, 4));
+		NEXT(pbin(pk, "\x01", 1));
+		NEXT(msgpack_pack_array(pk, 0));
+		break;
 	default:
 		break;
 	}
@@ -1404,6 +1508,31 @@ Test(peer, body_arity_is_exact)
 				     "type %u with a body of %u", t, n);
 			free(f.p);
 		}
+	}
+	/* the transfer's: XREQ [from, partition, cursor, max_bytes], XDATA
+	 * [from, partition, code, next, done, keys, bytes, empty, pairs] */
+	{
+		static const uint32_t xtypes[] = { PEER_XREQ, PEER_XDATA }, xarity[] = { 4, 9 };
+
+		for (size_t x = 0; x < 2; x++)
+			for (uint32_t n = 0; n <= xarity[x] + 2; n++) {
+				payload f = body_of(xtypes[x], n);
+				peer_msg m;
+				int rc = pdec(&f, &m);
+
+				cr_assert_eq(rc, n == xarity[x] ? 0 : DKV_EPROTO,
+					     "type %u with a body of %u", xtypes[x], n);
+				if (rc == 0) {   /* the natural body, read right */
+					cr_assert_eq(m.type, xtypes[x]);
+					cr_assert_eq(m.partition, 1);
+					cr_assert_eq(m.first, 2);
+					cr_assert_eq(m.n, xtypes[x] == PEER_XREQ ? 3 : 4);
+					cr_assert_eq(m.count, xtypes[x] == PEER_XREQ ? 0 : 3);
+					cr_assert_eq(m.datalen, xtypes[x] == PEER_XREQ ? 0 : 1);
+					cr_assert_eq(m.nentries, 0);
+				}
+				free(f.p);
+			}
 	}
 }
 
@@ -1479,6 +1608,88 @@ Test(peer, wrong_types_in_bodies_are_refused)
 	REFUSED("from as bin", PEER_FWD, 2, pbin(pk, "a", 1); pbin(pk, "x", 1));
 	REFUSED("from nil", PEER_RACK, 2, msgpack_pack_nil(pk); msgpack_pack_uint32(pk, 0));
 	REFUSED("from as int", PEER_RACK, 2, msgpack_pack_uint32(pk, 5); msgpack_pack_uint32(pk, 0));
+
+	/* XREQ [from, partition, cursor, max_bytes] */
+	ACCEPTED("XREQ", PEER_XREQ, 4, pstr(pk, "a"); msgpack_pack_uint32(pk, 65535);
+		 msgpack_pack_uint64(pk, UINT64_MAX); msgpack_pack_uint64(pk, UINT64_MAX));
+	REFUSED("XREQ partition as str", PEER_XREQ, 4, pstr(pk, "a"); pstr(pk, "1");
+		msgpack_pack_uint64(pk, 0); msgpack_pack_uint64(pk, 0));
+	REFUSED("XREQ partition negative", PEER_XREQ, 4, pstr(pk, "a"); msgpack_pack_int(pk, -1);
+		msgpack_pack_uint64(pk, 0); msgpack_pack_uint64(pk, 0));
+	REFUSED("XREQ cursor negative", PEER_XREQ, 4, pstr(pk, "a"); msgpack_pack_uint32(pk, 1);
+		msgpack_pack_int64(pk, -1); msgpack_pack_uint64(pk, 0));
+	REFUSED("XREQ cursor as bin", PEER_XREQ, 4, pstr(pk, "a"); msgpack_pack_uint32(pk, 1);
+		pbin(pk, "\0\0\0\0\0\0\0\0", 8); msgpack_pack_uint64(pk, 0));
+	REFUSED("XREQ max_bytes nil", PEER_XREQ, 4, pstr(pk, "a"); msgpack_pack_uint32(pk, 1);
+		msgpack_pack_uint64(pk, 0); msgpack_pack_nil(pk));
+	REFUSED("XREQ max_bytes as bool", PEER_XREQ, 4, pstr(pk, "a"); msgpack_pack_uint32(pk, 1);
+		msgpack_pack_uint64(pk, 0); msgpack_pack_true(pk));
+	REFUSED("XREQ from nil", PEER_XREQ, 4, msgpack_pack_nil(pk); msgpack_pack_uint32(pk, 1);
+		msgpack_pack_uint64(pk, 0); msgpack_pack_uint64(pk, 0));
+
+	/* XDATA [from, partition, code, next, done, keys, bytes, empty, pairs] */
+#define XD_HEAD(code, next, done, keys, bytes)                                    \
+	pstr(pk, "a"); msgpack_pack_uint32(pk, 3); code; next; done; keys; bytes
+#define XD_OK_HEAD                                                                \
+	XD_HEAD(msgpack_pack_uint32(pk, 0), msgpack_pack_uint64(pk, 1),           \
+		msgpack_pack_true(pk), msgpack_pack_uint64(pk, 2), msgpack_pack_uint64(pk, 3))
+	ACCEPTED("XDATA", PEER_XDATA, 9, XD_OK_HEAD; pbin(pk, "\x01", 1);
+		 msgpack_pack_array(pk, 2); pbin(pk, "k", 1); pbin(pk, "o", 1));
+	ACCEPTED("XDATA max code, empty object", PEER_XDATA, 9,
+		 XD_HEAD(msgpack_pack_uint32(pk, UINT32_MAX), msgpack_pack_uint64(pk, 1),
+			 msgpack_pack_false(pk), msgpack_pack_uint64(pk, 2),
+			 msgpack_pack_uint64(pk, 3));
+		 pbin(pk, NULL, 0); msgpack_pack_array(pk, 2); pbin(pk, "k", 1); pbin(pk, NULL, 0));
+	REFUSED("XDATA code past 32 bits", PEER_XDATA, 9,
+		XD_HEAD(msgpack_pack_uint64(pk, (uint64_t)UINT32_MAX + 1), msgpack_pack_uint64(pk, 1),
+			msgpack_pack_true(pk), msgpack_pack_uint64(pk, 2), msgpack_pack_uint64(pk, 3));
+		pbin(pk, NULL, 0); msgpack_pack_array(pk, 0));
+	REFUSED("XDATA code negative", PEER_XDATA, 9,
+		XD_HEAD(msgpack_pack_int(pk, -1), msgpack_pack_uint64(pk, 1), msgpack_pack_true(pk),
+			msgpack_pack_uint64(pk, 2), msgpack_pack_uint64(pk, 3));
+		pbin(pk, NULL, 0); msgpack_pack_array(pk, 0));
+	REFUSED("XDATA next as str", PEER_XDATA, 9,
+		XD_HEAD(msgpack_pack_uint32(pk, 0), pstr(pk, "1"), msgpack_pack_true(pk),
+			msgpack_pack_uint64(pk, 2), msgpack_pack_uint64(pk, 3));
+		pbin(pk, NULL, 0); msgpack_pack_array(pk, 0));
+	REFUSED("XDATA done as 1", PEER_XDATA, 9,
+		XD_HEAD(msgpack_pack_uint32(pk, 0), msgpack_pack_uint64(pk, 1),
+			msgpack_pack_uint32(pk, 1), msgpack_pack_uint64(pk, 2),
+			msgpack_pack_uint64(pk, 3));
+		pbin(pk, NULL, 0); msgpack_pack_array(pk, 0));
+	REFUSED("XDATA done nil", PEER_XDATA, 9,
+		XD_HEAD(msgpack_pack_uint32(pk, 0), msgpack_pack_uint64(pk, 1), msgpack_pack_nil(pk),
+			msgpack_pack_uint64(pk, 2), msgpack_pack_uint64(pk, 3));
+		pbin(pk, NULL, 0); msgpack_pack_array(pk, 0));
+	REFUSED("XDATA keys negative", PEER_XDATA, 9,
+		XD_HEAD(msgpack_pack_uint32(pk, 0), msgpack_pack_uint64(pk, 1), msgpack_pack_true(pk),
+			msgpack_pack_int(pk, -2), msgpack_pack_uint64(pk, 3));
+		pbin(pk, NULL, 0); msgpack_pack_array(pk, 0));
+	REFUSED("XDATA bytes nil", PEER_XDATA, 9,
+		XD_HEAD(msgpack_pack_uint32(pk, 0), msgpack_pack_uint64(pk, 1), msgpack_pack_true(pk),
+			msgpack_pack_uint64(pk, 2), msgpack_pack_nil(pk));
+		pbin(pk, NULL, 0); msgpack_pack_array(pk, 0));
+	REFUSED("XDATA bitmap as str", PEER_XDATA, 9, XD_OK_HEAD; pstr(pk, "\x01");
+		msgpack_pack_array(pk, 0));
+	REFUSED("XDATA bitmap nil", PEER_XDATA, 9, XD_OK_HEAD; msgpack_pack_nil(pk);
+		msgpack_pack_array(pk, 0));
+	REFUSED("XDATA bitmap as array", PEER_XDATA, 9, XD_OK_HEAD; msgpack_pack_array(pk, 0);
+		msgpack_pack_array(pk, 0));
+	REFUSED("XDATA pairs nil", PEER_XDATA, 9, XD_OK_HEAD; pbin(pk, NULL, 0);
+		msgpack_pack_nil(pk));
+	REFUSED("XDATA pairs as map", PEER_XDATA, 9, XD_OK_HEAD; pbin(pk, NULL, 0);
+		msgpack_pack_map(pk, 1); pbin(pk, "k", 1); pbin(pk, "o", 1));
+	REFUSED("XDATA key as str", PEER_XDATA, 9, XD_OK_HEAD; pbin(pk, NULL, 0);
+		msgpack_pack_array(pk, 2); pstr(pk, "k"); pbin(pk, "o", 1));
+	REFUSED("XDATA object nil", PEER_XDATA, 9, XD_OK_HEAD; pbin(pk, NULL, 0);
+		msgpack_pack_array(pk, 2); pbin(pk, "k", 1); msgpack_pack_nil(pk));
+	REFUSED("XDATA object as str", PEER_XDATA, 9, XD_OK_HEAD; pbin(pk, NULL, 0);
+		msgpack_pack_array(pk, 2); pbin(pk, "k", 1); pstr(pk, "o"));
+	REFUSED("XDATA pairs nested", PEER_XDATA, 9, XD_OK_HEAD; pbin(pk, NULL, 0);
+		msgpack_pack_array(pk, 2); msgpack_pack_array(pk, 2); pbin(pk, "k", 1);
+		pbin(pk, "o", 1); pbin(pk, "k", 1));
+#undef XD_OK_HEAD
+#undef XD_HEAD
 }
 
 Test(peer, wrong_headers_are_refused)
@@ -1558,6 +1769,322 @@ Test(peer, round_trip_hack_with_and_without_a_delay)
 	REFUSED("HACK of 5 elements", PEER_HACK, 5, pstr(pk, "a"); msgpack_pack_uint32(pk, 0);
 		msgpack_pack_uint64(pk, 1); msgpack_pack_uint32(pk, 5); msgpack_pack_uint32(pk, 5));
 	REFUSED("HACK of 2 elements", PEER_HACK, 2, pstr(pk, "a"); msgpack_pack_uint32(pk, 0));
+}
+
+/* --- ownership transfer: XREQ and XDATA ------------------------------------- */
+
+/* Every field of m that XREQ and XDATA leave alone is as peer_decode's
+ * memset left it. */
+static void assert_no_other_fields(const peer_msg *m, const char *what)
+{
+	cr_assert_not(m->has_data, "%s: has_data", what);
+	cr_assert_null(m->key, "%s: key", what);
+	cr_assert_eq(m->keylen, 0, "%s: keylen", what);
+	cr_assert_not(m->lacking, "%s: lacking", what);
+	cr_assert_str_eq(m->owner, "", "%s: owner", what);
+	cr_assert_eq(m->delay_us, 0, "%s: delay_us", what);
+	cr_assert_eq(m->root, 0, "%s: root", what);
+	cr_assert_null(m->chain, "%s: chain", what);
+	cr_assert_eq(m->chainlen, 0, "%s: chainlen", what);
+}
+
+Test(peer, round_trip_xreq)
+{
+	static const uint32_t parts[] = { 0, 1, 127, 128, 255, 256, 65535 };
+	static const uint64_t vals[] = { 0, 1, 127, 128, 65535, 65536, UINT32_MAX,
+					 (uint64_t)UINT32_MAX + 1, UINT64_C(1) << 63, UINT64_MAX };
+	/* [4-byte length][version 1, type 143, id 7, [from "a", partition 1,
+	 * cursor 2, max_bytes 3]] */
+	static const uint8_t golden[] = { 0x00, 0x00, 0x00, 0x0b, 0x94, 0x01, 0xcc, 0x8f, 0x07,
+					  0x94, 0xa1, 'a', 0x01, 0x02, 0x03 };
+	char *longaddr = repeat('x', PEER_MAX_ADDR);
+	const size_t nv = sizeof vals / sizeof vals[0];
+	msgpack_sbuffer sb;
+	size_t cases = 0;
+
+	msgpack_sbuffer_init(&sb);
+	cr_assert_eq(peer_encode_xreq(&sb, 7, "a", 1, 2, 3), 0);
+	cr_assert(bytes_eq(sb.data, sb.size, golden, sizeof golden), "XREQ bytes changed");
+	msgpack_sbuffer_destroy(&sb);
+
+	for (size_t p = 0; p < sizeof parts / sizeof parts[0]; p++)
+		for (size_t c = 0; c < nv; c++)
+			for (size_t b = 0; b < nv; b += 3) {
+				const char *from = (p + c) % 4 == 0 ? longaddr : "10.0.0.2:7000";
+				uint64_t id = vals[(p + c + b) % nv];
+				peer_msg m;
+				payload f;
+
+				msgpack_sbuffer_init(&sb);
+				cr_assert_eq(peer_encode_xreq(&sb, id, from, parts[p], vals[c], vals[b]),
+					     0);
+				f = take(&sb);
+				cr_assert_eq(pdec(&f, &m), 0, "XREQ %u %" PRIu64 " %" PRIu64 " refused",
+					     parts[p], vals[c], vals[b]);
+				cr_assert_eq(m.type, PEER_XREQ);
+				cr_assert_eq(m.id, id);
+				cr_assert_str_eq(m.from, from);
+				cr_assert_eq(m.partition, parts[p]);
+				cr_assert_eq(m.first, vals[c], "cursor");
+				cr_assert_eq(m.n, vals[b], "max_bytes");
+				cr_assert_eq(m.code, 0);
+				cr_assert_not(m.flag);
+				cr_assert_eq(m.count, 0);
+				cr_assert_null(m.data);
+				cr_assert_eq(m.datalen, 0);
+				cr_assert_eq(m.nentries, 0);
+				assert_no_other_fields(&m, "XREQ");
+				/* and a fixed point of the encoders */
+				cr_assert_eq(check_bytes(f.p, f.n, NULL), 0);
+				free(f.p);
+				cases++;
+			}
+	cr_assert_eq(cases, 7 * 10 * 4);
+	free(longaddr);
+}
+
+/* One XDATA to round trip: npairs pairs (key i of klen(i) bytes, object i
+ * of olen(i) bytes) and a bitmap of blen bytes. */
+typedef struct xcase {
+	uint32_t partition, code;
+	uint64_t next;
+	bool done;
+	uint64_t keys, bytes;
+	size_t blen;
+	uint32_t npairs;
+} xcase;
+
+static size_t xd_klen(uint32_t i)
+{
+	return 1 + (i * 37u) % 300u;   /* 1 .. 300: fixbin-sized and bin 8 */
+}
+
+static size_t xd_olen(uint32_t i)
+{
+	return i == 1 ? 70000 : i % 3 == 0 ? 0 : (i * 11u) % 500u;   /* bin 32 too */
+}
+
+static void xdata_round_trip(const xcase *x, uint64_t id, const char *from)
+{
+	uint8_t *bitmap = pattern(x->blen, 31), *kb = pattern(300 + x->npairs, 32),
+		*ob = pattern(70000 + x->npairs, 33);
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	size_t start;
+	const uint8_t *k, *o;
+	size_t kl, ol;
+	uint64_t left;
+	peer_msg m;
+	payload f;
+	mpr cur;
+
+	msgpack_sbuffer_init(&sb);
+	cr_assert_eq(peer_xdata_begin(&sb, &pk, &start, id, from, x->partition, x->code, x->next,
+				      x->done, x->keys, x->bytes, x->blen ? bitmap : NULL, x->blen,
+				      x->npairs), 0);
+	cr_assert_eq(start, 0);
+	for (uint32_t i = 0; i < x->npairs; i++)
+		cr_assert_eq(peer_hoff_pair(&pk, kb + i, xd_klen(i), ob + i, xd_olen(i)), 0);
+	cr_assert_eq(peer_hoff_end(&sb, start), 0);
+	f = take(&sb);
+
+	cr_assert_eq(pdec(&f, &m), 0, "XDATA of %u pairs, %zu-byte bitmap refused", x->npairs,
+		     x->blen);
+	cr_assert_eq(m.type, PEER_XDATA);
+	cr_assert_eq(m.id, id);
+	cr_assert_str_eq(m.from, from);
+	cr_assert_eq(m.partition, x->partition);
+	cr_assert_eq(m.code, x->code);
+	cr_assert_eq(m.first, x->next, "next");
+	cr_assert_eq(m.flag, x->done, "done");
+	cr_assert_eq(m.count, x->keys, "keys");
+	cr_assert_eq(m.n, x->bytes, "bytes");
+	cr_assert_eq(m.datalen, x->blen, "bitmap of %zu bytes, not %zu", m.datalen, x->blen);
+	cr_assert(bytes_eq(m.data, m.datalen, bitmap, x->blen), "bitmap");
+	cr_assert(x->blen == 0 || inside(m.data, m.datalen, &f), "the bitmap is borrowed");
+	cr_assert_eq(m.nentries, 2 * (uint64_t)x->npairs);
+	assert_no_other_fields(&m, "XDATA");
+
+	/* the pairs, in order, borrowed from the frame, and nothing after */
+	cur = m.entries;
+	left = m.nentries;
+	for (uint32_t i = 0; i < x->npairs; i++) {
+		cr_assert_eq(peer_hoff_next(&cur, &left, &k, &kl, &o, &ol), 1, "pair %u", i);
+		cr_assert(bytes_eq(k, kl, kb + i, xd_klen(i)), "key %u", i);
+		cr_assert(bytes_eq(o, ol, ob + i, xd_olen(i)), "object %u", i);
+		cr_assert(inside(k, kl, &f) && inside(o, ol, &f), "pair %u borrowed", i);
+	}
+	cr_assert_eq(left, 0);
+	cr_assert_eq(peer_hoff_next(&cur, &left, &k, &kl, &o, &ol), 0, "more pairs than declared");
+	cr_assert_eq(mpr_left(&cur), 0, "bytes after the pairs");
+
+	/* re-encoded (pairs and bitmap too) it decodes to the same */
+	cr_assert_eq(check_bytes(f.p, f.n, NULL), 0);
+	free(f.p);
+	free(ob);
+	free(kb);
+	free(bitmap);
+}
+
+Test(peer, round_trip_xdata)
+{
+	static const xcase cases[] = {
+		/* no pairs, no bitmap */
+		{ 0, 0, 0, false, 0, 0, 0, 0 },
+		{ 0, 0, 0, true, 0, 0, 0, 0 },
+		/* pairs, a 64-byte bitmap (512 partitions), not done */
+		{ 7, 0, 1, false, 2, 300, 64, 2 },
+		/* pairs of every bin size, done, extreme numbers */
+		{ 65535, 0, UINT64_MAX, true, UINT64_MAX, UINT64_MAX, 64, 5 },
+		{ 300, 0, (uint64_t)UINT32_MAX + 1, true, 1, 70000, 0, 1 },
+		{ 128, 0, UINT64_C(1) << 63, false, 65536, (uint64_t)UINT32_MAX, 0, 3 },
+		/* no pairs with a bitmap: an empty partition's answer */
+		{ 1, 0, 0, true, 0, 0, 64, 0 },
+		/* the largest bitmap (65536 partitions) */
+		{ 255, 0, 5, false, 10, 20, XDATA_MAX_BITMAP, 2 },
+		/* the most pairs */
+		{ 9, 0, 42, false, 100000, 1000000, 64, PEER_MAX_HOFF },
+		/* error codes: no pairs */
+		{ 1, PROTO_ERR_OVERLOAD, 0, false, 0, 0, 0, 0 },
+		{ 2, PROTO_ERR_STORAGE, 0, true, 0, 0, 64, 0 },
+		{ 65535, UINT32_MAX, 0, false, 0, 0, 0, 0 },
+	};
+	/* [4-byte length][version 1, type 144, id 7, [from "a", partition 1,
+	 * code 0, next 2, done true, keys 3, bytes 4, empty bin(0x05),
+	 * [bin "k", bin "v"]]] */
+	static const uint8_t golden[] = { 0x00, 0x00, 0x00, 0x18, 0x94, 0x01, 0xcc, 0x90, 0x07,
+					  0x99, 0xa1, 'a', 0x01, 0x00, 0x02, 0xc3, 0x03, 0x04,
+					  0xc4, 0x01, 0x05, 0x92, 0xc4, 0x01, 'k', 0xc4, 0x01,
+					  'v' };
+	char *longaddr = repeat('y', PEER_MAX_ADDR);
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	size_t start;
+
+	msgpack_sbuffer_init(&sb);
+	cr_assert_eq(peer_xdata_begin(&sb, &pk, &start, 7, "a", 1, 0, 2, true, 3, 4, "\x05", 1, 1),
+		     0);
+	cr_assert_eq(peer_hoff_pair(&pk, "k", 1, "v", 1), 0);
+	cr_assert_eq(peer_hoff_end(&sb, start), 0);
+	cr_assert(bytes_eq(sb.data, sb.size, golden, sizeof golden), "XDATA bytes changed");
+	msgpack_sbuffer_destroy(&sb);
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		xdata_round_trip(&cases[i], i == 3 ? UINT64_MAX : 100 + i,
+				 i % 4 == 1 ? longaddr : "10.0.0.3:7000");
+	free(longaddr);
+}
+
+/* An XDATA packed by hand: partition p, a bitmap of blen bytes, and an
+ * array header of nelem elements followed by have bins, bin i of lens[i]
+ * bytes. */
+static payload xdata_raw(uint64_t p, size_t blen, uint32_t nelem, uint32_t have,
+			 const size_t *lens)
+{
+	uint8_t *bytes = pattern(blen > 64 ? blen : 64, 41);
+	msgpack_packer *pk;
+	payload f;
+	build b;
+
+	pk = bopen(&b);
+	phdr(pk, PROTO_VERSION, PEER_XDATA, 5, 9);
+	pstr(pk, "x:1");
+	cr_assert_eq(msgpack_pack_uint64(pk, p), 0);
+	cr_assert_eq(msgpack_pack_uint32(pk, 0), 0);
+	cr_assert_eq(msgpack_pack_uint64(pk, 1), 0);
+	cr_assert_eq(msgpack_pack_false(pk), 0);
+	cr_assert_eq(msgpack_pack_uint64(pk, 2), 0);
+	cr_assert_eq(msgpack_pack_uint64(pk, 3), 0);
+	pbin(pk, bytes, blen);
+	cr_assert_eq(msgpack_pack_array(pk, nelem), 0);
+	for (uint32_t i = 0; i < have; i++)
+		pbin(pk, bytes, lens != NULL ? lens[i] : 1 + i % 5);
+	f = bclose(&b);
+	free(bytes);
+	return f;
+}
+
+/* Decode an xdata_raw(): 0 or DKV_EPROTO, and what was decoded. */
+static int xdata_dec(payload f, peer_msg *m)
+{
+	int rc = pdec(&f, m);
+
+	if (rc == 0)   /* the oracle too */
+		cr_assert_eq(check_bytes(f.p, f.n, NULL), 0);
+	free(f.p);
+	return rc;
+}
+
+Test(peer, xdata_odd_pairs_empty_keys_long_bitmaps_and_big_partitions_are_refused)
+{
+	static const size_t kv[] = { 1, 1 }, k_empty_obj[] = { 1, 0 }, empty_key[] = { 0, 1 },
+			    second_empty[] = { 3, 4, 0, 2 }, both_empty[] = { 0, 0 };
+	peer_msg m;
+
+	/* controls: the bounds themselves are accepted */
+	cr_assert_eq(xdata_dec(xdata_raw(65535, XDATA_MAX_BITMAP, 2, 2, kv), &m), 0);
+	cr_assert_eq(m.partition, 65535);
+	cr_assert_eq(m.datalen, XDATA_MAX_BITMAP);
+	cr_assert_eq(m.nentries, 2);
+	cr_assert_eq(xdata_dec(xdata_raw(0, 0, 0, 0, NULL), &m), 0);
+	cr_assert_eq(m.datalen, 0);
+	cr_assert_eq(m.nentries, 0);
+	cr_assert_eq(xdata_dec(xdata_raw(1, 1, 2, 2, k_empty_obj), &m), 0, "an empty object");
+	cr_assert_eq(m.nentries, 2);
+	cr_assert_eq(xdata_dec(xdata_raw(1, 1, 2 * PEER_MAX_HOFF, 2 * PEER_MAX_HOFF, NULL), &m), 0,
+		     "PEER_MAX_HOFF pairs refused");
+	cr_assert_eq(m.nentries, 2 * PEER_MAX_HOFF);
+
+	/* an odd number of pair elements: a key without its object */
+	for (uint32_t n = 1; n <= 9; n += 2)
+		cr_assert_eq(xdata_dec(xdata_raw(1, 1, n, n, NULL), &m), DKV_EPROTO,
+			     "%u pair elements accepted", n);
+	/* an empty key, first or later; an empty key with an empty object */
+	cr_assert_eq(xdata_dec(xdata_raw(1, 1, 2, 2, empty_key), &m), DKV_EPROTO,
+		     "an empty key accepted");
+	cr_assert_eq(xdata_dec(xdata_raw(1, 1, 4, 4, second_empty), &m), DKV_EPROTO,
+		     "an empty second key accepted");
+	cr_assert_eq(xdata_dec(xdata_raw(1, 1, 2, 2, both_empty), &m), DKV_EPROTO,
+		     "an empty key and object accepted");
+	/* a bitmap past 8192 bytes (65536 partitions) */
+	cr_assert_eq(xdata_dec(xdata_raw(1, XDATA_MAX_BITMAP + 1, 0, 0, NULL), &m), DKV_EPROTO,
+		     "a bitmap of 8193 bytes accepted");
+	cr_assert_eq(xdata_dec(xdata_raw(1, 65536, 2, 2, kv), &m), DKV_EPROTO,
+		     "a bitmap of 65536 bytes accepted");
+	/* a partition past 65535 */
+	cr_assert_eq(xdata_dec(xdata_raw(65536, 1, 2, 2, kv), &m), DKV_EPROTO,
+		     "partition 65536 accepted");
+	cr_assert_eq(xdata_dec(xdata_raw((uint64_t)UINT32_MAX + 1, 1, 0, 0, NULL), &m), DKV_EPROTO,
+		     "partition 2^32 accepted");
+	cr_assert_eq(xdata_dec(xdata_raw(UINT64_MAX, 1, 0, 0, NULL), &m), DKV_EPROTO,
+		     "partition 2^64 - 1 accepted");
+	/* more pairs than PEER_MAX_HOFF; more elements claimed than sent; fewer */
+	cr_assert_eq(xdata_dec(xdata_raw(1, 1, 2 * PEER_MAX_HOFF + 2, 2 * PEER_MAX_HOFF + 2, NULL),
+			       &m), DKV_EPROTO, "PEER_MAX_HOFF + 1 pairs accepted");
+	cr_assert_eq(xdata_dec(xdata_raw(1, 1, 4, 2, kv), &m), DKV_EPROTO, "a missing pair");
+	cr_assert_eq(xdata_dec(xdata_raw(1, 1, UINT32_MAX - 1, 2, kv), &m), DKV_EPROTO,
+		     "2^32 - 2 elements claimed");
+	cr_assert_eq(xdata_dec(xdata_raw(1, 1, 2, 4, NULL), &m), DKV_EPROTO, "a pair trailing");
+
+	/* XREQ's partition is bounded the same way */
+	{
+		build b;
+		msgpack_packer *xp = bopen(&b);
+		payload f;
+
+		phdr(xp, PROTO_VERSION, PEER_XREQ, 5, 4);
+		pstr(xp, "x:1");
+		cr_assert_eq(msgpack_pack_uint32(xp, 65535), 0);
+		cr_assert_eq(msgpack_pack_uint64(xp, 0), 0);
+		cr_assert_eq(msgpack_pack_uint64(xp, 0), 0);
+		f = bclose(&b);
+		cr_assert_eq(pdec(&f, &m), 0, "XREQ of partition 65535 refused");
+		cr_assert_eq(m.partition, 65535);
+		free(f.p);
+	}
+	REFUSED("XREQ of partition 65536", PEER_XREQ, 4, pstr(pk, "x:1");
+		msgpack_pack_uint32(pk, 65536); msgpack_pack_uint64(pk, 0);
+		msgpack_pack_uint64(pk, 0));
 }
 
 Test(peer, addresses_past_255_bytes_are_refused)

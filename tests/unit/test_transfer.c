@@ -1,0 +1,236 @@
+/*
+ * test_transfer.c -- ownership transfer (src/transfer.c) in whole
+ * clusters on the simulated world: a 4th node joins 3 that hold data and
+ * receives its partitions; the throttle holds; a receiver restarted in
+ * the middle resumes from its cursors; a source that dies in the middle
+ * is waited for; a damaged TRANSFERS file (garbage, truncated, oversized)
+ * is logged and the transfers start over; old owners drop what they no
+ * longer hold.  Every test ends with each key on exactly its 3 primaries
+ * (their own copies, no read repair involved).
+ */
+#include "config.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crig.h"
+#include "node.h"
+#include "proto.h"
+#include "simworld.h"
+
+#define NKEYS 240
+static int nkeys = NKEYS;
+
+/* A 1 KiB value for key k. */
+static void value_of(int k, char *out, size_t len)
+{
+	int n = snprintf(out, len, "value-%d-", k);
+
+	for (size_t i = (size_t)n; i + 1 < len; i++)
+		out[i] = (char)('a' + (i + (size_t)k) % 26);
+	out[len - 1] = '\0';
+}
+
+/* Three nodes of four settled, nkeys keys written with W=3; node 3 is
+ * prepared (not open): the test opens it to join.  With big: a ring of 64
+ * partitions and frames of 16 KiB, so that each partition takes several
+ * batches. */
+static void three_with_data_as(crig *r, const char *name, uint64_t seed, bool big)
+{
+	char key[32], val[1024];
+	uint32_t code = 0;
+
+	nkeys = big ? 8 * NKEYS : NKEYS;
+	crig_prepare(r, 4, sim_seed_env(name, seed), "interval");
+	for (size_t i = 0; big && i < 4; i++) {
+		set(&r->cfg[i], "ring_size", "64");
+		set(&r->cfg[i], "max_frame", "16k");
+	}
+	for (size_t i = 0; i < 3; i++)
+		open_node(r, i);
+	crig_settle(r, 3, 30000);
+	for (int k = 0; k < nkeys; k++) {
+		snprintf(key, sizeof(key), "key-%d", k);
+		value_of(k, val, sizeof(val));
+		cr_assert_eq(put(r, (size_t)k % 3, key, val, 3, NULL, 0, &code), PROTO_OK,
+			     "put %s (code %u, seed %llu)", key, code, (unsigned long long)r->seed);
+	}
+}
+
+static void three_with_data(crig *r, const char *name, uint64_t seed)
+{
+	three_with_data_as(r, name, seed, false);
+}
+
+/* Every key on exactly its 3 primaries, among the 4 nodes. */
+static void every_key_on_its_primaries(crig *r)
+{
+	char key[32], val[1024];
+
+	for (int k = 0; k < nkeys; k++) {
+		snprintf(key, sizeof(key), "key-%d", k);
+		value_of(k, val, sizeof(val));
+		cr_assert_eq(crig_holding(r, 4, key, val), 3, "%s is not on its 3 primaries "
+			     "(seed %llu)", key, (unsigned long long)r->seed);
+	}
+}
+
+/* The keys every node stores, in all: 3 per key once old owners dropped
+ * what they no longer hold. */
+static uint64_t stored(crig *r)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < 4; i++)
+		n += crig_admin_u64(r, i, "status", "keys");
+	return n;
+}
+
+Test(transfer, a_joining_node_receives_its_partitions_and_old_owners_drop_theirs)
+{
+	crig r;
+
+	three_with_data(&r, "xfer_join", 51);
+	crig_log(&r, 3);
+	open_node(&r, 3);
+	crig_settle(&r, 4, 60000);
+	every_key_on_its_primaries(&r);
+	cr_assert_gt(crig_admin_u64(&r, 3, "transfers", "received"), 0);
+	cr_assert_gt(crig_admin_u64(&r, 3, "transfers", "merged_bytes"), NKEYS * 1024 / 2);
+	/* the old owners drop the partitions the new node took (within a
+	 * few ticks of the change settling: when no scan reads a store) */
+	for (uint64_t t0 = sim_now(r.sim); stored(&r) != 3 * NKEYS &&
+					     sim_now(r.sim) - t0 < 10000;)
+		sim_run_for(r.sim, 100);
+	cr_assert_eq(stored(&r), 3 * NKEYS, "%llu keys stored in all, not 3 x %d",
+		     (unsigned long long)stored(&r), NKEYS);
+	cr_assert_gt(crig_admin_u64(&r, 0, "transfers", "dropped") +
+		     crig_admin_u64(&r, 1, "transfers", "dropped") +
+		     crig_admin_u64(&r, 2, "transfers", "dropped"), 0);
+	cr_assert_gt(crig_log_count(&r, 3, "transfer of partition"), 0);
+	crig_fini(&r);
+}
+
+Test(transfer, the_rate_bounds_what_a_node_receives)
+{
+	uint64_t t0, bytes, ms;
+	crig r;
+
+	three_with_data(&r, "xfer_rate", 52);
+	set(&r.cfg[3], "transfer_rate", "64k");
+	t0 = sim_now(r.sim);
+	open_node(&r, 3);
+	crig_settle(&r, 4, 120000);
+	ms = sim_now(r.sim) - t0;
+	bytes = crig_admin_u64(&r, 3, "transfers", "merged_bytes");
+	/* the first batch goes at once; every later one waits its share */
+	cr_assert_leq((bytes - 512 * 1024 < bytes ? bytes - 512 * 1024 : 0) * 1000 / ms, 64 * 1024,
+		      "%llu bytes in %llu ms", (unsigned long long)bytes, (unsigned long long)ms);
+	cr_assert_gt(bytes, NKEYS * 1024 / 2);
+	every_key_on_its_primaries(&r);
+	crig_fini(&r);
+}
+
+/* Run until node i has merged at least `bytes` by transfer. */
+static void until_merged(crig *r, size_t i, uint64_t bytes, uint64_t limit_ms)
+{
+	uint64_t t0 = sim_now(r->sim);
+
+	while (crig_admin_u64(r, i, "transfers", "merged_bytes") < bytes) {
+		cr_assert_lt(sim_now(r->sim) - t0, limit_ms, "node %zu merged under %llu bytes "
+			     "(seed %llu)", i, (unsigned long long)bytes, (unsigned long long)r->seed);
+		sim_run_for(r->sim, 50);
+	}
+}
+
+Test(transfer, a_receiver_that_crashes_in_the_middle_resumes_from_its_cursors)
+{
+	crig r;
+
+	three_with_data_as(&r, "xfer_resume", 53, true);
+	set(&r.cfg[3], "transfer_rate", "32k");
+	set(&r.cfg[3], "transfer_limit", "1");
+	open_node(&r, 3);
+	until_merged(&r, 3, 100000, 60000);
+	sim_run_for(r.sim, 1200);   /* a cursor saved (at most every second) */
+	crig_crash(&r, 3);
+	crig_log(&r, 3);
+	set(&r.cfg[3], "transfer_rate", "64M");
+	sim_restart(r.sim, r.addr[3]);
+	open_node(&r, 3);
+	crig_settle(&r, 4, 60000);
+	cr_assert_gt(crig_log_count(&r, 3, "(resumed)"), 0, "no transfer resumed");
+	every_key_on_its_primaries(&r);
+	crig_fini(&r);
+}
+
+Test(transfer, a_source_that_dies_in_the_middle_is_waited_for_and_nothing_is_lost)
+{
+	node_stats st;
+	crig r;
+
+	three_with_data(&r, "xfer_source", 54);
+	set(&r.cfg[3], "transfer_rate", "32k");
+	open_node(&r, 3);
+	until_merged(&r, 3, 20000, 60000);
+	crig_crash(&r, 1);
+	sim_run_for(r.sim, 5000);
+	/* every member takes part in a change: it waits for the dead one */
+	node_stats_get(r.nd[3], &st);
+	cr_assert_gt(st.ring_epochs, 1, "the change finished without a member");
+	sim_restart(r.sim, r.addr[1]);
+	open_node(&r, 1);
+	crig_settle(&r, 4, 120000);
+	every_key_on_its_primaries(&r);
+	crig_fini(&r);
+}
+
+/* Node 3 joins with `content` in its TRANSFERS file: logged as damaged,
+ * and the transfers start over and finish. */
+static void damaged(const char *name, uint64_t seed, const char *content, size_t len)
+{
+	char path[160];
+	FILE *f;
+	crig r;
+
+	three_with_data(&r, name, seed);
+	snprintf(path, sizeof(path), "%s/TRANSFERS", r.dir[3]);
+	cr_assert_not_null(f = fopen(path, "we"));
+	cr_assert_eq(fwrite(content, 1, len, f), len);
+	cr_assert_eq(fclose(f), 0);
+	crig_log(&r, 3);
+	open_node(&r, 3);
+	crig_settle(&r, 4, 60000);
+	cr_assert_gt(crig_log_count(&r, 3, "is damaged; every transfer starts over"), 0);
+	every_key_on_its_primaries(&r);
+	crig_fini(&r);
+}
+
+Test(transfer, a_garbage_transfers_file_is_logged_and_ignored)
+{
+	static const char junk[] = "\x93\x01\xffgarbage\n\0\x7f";
+
+	damaged("xfer_garbage", 55, junk, sizeof(junk));
+}
+
+Test(transfer, a_truncated_transfers_file_is_logged_and_ignored)
+{
+	static const char cut[] = "dynkv transfers 1\n3 2 4 a1b2 4 a1b2 0 ff";
+
+	damaged("xfer_cut", 56, cut, sizeof(cut) - 1);
+}
+
+Test(transfer, an_oversized_transfers_line_is_logged_and_ignored)
+{
+	size_t n = 64 * 1024;
+	char *big = malloc(n);
+
+	cr_assert_not_null(big);
+	memcpy(big, "dynkv transfers 1\n", 18);
+	memset(big + 18, '7', n - 19);
+	big[n - 1] = '\n';
+	damaged("xfer_big", 57, big, n);
+	free(big);
+}
