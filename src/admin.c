@@ -575,14 +575,43 @@ static void admin_ok(msgpack_packer *pk, const char *fmt, ...)
 	PKS(pk, msg);
 }
 
-/* leave/remove: refuse when the member holds data (no transfer yet). */
-static bool may_drop(admin *a, uint64_t client, uint64_t id, const member *m, const char *verb)
+/* Partitions whose every primary in the newest epoch is id: removing id
+ * (gone for good) would leave them no replica to be rebuilt from. */
+static uint32_t only_replica_of(admin *a, const char *id)
 {
-	bool self = m == cluster_self(a->env.cl);
-	uint64_t keys = self ? local_keys(a) : m->keys;
+	const ring *rg = newest_ring(a);
+	long idx = rg ? ring_member_index(rg, id) : -1;
+	uint32_t k = 0;
+
+	for (uint32_t p = 0; idx >= 0 && p < a->ring_size; p++) {
+		const uint32_t *l = ring_preflist(rg, p);
+		bool other = false;
+
+		for (uint32_t i = 0; i < ring_n(rg); i++) {
+			const member *m = cluster_find(a->env.cl, ring_member_id(rg, l[i]));
+
+			other |= l[i] != (uint32_t)idx && m != NULL && m->status != MEMBER_REMOVED;
+		}
+		k += !other;
+	}
+	return k;
+}
+
+/* leave/remove: refuse what would lose data or cannot be done; false
+ * after answering. */
+static bool may_change(admin *a, uint64_t client, uint64_t id, const member *m, bool leave,
+		       bool force)
+{
+	uint32_t lost;
 
 	if (m->status == MEMBER_REMOVED) {
 		reply_error(a->env.rp, client, id, PROTO_ERR_INVALID, "%s has already been removed", m->id);
+		return false;
+	}
+	if (leave && m->status == MEMBER_LEAVING) {
+		reply_error(a->env.rp, client, id, PROTO_ERR_INVALID,
+			    "%s is leaving already: dynkv-admin members shows its progress, and "
+			    "it exits once its partitions are on their new replicas", m->id);
 		return false;
 	}
 	if (m->status == MEMBER_VALID && cluster_valid_count(a->env.cl) == 1) {
@@ -590,25 +619,26 @@ static bool may_drop(admin *a, uint64_t client, uint64_t id, const member *m, co
 			    "refused: %s is the last valid member of the ring", m->id);
 		return false;
 	}
-	if (!self && m->keys_stamp == 0) {
+	if (leave || force)
+		return true;
+	if (m->liveness != LIVE_DOWN) {
 		reply_error(a->env.rp, client, id, PROTO_ERR_INVALID,
-			    "refused: no key count of %s has reached this node yet, so a %s could "
-			    "strand data; members report their counts by gossip every "
-			    "probe_interval, and the others pass them on: retry in a few seconds "
-			    "(a member that never reported before it went away cannot be "
-			    "removed until ownership transfer exists)", m->id, verb);
+			    "refused: %s is up; remove is for a node that is gone for good (its "
+			    "partitions are rebuilt from their other replicas, without it).  Ask "
+			    "a running node to leave instead (dynkv-admin --host %s leave): it "
+			    "hands its partitions over first.  --force removes it anyway",
+			    m->id, m->addr);
 		return false;
 	}
-	if (keys > 0) {
+	if ((lost = only_replica_of(a, m->id)) > 0) {
 		reply_error(a->env.rp, client, id, PROTO_ERR_INVALID,
-			    "refused: %s holds %" PRIu64 " keys%s; a %s would strand them, because "
-			    "moving data to new owners (ownership transfer) does not exist yet",
-			    m->id, keys, self ? "" : " (as it last reported)", verb);
+			    "refused: %s is the only replica of %u partitions (n_val %u): "
+			    "removing it would lose their keys for good.  Bring it back if you "
+			    "can; --force removes it anyway", m->id, lost, a->n_val);
 		return false;
 	}
 	return true;
 }
-
 
 static void join_tick(void *arg);
 
@@ -739,7 +769,9 @@ void admin_request(admin *a, uint64_t client, const proto_msg *m)
 		join_start(a, client, m->id, arg);
 		goto out;
 	} else if ((strcmp(cmd, "leave") == 0 && m->nargs <= 1) ||
-		   (strcmp(cmd, "remove") == 0 && m->nargs == 1)) {
+		   (strcmp(cmd, "remove") == 0 && (m->nargs == 1 ||
+						   (m->nargs == 2 && m->args[1].len == 7 &&
+						    memcmp(m->args[1].p, "--force", 7) == 0)))) {
 		bool leave = cmd[0] == 'l';
 		const member *mb = cluster_find(a->env.cl, arg[0] ? arg : a->env.node_id);
 		char id[PEER_MAX_ADDR + 1];
@@ -754,27 +786,29 @@ void admin_request(admin *a, uint64_t client, const proto_msg *m)
 				    "a node cannot remove itself: use leave");
 			goto out;
 		}
-		if (!may_drop(a, client, m->id, mb, leave ? "leave" : "remove"))
+		if (!may_change(a, client, m->id, mb, leave, m->nargs == 2))
 			goto out;
 		snprintf(id, sizeof(id), "%s", mb->id);
-		if (cluster_set_status(a->env.cl, id, MEMBER_REMOVED) != 0) {
+		if (cluster_set_status(a->env.cl, id, leave ? MEMBER_LEAVING : MEMBER_REMOVED) != 0) {
 			reply_error(a->env.rp, client, m->id, PROTO_ERR_INTERNAL, "cannot change %s", id);
 			goto out;
 		}
-		if (strcmp(id, a->env.node_id) == 0)
-			admin_ok(&pk, "%s has left the ring (it held no data); it keeps answering "
-				 "until it is stopped: stop it now (it is no longer asked for "
-				 "anything)", id);
+		if (leave)
+			admin_ok(&pk, "%s is leaving: the next ring epoch is made without it and its "
+				 "partitions move to their new replicas (dynkv-admin transfers "
+				 "there); it keeps serving meanwhile and exits by itself once they "
+				 "hold them (dynkv-admin members shows it leaving, and its progress)",
+				 id);
 		else
-			admin_ok(&pk, "%s %s the ring (it held no data)%s", id,
-				 leave ? "has left" : "was removed from",
-				 leave ? "; stop it once the change has reached it (dynkv-admin "
-					 "members there shows it removed)" : "");
+			admin_ok(&pk, "%s was removed from the ring: its partitions are rebuilt on "
+				 "their new replicas from the other replicas (dynkv-admin transfers "
+				 "there)", id);
 	} else {
 		reply_error(a->env.rp, client, m->id, PROTO_ERR_INVALID,
 			    "unknown admin command \"%s\" with %zu arguments (members, ring, status, "
-			    "preflist KEY, hints, aae, plan join|leave|remove NODE, join SEED, "
-			    "leave [NODE], remove NODE)", cmd,
+			    "preflist KEY, hints, aae, transfers [pause|resume], plan "
+			    "join|leave|remove NODE, join SEED, leave [NODE], remove NODE "
+			    "[--force])", cmd,
 			    m->nargs);
 		goto out;
 	}

@@ -714,6 +714,36 @@ static peer_progress our_progress(cluster *c, const char *const *ids, size_t n)
 	return p;
 }
 
+/* True iff id is a member of some epoch of the chain. */
+static bool in_chain(const cluster *c, const char *id)
+{
+	for (size_t e = 0; e < epochs_count(c->ep); e++) {
+		size_t n;
+		const char *const *ids = epochs_members(c->ep, e, &n);
+
+		for (size_t i = 0; i < n; i++)
+			if (strcmp(ids[i], id) == 0)
+				return true;
+	}
+	return false;
+}
+
+/* A leave is done once this node is in no epoch left: every epoch that
+ * had it was read past by every member, so every partition it held is on
+ * its new replicas.  It marks itself removed and tells the node. */
+static void left_done(cluster *c)
+{
+	if (c->m[c->self].status != MEMBER_LEAVING || epochs_count(c->ep) == 0 ||
+	    in_chain(c, c->self_id) ||
+	    (c->hooks.holds_hints != NULL && c->hooks.holds_hints(c->hooks.ctx)))
+		return;   /* (hints: probe_cb looks again) */
+	logc(c, DKV_LOG_INFO, "left the ring: this node is in no ring epoch any more, every "
+	     "partition it held is on its new replicas");
+	(void)cluster_set_status(c, c->self_id, MEMBER_REMOVED);
+	if (c->hooks.left != NULL)
+		c->hooks.left(c->hooks.ctx);
+}
+
 /* Make the next epoch if the members changed, report our progress, and
  * drop the epochs every member has read past.  Saves MEMBERS on any
  * change. */
@@ -790,6 +820,7 @@ static void epochs_step(cluster *c)
 		if (c->hooks.ring_changed != NULL)
 			c->hooks.ring_changed(c->hooks.ctx);
 	}
+	left_done(c);
 }
 
 void cluster_progress_changed(cluster *c)
@@ -917,6 +948,7 @@ static void probe_cb(void *arg)
 	member *self = &c->m[c->self], *t;
 
 	c->probe_timer = c->w->ops->timer_add(c->w, c->probe_interval, probe_cb, c);
+	left_done(c);   /* a leave waiting for its hints' delivery */
 	/* the previous probe's verdict */
 	if (c->probing && !c->probe_acked) {
 		long at = find_index(c, c->probe_target, strlen(c->probe_target));

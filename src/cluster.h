@@ -58,11 +58,16 @@
  * chain shares no epoch with ours is from another cluster: it is ignored
  * whole, and logged.  Every entry carries its member's progress (ack: our
  * newest epoch; sync: the newest epoch whose partitions we hold whole --
- * until transfers exist, the newest in which we gain no partition over
- * the epoch every member holds; read: the newest epoch every member
- * holds), and epochs read by every member that is not removed are
+ * every partition we gain in it over the epoch every member holds has
+ * been received (hooks.holds_epoch), never going back; read: the newest
+ * epoch every member holds), and epochs read by every member that is not
+ * removed are
  * dropped.  The chain and our progress are persisted in MEMBERS.
- * Placement does not use the epochs yet.
+ * Placement follows the epochs (placement.h), transfers move the data
+ * (transfer.h, which says when we hold an epoch whole: hooks.holds_epoch),
+ * and a member that is leaving is in the epochs made after its leave no
+ * more: once none is left that has it, it marks itself removed
+ * (hooks.left).
  *
  * LIFETIMES: the member pointers that cluster_at, cluster_find,
  * cluster_find_addr and cluster_self return point into an array that
@@ -141,6 +146,14 @@ typedef struct cluster_hooks {
 	 * partition it is a primary of in k and not in base (transfer.h).
 	 * NULL: only when it gains no partition. */
 	bool (*holds_epoch)(void *ctx, size_t k, size_t base);
+	/* This node was leaving and is in no ring epoch any more: every
+	 * partition it held is on its new replicas; it is now removed and
+	 * may stop.  May be NULL. */
+	void (*left)(void *ctx);
+	/* True while this node holds hints for others: a leave is not done
+	 * until they are delivered (a removed member's messages are not
+	 * taken).  May be NULL. */
+	bool (*holds_hints)(void *ctx);
 } cluster_hooks;
 
 typedef struct cluster_stats {
@@ -196,8 +209,11 @@ const cluster_stats *cluster_get_stats(const cluster *c);
  * removed node becomes valid again (with a new version) only this way.
  * DKV_EINVAL once the cluster has stopped on a conflict. */
 int cluster_join(cluster *c, const char *seed);
-/* Set a member's status (leave: MEMBER_REMOVED for now) with a new
- * version, persist and spread it.  DKV_ENOTFOUND for an unknown id. */
+/* Set a member's status with a new version, persist and spread it
+ * (leave: MEMBER_LEAVING -- the next epoch is made without it, its
+ * partitions move, and once it is in no epoch it marks itself removed and
+ * calls hooks.left; remove: MEMBER_REMOVED at once).  DKV_ENOTFOUND for
+ * an unknown id. */
 int cluster_set_status(cluster *c, const char *id, member_status st);
 
 const char *member_status_name(member_status s);

@@ -38,7 +38,8 @@ static const char usage_text[] =
 	"                     what that change would move, and the balance after\n"
 	"  join SEED          make the node join the cluster SEED (HOST:PORT) is in\n"
 	"  leave [NODE]       make the node (or member NODE) leave the cluster\n"
-	"  remove NODE        remove member NODE (a node that is gone for good)\n"
+	"  remove NODE [--force]\n"
+	"                     remove member NODE (a node that is gone for good)\n"
 	"dynkv-admin --help for the options, man dynkv-admin for everything.\n";
 
 static const char help_text[] =
@@ -67,7 +68,7 @@ static const struct command {
 	{ "plan", 2, 2, "a change and a node (join ADDR, leave NODE or remove NODE)" },
 	{ "join", 1, 1, "one SEED (HOST:PORT)" },
 	{ "leave", 0, 1, "an optional NODE" },
-	{ "remove", 1, 1, "one NODE" },
+	{ "remove", 1, 2, "one NODE, and --force to remove one that is up or holds the only copy" },
 };
 
 typedef struct cli {

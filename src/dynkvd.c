@@ -144,6 +144,23 @@ static void fatal_cb(void *arg, const char *msg)
 	evtimer_add(d->drain_ev, &now);
 }
 
+/* dynkv-admin leave is done: every partition is on its new replicas;
+ * stop as SIGTERM would, and exit 0. */
+static void left_cb(void *arg)
+{
+	daemon_state *d = arg;
+	struct timeval now = { 0, 0 };
+
+	if (d->signals++ > 0)
+		return;   /* stopping already */
+	dkv_log_msg(d->log, DKV_LOG_INFO, "left the cluster: stopping (exit status 0); its data "
+		    "directory may be deleted, or the node brought back with `dynkv-admin join`");
+	net_stop_accepting(d->nt);
+	node_drain(d->nd);
+	d->drain_deadline = now_ms(d) + d->cfg.request_timeout + 1000;
+	evtimer_add(d->drain_ev, &now);
+}
+
 static void hup_cb(evutil_socket_t sig, short what, void *arg)
 {
 	daemon_state *d = arg;
@@ -304,6 +321,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	node_on_fatal(d.nd, fatal_cb, &d);
+	node_on_left(d.nd, left_cb, &d);
 	rc = node_start(d.nd, err, sizeof(err));
 	if (rc != 0) {
 		dkv_log_msg(d.log, DKV_LOG_ERROR, "%s", err);

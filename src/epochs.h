@@ -24,9 +24,9 @@
  * caller says which), a node computes how far ALL of them are:
  *   acked(e)   every member acks e: every write made from now on reaches
  *              e's replicas, so e's new replicas may start to receive
- *              their partitions (a stream from a replica of the read
- *              epoch, then anti-entropy with its other replicas, so that
- *              a write acknowledged by any W of them is not missed);
+ *              their partitions (a stream from every replica of the
+ *              epoch every member holds, in turn, so that a write
+ *              acknowledged by any W of them is not missed: transfer.h);
  *   synced(e)  every member holds e whole: reads may move to e;
  *   read_all(e) every member reads from e: no read asks an older epoch
  *              any more, so older epochs are dropped from the chain

@@ -640,10 +640,37 @@ static void rehome_synced(void *arg, int rc)
 	batch_delivered(t, hb);
 }
 
+/* Merge obj where key belongs now: into this node's partition when it is
+ * an owner of the key's partition (a primary in some active ring epoch),
+ * and into our hint store for each other owner, delivered from there as
+ * any hint -- for every owner when all, else only when this node is no
+ * owner (a hint delivered to a node that a change moved the partition
+ * away from is passed on, not merged into a partition it drops). */
+static int place_key(handoff *h, const uint8_t *k, size_t kl, const object *obj, bool all)
+{
+	uint32_t np, p = placement_partition(h->env.pl, k, kl);
+	const uint32_t *list = placement_owners(h->env.pl, p, &np);
+	bool wrote;
+	int rc = 0;
+
+	if (placement_holds(h->env.pl, p) && !all)
+		return vnode_merge(h->env.vs, p, k, kl, obj, &wrote);
+	if (np == 0)
+		return vnode_merge(h->env.vs, p, k, kl, obj, &wrote);   /* no ring: keep it */
+	for (uint32_t i = 0; rc == 0 && i < np; i++) {
+		uint32_t idx = p;
+
+		if (!placement_is_self(h->env.pl, list[i]))
+			rc = handoff_store(h, placement_member_id(h->env.pl, list[i]), true, &idx);
+		if (rc == 0)
+			rc = vnode_merge(h->env.vs, idx, k, kl, obj, &wrote);
+	}
+	return rc;
+}
+
 /* The owner is no longer a ring member (removed, or left): the batch's
- * keys go to their primaries now -- merged here when this node is one,
- * else into our hint store for that primary, delivered as any hint --
- * and once that is durable, they leave this store. */
+ * keys go to their owners now (place_key) -- and once that is durable,
+ * they leave this store. */
 static void rehome(target *t, hbatch *hb)
 {
 	handoff *h = t->h;
@@ -661,22 +688,11 @@ static void rehome(target *t, hbatch *hb)
 	e = pm.entries;
 	left = pm.nentries;
 	while (rc == 0 && peer_hoff_next(&e, &left, &k, &kl, &o, &ol) == 1) {
-		uint32_t np, p = placement_partition(h->env.pl, k, kl);
-		const uint32_t *list = placement_owners(h->env.pl, p, &np);
 		object *obj = NULL;
-		bool wrote;
 
 		if ((rc = object_decode(o, ol, &h->env.olim, &obj)) != 0)
 			break;
-		for (uint32_t i = 0; rc == 0 && i < np; i++) {
-			uint32_t idx = p;
-
-			if (!placement_is_self(h->env.pl, list[i]))
-				rc = handoff_store(h, placement_member_id(h->env.pl, list[i]), true,
-						   &idx);
-			if (rc == 0)
-				rc = vnode_merge(h->env.vs, idx, k, kl, obj, &wrote);
-		}
+		rc = place_key(h, k, kl, obj, true);
 		object_free(obj);
 	}
 	if (rc != 0) {
@@ -688,8 +704,11 @@ static void rehome(target *t, hbatch *hb)
 	}
 	h->merging++;
 	t->nrehome++;
-	durable_wait(h->env.dur, &hb->wt, rehome_synced, hb);
+	/* pump first: the wait may call back at once (nothing to sync: the
+	 * versions were there already), deliver the batch, end the pass and
+	 * free t */
 	pump(t);
+	durable_wait(h->env.dur, &hb->wt, rehome_synced, hb);
 }
 
 /* On the loop: the reader is done; send what it read, and go on. */
@@ -1070,7 +1089,6 @@ static void merge_slice(void *arg)
 		const uint8_t *k, *o;
 		size_t kl, ol;
 		object *obj = NULL;
-		bool wrote;
 		int more = j->rc == 0 ? peer_hoff_next(&j->cur, &j->left, &k, &kl, &o, &ol) : 0;
 
 		if (more < 0)
@@ -1080,8 +1098,7 @@ static void merge_slice(void *arg)
 			if (kl > h->env.cfg->max_key_size)
 				j->rc = DKV_ETOOBIG;
 			else if ((j->rc = object_decode(o, ol, &h->env.olim, &obj)) == 0)
-				j->rc = vnode_merge(h->env.vs, placement_partition(h->env.pl, k, kl),
-						    k, kl, obj, &wrote);
+				j->rc = place_key(h, k, kl, obj, false);
 			object_free(obj);
 			j->count += j->rc == 0;
 			h->st.received_keys += j->rc == 0;

@@ -49,6 +49,8 @@ struct node {
 	bool draining;             /* true iff new requests get SHUTDOWN */
 	bool started;              /* true iff node_start has succeeded */
 	node_fatal_fn on_fatal;    /* told when the node must stop (NULL: nobody) */
+	void (*on_left)(void *ctx);   /* told when its leave is done (NULL: nobody) */
+	void *left_ctx;
 	void *fatal_ctx;           /* on_fatal's argument */
 
 	/* the modules, in the order node_open makes them */
@@ -123,6 +125,25 @@ static bool stores_quiet(void *arg)
 	node *n = arg;
 
 	return !aae_busy(n->ae) && !reaper_busy(n->rp_) && !handoff_busy(n->ho);
+}
+
+static void on_left(void *arg)
+{
+	node *n = arg;
+
+	if (n->on_left != NULL)
+		n->on_left(n->left_ctx);
+}
+
+static bool holds_hints(void *arg)
+{
+	node *n = arg;
+	handoff_stats hs;
+
+	if (n->ho == NULL)
+		return false;
+	handoff_stats_get(n->ho, &hs);
+	return hs.pending_keys > 0;
 }
 
 static bool holds_epoch(void *arg, size_t k, size_t base)
@@ -467,6 +488,8 @@ int node_open_with(node **out, const dkv_config *cfg, world *w, dkv_log *log,
 	hooks.local_keys = local_keys;
 	hooks.conflict = on_conflict;
 	hooks.holds_epoch = holds_epoch;
+	hooks.left = on_left;
+	hooks.holds_hints = holds_hints;
 	rc = cluster_open(&n->cl, w, log, &n->cfg, datadir_path(n->dd), n->ident.node_id,
 			  n->ident.actor, n->cfg.listen, !dkv_config_is_set(cfg, "listen"), &hooks,
 			  err, errlen);
@@ -532,6 +555,12 @@ int node_start(node *n, char *err, size_t errlen)
 		return rc;
 	n->started = true;
 	return 0;
+}
+
+void node_on_left(node *n, void (*fn)(void *ctx), void *ctx)
+{
+	n->on_left = fn;
+	n->left_ctx = ctx;
 }
 
 void node_on_fatal(node *n, node_fatal_fn fn, void *ctx)

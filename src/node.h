@@ -144,6 +144,10 @@ int node_start(node *n, char *err, size_t errlen);
 
 /* Call fn (NULL: nobody) when the node must stop; see node_fatal_fn. */
 void node_on_fatal(node *n, node_fatal_fn fn, void *ctx);
+/* Call fn (NULL: nobody) once the node has left the ring (dynkv-admin
+ * leave): every partition it held is on its new replicas, it is removed,
+ * and it may stop; dynkvd exits with status 0. */
+void node_on_left(node *n, void (*fn)(void *ctx), void *ctx);
 /* Why the node must stop, or NULL while all is well (borrowed until
  * node_close). */
 const char *node_failure(const node *n);

@@ -371,11 +371,15 @@ int vnode_get_raw(vnode_set *vs, uint32_t p, const void *key, size_t klen,
 		  void **val, size_t *vlen)
 {
 	bitcask *bc;
-	int rc = part_open(vs, p, &bc);
+	int rc;
 
 	*val = NULL;
 	*vlen = 0;
-	if (rc != 0)
+	/* a read never makes a store: a partition this node has none of (it
+	 * never held it, or dropped it) has no key */
+	if (vs->parts[p].bc == NULL && !vnode_exists(vs, p))
+		return DKV_ENOTFOUND;
+	if ((rc = part_open(vs, p, &bc)) != 0)
 		return rc;
 	return bitcask_get(bc, key, klen, val, vlen);
 }

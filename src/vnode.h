@@ -102,7 +102,8 @@ bool vnode_exists(const vnode_set *vs, uint32_t p);
  * object that fails to decode, DKV_EVERSION for a newer format). */
 int vnode_read(vnode_set *vs, uint32_t p, const void *key, size_t klen, object **obj);
 /* Its encoding as stored: 0 and *val (caller frees with free()),
- * DKV_ENOTFOUND, or an error. */
+ * DKV_ENOTFOUND (also when the partition has no store here: a read never
+ * makes one), or an error. */
 int vnode_get_raw(vnode_set *vs, uint32_t p, const void *key, size_t klen,
 		  void **val, size_t *vlen);
 /* Store an encoded object (len <= max_object, else DKV_ETOOBIG) under key. */

@@ -3,25 +3,20 @@
 # node joins 3 that hold data, under load.  Its transfers are throttled,
 # shown by dynkv-admin transfers, paused and resumed, interrupted by a
 # kill -9 and resumed from their cursors; reads never miss a key written
-# before the join, no write acknowledged during it is lost, and once the
-# ring settles the new node serves its keys alone.  Every wait is bounded.
+# before the join, no write acknowledged during it is lost.  Then one of
+# the four leaves under load and exits by itself, and the new node alone
+# serves every key.  Every wait is bounded.
 . "${top_srcdir:-.}/tests/integration/lib.sh"
 
+# Frames of 96 KiB: a transfer batch is half of one, so a partition of
+# ~190 KB (3000 keys of 4 KiB over 64 partitions) takes a few batches from
+# each source (a cursor in the middle).
 opts=(--probe-interval 200ms --probe-timeout 100ms --suspect-timeout 1s
-      --push-pull-interval 1s --request-timeout 3s --ring-size 64)
+      --push-pull-interval 1s --request-timeout 3s --ring-size 64
+      --max-value-size 16k --max-frame 96k)
 BENCH=$top_builddir/src/dynkv-bench
 NKEYS=${TRANSFER_KEYS:-3000}
 
-settled() {   # settled NODE MEMBERS: one ring epoch of MEMBERS members
-	[[ $(adm "$1" --json ring 2>/dev/null | python3 -c '
-import json, sys
-r = json.load(sys.stdin)
-print(len(r["ownership"]), r["settled"])' 2>/dev/null) == "$2 True" ]]
-}
-all_settled() {
-	local n
-	for n in "$@"; do settled "$n" "$#" || return 1; done
-}
 xfer() {      # xfer NODE FIELD...: fields of dynkv-admin --json transfers
 	local n=$1
 	shift
@@ -42,15 +37,15 @@ start_node n1 "${opts[@]}" || bail "n1 did not start"
 for n in n2 n3; do
 	start_node "$n" "${opts[@]}" --seeds "127.0.0.1:$port_n1" || bail "$n did not start"
 done
-wait_for "all_settled n1 n2 n3" 30 || bail "the 3 nodes did not settle"
+wait_for "ring_settled n1 n2 n3" 30 || bail "the 3 nodes did not settle"
 ok "3 nodes settled on one ring epoch"
 
-# Data: NKEYS keys of 1 KiB by the bench (every key put once, W=all), and
+# Data: NKEYS keys of 4 KiB by the bench (every key put once, W=all), and
 # 100 keys of known values.
 out=$(timeout 120 "$BENCH" --host "127.0.0.1:$port_n1,127.0.0.1:$port_n2,127.0.0.1:$port_n3" \
 	--workload get --requests 1 --keys "$NKEYS" --clients 8 --pipeline 4 \
-	--value-size 1024 -w all --timeout 10 --json 2>"$tmp/bench.err")
-check "$NKEYS keys of 1 KiB preloaded with W=all" test "$(python3 -c '
+	--value-size 4096 -w all --timeout 10 --json 2>"$tmp/bench.err")
+check "$NKEYS keys of 4 KiB preloaded with W=all" test "$(python3 -c '
 import json, sys
 print(json.load(sys.stdin)["errors"])' <<<"$out")" = 0
 fails=0
@@ -59,13 +54,13 @@ for ((k = 0; k < 100; k++)); do
 done
 check "100 known keys written with W=all" test $fails = 0
 
-# The join, throttled to 256 KiB/s: the node's ~3 MB take seconds.
+# The join, throttled to 256 KiB/s (until the restart below lifts it).
 start_node n4 "${opts[@]}" --seeds "127.0.0.1:$port_n1" --transfer-rate 256k --transfer-limit 2 ||
 	bail "n4 did not start"
 wait_for '[[ $(xfer n4 nactive) -gt 0 ]]' 20 || bail "n4 started no transfer"
 ok "n4 receives its partitions (dynkv-admin transfers)"
-adm n4 transfers >"$tmp/transfers.txt"
-cat "$tmp/transfers.txt" | sed 's/^/# /' | head -5
+wait_for 'adm n4 transfers >"$tmp/transfers.txt" && grep -q "^ *[0-9]" "$tmp/transfers.txt"' 10
+sed 's/^/# /' "$tmp/transfers.txt" | head -5
 check "the text shows partition, source, bytes of the total and time left" \
 	grep -q "PART .*FROM .*BYTES .*OF .*ETA_S" "$tmp/transfers.txt"
 check "the JSON has the fields the manual lists" test "$(xfer n4 fields)" = \
@@ -93,8 +88,14 @@ wait_for '[[ $(xfer n4 bytes) -gt $b1 ]]' 10
 check "resumed: bytes arrive again" test "$(xfer n4 bytes)" -gt "$b1"
 
 # kill -9 in the middle, restart (no longer throttled): it resumes from its
-# cursors (TRANSFERS), and the log says so.
-check "TRANSFERS keeps the cursors" test -s "$tmp/n4/TRANSFERS"
+# cursors (TRANSFERS), and the log says so.  Killed once the file holds an
+# active transfer past its start (state 2, a source or a cursor not 0).
+mid_cursor() {
+	awk 'NR > 1 && $2 == 2 && ($7 != 0 || $8 != "0") { found = 1 } END { exit !found }' \
+		"$tmp/n4/TRANSFERS" 2>/dev/null
+}
+wait_for mid_cursor 30
+check "TRANSFERS keeps the cursor of a transfer in the middle" mid_cursor
 kill_node n4
 restart_node n4 "${opts[@]}" --transfer-rate 64M || bail "n4 did not restart"
 wait_for 'grep -q "(resumed)" "$tmp/n4.log"' 20
@@ -109,28 +110,50 @@ import json, sys
 r = json.load(sys.stdin)
 print(r["ops"], r["errors"])' <<<"$out")" = "4000 0"
 
-wait_for "all_settled n1 n2 n3 n4" 60 || { adm n4 transfers | sed 's/^/# /'; }
-check "the 4 nodes settle on one ring epoch" all_settled n1 n2 n3 n4
+wait_for "ring_settled n1 n2 n3 n4" 60 || { adm n4 transfers | sed 's/^/# /'; }
+check "the 4 nodes settle on one ring epoch" ring_settled n1 n2 n3 n4
 keys4=$(adm n4 --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["keys"])')
 check "n4 holds about its share of the keys ($keys4)" test "$keys4" -gt $((NKEYS * 3 / 4 / 2))
 adm n4 transfers | sed 's/^/# /'
 
-# Once settled, n4 alone serves the known keys it is a primary of: with the
-# others stopped, a get through n4 with R=1 is answered by its own copy.
-mine=()
-for ((k = 0; k < 100; k++)); do
-	adm n4 --json preflist "known-$k" | python3 -c '
+# A leave under load: n2 hands its partitions over while the bench runs
+# through the other three, then exits by itself with status 0.
+timeout 120 "$BENCH" --host "127.0.0.1:$port_n1,127.0.0.1:$port_n3,127.0.0.1:$port_n4" \
+	--workload mixed:50/50 --duration 6 --clients 4 --keys "$NKEYS" --no-preload \
+	--key-prefix "leave:" --value-size 512 -r 2 -w 2 --timeout 10 --json \
+	>"$tmp/leave-bench.json" 2>"$tmp/bench.err" &
+bench_pid=$!
+sleep 1
+t0=$(date +%s%N)
+check "n2 leaves while holding data" adm n2 leave
+st=0
+timeout 60 tail --pid="${node_pids[n2]}" -f /dev/null || true
+wait "${node_pids[n2]}" || st=$?
+unset "node_pids[n2]"
+t1=$(date +%s%N)
+check "... and its dynkvd exits with status 0 once its partitions moved ($(((t1 - t0) / 1000000)) ms)" test $st = 0
+wait "$bench_pid"
+check "every request of the bench during the leave succeeds" test "$(python3 -c '
 import json, sys
-r = json.load(sys.stdin)
-sys.exit(0 if any(m["primary"] and m["addr"] == sys.argv[1] for m in r["preflist"]) else 1)' \
-		"127.0.0.1:$port_n4" && mine+=("$k")
-done
-for n in n1 n2 n3; do stop_node "$n"; done
+r = json.load(open(sys.argv[1]))
+print(r["errors"], r["ops"] > 0)' "$tmp/leave-bench.json")" = "0 True"
+wait_for "ring_settled n1 n3 n4" 60
+check "the 3 others settle on one ring epoch" ring_settled n1 n3 n4
 missing=0
-for k in "${mine[@]}"; do
+for ((k = 0; k < 100; k++)); do
+	v=$(dkv n1 -q -r all get "known-$k" 2>/dev/null) || { missing=$((missing + 1)); continue; }
+	[[ $v == "value-$k" ]] || missing=$((missing + 1))
+done
+check "every known key reads back with R=all after the leave ($missing missed)" test $missing = 0
+
+# Once settled (3 nodes, N=3: n4 is a primary of every key), n4 alone
+# serves every known key: with the others stopped, a get through n4 with
+# R=1 is answered by its own copy.
+for n in n1 n3; do stop_node "$n"; done
+missing=0
+for ((k = 0; k < 100; k++)); do
 	v=$(dkv n4 -q -r 1 get "known-$k" 2>/dev/null) || { missing=$((missing + 1)); continue; }
 	[[ $v == "value-$k" ]] || missing=$((missing + 1))
 done
-check "n4 alone holds all ${#mine[@]} known keys it is a primary of ($missing missing)" \
-	test "${#mine[@]}" -gt 0 -a $missing = 0
+check "n4 alone holds all 100 known keys ($missing missing)" test $missing = 0
 finish

@@ -420,18 +420,58 @@ static bool roots_equal(sf *s, char *why, size_t len)
 	return true;
 }
 
+/* True iff node i is not a member: the joiner before its join, the
+ * leaver once asked to leave. */
+static bool outside(const sf *s, size_t i)
+{
+	return (i == s->joiner && !s->joined) || (i == s->leaver && s->leave_sent);
+}
+
+/* Every member up and settled: as many members as expected, one ring
+ * epoch (every change's transfers done). */
 static bool formed(sf *s)
 {
+	size_t expect = 0;
+
+	for (size_t i = 0; i < s->n; i++)
+		expect += !outside(s, i);
 	for (size_t i = 0; i < s->n; i++) {
 		node_stats st;
 
+		if (outside(s, i))
+			continue;
 		if (s->nd[i] == NULL)
 			return false;
 		node_stats_get(s->nd[i], &st);
-		if (st.members != s->n || st.ring_epochs != 1)
-			return false;   /* (and every change's transfers done) */
+		if (st.members != expect || st.ring_epochs != 1)
+			return false;
 	}
 	return true;
+}
+
+/* The run's membership changes at run time t: the joiner starts (seeds:
+ * node 0) and joins; the leaver is asked to leave (once it is up). */
+static void membership(sf *s, uint64_t t)
+{
+	msgpack_sbuffer sb;
+
+	if (s->joiner != SIZE_MAX && !s->joined && t >= s->join_at) {
+		trace_event(s, "join", s->joiner);
+		s->joined = true;
+		s->res->joins++;
+		(void)open_node(s, s->joiner);
+	}
+	if (s->leaver != SIZE_MAX && !s->leave_sent && t >= s->leave_at &&
+	    s->nd[s->leaver] != NULL) {
+		trace_event(s, "leave", s->leaver);
+		s->leave_sent = true;
+		s->res->leaves++;
+		msgpack_sbuffer_init(&sb);
+		if (proto_encode_admin(&sb, 1, "leave", NULL, 0) != 0 ||
+		    node_request(s->nd[s->leaver], ADMIN_CLIENT, sb.data + 4, sb.size - 4) != 0)
+			abort();
+		msgpack_sbuffer_destroy(&sb);
+	}
 }
 
 /* --- the schedule ------------------------------------------------------------ */
@@ -454,6 +494,8 @@ static void draw_schedule(sf *s)
 		if (f.end > RUN_MS)
 			f.end = RUN_MS;
 		f.node = (size_t)sf_rand(s, s->n);
+		if (f.node == s->joiner)
+			f.node = 0;   /* not a member before its join: no fault there */
 		switch (f.kind) {
 		case SF_NET:
 			if (f.start < net_free)
@@ -732,6 +774,22 @@ static void setup(sf *s, uint64_t seed)
 		if (i > 0)
 			set(s, i, "seeds", s->addr[0]);
 	}
+	/* membership changes under the faults: with 4 or more nodes, a join
+	 * (the last node starts during the run), a leave (of a node other
+	 * than the seed), both, or neither */
+	s->joiner = s->leaver = SIZE_MAX;
+	if (s->n >= 4) {
+		uint64_t c = sf_rand(s, 4);
+
+		if (c & 1) {
+			s->joiner = s->n - 1;
+			s->join_at = 200 + sf_rand(s, RUN_MS / 2);
+		}
+		if (c & 2) {
+			s->leaver = 1 + (size_t)sf_rand(s, s->n - 2);
+			s->leave_at = 200 + sf_rand(s, RUN_MS - 1000);
+		}
+	}
 }
 
 static void teardown(sf *s)
@@ -824,7 +882,7 @@ void sf_run(uint64_t seed, const sf_opts *o, sf_result *res)
 	siphash_key_random_fix(&hk);
 	setup(s, seed);
 	for (size_t i = 0; i < s->n; i++)
-		if (!open_node(s, i))
+		if (i != s->joiner && !open_node(s, i))
 			goto out;
 	for (t0 = sim_now(s->sim); !formed(s); sim_run_for(s->sim, 100))
 		if (sim_now(s->sim) - t0 > 30000) {
@@ -840,6 +898,7 @@ void sf_run(uint64_t seed, const sf_opts *o, sf_result *res)
 			next[k] = sf_rand(s, RUN_MS - 500);
 		t0 = sim_now(s->sim);
 		for (uint64_t t = 0; t < RUN_MS; t++) {
+			membership(s, t);
 			for (size_t k = 0; k < s->nfaults; k++) {
 				sf_fault *f = &s->fault[k];
 

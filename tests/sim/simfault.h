@@ -112,6 +112,7 @@ typedef struct sf_result {
 	bool sync_always;        /* true iff sync = always (else interval) */
 	uint64_t ops, acked;     /* ops issued; acknowledged (OK or VALUE) */
 	uint64_t faults[SF_NFAULTS]; /* faults injected, by kind */
+	uint64_t joins, leaves;  /* membership changes made during the run */
 	uint64_t exempt;         /* acknowledged writes exempt by power loss */
 	uint64_t heal_ms;        /* virtual ms from heal to converged */
 } sf_result;

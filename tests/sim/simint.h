@@ -90,6 +90,10 @@ typedef struct sf {
 	sf_power power[SF_MAXPOWER];       /* power losses, in order */
 	size_t npower;
 	uint32_t disk_failed;              /* nodes that had a disk fault (mask) */
+	size_t joiner;                     /* a node that joins during the run, or SIZE_MAX */
+	size_t leaver;                     /* a node that leaves during the run, or SIZE_MAX */
+	uint64_t join_at, leave_at;        /* ms into the run phase */
+	bool joined, leave_sent;
 	uint64_t longest_pause;            /* ms */
 	uint8_t *admin_reply;              /* the last admin answer (owned) */
 	size_t admin_len;

@@ -43,6 +43,7 @@ int main(int argc, char **argv)
 	uint64_t seeds = env_u64("SIM_SEEDS", san ? 20 : 500);
 	uint64_t first = env_u64("SIM_SEED", 1);
 	uint64_t faults[SF_NFAULTS] = { 0 }, ops = 0, acked = 0, exempt = 0, failed = 0;
+	uint64_t joins = 0, leaves = 0;
 	uint64_t heal_max = 0;
 	double t0 = now_s();
 	sf_result res, again;
@@ -73,6 +74,8 @@ int main(int argc, char **argv)
 		sf_run(seed, &o, &res);
 		for (int f = 0; f < SF_NFAULTS; f++)
 			faults[f] += res.faults[f];
+		joins += res.joins;
+		leaves += res.leaves;
 		ops += res.ops;
 		acked += res.acked;
 		exempt += res.exempt;
@@ -111,6 +114,6 @@ int main(int argc, char **argv)
 	       exempt, heal_max);
 	for (int f = 0; f < SF_NFAULTS; f++)
 		printf(" %s %" PRIu64, sf_fault_name((sf_fault_kind)f), faults[f]);
-	printf("\n");
+	printf("; joins %" PRIu64 " leaves %" PRIu64 "\n", joins, leaves);
 	return failed == 0 ? 0 : 1;
 }

@@ -535,3 +535,24 @@ size_t crig_holding(crig *r, size_t n, const char *key, const char *want)
 	}
 	return k;
 }
+
+/* An admin command with two arguments: its answer's type, and its
+ * message into msg. */
+uint32_t crig_admin2(crig *r, size_t i, const char *cmd, const char *a1, const char *a2,
+		       char *msg, size_t len)
+{
+	const char *args[2] = { a1, a2 };
+	msgpack_sbuffer sb;
+	uint32_t type = 0;
+	proto_msg m;
+
+	msgpack_sbuffer_init(&sb);
+	cr_assert_eq(proto_encode_admin(&sb, r->next_id++, cmd, args, 2), 0);
+	if (call(r, i, &sb, &m, 10000)) {
+		type = m.type;
+		snprintf(msg, len, "%.*s", (int)m.message.len, (const char *)m.message.p);
+		proto_msg_release(&m);
+	}
+	msgpack_sbuffer_destroy(&sb);
+	return type;
+}

@@ -112,6 +112,10 @@ void crig_crash(crig *r, size_t who);
 /* Run until the open nodes among the first n each see n members and one
  * ring epoch (every change's transfers done); fails after limit_ms. */
 void crig_settle(crig *r, size_t n, uint64_t limit_ms);
+/* An admin command with two arguments at node i: its answer's type, and
+ * its message into msg. */
+uint32_t crig_admin2(crig *r, size_t i, const char *cmd, const char *a1, const char *a2,
+		     char *msg, size_t len);
 /* How many of the first n nodes are primaries of key and hold exactly
  * the one value want (their own copy, no quorum). */
 size_t crig_holding(crig *r, size_t n, const char *key, const char *want);

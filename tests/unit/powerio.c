@@ -379,6 +379,18 @@ static int pio_open(const char *path, int flags, mode_t mode)
 	if (writes && (e = gate_locked(p, d, POWERIO_NOPS)) != 0)
 		goto out_fail;
 	pio_file *f = d ? file_get(d, name) : NULL;
+	struct stat st;
+
+	if (f && (flags & O_CREAT) && f->name != NULL && stat(path, &st) != 0 && errno == ENOENT) {
+		/* its directory was removed (and made again) behind the table's
+		 * back -- a dropped partition, vnode_drop: what was durable there
+		 * is gone for real; this is a new file */
+		free(f->image);
+		f->image = NULL;
+		free(f->dname);
+		f->dname = NULL;
+		f->dlen = 0;
+	}
 	if (f && (flags & O_TRUNC) && (flags & O_ACCMODE) != O_RDONLY && !(flags & O_EXCL) &&
 	    (e = -materialise(f, -1)) != 0)
 		goto out_fail;

@@ -185,6 +185,19 @@ Test(cluster, concurrent_writes_through_two_nodes_become_siblings_and_a_merged_w
 }
 
 /* Run an admin command with one argument at node i: the reply type. */
+/* Run until node i sees node who's status as want; fails after limit_ms. */
+static void wait_status(crig *r, size_t i, size_t who, const char *want, uint64_t limit_ms)
+{
+	char buf[16];
+	uint64_t t0 = sim_now(r->sim);
+
+	while (strcmp(status_of(r, i, r->addr[who], buf, sizeof(buf)), want) != 0) {
+		cr_assert_lt(sim_now(r->sim) - t0, limit_ms, "node %zu sees node %zu %s, not %s "
+			     "(seed %llu)", i, who, buf, want, (unsigned long long)r->seed);
+		sim_run_for(r->sim, 100);
+	}
+}
+
 Test(cluster, an_empty_node_leaves_stays_removed_after_a_restart_and_comes_back_by_join)
 {
 	crig r;
@@ -194,10 +207,8 @@ Test(cluster, an_empty_node_leaves_stays_removed_after_a_restart_and_comes_back_
 	crig_init(&r, 3, sim_seed_env("leave_rejoin", 11), "none");
 	converge_ms(&r, 10000);
 	cr_assert_eq(admin1(&r, 2, "leave", NULL), PROTO_INFO);
-	sim_run_for(r.sim, 3000);
 	for (size_t i = 0; i < 3; i++)
-		cr_assert_str_eq(status_of(&r, i, r.addr[2], buf, sizeof(buf)), "removed",
-				 "node %zu", i);
+		wait_status(&r, i, 2, "removed", 30000);
 	node_stats_get(r.nd[0], &st);
 	cr_assert_eq(st.members, 2, "the ring has the two others");
 	/* a restart does not bring it back */
@@ -234,33 +245,83 @@ static void admin_refused(crig *r, size_t i, const char *cmd, const char *arg, c
 	msgpack_sbuffer_destroy(&sb);
 }
 
-Test(cluster, leave_and_remove_of_a_member_holding_data_are_refused)
+/* DESIGN 7, issue 12: a node that holds data leaves.  It is shown leaving,
+ * keeps serving while its partitions move to their new replicas, then is
+ * removed everywhere; every key is on its 3 primaries among the others. */
+Test(cluster, a_node_holding_data_leaves_after_handing_its_partitions_over)
 {
-	crig r;
+	char key[32], val[32], buf[16];
 	uint32_t code = 0;
-	char buf[16], msg[512];
+	bool seen_leaving = false;
 	uint64_t t0;
+	crig r;
 
-	crig_init(&r, 3, sim_seed_env("refuse_leave", 13), "none");
-	converge_ms(&r, 10000);
-	cr_assert_eq(put(&r, 0, "k", "v", 3, NULL, 0, &code), PROTO_OK);
-	/* the refusal must come from the key count node 1 reported, so wait
-	 * until node 0 has heard it (gossip), and check the message says so */
+	crig_init(&r, 4, sim_seed_env("leave_data", 47), "interval");
+	crig_settle(&r, 4, 30000);
+	for (int k = 0; k < 200; k++) {
+		snprintf(key, sizeof(key), "key-%d", k);
+		snprintf(val, sizeof(val), "value-%d", k);
+		cr_assert_eq(put(&r, (size_t)k % 4, key, val, 3, NULL, 0, &code), PROTO_OK,
+			     "put %s (code %u, seed %llu)", key, code, (unsigned long long)r.seed);
+	}
+	cr_assert_eq(admin1(&r, 3, "leave", NULL), PROTO_INFO);
 	t0 = sim_now(r.sim);
-	while (strcmp(member_field(&r, 0, "addr", r.addr[1], "keys", buf, sizeof(buf)), "1") != 0) {
-		cr_assert_lt(sim_now(r.sim) - t0, 10000, "node 1's key count never reached node 0 "
-			     "(it reads %s; seed %llu)", buf, (unsigned long long)r.seed);
+	while (strcmp(status_of(&r, 0, r.addr[3], buf, sizeof(buf)), "removed") != 0) {
+		int k = (int)(sim_rand(r.sim) % 200);
+
+		seen_leaving |= strcmp(buf, "leaving") == 0;
+		cr_assert_lt(sim_now(r.sim) - t0, 60000, "node 3 is still %s (seed %llu)", buf,
+			     (unsigned long long)r.seed);
+		/* it serves meanwhile: reads through it never miss */
+		snprintf(key, sizeof(key), "key-%d", k);
+		snprintf(val, sizeof(val), "value-%d", k);
+		cr_assert_neq(get_is(&r, 3, key, val, 1), 0, "%s read wrong through the leaving "
+			      "node (seed %llu)", key, (unsigned long long)r.seed);
 		sim_run_for(r.sim, 100);
 	}
-	admin_refused(&r, 1, "leave", NULL, msg, sizeof(msg));
-	cr_assert_not_null(strstr(msg, "holds 1 keys"), "%s", msg);
+	cr_assert(seen_leaving, "node 0 never showed node 3 leaving");
+	/* it handed its partitions over (it was a source of every stream of
+	 * them), before it was removed */
+	cr_assert_gt(crig_admin_u64(&r, 3, "transfers", "served_bytes"), 0);
+	crig_settle(&r, 3, 30000);
+	for (int k = 0; k < 200; k++) {
+		snprintf(key, sizeof(key), "key-%d", k);
+		snprintf(val, sizeof(val), "value-%d", k);
+		cr_assert_eq(crig_holding(&r, 3, key, val), 3, "%s is not on its 3 primaries "
+			     "after the leave (seed %llu)", key, (unsigned long long)r.seed);
+	}
+	crig_fini(&r);
+}
+
+/* remove is for a node gone for good: refused for one that is up, and for
+ * one that is the only replica of partitions (N=1), unless forced; a
+ * forced remove of a dead N=1 node settles without it. */
+Test(cluster, remove_is_refused_for_a_node_that_is_up_or_the_only_replica_unless_forced)
+{
+	char msg[512], buf[16];
+	crig r;
+
+	crig_prepare(&r, 3, sim_seed_env("refuse_remove", 13), "none");
+	for (size_t i = 0; i < 3; i++) {
+		set(&r.cfg[i], "n_val", "1");
+		open_node(&r, i);
+	}
+	crig_settle(&r, 3, 30000);
 	admin_refused(&r, 0, "remove", r.addr[1], msg, sizeof(msg));
-	cr_assert_not_null(strstr(msg, "holds 1 keys (as it last reported)"), "%s", msg);
+	cr_assert_not_null(strstr(msg, "is up"), "%s", msg);
 	admin_refused(&r, 0, "remove", r.addr[0], msg, sizeof(msg));
 	cr_assert_not_null(strstr(msg, "cannot remove itself"), "%s", msg);
 	admin_refused(&r, 0, "remove", "no-such-node", msg, sizeof(msg));
 	cr_assert_not_null(strstr(msg, "no member"), "%s", msg);
-	cr_assert_str_eq(status_of(&r, 2, r.addr[1], buf, sizeof(buf)), "valid");
+	crig_crash(&r, 2);
+	admin_refused(&r, 0, "remove", r.addr[2], msg, sizeof(msg));
+	cr_assert_not_null(strstr(msg, "only replica of"), "%s", msg);
+	cr_assert_str_eq(status_of(&r, 1, r.addr[2], buf, sizeof(buf)), "valid");
+	cr_assert_eq(crig_admin2(&r, 0, "remove", r.addr[2], "--force", msg, sizeof(msg)), PROTO_INFO,
+		     "%s", msg);
+	for (size_t i = 0; i < 2; i++)
+		wait_status(&r, i, 2, "removed", 10000);
+	crig_settle(&r, 2, 30000);
 	crig_fini(&r);
 }
 

@@ -161,10 +161,15 @@ Test(identity, a_removed_node_says_once_that_it_can_be_stopped)
 		crig_log(&r, i);
 		open_node(&r, i);
 	}
+	char text[512];
+
 	converge_ms(&r, 10000);
-	cr_assert_eq(admin1(&r, 0, "remove", r.addr[2]), PROTO_INFO);
+	/* (node 2 is up: a remove of it must be forced) */
+	cr_assert_eq(crig_admin2(&r, 0, "remove", r.addr[2], "--force", text, sizeof(text)),
+		     PROTO_INFO, "%s", text);
 	cr_assert_eq(admin1(&r, 1, "leave", NULL), PROTO_INFO);
-	sim_run_for(r.sim, 5000);   /* push-pulls repeat the records many times */
+	/* node 1 hands its partitions to node 0, then is removed too */
+	sim_run_for(r.sim, 15000);   /* push-pulls repeat the records many times */
 	cr_assert_eq(crig_log_count(&r, 2, msg), 1, "removed node 2");
 	cr_assert_eq(crig_log_count(&r, 1, msg), 1, "node 1, which left");
 	cr_assert_eq(crig_log_count(&r, 1, "systemctl stop dynkvd"), 1);
