@@ -450,6 +450,57 @@ static int admin_plan(admin *a, msgpack_packer *pk, const char *verb, const char
 	return 0;
 }
 
+/* capacity: this node's load over the last capacity_window and its
+ * verdict (capacity.h); dynkv-admin asks every member and decides for the
+ * cluster. */
+static int admin_capacity(admin *a, msgpack_packer *pk)
+{
+	capacity_figures f = { 0 };
+	uint64_t keys, bytes, keydir, span;
+	char reason[256];
+	capacity_verdict v;
+	hist *h;
+
+	if (hist_new(&h) != 0)
+		return -ENOMEM;
+	capacity_window(a->env.cap, a->env.w->ops->now_ms(a->env.w), h, &span);
+	vnode_stored(a->env.vs, &keys, &bytes);
+	vnode_usage(a->env.vs, &f.disk_bytes, &keydir);
+	f.ops = hist_count(h);
+	f.ops_per_s = (double)f.ops * 1000.0 / (double)span;
+	f.p99_us = hist_percentile(h, 99.0);
+	hist_free(h);
+	v = capacity_assess(&f, a->env.cfg, reason, sizeof(reason));
+	msgpack_pack_map(pk, 13);
+	PKS(pk, "id");
+	PKS(pk, a->env.node_id);
+	PKS(pk, "addr");
+	PKS(pk, *a->env.self);
+	PKS(pk, "keys");
+	msgpack_pack_uint64(pk, keys);
+	PKS(pk, "disk_bytes");
+	msgpack_pack_uint64(pk, f.disk_bytes);
+	PKS(pk, "keydir_bytes");
+	msgpack_pack_uint64(pk, keydir);
+	PKS(pk, "ops_per_s");
+	msgpack_pack_double(pk, f.ops_per_s);
+	PKS(pk, "ops");
+	msgpack_pack_uint64(pk, f.ops);
+	PKS(pk, "p99_us");
+	msgpack_pack_uint64(pk, f.p99_us);
+	PKS(pk, "window_s");
+	msgpack_pack_double(pk, (double)span / 1000.0);
+	PKS(pk, "n_val");
+	msgpack_pack_uint32(pk, a->n_val);
+	PKS(pk, "members");
+	msgpack_pack_uint64(pk, cluster_valid_count(a->env.cl));
+	PKS(pk, "verdict");
+	PKS(pk, capacity_verdict_name(v));
+	PKS(pk, "reason");
+	PKS(pk, reason);
+	return 0;
+}
+
 static void admin_status(admin *a, msgpack_packer *pk)
 {
 	uint64_t keys, bytes, held = 0;
@@ -737,7 +788,12 @@ void admin_request(admin *a, uint64_t client, const proto_msg *m)
 		(void)handoff_report(a->env.ho, &pk);
 	else if (strcmp(cmd, "aae") == 0 && m->nargs == 0)
 		(void)aae_report(a->env.ae, &pk);
-	else if (strcmp(cmd, "transfers") == 0 && m->nargs == 0)
+	else if (strcmp(cmd, "capacity") == 0 && m->nargs == 0) {
+		if (admin_capacity(a, &pk) != 0) {
+			reply_error(a->env.rp, client, m->id, PROTO_ERR_INTERNAL, "out of memory");
+			goto out;
+		}
+	} else if (strcmp(cmd, "transfers") == 0 && m->nargs == 0)
 		(void)transfer_report(a->env.tr, &pk);
 	else if (strcmp(cmd, "transfers") == 0 && m->nargs == 1 &&
 		 (strcmp(arg, "pause") == 0 || strcmp(arg, "resume") == 0)) {

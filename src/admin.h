@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "capacity.h"
 #include "cluster.h"
 #include "dkv_config.h"
 #include "aae.h"
@@ -41,6 +42,7 @@ typedef struct admin_env {
 	handoff *ho;                 /* hints (dynkv-admin hints) */
 	aae *ae;                     /* anti-entropy (dynkv-admin aae) */
 	transfer *tr;                /* ownership transfer (dynkv-admin transfers) */
+	capacity *cap;               /* the load window (dynkv-admin capacity) */
 	reply *rp;
 	/* The node's figures for status (node_stats_get), and its latency. */
 	void (*stats)(void *ctx, node_stats *st);

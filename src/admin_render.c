@@ -9,12 +9,15 @@
  * and after that may look keys up freely.
  */
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <msgpack.h>
 
 #include "admin_render.h"
 #include "cli.h"
@@ -288,12 +291,18 @@ static size_t width(const char *s)
 	return w;
 }
 
-/* A table of nrows rows of ncol cells (row-major), under hdr; right[c]
- * true iff column c is aligned right; two spaces between columns. */
+/* Columns a table may have. */
+#define TABLE_MAX_COLS 16u
+
+/* A table of nrows rows of ncol (at most TABLE_MAX_COLS) cells
+ * (row-major), under hdr; right[c] true iff column c is aligned right;
+ * two spaces between columns. */
 static void put_table(FILE *f, const char *const *hdr, const bool *right, size_t ncol,
 		      char *const *cells, size_t nrows)
 {
-	size_t w[8] = {0};
+	size_t w[TABLE_MAX_COLS] = {0};
+
+	assert(ncol <= TABLE_MAX_COLS);
 
 	for (size_t c = 0; c < ncol; c++) {
 		w[c] = width(hdr[c]);
@@ -772,6 +781,49 @@ static char *null_dash(char *c)
 		return strdup("-");
 	}
 	return c;
+}
+
+/*
+ * capacity: one row per member -- keys, bytes on disk, key directory
+ * memory, requests a second and p99 over the window, its verdict -- then
+ * the cluster's verdict and why.
+ */
+static int text_capacity(FILE *f, const mpr *m)
+{
+	static const char *const keys[] = { "addr", "keys", "disk_bytes", "keydir_bytes",
+					    "ops_per_s", "p99_us", "window_s", "verdict" };
+	static const char *const hdr[] = { "NODE", "KEYS", "DISK", "KEYDIR", "OPS/S", "P99_US",
+					   "WINDOW_S", "VERDICT" };
+	static const bool right[] = { false, true, true, true, true, true, true, false };
+	static const char *const handled[] = { "nodes", "unreachable", "verdict", "reason", NULL };
+	enum { NCOL = 8 };
+	char **cells = NULL, *verdict, *reason;
+	size_t nrows = 0;
+	mpr arr;
+	int rc = 0;
+
+	if (!find_kind(m, "nodes", K_ARRAY, &arr)) {
+		arr = *m;
+		return text_block(f, &arr, 0, false, NULL, NULL);
+	}
+	rc = rows_of(&arr, keys, NCOL, &cells, &nrows);
+	for (size_t r = 0; rc == 0 && r < nrows; r++)
+		for (int c = 4; c <= 6; c += 2) {
+			char *x = cells[r * NCOL + c];
+
+			if (x != NULL && strchr(x, '.') != NULL)
+				strchr(x, '.')[c == 6 ? 2 : 0] = '\0';   /* ops whole, window .1 */
+		}
+	if (rc == 0 && nrows > 0)
+		put_table(f, hdr, right, NCOL, cells, nrows);
+	free_cells(cells, nrows * NCOL);
+	verdict = cell(m, "verdict");
+	reason = cell(m, "reason");
+	if (rc == 0 && verdict != NULL && reason != NULL)
+		fprintf(f, "%scluster: %s (%s)\n", nrows > 0 ? "\n" : "", verdict, reason);
+	free(verdict);
+	free(reason);
+	return rc != 0 ? rc : text_rest(f, m, handled);
 }
 
 /*
@@ -1259,6 +1311,8 @@ static int text_top(FILE *f, const mpr *m, const char *command)
 		return text_hints(f, m);
 	if (strcmp(command, "aae") == 0)
 		return text_aae(f, m);
+	if (strcmp(command, "capacity") == 0)
+		return text_capacity(f, m);
 	if (strcmp(command, "transfers") == 0) {
 		mpr v;
 
@@ -1296,4 +1350,121 @@ bool admin_render_ok(const void *map, size_t len, char *msg, size_t msglen)
 		free(c);
 	}
 	return ok;
+}
+
+/* --- capacity over the members ---------------------------------------- */
+
+#define PKS(pk, s) msgpack_pack_str_with_body((pk), (s), strlen(s))
+
+void admin_render_free_addrs(char **addrs, size_t n)
+{
+	for (size_t i = 0; addrs != NULL && i < n; i++)
+		free(addrs[i]);
+	free(addrs);
+}
+
+int admin_render_member_addrs(const void *map, size_t len, char ***addrs, size_t *n)
+{
+	mpr m, arr;
+	uint64_t k;
+	char **out;
+
+	*addrs = NULL;
+	*n = 0;
+	mpr_init(&m, map, len, DKV_EPROTO);
+	if (!find_kind(&m, "members", K_ARRAY, &arr) || mpr_array(&arr, &k) != 0 ||
+	    k > 65536)
+		return DKV_EPROTO;
+	if ((out = calloc(k ? k : 1, sizeof(*out))) == NULL)
+		return -ENOMEM;
+	for (uint64_t i = 0; i < k; i++) {
+		mpr el = arr;
+		char *st = cell(&el, "status"), *addr = cell(&el, "addr");
+
+		if (skip(&arr) != 0 || st == NULL || addr == NULL) {
+			free(st);
+			free(addr);
+			admin_render_free_addrs(out, *n);
+			return st == NULL || addr == NULL ? -ENOMEM : DKV_EPROTO;
+		}
+		if (strcmp(st, "removed") != 0 && strcmp(addr, "-") != 0)
+			out[(*n)++] = addr;
+		else
+			free(addr);
+		free(st);
+	}
+	*addrs = out;
+	return 0;
+}
+
+int admin_render_capacity(const void *const *maps, const size_t *lens, char *const *addrs,
+			  size_t n, void **out, size_t *outlen)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	size_t answered = 0, grow = 0, shrink = 0, unreachable = 0;
+	uint64_t n_val = 0;
+	char reason[1024] = "";
+
+	for (size_t i = 0; i < n; i++) {
+		mpr m;
+		char *v;
+
+		if (maps[i] == NULL) {
+			unreachable++;
+			continue;
+		}
+		mpr_init(&m, maps[i], lens[i], DKV_EPROTO);
+		if ((v = cell(&m, "verdict")) == NULL)
+			return -ENOMEM;
+		(void)get_uint(&m, "n_val", &n_val);
+		answered++;
+		if (strcmp(v, "grow") == 0 && grow++ == 0) {
+			char *why = cell(&m, "reason");
+
+			snprintf(reason, sizeof(reason), "%s: %s", addrs[i], why ? why : "?");
+			free(why);
+		}
+		shrink += strcmp(v, "shrink") == 0;
+		free(v);
+	}
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 4);
+	/* the cluster's verdict first: a reader that takes the first
+	 * "verdict" (a shell script) gets it, not a member's */
+	PKS(&pk, "verdict");
+	if (grow > 0) {
+		PKS(&pk, "grow");
+	} else if (unreachable == 0 && answered > 0 && shrink == answered && answered > n_val) {
+		PKS(&pk, "shrink");
+		snprintf(reason, sizeof(reason), "every one of the %zu members is under "
+			 "capacity_shrink_ops, and one fewer still leaves n_val = %" PRIu64,
+			 answered, n_val);
+	} else {
+		PKS(&pk, "hold");
+		if (unreachable > 0)
+			snprintf(reason, sizeof(reason), "%zu members did not answer", unreachable);
+		else if (shrink == answered && answered > 0)
+			snprintf(reason, sizeof(reason), "every member could take more, but %zu "
+				 "members is n_val = %" PRIu64 " or fewer", answered, n_val);
+		else
+			snprintf(reason, sizeof(reason), "%zu of %zu members within their limits",
+				 answered - shrink, answered);
+	}
+	PKS(&pk, "reason");
+	PKS(&pk, reason);
+	PKS(&pk, "nodes");
+	msgpack_pack_array(&pk, (uint32_t)answered);
+	for (size_t i = 0; i < n; i++)
+		if (maps[i] != NULL)
+			msgpack_sbuffer_write(&sb, maps[i], lens[i]);
+	PKS(&pk, "unreachable");
+	msgpack_pack_array(&pk, (uint32_t)unreachable);
+	for (size_t i = 0; i < n; i++)
+		if (maps[i] == NULL)
+			PKS(&pk, addrs[i]);
+	*out = sb.data;
+	*outlen = sb.size;
+	return 0;
 }

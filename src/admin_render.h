@@ -56,4 +56,20 @@ int admin_render_text(FILE *out, const char *command, const void *map, size_t le
  * there is none (cut to fit). */
 bool admin_render_ok(const void *map, size_t len, char *msg, size_t msglen);
 
+/* The addresses of the members of a `members` answer that are not removed
+ * (*addrs malloc'd, each string too; free with admin_render_free_addrs).
+ * 0, DKV_EPROTO or -ENOMEM. */
+int admin_render_member_addrs(const void *map, size_t len, char ***addrs, size_t *n);
+void admin_render_free_addrs(char **addrs, size_t n);
+
+/* The cluster's capacity from every member's `capacity` answer (maps[i],
+ * NULL for a member that did not answer, addrs[i] its address), as one
+ * map written to *out (malloc'd): {"verdict": "grow"|"shrink"|"hold",
+ * "reason": text, "nodes": [...], "unreachable": [addr, ...]} -- grow when a
+ * member says grow, shrink when every member says shrink and there are
+ * more members than n_val, else hold (capacity.h).  0, DKV_EPROTO or
+ * -ENOMEM. */
+int admin_render_capacity(const void *const *maps, const size_t *lens, char *const *addrs,
+			  size_t n, void **out, size_t *outlen);
+
 #endif /* DKV_ADMIN_RENDER_H */

@@ -132,7 +132,11 @@ int coord_new(coord **out, const coord_env *env)
 
 static void count_latency(coord *c, uint64_t started_us)
 {
-	hist_record(c->lat, c->env.w->ops->now_us(c->env.w) - started_us);
+	uint64_t us = c->env.w->ops->now_us(c->env.w) - started_us;
+
+	hist_record(c->lat, us);
+	if (c->env.cap != NULL)
+		capacity_record(c->env.cap, c->env.w->ops->now_ms(c->env.w), us);
 }
 
 static uint32_t outstanding(const req *q)

@@ -81,6 +81,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "capacity.h"
 #include "dkv_config.h"
 #include "dotseq.h"
 #include "durable.h"
@@ -116,6 +117,7 @@ typedef struct coord_env {
 	reply *rp;
 	replica *rep;
 	handoff *ho;                 /* hint stores, when this node stands in */
+	capacity *cap;               /* the load window (NULL: none) */
 } coord_env;
 
 typedef struct coord_stats {

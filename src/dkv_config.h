@@ -159,6 +159,11 @@ typedef enum dkv_config_sync {
 	X(handoff_rate,     SIZE,     "32M",            4096, UINT64_C(1) << 40, "bytes per second one hinted handoff delivery may send") \
 	X(handoff_concurrency, UINT,  "2",              1, 64,         "hinted handoff deliveries a node runs at once") \
 	X(transfer_rate,    SIZE,     "64M",            4096, UINT64_C(1) << 40, "bytes per second a node may receive by ownership transfer, all its transfers together") \
+	X(capacity_window,  DURATION, "60s",            600, 3600000,  "the window over which dynkv-admin capacity reports a node's requests a second and p99") \
+	X(capacity_grow_ops, UINT,    "20000",          1, 100000000,  "requests a second coordinated by a node above which dynkv-admin capacity says grow") \
+	X(capacity_grow_p99, MICROS,  "50ms",           1, 60000000,   "p99 latency of a node's requests above which dynkv-admin capacity says grow") \
+	X(capacity_grow_disk, SIZE,   "0",              0, UINT64_C(1) << 50, "bytes a node's stores may take on disk before dynkv-admin capacity says grow (0: not looked at)") \
+	X(capacity_shrink_ops, UINT,  "2000",           0, 100000000,  "requests a second below which, on every member, dynkv-admin capacity says shrink") \
 	X(transfer_limit,   UINT,     "8",              1, 64,         "partitions a node receives at once by ownership transfer") \
 	X(handoff_yield,    MICROS,   "300us",          0, 1000000,    "mean event-loop delay, while requests are served, past which hinted handoff halves its rate, down to 1/32 of handoff_rate (0: never slows)") \
 	X(hint_max_bytes,   SIZE,     "1G",             1u << 20, UINT64_C(1) << 50, "most bytes of hints a node holds for other nodes before it refuses more") \

@@ -31,6 +31,8 @@ static const char usage_text[] =
 	"  preflist KEY       the partition of KEY and its preference list\n"
 	"  hints              what this node holds for down nodes (hinted handoff)\n"
 	"  aae                anti-entropy: each partition's tree and last exchange\n"
+	"  capacity           every member's load and the cluster's verdict: grow,\n"
+	"                     shrink or hold\n"
 	"  transfers [pause|resume]\n"
 	"                     partitions this node receives after a change; pause or\n"
 	"                     resume them\n"
@@ -65,6 +67,7 @@ static const struct command {
 	{ "hints", 0, 0, "no argument" },
 	{ "aae", 0, 0, "no argument" },
 	{ "transfers", 0, 1, "nothing, pause or resume" },
+	{ "capacity", 0, 0, "no argument" },
 	{ "plan", 2, 2, "a change and a node (join ADDR, leave NODE or remove NODE)" },
 	{ "join", 1, 1, "one SEED (HOST:PORT)" },
 	{ "leave", 0, 1, "an optional NODE" },
@@ -135,6 +138,55 @@ static void check_command(const char *cmd, char **args, int nargs)
 	}
 }
 
+/* capacity: the members (from the node asked), then each member's own
+ * figures, combined into the cluster's verdict (admin_render_capacity).
+ * A member that does not answer is listed, and makes the verdict hold. */
+static int capacity_of_members(const cli *o, dynkv *c, void **info, size_t *len)
+{
+	void *members = NULL, **maps = NULL;
+	size_t mlen = 0, n = 0, *lens = NULL;
+	char **addrs = NULL;
+	int rc;
+
+	rc = dynkv_admin(c, "members", NULL, 0, &members, &mlen);
+	if (rc != 0)
+		return rc;
+	rc = admin_render_member_addrs(members, mlen, &addrs, &n);
+	free(members);
+	if (rc != 0)
+		return rc == -ENOMEM ? DYNKV_ENOMEM : DYNKV_EPROTO;
+	maps = calloc(n ? n : 1, sizeof(*maps));
+	lens = calloc(n ? n : 1, sizeof(*lens));
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		dynkv_config cfg;
+		char err[256];
+		dynkv *m;
+
+		if (maps == NULL || lens == NULL) {
+			rc = DYNKV_ENOMEM;
+			break;
+		}
+		dynkv_config_init(&cfg);
+		cfg.address = addrs[i];
+		if (o->timeout_ms != 0)
+			cfg.connect_timeout_ms = cfg.request_timeout_ms = o->timeout_ms;
+		if (dynkv_connect(&m, &cfg, err, sizeof(err)) != 0)
+			continue;   /* unreachable: listed as such */
+		if (dynkv_admin(m, "capacity", NULL, 0, &maps[i], &lens[i]) != 0)
+			maps[i] = NULL;
+		dynkv_close(m);
+	}
+	if (rc == 0 && admin_render_capacity((const void *const *)maps, lens, addrs, n, info,
+					     len) != 0)
+		rc = DYNKV_ENOMEM;
+	for (size_t i = 0; maps != NULL && i < n; i++)
+		free(maps[i]);
+	free(maps);
+	free(lens);
+	admin_render_free_addrs(addrs, n);
+	return rc;
+}
+
 /* Ask, print; the exit status. */
 static int run(const cli *o, dynkv *c, const char *cmd, char **args, int nargs)
 {
@@ -144,7 +196,10 @@ static int run(const cli *o, dynkv *c, const char *cmd, char **args, int nargs)
 	int rc;
 	bool ok;
 
-	rc = dynkv_admin(c, cmd, (const char *const *)args, (size_t)nargs, &info, &len);
+	if (strcmp(cmd, "capacity") == 0)
+		rc = capacity_of_members(o, c, &info, &len);
+	else
+		rc = dynkv_admin(c, cmd, (const char *const *)args, (size_t)nargs, &info, &len);
 	if (rc != 0) {
 		fprintf(stderr, "dynkv-admin: %s\n",
 			dynkv_errmsg(c)[0] ? dynkv_errmsg(c) : dynkv_strerror(rc));

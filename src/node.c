@@ -45,6 +45,7 @@ struct node {
 	aae *ae;                   /* anti-entropy trees and exchanges */
 	reaper *rp_;               /* tombstone reaping */
 	transfer *tr;              /* ownership transfer */
+	capacity *cap;             /* the load window (dynkv-admin capacity) */
 	proto_limits lim;          /* for decoding client frames */
 	bool draining;             /* true iff new requests get SHUTDOWN */
 	bool started;              /* true iff node_start has succeeded */
@@ -350,6 +351,7 @@ static int node_free(node *n)
 	aae_free(n->ae);         /* likewise */
 	reaper_free(n->rp_);
 	transfer_free(n->tr);
+	capacity_free(n->cap);
 	durable_free(n->dur);
 	rc = vnode_set_close(n->vs);
 	reply_free(n->rp);
@@ -419,7 +421,8 @@ static int open_modules(node *n, const bcio *io)
 			     .node_id = n->ident.node_id, .dir = datadir_path(n->dd), .cl = n->cl,
 			     .pl = n->pl, .vs = n->vs, .dur = n->dur, .olim = olim,
 			     .quiet = stores_quiet, .ctx = n };
-	if ((rc = transfer_new(&n->tr, &te)) != 0)
+	if ((rc = transfer_new(&n->tr, &te)) != 0 ||
+	    (rc = capacity_new(&n->cap, cfg->capacity_window, n->w->ops->now_ms(n->w))) != 0)
 		return rc;
 	re = (replica_env){ .w = n->w, .log = n->log, .cfg = cfg, .self = self, .pl = n->pl,
 			    .vs = n->vs, .dur = n->dur, .ho = n->ho, .node_id = n->ident.node_id,
@@ -431,12 +434,12 @@ static int open_modules(node *n, const bcio *io)
 			  .actor = dotseq_actor(n->ds, n->ident.actor), .ds = n->ds,
 			  .n_val = n->ident.n_val, .max_object = max_object, .olim = olim,
 			  .pl = n->pl, .vs = n->vs, .dur = n->dur, .rp = n->rp, .rep = n->rep,
-			  .ho = n->ho };
+			  .ho = n->ho, .cap = n->cap };
 	if ((rc = coord_new(&n->co, &ce)) != 0)
 		return rc;
 	ae = (admin_env){ .w = n->w, .cfg = cfg, .self = self, .node_id = n->ident.node_id,
 			  .cl = n->cl, .pl = n->pl, .vs = n->vs, .ho = n->ho, .ae = n->ae, .tr = n->tr,
-			  .rp = n->rp,
+			  .cap = n->cap, .rp = n->rp,
 			  .stats = admin_stats,
 			  .lat = coord_latency(n->co), .ctx = n };
 	return admin_new(&n->ad, &ae);

@@ -709,6 +709,20 @@ void vnode_stored(vnode_set *vs, uint64_t *keys, uint64_t *bytes)
 	}
 }
 
+void vnode_usage(vnode_set *vs, uint64_t *disk, uint64_t *keydir)
+{
+	*disk = *keydir = 0;
+	for (uint32_t p = 0; p < vnode_slots(vs); p++) {
+		bitcask_stats st;
+
+		if (vs->parts[p].bc == NULL)
+			continue;
+		bitcask_stats_get(vs->parts[p].bc, &st, NULL, NULL);
+		*disk += st.total_bytes;
+		*keydir += st.keydir_bytes;
+	}
+}
+
 size_t vnode_open_count(const vnode_set *vs)
 {
 	return vs->nopen;

@@ -159,6 +159,9 @@ int vnode_drop(vnode_set *vs, uint32_t p);
 
 /* Live keys and bytes over every open store. */
 void vnode_stored(vnode_set *vs, uint64_t *keys, uint64_t *bytes);
+/* Bytes of data files, and memory of key directories, over every open
+ * store (hint stores included). */
+void vnode_usage(vnode_set *vs, uint64_t *disk, uint64_t *keydir);
 /* Stores open now. */
 size_t vnode_open_count(const vnode_set *vs);
 /* Start no more background jobs (the node is stopping); running ones end

@@ -905,3 +905,92 @@ Test(render, write_errors_are_reported)
 	cr_assert_eq(admin_render_text(f, "members", sb.data, sb.size), -EIO);
 	fclose(f);
 }
+
+/* transfers: ten columns (a table of more than 8 wrote past its widths
+ * array: found by UBSan in test_transfer.sh), "" errors as "-", rates and
+ * times left whole, then the summary lines. */
+Test(render, transfers_table_and_summary)
+{
+	msgpack_pack_map(&pk, 7);
+	s_("active");
+	msgpack_pack_array(&pk, 2);
+	for (int i = 0; i < 2; i++) {
+		msgpack_pack_map(&pk, 11);
+		kv_u("partition", i ? 17 : 3);
+		kv_s("from", "10.0.0.1:7070");
+		kv_s("to", "10.0.0.4:7070");
+		kv_u("keys", i ? 5 : 120);
+		kv_u("bytes", i ? 5000 : 123456);
+		kv_u("total_bytes", 600000);
+		kv_d("rate", i ? 0.0 : 262144.75);
+		s_("eta_s");
+		if (i)
+			msgpack_pack_nil(&pk);
+		else
+			msgpack_pack_double(&pk, 1.8);
+		kv_u("source", i ? 1 : 2);
+		kv_u("sources", 3);
+		kv_s("error", i ? "waiting for 10.0.0.2:7070, which is down" : "");
+	}
+	kv_u("pending", 40);
+	s_("paused");
+	msgpack_pack_true(&pk);
+	kv_u("received", 9);
+	kv_u("served_bytes", 0);
+	kv_u("merged_bytes", 777);
+	kv_u("dropped", 2);
+	expect_text("transfers", sb.data, sb.size,
+		    "PART  FROM           KEYS   BYTES      OF     B/S  ETA_S  SRC  OF  ERROR\n"
+		    "   3  10.0.0.1:7070   120  123456  600000  262144      1    2   3  -\n"
+		    "  17  10.0.0.1:7070     5    5000  600000       0      -    1   3  waiting for 10.0.0.2:7070, which is down\n"
+		    "\n"
+		    "2 active, 40 waiting (PAUSED: dynkv-admin transfers resume)\n"
+		    "since start: 9 partitions received (777 bytes merged), 2 dropped, 0 bytes sent to others\n");
+}
+
+/* capacity: the cluster's verdict first in the map, the members' rows,
+ * then the verdict line. */
+Test(render, capacity_rows_and_the_verdict)
+{
+	const void *maps[2];
+	size_t lens[2];
+	char a0[] = "10.0.0.1:7070", a1[] = "10.0.0.2:7070";
+	char *addrs[2] = { a0, a1 };
+	msgpack_sbuffer one;
+	void *all = NULL;
+	size_t alllen = 0;
+	char *got;
+	int rc;
+
+	msgpack_sbuffer_init(&one);
+	msgpack_pack_map(&pk, 8);
+	kv_s("addr", "10.0.0.1:7070");
+	kv_u("keys", 100);
+	kv_u("disk_bytes", 4096);
+	kv_u("keydir_bytes", 512);
+	kv_d("ops_per_s", 450.6);
+	kv_u("p99_us", 900);
+	kv_d("window_s", 60.0);
+	kv_s("verdict", "grow");
+	msgpack_sbuffer_write(&one, sb.data, sb.size);
+	maps[0] = one.data;
+	lens[0] = one.size;
+	maps[1] = NULL;   /* did not answer */
+	lens[1] = 0;
+	cr_assert_eq(admin_render_capacity(maps, lens, addrs, 2, &all, &alllen), 0);
+	got = out_text("capacity", all, alllen, &rc);
+	cr_assert_eq(rc, 0);
+	cr_assert_str_eq(got,
+			 "NODE           KEYS  DISK  KEYDIR  OPS/S  P99_US  WINDOW_S  VERDICT\n"
+			 "10.0.0.1:7070   100  4096     512    450     900      60.0  grow\n"
+			 "\n"
+			 "cluster: grow (10.0.0.1:7070: -)\n");
+	free(got);
+	got = out_json(all, alllen, &rc);
+	cr_assert_eq(rc, 0);
+	cr_assert(strncmp(got, "{\"verdict\":\"grow\"", 17) == 0, "%s", got);
+	cr_assert_not_null(strstr(got, "\"unreachable\":[\"10.0.0.2:7070\"]"), "%s", got);
+	free(got);
+	free(all);
+	msgpack_sbuffer_destroy(&one);
+}
