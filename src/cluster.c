@@ -636,16 +636,6 @@ static bool id_taken(cluster *c, mpr entries, uint64_t left)
 
 /* --- epochs --------------------------------------------------------------- */
 
-static bool is_primary(const ring *rg, long idx, uint32_t p)
-{
-	const uint32_t *pl = ring_preflist(rg, p);
-
-	for (uint32_t i = 0; i < ring_n(rg); i++)
-		if (pl[i] == (uint32_t)idx)
-			return true;
-	return false;
-}
-
 /* True iff this node is a primary in epoch k of no partition it is not a
  * primary of in epoch base: it holds k's partitions whole if it holds
  * base's. */
@@ -657,7 +647,7 @@ static bool gains_nothing(cluster *c, size_t k, size_t base)
 	if (ik < 0)
 		return true;
 	for (uint32_t p = 0; p < ring_size(rk); p++)
-		if (is_primary(rk, ik, p) && (ib < 0 || !is_primary(rb, ib, p)))
+		if (ring_is_primary(rk, ik, p) && (ib < 0 || !ring_is_primary(rb, ib, p)))
 			return false;
 	return true;
 }

@@ -272,3 +272,16 @@ const uint32_t *ring_preflist(const ring *r, uint32_t p)
 {
 	return p < r->size ? r->lists + (size_t)p * r->nmembers : NULL;
 }
+
+bool ring_is_primary(const ring *r, long i, uint32_t p)
+{
+	const uint32_t *l;
+
+	if (i < 0)
+		return false;
+	l = ring_preflist(r, p);
+	for (uint32_t k = 0; k < ring_n(r); k++)
+		if (l[k] == (uint32_t)i)
+			return true;
+	return false;
+}

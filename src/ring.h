@@ -35,6 +35,7 @@
 #ifndef DKV_RING_H
 #define DKV_RING_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -67,5 +68,8 @@ long ring_member_index(const ring *r, const char *id);
 /* Partition p's preference list: ring_members() member indices (the
  * ring's order), primaries first, then fallbacks. */
 const uint32_t *ring_preflist(const ring *r, uint32_t p);
+/* True iff member i (a ring index; -1: none) is one of partition p's
+ * primaries. */
+bool ring_is_primary(const ring *r, long i, uint32_t p);
 
 #endif /* DKV_RING_H */

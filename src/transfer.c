@@ -83,6 +83,8 @@ struct transfer {
 	bool dirty;               /* TRANSFERS is behind */
 	uint64_t lat_ms;          /* XREQ to XDATA, a moving average */
 	bool progressed;          /* a partition was received: report it */
+	bool drop_due;            /* the chain changed: look for stores to drop */
+	unsigned ticks;
 	xsource *srcs;            /* one per source heard from */
 	size_t nsrcs;
 	char path[4096];
@@ -452,19 +454,6 @@ void transfer_xreq(transfer *t, const peer_msg *pm)
 
 /* --- receiving ------------------------------------------------------------ */
 
-static bool primary_in(const ring *rg, long idx, uint32_t p)
-{
-	const uint32_t *l;
-
-	if (idx < 0)
-		return false;
-	l = ring_preflist(rg, p);
-	for (uint32_t i = 0; i < ring_n(rg); i++)
-		if (l[i] == (uint32_t)idx)
-			return true;
-	return false;
-}
-
 /* Partition p's sources: its primaries in epoch base other than us
  * (their ids, n of them), in preference order. */
 static uint32_t sources(transfer *t, const epochs *h, long base, uint32_t p, const char **out)
@@ -517,11 +506,11 @@ static void plan(transfer *t)
 		xpart *x = &t->parts[p];
 		bool gained = false;
 
-		if (rb != NULL && !primary_in(rb, ib, p))
+		if (rb != NULL && !ring_is_primary(rb, ib, p))
 			for (long k = base + 1; k <= acked && !gained; k++) {
 				const ring *rk = epochs_ring(h, (size_t)k);
 
-				gained = primary_in(rk, ring_member_index(rk, t->env.node_id), p);
+				gained = ring_is_primary(rk, ring_member_index(rk, t->env.node_id), p);
 			}
 		if (x->merging)
 			continue;   /* decided once its batch is durable */
@@ -720,7 +709,7 @@ static void drop_unowned(transfer *t)
 			if (rc != -EBUSY)
 				logt(t, DKV_LOG_WARNING, "partition %u is no longer ours but cannot be "
 				     "dropped: %s", p, dkv_strerror(rc));
-			continue;   /* (busy: the next tick) */
+			continue;   /* (busy: looked at again within seconds) */
 		}
 		t->st.dropped++;
 		t->parts[p].state = X_NONE;
@@ -738,13 +727,19 @@ static void tick(void *arg)
 		return;
 	plan(t);
 	pump(t);
-	drop_unowned(t);
+	/* a stat per unheld partition: after a change, and every few seconds
+	 * (a drop refused busy, or a store a stale write made), not per tick */
+	if (t->drop_due || ++t->ticks % 50 == 0) {
+		t->drop_due = false;
+		drop_unowned(t);
+	}
 }
 
 void transfer_ring_changed(transfer *t)
 {
 	if (t == NULL || !t->started || t->quiesced)
 		return;
+	t->drop_due = true;
 	plan(t);
 	pump(t);
 }
@@ -884,7 +879,7 @@ bool transfer_holds_epoch(transfer *t, size_t k, size_t base)
 
 		size_t j = k;
 
-		if (!primary_in(rk, ik, p) || primary_in(rb, ib, p))
+		if (!ring_is_primary(rk, ik, p) || ring_is_primary(rb, ib, p))
 			continue;
 		/* received once every member acked the first epoch of the run
 		 * in which we are its primary without a break, up to k: every
@@ -892,7 +887,7 @@ bool transfer_holds_epoch(transfer *t, size_t k, size_t base)
 		while (j - 1 > base) {
 			const ring *rj = epochs_ring(h, j - 1);
 
-			if (!primary_in(rj, ring_member_index(rj, t->env.node_id), p))
+			if (!ring_is_primary(rj, ring_member_index(rj, t->env.node_id), p))
 				break;
 			j--;
 		}

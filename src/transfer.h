@@ -42,7 +42,8 @@
  * DROPPING.  A partition this node stores but is a replica of in no
  * active epoch (a change moved it away, and every member reads from an
  * epoch past the last one that had it here) is on its replicas now: its
- * store is dropped (vnode_drop), checked every tick while nothing reads
+ * store is dropped (vnode_drop), checked after each change and every 5 s,
+ * while nothing reads
  * a store on the pool (env.quiet) and no stream is being served.
  *
  * LIFECYCLE OF A PARTITION (receiver)
