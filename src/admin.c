@@ -859,6 +859,15 @@ void admin_request(admin *a, uint64_t client, const proto_msg *m)
 			admin_ok(&pk, "%s was removed from the ring: its partitions are rebuilt on "
 				 "their new replicas from the other replicas (dynkv-admin transfers "
 				 "there)", id);
+	} else if (strcmp(cmd, "transfers") == 0 && m->nargs == 1) {
+		reply_error(a->env.rp, client, m->id, PROTO_ERR_INVALID,
+			    "transfers: \"%s\" is neither pause nor resume", arg);
+		goto out;
+	} else if (strcmp(cmd, "remove") == 0 && m->nargs == 2) {
+		reply_error(a->env.rp, client, m->id, PROTO_ERR_INVALID,
+			    "remove: \"%.*s\" after the node is not --force", (int)m->args[1].len,
+			    (const char *)m->args[1].p);
+		goto out;
 	} else {
 		reply_error(a->env.rp, client, m->id, PROTO_ERR_INVALID,
 			    "unknown admin command \"%s\" with %zu arguments (members, ring, status, "

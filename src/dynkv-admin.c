@@ -125,6 +125,11 @@ static void check_command(const char *cmd, char **args, int nargs)
 			continue;
 		if (nargs < c->min || nargs > c->max)
 			cli_usage(&prog, "%s takes %s", cmd, c->args);
+		if (strcmp(cmd, "transfers") == 0 && nargs == 1 &&
+		    strcmp(args[0], "pause") != 0 && strcmp(args[0], "resume") != 0)
+			cli_usage(&prog, "transfers: \"%s\" is neither pause nor resume", args[0]);
+		if (strcmp(cmd, "remove") == 0 && nargs == 2 && strcmp(args[1], "--force") != 0)
+			cli_usage(&prog, "remove: \"%s\" after the node is not --force", args[1]);
 		break;
 	}
 	if (nargs > DYNKV_ADMIN_MAX_ARGS)

@@ -72,6 +72,12 @@ check "plan of a change that cannot be made exits 1" test $st -eq 1
 check "... saying why" grep -q 'plan: 127.0.0.1:1 is not a member of the ring' "$tmp/plan.err"
 adm a plan join >/dev/null 2>&1
 check "plan without its node is a usage error (exit 2)" test $? -eq 2
+adm a transfers bogus >/dev/null 2>"$tmp/xfer.err"
+check "transfers with neither pause nor resume is a usage error (exit 2)" test $? -eq 2
+check "... that says so" grep -q 'transfers: "bogus" is neither pause nor resume' "$tmp/xfer.err"
+adm a remove 127.0.0.1:1 --forse >/dev/null 2>"$tmp/rm.err"
+check "remove NODE with a misspelt --force is a usage error (exit 2)" test $? -eq 2
+check "... that says so" grep -q 'remove: "--forse" after the node is not --force' "$tmp/rm.err"
 check "nothing changed: still one member" test "$(adm a --json members | grep -o '"id"' | wc -l)" -eq 1
 
 # --- exit statuses ------------------------------------------------------------
