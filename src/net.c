@@ -879,6 +879,38 @@ static void pconn_write_cb(evutil_socket_t fd, short what, void *arg)
 	pconn_flush(p);
 }
 
+/* Bind an outbound socket of family to the listener's address, port 0,
+ * when that address is a specific one: peers (and their firewalls) see
+ * this node's connections come from the address it serves on, as its
+ * datagrams do.  A wildcard listener (0.0.0.0, ::) or another family
+ * leaves the choice to the kernel.  0 or -errno. */
+static int bind_source(net *nt, int fd, int family)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
+
+	if (nt->lis == NULL ||
+	    getsockname(evconnlistener_get_fd(nt->lis), (struct sockaddr *)&ss, &sslen) != 0 ||
+	    ss.ss_family != family)
+		return 0;
+	if (family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+
+		if (in->sin_addr.s_addr == htonl(INADDR_ANY))
+			return 0;
+		in->sin_port = 0;
+	} else if (family == AF_INET6) {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+
+		if (IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr))
+			return 0;
+		in6->sin6_port = 0;
+	} else {
+		return 0;
+	}
+	return bind(fd, (struct sockaddr *)&ss, sslen) == 0 ? 0 : -errno;
+}
+
 /* Start connecting p (DOWN): CONNECTING, or an error with p DOWN again and
  * in backoff. */
 static int pconn_connect(pconn *p)
@@ -912,6 +944,12 @@ static int pconn_connect(pconn *p)
 		freeaddrinfo(ai);
 		rc = -ENOMEM;
 		snprintf(why, sizeof(why), "out of memory");
+		goto out_close;
+	}
+	rc = bind_source(nt, p->fd, ai->ai_family);
+	if (rc != 0) {
+		freeaddrinfo(ai);
+		snprintf(why, sizeof(why), "bind to the listen address: %s", strerror(-rc));
 		goto out_close;
 	}
 	rc = connect(p->fd, ai->ai_addr, ai->ai_addrlen) == 0 ? 0 : -errno;

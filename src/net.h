@@ -51,6 +51,10 @@
  *     that fails at once (an address that does not resolve: DKV_EINVAL;
  *     -ENETUNREACH, ...) fails that send with the error, and the same
  *     backoff and node_peer_down() follow.
+ *   - Outbound connections come from the listener's address (port 0)
+ *     when it is a specific one, so a peer sees them, like the datagrams,
+ *     come from the address the node serves on; from a wildcard listener
+ *     the kernel picks.
  *   - Outbound connections are one-way: bytes that arrive on them are read
  *     only to see EOF and errors, and discarded; answers come as messages
  *     on the peer's own connection.  They do not count against

@@ -63,7 +63,8 @@ typedef struct tap {
 
 typedef struct side {
 	char dir[64];              /* data directory (mkdtemp) */
-	char addr[32];             /* "127.0.0.1:PORT" */
+	char addr[32];             /* "HOST:PORT" */
+	const char *host;          /* the listen host; NULL: 127.0.0.1 */
 	uint16_t port;
 	dkv_config cfg;
 	struct event_base *base;
@@ -247,7 +248,8 @@ static void side_open(side *s, bool tapped, const char *const *settings)
 		dkv_config_free(&s->cfg);
 		cr_assert_eq(dkv_config_init(&s->cfg), 0);
 		s->port = pick_port();
-		snprintf(s->addr, sizeof(s->addr), "127.0.0.1:%u", s->port);
+		snprintf(s->addr, sizeof(s->addr), "%s:%u",
+			 s->host != NULL ? s->host : "127.0.0.1", s->port);
 		snprintf(port, sizeof(port), "%u", s->port);
 		set(s, "data_dir", s->dir);
 		set(s, "log_level", "error");
@@ -613,6 +615,47 @@ Test(net, unresolvable_address_fails_the_send_and_backs_off)
 	PUMP_UNTIL(stats(&A).peer_downs == 1, "the failure went unreported");
 	cr_assert_eq(send_ping(&A, "not an address", 2), -EAGAIN);
 	cr_assert_eq(A.w->ops->connections(A.w), 0);
+}
+
+/* The source address of the connection side A (listening on host)
+ * opens to a silent listener, as that listener's accept() sees it. */
+static void connect_source(const char *host, char *src, size_t srclen)
+{
+	struct sockaddr_in peer;
+	socklen_t plen = sizeof(peer);
+	char addr[64];
+	int lfd, fd = -1;
+
+	A.host = host;
+	side_open(&A, false, NULL);
+	lfd = listen_silent(&A, 0, addr, sizeof(addr));
+	cr_assert_eq(send_ping(&A, addr, 1), 0);
+	for (uint64_t until = now_ms() + DEADLINE_MS; fd < 0; usleep(200)) {
+		cr_assert_lt(now_ms(), until, "A never connected");
+		turn();
+		fd = accept(lfd, (struct sockaddr *)&peer, &plen);
+	}
+	cr_assert(inet_ntop(AF_INET, &peer.sin_addr, src, (socklen_t)srclen) != NULL);
+	close(fd);
+	close(lfd);
+}
+
+/* A node on a specific address connects from it, as its datagrams come
+ * from it: a firewall rule on the pair of addresses cuts both. */
+Test(net, outbound_connections_come_from_the_listen_address)
+{
+	char src[INET_ADDRSTRLEN];
+
+	connect_source("127.0.0.7", src, sizeof(src));
+	cr_assert_str_eq(src, "127.0.0.7");
+}
+
+Test(net, a_wildcard_listener_lets_the_kernel_choose_the_source)
+{
+	char src[INET_ADDRSTRLEN];
+
+	connect_source("0.0.0.0", src, sizeof(src));
+	cr_assert_str_eq(src, "127.0.0.1");
 }
 
 /* --- datagrams ------------------------------------------------------------ */
