@@ -486,6 +486,24 @@ static void reset(xpart *x, xstate st)
 	x->ready_ms = 0;
 }
 
+static bool primary_in(const epochs *h, size_t k, const char *id, uint32_t p)
+{
+	const ring *rk = epochs_ring(h, k);
+
+	return ring_is_primary(rk, ring_member_index(rk, id), p);
+}
+
+/* The first epoch of the unbroken run, after base and up to k, in which
+ * id is a primary of p (k itself when it is not one in k - 1).  A copy of
+ * p received once every member acked that epoch has every write since:
+ * each one reached id as a primary of some active epoch. */
+static size_t run_start(const epochs *h, const char *id, uint32_t p, size_t k, size_t base)
+{
+	while (k - 1 > base && primary_in(h, k - 1, id, p))
+		k--;
+	return k;
+}
+
 /* Which partitions are gained (transfer.h, WHEN): new ones wanted,
  * those no longer gained forgotten. */
 static void plan(transfer *t)
@@ -504,20 +522,24 @@ static void plan(transfer *t)
 	ib = rb != NULL ? ring_member_index(rb, t->env.node_id) : -1;
 	for (uint32_t p = 0; p < t->ring_size; p++) {
 		xpart *x = &t->parts[p];
-		bool gained = false;
+		long last = -1;   /* the newest epoch after base in which we gain p */
 
 		if (rb != NULL && !ring_is_primary(rb, ib, p))
-			for (long k = base + 1; k <= acked && !gained; k++) {
-				const ring *rk = epochs_ring(h, (size_t)k);
-
-				gained = ring_is_primary(rk, ring_member_index(rk, t->env.node_id), p);
-			}
+			for (long k = acked; k > base && last < 0; k--)
+				if (primary_in(h, (size_t)k, t->env.node_id, p))
+					last = k;
 		if (x->merging)
 			continue;   /* decided once its batch is durable */
-		if (gained) {
+		if (last >= 0) {
 			epoch_id b = epochs_id(h, (size_t)base);
+			epoch_id from = epochs_id(h, run_start(h, t->env.node_id, p, (size_t)last,
+								(size_t)base));
 
-			if (x->state == X_RECEIVED ? epochs_find(h, x->as_of) < 0
+			/* a copy received before the run of epochs in which we
+			 * are p's primary now (we were one, then not, then again)
+			 * missed the writes of the break: received again */
+			if (x->state == X_RECEIVED ? epochs_find(h, x->as_of) < 0 ||
+						     x->as_of.number < from.number
 			    : x->state != X_NONE && (x->base.number != b.number ||
 						     x->base.digest != b.digest))
 				reset(x, X_NONE);   /* its sources changed: start again */
@@ -877,20 +899,11 @@ bool transfer_holds_epoch(transfer *t, size_t k, size_t base)
 	for (uint32_t p = 0; p < t->ring_size; p++) {
 		const xpart *x = &t->parts[p];
 
-		size_t j = k;
+		size_t j;
 
 		if (!ring_is_primary(rk, ik, p) || ring_is_primary(rb, ib, p))
 			continue;
-		/* received once every member acked the first epoch of the run
-		 * in which we are its primary without a break, up to k: every
-		 * write since reached us */
-		while (j - 1 > base) {
-			const ring *rj = epochs_ring(h, j - 1);
-
-			if (!ring_is_primary(rj, ring_member_index(rj, t->env.node_id), p))
-				break;
-			j--;
-		}
+		j = run_start(h, t->env.node_id, p, k, base);
 		if (x->state != X_RECEIVED || epochs_find(h, x->as_of) < 0 ||
 		    x->as_of.number < epochs_id(h, j).number)
 			return false;

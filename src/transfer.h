@@ -10,6 +10,9 @@
  * made from now on reaches this node (every coordinator writes to acked's
  * replicas), so what it lacks is what was written before.  Transfers
  * start only then, which is why nothing written during one is missed.
+ * A copy received counts only for the run of epochs in which this node
+ * stays a primary of the partition: a node that was one, then not (writes
+ * stopped reaching it), then is again, receives the partition again.
  *
  * HOW.  The receiver pulls (one partition per transfer, at most
  * transfer_limit at once): it asks a replica of the partition in base

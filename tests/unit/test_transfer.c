@@ -187,6 +187,120 @@ Test(transfer, a_source_that_dies_in_the_middle_is_waited_for_and_nothing_is_los
 	crig_fini(&r);
 }
 
+/* The ring epochs node i holds. */
+static uint64_t epochs_of(crig *r, size_t i)
+{
+	node_stats st;
+
+	node_stats_get(r->nd[i], &st);
+	return st.ring_epochs;
+}
+
+/* Found by the real-process fault suite: a node that is a primary of a
+ * partition in one epoch, not in the next, then again (a 5th node joins
+ * right after the 4th and leaves at once) received it once, as of the
+ * middle epoch, and kept that copy as received: it missed the writes of
+ * the break, and it never counted the last epoch held, so the change never
+ * ended.  It must receive such a partition again. */
+/* The epoch node i acks (its own record in its members view). */
+static long ack_of(crig *r, size_t i)
+{
+	char buf[32];
+
+	return strtol(member_field(r, i, "addr", r->addr[i], "epoch_ack", buf, sizeof(buf)), NULL,
+		      10);
+}
+
+/* The start of the test below: 3 nodes with data; nodes 3 and 4 join
+ * one after the other while node 2 is paused, so that no member acks the
+ * first join before the second exists, and node 3 plans its partitions
+ * as of the second, in which node 4 took some of them.  (Paused, not cut
+ * off: a node cut off that hears of both new members at once makes one
+ * epoch of both, and that fork wins -- epochs.h, FORKS.) */
+static void two_joins_in_two_epochs(crig *r, uint64_t seed)
+{
+	char key[32], val[1024];
+	uint32_t code = 0;
+	long first;
+
+	crig_prepare(r, 5, seed, "interval");
+	for (size_t i = 0; i < 3; i++)
+		open_node(r, i);
+	crig_settle(r, 3, 30000);
+	for (int k = 0; k < nkeys; k++) {
+		snprintf(key, sizeof(key), "key-%d", k);
+		value_of(k, val, sizeof(val));
+		cr_assert_eq(put(r, (size_t)k % 3, key, val, 3, NULL, 0, &code), PROTO_OK,
+			     "put %s (code %u)", key, code);
+	}
+	first = ack_of(r, 0);
+	sim_pause(r->sim, r->addr[2], true);
+	/* node 3 receives slowly, a partition at a time: when node 4 leaves,
+	 * it holds some of what node 4 took, not yet all of its own */
+	set(&r->cfg[3], "transfer_rate", "24k");
+	set(&r->cfg[3], "transfer_limit", "1");
+	open_node(r, 3);
+	for (uint64_t t0 = sim_now(r->sim);
+	     epochs_of(r, 0) < 2 || epochs_of(r, 1) < 2 || epochs_of(r, 3) < 2;) {
+		cr_assert_lt(sim_now(r->sim) - t0, 30000, "node 3 did not join");
+		sim_run_for(r->sim, 20);
+	}
+	open_node(r, 4);
+	for (uint64_t t0 = sim_now(r->sim); epochs_of(r, 0) < 3 || epochs_of(r, 3) < 3;) {
+		cr_assert_lt(sim_now(r->sim) - t0, 30000, "node 4 did not join");
+		sim_run_for(r->sim, 20);
+	}
+	sim_pause(r->sim, r->addr[2], false);
+	sim_run_for(r->sim, 2000);
+	/* two epochs: every node acks the second join's, 2 after the first
+	 * ring's */
+	for (size_t i = 0; i < 5; i++)
+		cr_assert_eq(ack_of(r, i), first + 2, "node %zu acks epoch %ld, not %ld", i,
+			     ack_of(r, i), first + 2);
+}
+
+/* Found by the real-process fault suite: a node that is a primary of a
+ * partition in one epoch, not in the next, then again (a 5th node joins
+ * right after the 4th and leaves) received it once, as of the middle
+ * epoch, and kept that copy as received: it missed the writes of the
+ * break, and it never counted the last epoch as held, so the change never
+ * ended (the leaving node never exited).  It must receive it again. */
+Test(transfer, a_partition_regained_after_a_break_is_received_again)
+{
+	char key[32], val[1024];
+	uint32_t code = 0;
+	crig r;
+
+	nkeys = NKEYS;
+	two_joins_in_two_epochs(&r, sim_seed_env("xfer_regain", 56));
+	for (uint64_t t0 = sim_now(r.sim); crig_admin_u64(&r, 3, "transfers", "received") < 150;) {
+		cr_assert_lt(sim_now(r.sim) - t0, 60000, "node 3 received %llu partitions (seed %llu)",
+			     (unsigned long long)crig_admin_u64(&r, 3, "transfers", "received"),
+			     (unsigned long long)r.seed);
+		sim_run_for(r.sim, 50);
+	}
+	cr_assert_gt(crig_admin_u64(&r, 3, "transfers", "pending"), 0, "node 3 received everything");
+	/* node 4 leaves: node 3 gains back what node 4 took, after a break
+	 * of one epoch; writes go on meanwhile */
+	cr_assert_eq(admin1(&r, 4, "leave", NULL), PROTO_INFO);
+	for (int k = 0; k < 60; k++) {
+		snprintf(key, sizeof(key), "late-%d", k);
+		value_of(k, val, sizeof(val));
+		cr_assert_eq(put(&r, (size_t)k % 3, key, val, 2, NULL, 0, &code), PROTO_OK,
+			     "put %s (code %u)", key, code);
+		sim_run_for(r.sim, 20);
+	}
+	crig_settle(&r, 4, 180000);
+	every_key_on_its_primaries(&r);
+	for (int k = 0; k < 60; k++) {
+		snprintf(key, sizeof(key), "late-%d", k);
+		value_of(k, val, sizeof(val));
+		cr_assert_eq(crig_holding(&r, 4, key, val), 3, "%s is not on its 3 primaries "
+			     "(seed %llu)", key, (unsigned long long)r.seed);
+	}
+	crig_fini(&r);
+}
+
 /* Node 3 joins with `content` in its TRANSFERS file: logged as damaged,
  * and the transfers start over and finish. */
 static void damaged(const char *name, uint64_t seed, const char *content, size_t len)
