@@ -37,17 +37,12 @@ static void value_of(int k, char *out, size_t len)
  * prepared (not open): the test opens it to join.  With big: a ring of 64
  * partitions and frames of 16 KiB, so that each partition takes several
  * batches. */
-static void three_with_data_as(crig *r, const char *name, uint64_t seed, bool big)
+/* Nodes 0-2 open and settled, and nkeys keys written with W=3. */
+static void three_settled_with_keys(crig *r)
 {
 	char key[32], val[1024];
 	uint32_t code = 0;
 
-	nkeys = big ? 8 * NKEYS : NKEYS;
-	crig_prepare(r, 4, sim_seed_env(name, seed), "interval");
-	for (size_t i = 0; big && i < 4; i++) {
-		set(&r->cfg[i], "ring_size", "64");
-		set(&r->cfg[i], "max_frame", "16k");
-	}
 	for (size_t i = 0; i < 3; i++)
 		open_node(r, i);
 	crig_settle(r, 3, 30000);
@@ -57,6 +52,17 @@ static void three_with_data_as(crig *r, const char *name, uint64_t seed, bool bi
 		cr_assert_eq(put(r, (size_t)k % 3, key, val, 3, NULL, 0, &code), PROTO_OK,
 			     "put %s (code %u, seed %llu)", key, code, (unsigned long long)r->seed);
 	}
+}
+
+static void three_with_data_as(crig *r, const char *name, uint64_t seed, bool big)
+{
+	nkeys = big ? 8 * NKEYS : NKEYS;
+	crig_prepare(r, 4, sim_seed_env(name, seed), "interval");
+	for (size_t i = 0; big && i < 4; i++) {
+		set(&r->cfg[i], "ring_size", "64");
+		set(&r->cfg[i], "max_frame", "16k");
+	}
+	three_settled_with_keys(r);
 }
 
 static void three_with_data(crig *r, const char *name, uint64_t seed)
@@ -219,20 +225,10 @@ static long ack_of(crig *r, size_t i)
  * epoch of both, and that fork wins -- epochs.h, FORKS.) */
 static void two_joins_in_two_epochs(crig *r, uint64_t seed)
 {
-	char key[32], val[1024];
-	uint32_t code = 0;
 	long first;
 
 	crig_prepare(r, 5, seed, "interval");
-	for (size_t i = 0; i < 3; i++)
-		open_node(r, i);
-	crig_settle(r, 3, 30000);
-	for (int k = 0; k < nkeys; k++) {
-		snprintf(key, sizeof(key), "key-%d", k);
-		value_of(k, val, sizeof(val));
-		cr_assert_eq(put(r, (size_t)k % 3, key, val, 3, NULL, 0, &code), PROTO_OK,
-			     "put %s (code %u)", key, code);
-	}
+	three_settled_with_keys(r);
 	first = ack_of(r, 0);
 	sim_pause(r->sim, r->addr[2], true);
 	/* node 3 receives slowly, a partition at a time: when node 4 leaves,
