@@ -119,16 +119,6 @@ struct handoff {
 
 static void tick(void *arg);
 
-/* The least a delivery slows to when the loop runs late: 1/32 of
- * handoff_rate, but not below 64 KiB a second unless the rate is. */
-static uint64_t pace_floor(uint64_t rate)
-{
-	uint64_t f = rate / 32u;
-
-	if (f < 65536u)
-		f = rate < 65536u ? rate : 65536u;
-	return f;
-}
 
 int handoff_new(handoff **out, const handoff_env *env)
 {

@@ -190,3 +190,12 @@ void pace_stats_get(const pace *p, pace_stats *st)
 	st->slowdowns = p->slowdowns;
 	st->windows = p->windows;
 }
+
+uint64_t pace_floor(uint64_t rate)
+{
+	uint64_t f = rate / 32u;
+
+	if (f < 65536u)
+		f = rate < 65536u ? rate : 65536u;
+	return f;
+}

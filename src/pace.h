@@ -69,6 +69,9 @@ typedef struct pace_stats {
 	uint64_t windows;       /* windows ended */
 } pace_stats;
 
+/* The usual floor for a ceiling of rate: 1/32 of it, but not below 64 KiB
+ * a second unless rate is. */
+uint64_t pace_floor(uint64_t rate);
 /* A pace between floor and ceiling bytes per second (0 < floor <=
  * ceiling) that halves past target_us of loop delay (0: never) in a
  * window where *requests (borrowed; NULL: every window) moved. */

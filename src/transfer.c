@@ -13,6 +13,7 @@
 #include "bitcask/bitcask.h"
 #include "dkv_file.h"
 #include "error.h"
+#include "pace.h"
 #include "proto.h"
 #include "ring.h"
 #include "transfer.h"
@@ -20,6 +21,10 @@
 #define TRANSFERS_FILE   "TRANSFERS"
 #define TRANSFERS_HEADER "dynkv transfers 1\n"
 #define RETRY_MS         250u
+/* Pairs of a received batch merged per turn of the loop: a few hundred
+ * microseconds of work between requests (a 512 KiB batch of 1 KiB values
+ * is about 500 pairs). */
+#define MERGE_SLICE      32u
 
 typedef enum xstate { X_NONE = 0, X_WANTED = 1, X_ACTIVE = 2, X_RECEIVED = 3 } xstate;
 
@@ -39,7 +44,12 @@ typedef struct xpart {
 	uint64_t pid;             /* the XREQ in flight; 0: none */
 	const char *from;         /* its source (interned) */
 	uint64_t sent_ms, ready_ms;
-	bool merging;             /* a merged batch waits to be durable */
+	bool merging;             /* a batch is merged, or waits to be durable */
+	uint8_t *mbuf;            /* the pairs of that batch not merged yet
+				   * (NULL: all merged), MERGE_SLICE a turn */
+	mpr mcur;                 /* over mbuf */
+	uint64_t mleft;           /* entries left at mcur */
+	uint64_t mbytes;          /* bytes of that batch merged */
 	uint64_t pend_next;       /* what that batch moves the cursor to */
 	bool pend_done;
 	durable_waiter wt;
@@ -76,7 +86,10 @@ struct transfer {
 	world_timer *tick;
 	bool quiesced, paused, started;
 	uint32_t serving;         /* reads on the pool */
-	uint32_t merging;         /* durable waits */
+	uint32_t merging;         /* batches merged or waiting to be durable */
+	world_timer *merge_timer; /* the next slice of merges (0 ms) */
+	pace *pace;               /* the rate now: transfer_rate, less while
+				   * requests wait (transfer_yield) */
 	uint64_t next_pid;
 	uint64_t free_at_ms;      /* the throttle: the next request waits for this */
 	uint64_t saved_ms;
@@ -90,6 +103,8 @@ struct transfer {
 	char path[4096];
 	transfer_stats st;
 };
+
+static void merge_later(transfer *t);
 
 static uint64_t now_ms(const transfer *t)
 {
@@ -203,6 +218,12 @@ int transfer_new(transfer **out, const transfer_env *env)
 		t->parts[p].t = t;
 		t->parts[p].p = p;
 	}
+	if (pace_new(&t->pace, env->w, pace_floor(env->cfg->transfer_rate), env->cfg->transfer_rate,
+		     env->cfg->transfer_yield, env->requests) != 0) {
+		free(t->parts);
+		free(t);
+		return -ENOMEM;
+	}
 	snprintf(t->path, sizeof(t->path), "%s/%s", env->dir, TRANSFERS_FILE);
 	load(t);
 	*out = t;
@@ -218,11 +239,32 @@ int transfer_start(transfer *t)
 	return t->tick != NULL ? 0 : -ENOMEM;
 }
 
+/* Forget the batches not merged yet: their cursors have not moved, so
+ * they are asked for again (what was merged of them is merged again,
+ * which changes nothing). */
+static void abandon_merges(transfer *t)
+{
+	if (t->merge_timer != NULL)
+		t->env.w->ops->timer_cancel(t->env.w, t->merge_timer);
+	t->merge_timer = NULL;
+	for (uint32_t p = 0; p < t->ring_size; p++) {
+		xpart *x = &t->parts[p];
+
+		if (x->mbuf == NULL)
+			continue;
+		free(x->mbuf);
+		x->mbuf = NULL;
+		x->merging = false;
+		t->merging--;
+	}
+}
+
 void transfer_quiesce(transfer *t)
 {
 	if (t == NULL)
 		return;
 	t->quiesced = true;
+	abandon_merges(t);
 	if (t->tick != NULL)
 		t->env.w->ops->timer_cancel(t->env.w, t->tick);
 	t->tick = NULL;
@@ -239,8 +281,10 @@ void transfer_free(transfer *t)
 {
 	if (t == NULL)
 		return;
+	abandon_merges(t);
 	if (t->tick != NULL)
 		t->env.w->ops->timer_cancel(t->env.w, t->tick);
+	pace_free(t->pace);
 	free(t->parts);
 	free(t->srcs);
 	free(t);
@@ -810,11 +854,8 @@ void transfer_xdata(transfer *t, const peer_msg *pm)
 {
 	const char *from = placement_intern(t->env.pl, pm->from);
 	xpart *x;
-	mpr e;
-	uint64_t left, bytes = 0, keys = 0, rate = t->env.cfg->transfer_rate, now;
-	const uint8_t *k, *o;
-	size_t kl, ol;
-	int rc;
+	uint64_t now;
+	size_t len;
 
 	if (pm->partition >= t->ring_size)
 		return;
@@ -832,45 +873,106 @@ void transfer_xdata(transfer *t, const peer_msg *pm)
 		x->ready_ms = now + RETRY_MS;
 		return;
 	}
-	e = pm->entries;
-	left = pm->nentries;
-	while ((rc = peer_hoff_next(&e, &left, &k, &kl, &o, &ol)) == 1) {
-		object *obj = NULL;
-		bool wrote;
-
-		if ((rc = object_decode(o, ol, &t->env.olim, &obj)) == 0)
-			rc = vnode_merge(t->env.vs, x->p, k, kl, obj, &wrote);
-		object_free(obj);
-		if (rc != 0)
-			break;
-		keys++;
-		bytes += kl + ol;
-	}
-	x->keys += keys;
-	x->bytes += bytes;
-	t->st.keys += keys;
-	t->st.bytes += bytes;
-	if (rc != 0) {
-		t->st.errors++;
-		snprintf(x->error, sizeof(x->error), "merging a batch from %s failed: %s", from,
-			 dkv_strerror(rc));
-		x->ready_ms = now + RETRY_MS;   /* asked again from the same cursor */
-		return;
-	}
 	if (x->src == 0 || pm->count > x->total_keys) {
 		x->total_keys = pm->count;
 		x->total_bytes = pm->n;
 	}
-	/* the throttle: every byte received waits its share of transfer_rate */
-	if (t->free_at_ms < now)
-		t->free_at_ms = now;
-	t->free_at_ms += bytes * 1000 / (rate ? rate : 1);
-	x->ready_ms = t->free_at_ms;
+	/* the pairs are merged MERGE_SLICE a turn of the loop (merge_cb):
+	 * a whole batch at once would hold up every request of this node
+	 * for the time of hundreds of merges */
+	len = (size_t)(pm->entries.end - pm->entries.p);
+	if ((x->mbuf = malloc(len ? len : 1)) == NULL) {
+		t->st.errors++;
+		snprintf(x->error, sizeof(x->error), "no memory for a batch from %s", from);
+		x->ready_ms = now + RETRY_MS;
+		return;
+	}
+	if (len > 0)
+		memcpy(x->mbuf, pm->entries.p, len);
+	mpr_init(&x->mcur, x->mbuf, len, pm->entries.bad);
+	pace_touch(t->pace);
+	x->mleft = pm->nentries;
+	x->mbytes = 0;
 	x->pend_next = pm->first;
 	x->pend_done = pm->flag;
 	x->merging = true;
 	t->merging++;
+	merge_later(t);
+}
+
+/* The rest of x's batch is merged: make it durable, then move on
+ * (merged_synced); or, when a merge failed (rc), ask again later. */
+static void merged(transfer *t, xpart *x, int rc)
+{
+	uint64_t rate = pace_rate(t->pace), now = now_ms(t);
+
+	free(x->mbuf);
+	x->mbuf = NULL;
+	if (rc != 0) {
+		x->merging = false;
+		t->merging--;
+		t->st.errors++;
+		snprintf(x->error, sizeof(x->error), "merging a batch from %s failed: %s", x->from,
+			 dkv_strerror(rc));
+		x->ready_ms = now + RETRY_MS;   /* asked again from the same cursor */
+		return;
+	}
+	/* the throttle: every byte received waits its share of transfer_rate */
+	if (t->free_at_ms < now)
+		t->free_at_ms = now;
+	t->free_at_ms += x->mbytes * 1000 / (rate ? rate : 1);
+	x->ready_ms = t->free_at_ms;
 	durable_wait(t->env.dur, &x->wt, merged_synced, x);
+}
+
+/* One slice: up to MERGE_SLICE pairs, from the batches waiting in
+ * partition order; another turn if some are left. */
+static void merge_cb(void *arg)
+{
+	transfer *t = arg;
+	unsigned budget = MERGE_SLICE;
+
+	t->merge_timer = NULL;
+	for (uint32_t p = 0; p < t->ring_size && budget > 0; p++) {
+		xpart *x = &t->parts[p];
+		int rc = 1;
+
+		while (x->mbuf != NULL && budget > 0) {
+			const uint8_t *k, *o;
+			size_t kl, ol;
+			object *obj = NULL;
+			bool wrote;
+
+			if ((rc = peer_hoff_next(&x->mcur, &x->mleft, &k, &kl, &o, &ol)) != 1) {
+				merged(t, x, rc);
+				break;
+			}
+			if ((rc = object_decode(o, ol, &t->env.olim, &obj)) == 0)
+				rc = vnode_merge(t->env.vs, x->p, k, kl, obj, &wrote);
+			object_free(obj);
+			budget--;
+			if (rc != 0) {
+				merged(t, x, rc);
+				break;
+			}
+			x->keys++;
+			x->bytes += kl + ol;
+			x->mbytes += kl + ol;
+			t->st.keys++;
+			t->st.bytes += kl + ol;
+		}
+	}
+	for (uint32_t p = 0; p < t->ring_size; p++)
+		if (t->parts[p].mbuf != NULL) {
+			merge_later(t);
+			break;
+		}
+}
+
+static void merge_later(transfer *t)
+{
+	if (t->merge_timer == NULL)
+		t->merge_timer = t->env.w->ops->timer_add(t->env.w, 0, merge_cb, t);
 }
 
 void transfer_peer_gone(transfer *t, const char *addr)

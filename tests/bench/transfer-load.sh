@@ -7,7 +7,7 @@
 #   3. JOIN: node 4 joins with --transfer-rate XRATE (default 16M, a
 #      throttled transfer) and the same load runs while it receives;
 #   4. Redis (appendonly everysec) under the same load, for reference;
-#   5. LEAVE: once the ring settled, node 4 leaves while the same load
+#   5. LEAVE (unless LEAVE=0): once the ring settled, node 4 leaves while the same load
 #      runs: time until its process exits, its status, the load's errors,
 #      and the keys the 3 others hold once they dropped what they no
 #      longer own (3 x KEYS when none is lost).
@@ -20,6 +20,9 @@ KEYS=${KEYS:-1000000}
 RATE=${RATE:-2000}
 SECS=${SECS:-20}
 XRATE=${XRATE:-16M}
+N4OPTS=${N4OPTS:-}           # more options for node 4 (--transfer-yield 0)
+LEAVE=${LEAVE:-1}            # 0: stop after the Redis run
+SETTLE_S=${SETTLE_S:-1200}   # the longest wait for the join to settle
 O="--ring-size 512 --log-level info"
 H3=127.0.0.1:17301,127.0.0.1:17302,127.0.0.1:17303
 pids=()
@@ -33,7 +36,8 @@ settled() {   # settled N: node 1 sees N members and one ring epoch
 }
 load() {      # load NAME HOSTS [TARGET]: the open-loop load, a summary line
 	$B/dynkv-bench --host "$2" --target "${3:-dynkv}" --workload mixed:90/10 --no-preload \
-		--keys "$KEYS" --clients 16 --rate "$RATE" --duration "$SECS" --json >"$1.json" 2>"$1.err"
+		--keys "$KEYS" --clients 16 --rate "$RATE" --duration "$SECS" --interval 2 \
+		--json >"$1.json" 2>"$1.err"
 	python3 - "$1" <<'EOF'
 import json, sys
 j = json.load(open(sys.argv[1] + ".json"))
@@ -61,12 +65,13 @@ $B/dynkv-bench --host $H3 --workload get --requests 1 --keys "$KEYS" --clients 1
 echo "preload of $KEYS keys: $(since "$t") s"
 load idle $H3
 
-start 4 --seeds 127.0.0.1:17301 --transfer-rate "$XRATE"
+# shellcheck disable=SC2086
+start 4 --seeds 127.0.0.1:17301 --transfer-rate "$XRATE" $N4OPTS
 n4=${pids[-1]}
 t=$(now)
 load join $H3
 $B/dynkv-admin --host 127.0.0.1:17304 transfers | head -4
-for i in $(seq 1 6000); do settled 4 && break; sleep 0.2; done
+for ((i = 0; i < SETTLE_S * 5; i++)); do settled 4 && break; sleep 0.2; done
 echo "join with transfer_rate $XRATE settled after $(since "$t") s"
 
 redis-server --port 17399 --save '' --appendonly yes --appendfsync everysec \
@@ -76,6 +81,7 @@ sleep 1
 $B/dynkv-bench --target redis --host 127.0.0.1:17399 --workload put --requests "$KEYS" \
 	--keys "$KEYS" --clients 16 --pipeline 8 --json >/dev/null 2>&1
 load redis 127.0.0.1:17399 redis
+((LEAVE)) || exit 0
 
 SECS=$((SECS * 6)) load leave-load $H3 &
 lp=$!
