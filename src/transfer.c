@@ -87,6 +87,7 @@ struct transfer {
 	uint32_t serving;         /* reads on the pool */
 	uint32_t merging;         /* batches merged or waiting to be durable */
 	world_timer *merge_timer; /* the next slice of merges (0 ms) */
+	uint32_t unmerged;        /* partitions with a batch not merged yet */
 	uint64_t next_pid;
 	uint64_t free_at_ms;      /* the throttle: the next request waits for this */
 	uint64_t saved_ms;
@@ -248,6 +249,7 @@ static void abandon_merges(transfer *t)
 		x->merging = false;
 		t->merging--;
 	}
+	t->unmerged = 0;
 }
 
 void transfer_quiesce(transfer *t)
@@ -886,6 +888,7 @@ void transfer_xdata(transfer *t, const peer_msg *pm)
 	x->pend_done = pm->flag;
 	x->merging = true;
 	t->merging++;
+	t->unmerged++;
 	merge_later(t);
 }
 
@@ -897,6 +900,7 @@ static void merged(transfer *t, xpart *x, int rc)
 
 	free(x->mbuf);
 	x->mbuf = NULL;
+	t->unmerged--;
 	if (rc != 0) {
 		x->merging = false;
 		t->merging--;
@@ -922,7 +926,7 @@ static void merge_cb(void *arg)
 	unsigned budget = MERGE_SLICE;
 
 	t->merge_timer = NULL;
-	for (uint32_t p = 0; p < t->ring_size && budget > 0; p++) {
+	for (uint32_t p = 0; p < t->ring_size && budget > 0 && t->unmerged > 0; p++) {
 		xpart *x = &t->parts[p];
 		int rc = 1;
 
@@ -951,11 +955,8 @@ static void merge_cb(void *arg)
 			t->st.bytes += kl + ol;
 		}
 	}
-	for (uint32_t p = 0; p < t->ring_size; p++)
-		if (t->parts[p].mbuf != NULL) {
-			merge_later(t);
-			break;
-		}
+	if (t->unmerged > 0)
+		merge_later(t);
 }
 
 static void merge_later(transfer *t)

@@ -28,6 +28,10 @@ fi
 FAULT_SEED=${FAULT_SEED:-$(( $(date +%s%N) / 1000 % 1000000 ))}
 FAULT_KEYS=${FAULT_KEYS:-200}
 FAULT_THREADS=${FAULT_THREADS:-6}
+for v in FAULT_SECONDS FAULT_SEED FAULT_KEYS FAULT_THREADS; do
+	[[ ${!v} =~ ^[0-9]+$ ]] || bail "$v=${!v}: not a number (seconds, a seed, keys, threads)"
+done
+((FAULT_SECONDS >= 10)) || bail "FAULT_SECONDS=$FAULT_SECONDS: at least 10 (the nemesis stops 3 s before the load)"
 LOAD=$top_builddir/tests/faults/faultload
 CHECKER=$top_builddir/tests/faults/faultcheck
 RING_SIZE=64
