@@ -165,6 +165,7 @@ typedef enum dkv_config_sync {
 	X(capacity_grow_disk, SIZE,   "0",              0, UINT64_C(1) << 50, "bytes a node's stores may take on disk before dynkv-admin capacity says grow (0: not looked at)") \
 	X(capacity_shrink_ops, UINT,  "2000",           0, 100000000,  "requests a second below which, on every member, dynkv-admin capacity says shrink") \
 	X(transfer_limit,   UINT,     "8",              1, 64,         "partitions a node receives at once by ownership transfer") \
+	X(transfer_yield,   MICROS,   "300us",          0, 1000000,    "mean event-loop delay, while requests are served, past which ownership transfer halves its rate, down to 1/32 of transfer_rate (0: never slows)") \
 	X(handoff_yield,    MICROS,   "300us",          0, 1000000,    "mean event-loop delay, while requests are served, past which hinted handoff halves its rate, down to 1/32 of handoff_rate (0: never slows)") \
 	X(hint_max_bytes,   SIZE,     "1G",             1u << 20, UINT64_C(1) << 50, "most bytes of hints a node holds for other nodes before it refuses more") \
 	X(hint_window,      DURATION, "3h",             1000, 3600000000u, "how long a node takes hints for one down node before it refuses more") \

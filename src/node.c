@@ -420,7 +420,7 @@ static int open_modules(node *n, const bcio *io)
 	te = (transfer_env){ .w = n->w, .log = n->log, .cfg = cfg, .self = self,
 			     .node_id = n->ident.node_id, .dir = datadir_path(n->dd), .cl = n->cl,
 			     .pl = n->pl, .vs = n->vs, .dur = n->dur, .olim = olim,
-			     .quiet = stores_quiet, .ctx = n };
+			     .requests = &n->requests, .quiet = stores_quiet, .ctx = n };
 	if ((rc = transfer_new(&n->tr, &te)) != 0 ||
 	    (rc = capacity_new(&n->cap, cfg->capacity_window, n->w->ops->now_ms(n->w))) != 0)
 		return rc;

@@ -13,6 +13,7 @@
 #include "bitcask/bitcask.h"
 #include "dkv_file.h"
 #include "error.h"
+#include "pace.h"
 #include "proto.h"
 #include "ring.h"
 #include "transfer.h"
@@ -88,6 +89,8 @@ struct transfer {
 	uint32_t merging;         /* batches merged or waiting to be durable */
 	world_timer *merge_timer; /* the next slice of merges (0 ms) */
 	uint32_t unmerged;        /* partitions with a batch not merged yet */
+	pace *pace;               /* the rate now: transfer_rate, less while
+				   * requests wait (transfer_yield) */
 	uint64_t next_pid;
 	uint64_t free_at_ms;      /* the throttle: the next request waits for this */
 	uint64_t saved_ms;
@@ -216,6 +219,12 @@ int transfer_new(transfer **out, const transfer_env *env)
 		t->parts[p].t = t;
 		t->parts[p].p = p;
 	}
+	if (pace_new(&t->pace, env->w, pace_floor(env->cfg->transfer_rate), env->cfg->transfer_rate,
+		     env->cfg->transfer_yield, env->requests) != 0) {
+		free(t->parts);
+		free(t);
+		return -ENOMEM;
+	}
 	snprintf(t->path, sizeof(t->path), "%s/%s", env->dir, TRANSFERS_FILE);
 	load(t);
 	*out = t;
@@ -277,6 +286,7 @@ void transfer_free(transfer *t)
 	abandon_merges(t);
 	if (t->tick != NULL)
 		t->env.w->ops->timer_cancel(t->env.w, t->tick);
+	pace_free(t->pace);
 	free(t->parts);
 	free(t->srcs);
 	free(t);
@@ -785,6 +795,11 @@ static void tick(void *arg)
 		return;
 	plan(t);
 	pump(t);
+	/* the pace stays awake while anything is received: touched only when
+	 * a batch arrives, it went idle between batches at its floor rate
+	 * (more than PACE_IDLE_MS apart) and every touch restarted it there */
+	if (t->st.active > 0 || t->merging > 0)
+		pace_touch(t->pace);
 	/* a stat per unheld partition: after a change, and every few seconds
 	 * (a drop refused busy, or a store a stale write made), not per tick */
 	if (t->drop_due || ++t->ticks % 50 == 0) {
@@ -882,6 +897,7 @@ void transfer_xdata(transfer *t, const peer_msg *pm)
 	if (len > 0)
 		memcpy(x->mbuf, pm->entries.p, len);
 	mpr_init(&x->mcur, x->mbuf, len, pm->entries.bad);
+	pace_touch(t->pace);
 	x->mleft = pm->nentries;
 	x->mbytes = 0;
 	x->pend_next = pm->first;
@@ -896,7 +912,7 @@ void transfer_xdata(transfer *t, const peer_msg *pm)
  * (merged_synced); or, when a merge failed (rc), ask again later. */
 static void merged(transfer *t, xpart *x, int rc)
 {
-	uint64_t rate = t->env.cfg->transfer_rate, now = now_ms(t);
+	uint64_t rate = pace_rate(t->pace), now = now_ms(t);
 
 	free(x->mbuf);
 	x->mbuf = NULL;

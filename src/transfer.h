@@ -102,6 +102,7 @@ typedef struct transfer_env {
 	vnode_set *vs;
 	durable *dur;
 	object_limits olim;
+	const uint64_t *requests;    /* requests served (the pace yields to them) */
 	/* True iff no module reads a store on the pool (an anti-entropy or
 	 * reaper scan, a hint batch): a store may be dropped now.  NULL:
 	 * never drop. */
