@@ -840,7 +840,8 @@ static int text_transfers(FILE *f, const mpr *m)
 	static const bool right[] = { true, false, true, true, true, true, true, true, true,
 				      false };
 	static const char *const handled[] = { "active", "pending", "paused", "received",
-					       "served_bytes", "merged_bytes", "dropped", NULL };
+					       "served_bytes", "merged_bytes", "dropped", "pace",
+					       NULL };
 	enum { NCOL = 10 };
 	char **cells = NULL;
 	size_t nrows = 0;
@@ -882,6 +883,15 @@ static int text_transfers(FILE *f, const mpr *m)
 			PRIu64 " bytes sent to others\n", nrows > 0 ? "\n" : "", nrows, pending,
 			paused ? " (PAUSED: dynkv-admin transfers resume)" : "", received, merged,
 			dropped, served);
+	if (rc == 0 && find_kind(m, "pace", K_MAP, &v)) {
+		uint64_t rate, delay, slow, windows;
+
+		if (get_uint(&v, "rate", &rate) && get_uint(&v, "delay_us", &delay) &&
+		    get_uint(&v, "slowdowns", &slow) && get_uint(&v, "windows", &windows))
+			fprintf(f, "pace: %.1f MB/s received now (loop delay %" PRIu64
+				" us; slowed in %" PRIu64 " of %" PRIu64 " windows)\n",
+				(double)rate / 1e6, delay, slow, windows);
+	}
 	free_cells(cells, nrows * NCOL);
 	return rc != 0 ? rc : text_rest(f, m, handled);
 }

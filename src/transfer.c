@@ -1046,12 +1046,14 @@ int transfer_report(transfer *t, msgpack_packer *pk)
 	const epochs *h = cluster_epochs(t->env.cl);
 	uint64_t now = now_ms(t);
 	uint32_t nact = 0, pending = 0;
+	pace_stats ps;
 
 	for (uint32_t p = 0; p < t->ring_size; p++) {
 		nact += t->parts[p].state == X_ACTIVE;
 		pending += t->parts[p].state == X_WANTED;
 	}
-	msgpack_pack_map(pk, 7);
+	pace_stats_get(t->pace, &ps);
+	msgpack_pack_map(pk, 8);
 	PKS(pk, "active");
 	msgpack_pack_array(pk, nact);
 	for (uint32_t p = 0; p < t->ring_size; p++) {
@@ -1109,5 +1111,15 @@ int transfer_report(transfer *t, msgpack_packer *pk)
 	msgpack_pack_uint64(pk, t->st.bytes);
 	PKS(pk, "dropped");
 	msgpack_pack_uint64(pk, t->st.dropped);
+	PKS(pk, "pace");
+	msgpack_pack_map(pk, 4);
+	PKS(pk, "rate");
+	msgpack_pack_uint64(pk, ps.rate);
+	PKS(pk, "delay_us");
+	msgpack_pack_uint32(pk, ps.delay_us);
+	PKS(pk, "slowdowns");
+	msgpack_pack_uint64(pk, ps.slowdowns);
+	PKS(pk, "windows");
+	msgpack_pack_uint64(pk, ps.windows);
 	return 0;
 }

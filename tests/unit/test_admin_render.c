@@ -948,6 +948,32 @@ Test(render, transfers_table_and_summary)
 		    "since start: 9 partitions received (777 bytes merged), 2 dropped, 0 bytes sent to others\n");
 }
 
+/* transfers with the pace: one more line, the rate it allows now (a map
+ * without it, from a node before the pace, prints none: above). */
+Test(render, transfers_pace_line)
+{
+	msgpack_pack_map(&pk, 8);
+	s_("active");
+	msgpack_pack_array(&pk, 0);
+	kv_u("pending", 0);
+	s_("paused");
+	msgpack_pack_false(&pk);
+	kv_u("received", 1);
+	kv_u("served_bytes", 10);
+	kv_u("merged_bytes", 20);
+	kv_u("dropped", 0);
+	s_("pace");
+	msgpack_pack_map(&pk, 4);
+	kv_u("rate", 4194304);
+	kv_u("delay_us", 812);
+	kv_u("slowdowns", 5);
+	kv_u("windows", 60);
+	expect_text("transfers", sb.data, sb.size,
+		    "0 active, 0 waiting\n"
+		    "since start: 1 partitions received (20 bytes merged), 0 dropped, 10 bytes sent to others\n"
+		    "pace: 4.2 MB/s received now (loop delay 812 us; slowed in 5 of 60 windows)\n");
+}
+
 /* capacity: the cluster's verdict first in the map, the members' rows,
  * then the verdict line. */
 Test(render, capacity_rows_and_the_verdict)

@@ -5,7 +5,8 @@
  * the middle resumes from its cursors; a source that dies in the middle
  * is waited for; a damaged TRANSFERS file (garbage, truncated, oversized)
  * is logged and the transfers start over; old owners drop what they no
- * longer hold.  Every test ends with each key on exactly its 3 primaries
+ * longer hold; the pace (transfer_yield) climbs to transfer_rate when
+ * nothing waits.  Every test ends with each key on exactly its 3 primaries
  * (their own copies, no read repair involved).
  */
 #include "config.h"
@@ -139,6 +140,41 @@ Test(transfer, the_rate_bounds_what_a_node_receives)
 	crig_fini(&r);
 }
 
+/* The pace (transfer_yield) starts at its floor, 1/32 of transfer_rate
+ * but not under 64 KiB a second, and climbs while nothing waits: here
+ * batches of 128 KiB take 2 s each at the floor, and a pace woken only
+ * when a batch arrived went idle between them and started again at the
+ * floor every time: 10 MB took 152 s, at the floor's 64 KiB a second.
+ * With no request to yield to, and a simulated loop that is never late,
+ * the transfer runs near transfer_rate (19 s): at least a quarter of it,
+ * beyond the first batch, which waits at the floor. */
+Test(transfer, a_paced_transfer_with_no_requests_runs_near_the_rate)
+{
+	uint64_t t0, bytes, ms;
+	crig r;
+
+	nkeys = 16 * NKEYS;
+	crig_prepare(&r, 4, sim_seed_env("xfer_paced", 57), "interval");
+	for (size_t i = 0; i < 4; i++) {
+		set(&r.cfg[i], "ring_size", "64");
+		set(&r.cfg[i], "max_frame", "256k");
+	}
+	set(&r.cfg[3], "transfer_rate", "1m");
+	three_settled_with_keys(&r);
+	t0 = sim_now(r.sim);
+	open_node(&r, 3);
+	crig_settle(&r, 4, 600000);
+	ms = sim_now(r.sim) - t0;
+	bytes = crig_admin_u64(&r, 3, "transfers", "merged_bytes");
+	cr_assert_gt(bytes, (uint64_t)nkeys * 1024 / 2);
+	cr_assert_geq((bytes - 128 * 1024) * 1000 / ms, 256 * 1024,
+		      "%llu bytes in %llu ms: the pace stayed near its floor (seed %llu)",
+		      (unsigned long long)bytes, (unsigned long long)ms,
+		      (unsigned long long)r.seed);
+	every_key_on_its_primaries(&r);
+	crig_fini(&r);
+}
+
 /* Run until node i has merged at least `bytes` by transfer. */
 static void until_merged(crig *r, size_t i, uint64_t bytes, uint64_t limit_ms)
 {
@@ -157,7 +193,6 @@ Test(transfer, a_receiver_that_crashes_in_the_middle_resumes_from_its_cursors)
 
 	three_with_data_as(&r, "xfer_resume", 53, true);
 	set(&r.cfg[3], "transfer_rate", "32k");
-	set(&r.cfg[3], "transfer_limit", "1");
 	open_node(&r, 3);
 	until_merged(&r, 3, 100000, 60000);
 	sim_run_for(r.sim, 1200);   /* a cursor saved (at most every second) */
