@@ -884,13 +884,14 @@ static int text_transfers(FILE *f, const mpr *m)
 			paused ? " (PAUSED: dynkv-admin transfers resume)" : "", received, merged,
 			dropped, served);
 	if (rc == 0 && find_kind(m, "pace", K_MAP, &v)) {
-		uint64_t rate, delay, slow, windows;
+		uint64_t rate, delay, src, slow, windows;
 
 		if (get_uint(&v, "rate", &rate) && get_uint(&v, "delay_us", &delay) &&
-		    get_uint(&v, "slowdowns", &slow) && get_uint(&v, "windows", &windows))
+		    get_uint(&v, "source_delay_us", &src) && get_uint(&v, "slowdowns", &slow) &&
+		    get_uint(&v, "windows", &windows))
 			fprintf(f, "pace: %.1f MB/s received now (loop delay %" PRIu64
-				" us; slowed in %" PRIu64 " of %" PRIu64 " windows)\n",
-				(double)rate / 1e6, delay, slow, windows);
+				" us, the last source's %" PRIu64 " us; slowed in %" PRIu64 " of %"
+				PRIu64 " windows)\n", (double)rate / 1e6, delay, src, slow, windows);
 	}
 	free_cells(cells, nrows * NCOL);
 	return rc != 0 ? rc : text_rest(f, m, handled);

@@ -146,16 +146,20 @@ int peer_decode(const void *payload, size_t len, peer_msg *m, char *err, size_t 
 			goto bad;
 		break;
 	case PEER_XDATA:
-		if (n != 9 || read_partition(&r, &m->partition) != 0 ||
+		if ((n != 9 && n != 10) || read_partition(&r, &m->partition) != 0 ||
 		    mpr_uint(&r, &code) != 0 || code > UINT32_MAX || mpr_uint(&r, &m->first) != 0 ||
 		    mpr_bool(&r, &m->flag) != 0 || mpr_uint(&r, &m->count) != 0 ||
 		    mpr_uint(&r, &m->n) != 0 ||
-		    mpr_bin(&r, 65536 / 8, &m->data, &m->datalen) != 0 ||
-		    mpr_array(&r, &m->nentries) != 0 ||
+		    mpr_bin(&r, 65536 / 8, &m->data, &m->datalen) != 0)
+			goto bad;
+		m->code = (uint32_t)code;
+		if (n == 10 && (mpr_uint(&r, &code) != 0 || code == 0 || code > UINT32_MAX))
+			goto bad;   /* 0 is written as no element */
+		m->delay_us = n == 10 ? (uint32_t)code : 0;
+		if (mpr_array(&r, &m->nentries) != 0 ||
 		    m->nentries % 2 != 0 || m->nentries / 2 > PEER_MAX_HOFF ||
 		    m->nentries > mpr_left(&r))
 			goto bad;
-		m->code = (uint32_t)code;
 		m->entries = r;
 		for (uint64_t i = 0; i < m->nentries; i++) {
 			const uint8_t *b;
@@ -545,9 +549,9 @@ nomem:
 int peer_xdata_begin(msgpack_sbuffer *sb, msgpack_packer *pk, size_t *start, uint64_t id,
 		     const char *from, uint32_t partition, uint32_t code, uint64_t next, bool done,
 		     uint64_t keys, uint64_t bytes, const void *empty, size_t emptylen,
-		     uint32_t npairs)
+		     uint32_t npairs, uint32_t delay_us)
 {
-	if (frame_begin(sb, pk, start, PEER_XDATA, id, from, 9) != 0)
+	if (frame_begin(sb, pk, start, PEER_XDATA, id, from, delay_us ? 10 : 9) != 0)
 		return -ENOMEM;
 	PK(msgpack_pack_uint32(pk, partition));
 	PK(msgpack_pack_uint32(pk, code));
@@ -556,6 +560,8 @@ int peer_xdata_begin(msgpack_sbuffer *sb, msgpack_packer *pk, size_t *start, uin
 	PK(msgpack_pack_uint64(pk, keys));
 	PK(msgpack_pack_uint64(pk, bytes));
 	PK(pack_bin(pk, empty, emptylen));
+	if (delay_us)
+		PK(msgpack_pack_uint32(pk, delay_us));
 	PK(msgpack_pack_array(pk, 2 * npairs));
 	return 0;
 nomem:

@@ -79,7 +79,10 @@
  *                                         bitmap (bit p of byte p / 8) of
  *                                         the partitions that hold no key
  *                                         at the sender now; or an error
- *                                         code
+ *                                         code.  A tenth element, delay,
+ *                                         before the pairs: the sender's
+ *                                         loop delay in us (pace.h; left
+ *                                         out when 0)
  *   RGET and RPUT may carry a fifth (RPUT) or third (RGET) element, owner:
  *   a node id, sent to a fallback standing in for that primary (sloppy
  *   quorum): the fallback keeps the object, or reads it, in its hint
@@ -192,7 +195,8 @@ typedef struct peer_msg {
 	                                  * hint's owner; "" when none */
 	uint64_t count;        /* HACK: pairs applied; AAEREQ, AAESYM: items;
 	                        * XDATA: the partition's keys */
-	uint32_t delay_us;     /* HACK: the owner's loop delay (0 when absent) */
+	uint32_t delay_us;     /* HACK: the owner's loop delay, XDATA: the
+	                        * source's (0 when absent) */
 	uint32_t partition;    /* AAE*: the partition */
 	uint64_t first, n;     /* AAEREQ: symbols asked; XREQ: cursor and
 	                        * max_bytes; XDATA: next cursor, bytes */
@@ -279,7 +283,7 @@ int peer_encode_xreq(msgpack_sbuffer *sb, uint64_t id, const char *from, uint32_
 int peer_xdata_begin(msgpack_sbuffer *sb, msgpack_packer *pk, size_t *start, uint64_t id,
 		     const char *from, uint32_t partition, uint32_t code, uint64_t next, bool done,
 		     uint64_t keys, uint64_t bytes, const void *empty, size_t emptylen,
-		     uint32_t npairs);
+		     uint32_t npairs, uint32_t delay_us);
 /* The next key hash of a decoded AAEWANT: 1, 0 at the end, DKV_EPROTO. */
 int peer_aaewant_next(mpr *r, uint64_t *left, uint64_t *keyhash);
 /* The next pair of a decoded HOFF (entries, nentries): 1, 0 at the end,

@@ -63,6 +63,7 @@ typedef struct xjob {
 	const char *to;           /* interned */
 	uint64_t pid, cursor, max_bytes;
 	uint32_t p;
+	uint32_t delay_us;        /* this loop's delay, for the receiver's pace */
 	int rc;
 	uint64_t bytes;
 	msgpack_sbuffer sb;
@@ -394,7 +395,7 @@ static int serve_work(void *arg)
 	j->sb.size = 0;
 	if ((rc = peer_xdata_begin(&j->sb, &pk, &start, j->pid, *j->t->env.self, j->p, 0, next,
 				   done, bst.keys, bst.live_bytes, j->empty, j->emptylen,
-				   (uint32_t)take)) != 0)
+				   (uint32_t)take, j->delay_us)) != 0)
 		goto out;
 	for (size_t i = 0; i < take && rc == 0; i++)
 		rc = peer_hoff_pair(&pk, arena + ks[i].off, ks[i].len, vals[i], vlens[i]);
@@ -423,7 +424,7 @@ static int serve_work_empty(xjob *j)
 
 	j->sb.size = 0;
 	rc = peer_xdata_begin(&j->sb, &pk, &start, j->pid, *j->t->env.self, j->p, 0, 0, true, 0, 0,
-			      j->empty, j->emptylen, 0);
+			      j->empty, j->emptylen, 0, j->delay_us);
 	if (rc == 0)
 		rc = peer_hoff_end(&j->sb, start);
 	return rc;
@@ -442,7 +443,7 @@ static void serve_done(void *arg, int rc)
 		t->st.errors++;
 		j->sb.size = 0;
 		if (peer_xdata_begin(&j->sb, &pk, &start, j->pid, *t->env.self, j->p,
-				     proto_error_from_dkv(rc), 0, false, 0, 0, NULL, 0, 0) == 0)
+				     proto_error_from_dkv(rc), 0, false, 0, 0, NULL, 0, 0, 0) == 0)
 			(void)peer_hoff_end(&j->sb, start);
 		logt(t, DKV_LOG_WARNING, "reading partition %u for a transfer to %s failed: %s",
 		     j->p, j->to, dkv_strerror(rc));
@@ -473,6 +474,10 @@ void transfer_xreq(transfer *t, const peer_msg *pm)
 	j->cursor = pm->first;
 	j->max_bytes = pm->n < cap ? pm->n : cap;
 	j->bc = vnode_store_of(t->env.vs, pm->partition);
+	/* the receiver's pace yields to this loop too: it serves requests
+	 * while it reads for the transfer (the answer says how late it runs) */
+	pace_touch(t->pace);
+	j->delay_us = pace_delay(t->pace);
 	msgpack_sbuffer_init(&j->sb);
 	t->serving++;
 	j->emptylen = (t->ring_size + 7) / 8;
@@ -898,6 +903,7 @@ void transfer_xdata(transfer *t, const peer_msg *pm)
 		memcpy(x->mbuf, pm->entries.p, len);
 	mpr_init(&x->mcur, x->mbuf, len, pm->entries.bad);
 	pace_touch(t->pace);
+	pace_note(t->pace, pm->delay_us);   /* the source's loop: yield to it too */
 	x->mleft = pm->nentries;
 	x->mbytes = 0;
 	x->pend_next = pm->first;
@@ -1112,11 +1118,13 @@ int transfer_report(transfer *t, msgpack_packer *pk)
 	PKS(pk, "dropped");
 	msgpack_pack_uint64(pk, t->st.dropped);
 	PKS(pk, "pace");
-	msgpack_pack_map(pk, 4);
+	msgpack_pack_map(pk, 5);
 	PKS(pk, "rate");
 	msgpack_pack_uint64(pk, ps.rate);
 	PKS(pk, "delay_us");
 	msgpack_pack_uint32(pk, ps.delay_us);
+	PKS(pk, "source_delay_us");
+	msgpack_pack_uint32(pk, ps.remote_us);
 	PKS(pk, "slowdowns");
 	msgpack_pack_uint64(pk, ps.slowdowns);
 	PKS(pk, "windows");

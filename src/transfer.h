@@ -152,10 +152,11 @@ void transfer_stats_get(const transfer *t, transfer_stats *st);
 /* dynkv-admin transfers: {"active": [{"partition", "from", "to", "keys",
  * "bytes", "total_bytes", "rate", "eta_s", "source", "sources", "error"}],
  * "pending": N, "paused": bool, "received": N, "served_bytes": N,
- * "merged_bytes": N, "dropped": N, "pace": {"rate", "delay_us", "slowdowns",
- * "windows"}} (the counts since the node started; the pace: the receive
- * rate allowed now, the loop's mean delay in its last window, and how many
- * of its windows halved the rate). */
+ * "merged_bytes": N, "dropped": N, "pace": {"rate", "delay_us",
+ * "source_delay_us", "slowdowns", "windows"}} (the counts since the node
+ * started; the pace: the receive rate allowed now, the loop's mean delay
+ * in its last window, the last delay a source reported, and how many of
+ * its windows halved the rate). */
 int transfer_report(transfer *t, msgpack_packer *pk);
 
 #endif /* DKV_TRANSFER_H */

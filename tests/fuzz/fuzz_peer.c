@@ -265,7 +265,7 @@ static void encode_peer(msgpack_sbuffer *sb, const peer_msg *m)
 
 		CHECK(peer_xdata_begin(sb, &pk, &start, m->id, m->from, m->partition, m->code,
 				       m->first, m->flag, m->count, m->n, d, m->datalen,
-				       (uint32_t)(m->nentries / 2)) == 0);
+				       (uint32_t)(m->nentries / 2), m->delay_us) == 0);
 		while (peer_hoff_next(&e, &left, &k, &kl, &o, &ol) == 1)
 			CHECK(peer_hoff_pair(&pk, k, kl, o, ol) == 0);
 		rc = peer_hoff_end(sb, start);

@@ -2,7 +2,7 @@
  * gen_corpus.c -- writes seed corpora of the fuzzers: DIR/record/ for
  * fuzz_record (data-file bodies), DIR/hint/ for fuzz_hint (hint-file
  * images), and the ownership transfer's frames in DIR/peer/ for fuzz_peer
- * (peer-xreq, peer-xdata: frame payloads, without the length prefix, as
+ * (peer-xreq, peer-xdata, peer-xdata-delay: frame payloads, without the length prefix, as
  * the other peer seeds).  The seeds are small (well under 4 KiB), valid or
  * one step from valid, so the fuzzer starts from inputs that reach deep
  * into the parsers instead of discovering the format from zeros.
@@ -241,12 +241,20 @@ static void gen_peer(void)
 
 	msgpack_sbuffer_init(&sb);
 	if (peer_xdata_begin(&sb, &pk, &start, 10, from, 5, 0, UINT64_C(0x9000000000000000),
-			     false, 2, 8, empty, sizeof(empty), 2) != 0 ||
+			     false, 2, 8, empty, sizeof(empty), 2, 0) != 0 ||
 	    peer_hoff_pair(&pk, "k1", 2, "o1", 2) != 0 ||
 	    peer_hoff_pair(&pk, "k2", 2, "o2", 2) != 0 ||
 	    peer_hoff_end(&sb, start) != 0)
 		goto nomem;
 	write_frame("peer", "peer-xdata", &sb);
+
+	msgpack_sbuffer_init(&sb);
+	if (peer_xdata_begin(&sb, &pk, &start, 11, from, 6, 0, 7, true, 1, 4, empty,
+			     sizeof(empty), 1, 1234) != 0 ||
+	    peer_hoff_pair(&pk, "k3", 2, "o3", 2) != 0 ||
+	    peer_hoff_end(&sb, start) != 0)
+		goto nomem;
+	write_frame("peer", "peer-xdata-delay", &sb);
 	return;
 nomem:
 	fprintf(stderr, "gen_corpus: encoding a peer frame failed\n");

@@ -66,7 +66,7 @@ check "the text shows partition, source, bytes of the total and time left" \
 check "the JSON has the fields the manual lists" test "$(xfer n4 fields)" = \
 	"bytes,error,eta_s,from,keys,partition,rate,source,sources,to,total_bytes"
 check "at most transfer_limit (2) at once" test "$(xfer n4 nactive)" -le 2
-check "the text shows the pace the node receives at" grep -q "^pace: [0-9.]* MB/s received now (loop delay [0-9]* us; slowed in [0-9]* of [0-9]* windows)" "$tmp/transfers.txt"
+check "the text shows the pace the node receives at" grep -q "^pace: [0-9.]* MB/s received now (loop delay [0-9]* us, the last source's [0-9]* us; slowed in [0-9]* of [0-9]* windows)" "$tmp/transfers.txt"
 pace=$(adm n4 --json transfers | python3 -c '
 import json, sys
 p = json.load(sys.stdin)["pace"]

@@ -963,15 +963,16 @@ Test(render, transfers_pace_line)
 	kv_u("merged_bytes", 20);
 	kv_u("dropped", 0);
 	s_("pace");
-	msgpack_pack_map(&pk, 4);
+	msgpack_pack_map(&pk, 5);
 	kv_u("rate", 4194304);
 	kv_u("delay_us", 812);
+	kv_u("source_delay_us", 95);
 	kv_u("slowdowns", 5);
 	kv_u("windows", 60);
 	expect_text("transfers", sb.data, sb.size,
 		    "0 active, 0 waiting\n"
 		    "since start: 1 partitions received (20 bytes merged), 0 dropped, 10 bytes sent to others\n"
-		    "pace: 4.2 MB/s received now (loop delay 812 us; slowed in 5 of 60 windows)\n");
+		    "pace: 4.2 MB/s received now (loop delay 812 us, the last source's 95 us; slowed in 5 of 60 windows)\n");
 }
 
 /* capacity: the cluster's verdict first in the map, the members' rows,

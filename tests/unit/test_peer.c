@@ -500,7 +500,7 @@ static bool reencode_peer(const peer_msg *m, payload *out)
 
 		cr_assert(peer_xdata_begin(&sb, &pk, &start, m->id, m->from, m->partition, m->code,
 				       m->first, m->flag, m->count, m->n, d, m->datalen,
-				       (uint32_t)(m->nentries / 2)) == 0);
+				       (uint32_t)(m->nentries / 2), m->delay_us) == 0);
 		while (peer_hoff_next(&e, &left, &k, &kl, &o, &ol) == 1)
 			cr_assert(peer_hoff_pair(&pk, k, kl, o, ol) == 0);
 		rc = peer_hoff_end(&sb, start);
@@ -699,7 +699,7 @@ static payload peer_sample(int i)
 		static const uint8_t empty[] = { 0x02, 0x02, 0x00, 0x80 };
 
 		cr_assert_eq(peer_xdata_begin(&sb, &pk, &start, 12, "h:12", 7, 0, 0xabcdef0123ull,
-					      false, 5, 700, empty, sizeof empty, 2), 0);
+					      false, 5, 700, empty, sizeof empty, 2, 0), 0);
 		cr_assert_eq(peer_hoff_pair(&pk, "k1", 2, obj, sizeof obj), 0);
 		cr_assert_eq(peer_hoff_pair(&pk, "key-2", 5, "", 0), 0);
 		cr_assert_eq(peer_hoff_end(&sb, start), 0);
@@ -707,7 +707,7 @@ static payload peer_sample(int i)
 	}
 	case 13:   /* an error: no pairs, no bitmap */
 		cr_assert_eq(peer_xdata_begin(&sb, &pk, &start, 13, "h:13", 65535,
-					      PROTO_ERR_OVERLOAD, 0, true, 0, 0, NULL, 0, 0), 0);
+					      PROTO_ERR_OVERLOAD, 0, true, 0, 0, NULL, 0, 0, 0), 0);
 		cr_assert_eq(peer_hoff_end(&sb, start), 0);
 		break;
 	default:
@@ -1207,7 +1207,7 @@ Test(peer, encoders_append_whole_frames)
 		size_t before = sb.size;
 
 		cr_assert_eq(peer_xdata_begin(&sb, &pk, &start, 9, "i", 1, 0, 2, true, 3, 4, "\x01", 1,
-					      1), 0);
+					      1, 0), 0);
 		cr_assert_eq(start, before, "XDATA begins where the buffer ended");
 		cr_assert_eq(peer_hoff_pair(&pk, "k", 1, "v", 1), 0);
 		cr_assert_eq(peer_hoff_end(&sb, start), 0);
@@ -1688,6 +1688,23 @@ Test(peer, wrong_types_in_bodies_are_refused)
 	REFUSED("XDATA pairs nested", PEER_XDATA, 9, XD_OK_HEAD; pbin(pk, NULL, 0);
 		msgpack_pack_array(pk, 2); msgpack_pack_array(pk, 2); pbin(pk, "k", 1);
 		pbin(pk, "o", 1); pbin(pk, "k", 1));
+	/* [..., empty, delay, pairs]: the source's loop delay, 1 to 2^32-1
+	 * (0 is sent as no element) */
+	ACCEPTED("XDATA with a delay", PEER_XDATA, 10, XD_OK_HEAD; pbin(pk, "\x01", 1);
+		 msgpack_pack_uint32(pk, UINT32_MAX); msgpack_pack_array(pk, 2); pbin(pk, "k", 1);
+		 pbin(pk, "o", 1));
+	REFUSED("XDATA delay 0", PEER_XDATA, 10, XD_OK_HEAD; pbin(pk, "\x01", 1);
+		msgpack_pack_uint32(pk, 0); msgpack_pack_array(pk, 0));
+	REFUSED("XDATA delay past 32 bits", PEER_XDATA, 10, XD_OK_HEAD; pbin(pk, "\x01", 1);
+		msgpack_pack_uint64(pk, (uint64_t)UINT32_MAX + 1); msgpack_pack_array(pk, 0));
+	REFUSED("XDATA delay negative", PEER_XDATA, 10, XD_OK_HEAD; pbin(pk, "\x01", 1);
+		msgpack_pack_int(pk, -1); msgpack_pack_array(pk, 0));
+	REFUSED("XDATA delay as str", PEER_XDATA, 10, XD_OK_HEAD; pbin(pk, "\x01", 1);
+		pstr(pk, "5"); msgpack_pack_array(pk, 0));
+	REFUSED("XDATA delay after the pairs", PEER_XDATA, 10, XD_OK_HEAD; pbin(pk, "\x01", 1);
+		msgpack_pack_array(pk, 0); msgpack_pack_uint32(pk, 5));
+	REFUSED("XDATA eleven elements", PEER_XDATA, 11, XD_OK_HEAD; pbin(pk, "\x01", 1);
+		msgpack_pack_uint32(pk, 5); msgpack_pack_uint32(pk, 5); msgpack_pack_array(pk, 0));
 #undef XD_OK_HEAD
 #undef XD_HEAD
 }
@@ -1852,6 +1869,7 @@ typedef struct xcase {
 	uint64_t keys, bytes;
 	size_t blen;
 	uint32_t npairs;
+	uint32_t delay_us;
 } xcase;
 
 static size_t xd_klen(uint32_t i)
@@ -1881,7 +1899,7 @@ static void xdata_round_trip(const xcase *x, uint64_t id, const char *from)
 	msgpack_sbuffer_init(&sb);
 	cr_assert_eq(peer_xdata_begin(&sb, &pk, &start, id, from, x->partition, x->code, x->next,
 				      x->done, x->keys, x->bytes, x->blen ? bitmap : NULL, x->blen,
-				      x->npairs), 0);
+				      x->npairs, x->delay_us), 0);
 	cr_assert_eq(start, 0);
 	for (uint32_t i = 0; i < x->npairs; i++)
 		cr_assert_eq(peer_hoff_pair(&pk, kb + i, xd_klen(i), ob + i, xd_olen(i)), 0);
@@ -1903,7 +1921,10 @@ static void xdata_round_trip(const xcase *x, uint64_t id, const char *from)
 	cr_assert(bytes_eq(m.data, m.datalen, bitmap, x->blen), "bitmap");
 	cr_assert(x->blen == 0 || inside(m.data, m.datalen, &f), "the bitmap is borrowed");
 	cr_assert_eq(m.nentries, 2 * (uint64_t)x->npairs);
+	cr_assert_eq(m.delay_us, x->delay_us, "delay");
+	m.delay_us = 0;
 	assert_no_other_fields(&m, "XDATA");
+	m.delay_us = x->delay_us;
 
 	/* the pairs, in order, borrowed from the frame, and nothing after */
 	cur = m.entries;
@@ -1930,24 +1951,29 @@ Test(peer, round_trip_xdata)
 {
 	static const xcase cases[] = {
 		/* no pairs, no bitmap */
-		{ 0, 0, 0, false, 0, 0, 0, 0 },
-		{ 0, 0, 0, true, 0, 0, 0, 0 },
+		{ 0, 0, 0, false, 0, 0, 0, 0, 0 },
+		{ 0, 0, 0, true, 0, 0, 0, 0, 0 },
 		/* pairs, a 64-byte bitmap (512 partitions), not done */
-		{ 7, 0, 1, false, 2, 300, 64, 2 },
+		{ 7, 0, 1, false, 2, 300, 64, 2, 0 },
 		/* pairs of every bin size, done, extreme numbers */
-		{ 65535, 0, UINT64_MAX, true, UINT64_MAX, UINT64_MAX, 64, 5 },
-		{ 300, 0, (uint64_t)UINT32_MAX + 1, true, 1, 70000, 0, 1 },
-		{ 128, 0, UINT64_C(1) << 63, false, 65536, (uint64_t)UINT32_MAX, 0, 3 },
+		{ 65535, 0, UINT64_MAX, true, UINT64_MAX, UINT64_MAX, 64, 5, 0 },
+		{ 300, 0, (uint64_t)UINT32_MAX + 1, true, 1, 70000, 0, 1, 0 },
+		{ 128, 0, UINT64_C(1) << 63, false, 65536, (uint64_t)UINT32_MAX, 0, 3, 0 },
 		/* no pairs with a bitmap: an empty partition's answer */
-		{ 1, 0, 0, true, 0, 0, 64, 0 },
+		{ 1, 0, 0, true, 0, 0, 64, 0, 0 },
 		/* the largest bitmap (65536 partitions) */
-		{ 255, 0, 5, false, 10, 20, XDATA_MAX_BITMAP, 2 },
+		{ 255, 0, 5, false, 10, 20, XDATA_MAX_BITMAP, 2, 0 },
 		/* the most pairs */
-		{ 9, 0, 42, false, 100000, 1000000, 64, PEER_MAX_HOFF },
+		{ 9, 0, 42, false, 100000, 1000000, 64, PEER_MAX_HOFF, 0 },
 		/* error codes: no pairs */
-		{ 1, PROTO_ERR_OVERLOAD, 0, false, 0, 0, 0, 0 },
-		{ 2, PROTO_ERR_STORAGE, 0, true, 0, 0, 64, 0 },
-		{ 65535, UINT32_MAX, 0, false, 0, 0, 0, 0 },
+		{ 1, PROTO_ERR_OVERLOAD, 0, false, 0, 0, 0, 0, 0 },
+		{ 2, PROTO_ERR_STORAGE, 0, true, 0, 0, 64, 0, 0 },
+		{ 65535, UINT32_MAX, 0, false, 0, 0, 0, 0, 0 },
+		/* the source's loop delay: the smallest, a usual one, the
+		 * largest; with pairs, without, with an error */
+		{ 4, 0, 9, false, 3, 3000, 64, 3, 1 },
+		{ 5, 0, 0, true, 0, 0, 64, 0, 350 },
+		{ 6, PROTO_ERR_OVERLOAD, 0, false, 0, 0, 0, 0, UINT32_MAX },
 	};
 	/* [4-byte length][version 1, type 144, id 7, [from "a", partition 1,
 	 * code 0, next 2, done true, keys 3, bytes 4, empty bin(0x05),
@@ -1956,17 +1982,29 @@ Test(peer, round_trip_xdata)
 					  0x99, 0xa1, 'a', 0x01, 0x00, 0x02, 0xc3, 0x03, 0x04,
 					  0xc4, 0x01, 0x05, 0x92, 0xc4, 0x01, 'k', 0xc4, 0x01,
 					  'v' };
+	static const uint8_t golden_delay[] = { 0x00, 0x00, 0x00, 0x1b, 0x94, 0x01, 0xcc, 0x90,
+						0x07, 0x9a, 0xa1, 'a', 0x01, 0x00, 0x02, 0xc3,
+						0x03, 0x04, 0xc4, 0x01, 0x05, 0xcd, 0x01, 0x2c,
+						0x92, 0xc4, 0x01, 'k', 0xc4, 0x01, 'v' };
 	char *longaddr = repeat('y', PEER_MAX_ADDR);
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	size_t start;
 
 	msgpack_sbuffer_init(&sb);
-	cr_assert_eq(peer_xdata_begin(&sb, &pk, &start, 7, "a", 1, 0, 2, true, 3, 4, "\x05", 1, 1),
+	cr_assert_eq(peer_xdata_begin(&sb, &pk, &start, 7, "a", 1, 0, 2, true, 3, 4, "\x05", 1, 1, 0),
 		     0);
 	cr_assert_eq(peer_hoff_pair(&pk, "k", 1, "v", 1), 0);
 	cr_assert_eq(peer_hoff_end(&sb, start), 0);
 	cr_assert(bytes_eq(sb.data, sb.size, golden, sizeof golden), "XDATA bytes changed");
+	/* with a delay of 300 us: 10 elements, uint16 300 before the pairs */
+	sb.size = 0;
+	cr_assert_eq(peer_xdata_begin(&sb, &pk, &start, 7, "a", 1, 0, 2, true, 3, 4, "\x05", 1, 1,
+				      300), 0);
+	cr_assert_eq(peer_hoff_pair(&pk, "k", 1, "v", 1), 0);
+	cr_assert_eq(peer_hoff_end(&sb, start), 0);
+	cr_assert(bytes_eq(sb.data, sb.size, golden_delay, sizeof golden_delay),
+		  "XDATA bytes with a delay changed");
 	msgpack_sbuffer_destroy(&sb);
 
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
