@@ -1,6 +1,7 @@
 /* dkv_config.c -- dynkv.conf(5) and dynkvd's options; see dkv_config.h. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -709,8 +710,61 @@ uint32_t dkv_config_quorum(int32_t q, uint32_t n_val)
 	}
 }
 
+int dkv_config_http_listen(const dkv_config *cfg, char *out, size_t outlen, char *err,
+			   size_t errlen)
+{
+	char host[256];
+	uint16_t port;
+	struct in_addr a4;
+	struct in6_addr a6;
+	bool loop;
+
+	if (strcmp(cfg->http_listen, "off") == 0) {
+		snprintf(out, outlen, "%s", "");
+		return 0;
+	}
+	if (cfg->http_listen[0] != '\0') {
+		if (dkv_config_hostport(cfg->http_listen, strlen(cfg->http_listen), host,
+					sizeof(host), &port) != 0) {
+			snprintf(err, errlen, "http_listen: \"%s\" is not HOST:PORT with a port from 1 "
+				 "to 65535, or off", cfg->http_listen);
+			return DKV_EINVAL;
+		}
+		/* an address given as such must be loopback; a name is resolved
+		 * (and refused the same way) when the face starts */
+		if ((inet_pton(AF_INET, host, &a4) == 1 && (ntohl(a4.s_addr) >> 24) != 127) ||
+		    (inet_pton(AF_INET6, host, &a6) == 1 && !IN6_IS_ADDR_LOOPBACK(&a6))) {
+			snprintf(err, errlen, "http_listen: %s is not a loopback address; the HTTP face "
+				 "has no authentication yet, so it serves only this machine (127.0.0.0/8 "
+				 "or ::1; dynkv-http(7))", cfg->http_listen);
+			return DKV_EINVAL;
+		}
+		snprintf(out, outlen, "%s", cfg->http_listen);
+		return 0;
+	}
+	if (dkv_config_hostport(cfg->listen, strlen(cfg->listen), host, sizeof(host), &port) != 0) {
+		snprintf(err, errlen, "listen: \"%s\" is not HOST:PORT", cfg->listen);
+		return DKV_EINVAL;
+	}
+	loop = strcmp(host, "localhost") == 0 ||
+	       (inet_pton(AF_INET, host, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127) ||
+	       (inet_pton(AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6));
+	port = port > 65535 - 1000 ? (uint16_t)(port - 1000) : (uint16_t)(port + 1000);
+	if (!loop)
+		snprintf(out, outlen, "127.0.0.1:%u", (unsigned)port);
+	else if (strchr(host, ':') != NULL)
+		snprintf(out, outlen, "[%s]:%u", host, (unsigned)port);
+	else
+		snprintf(out, outlen, "%s:%u", host, (unsigned)port);
+	return 0;
+}
+
 int dkv_config_check(const dkv_config *cfg, char *err, size_t errlen)
 {
+	char http[320];
+
+	if (dkv_config_http_listen(cfg, http, sizeof(http), err, errlen) != 0)
+		return DKV_EINVAL;
 	if (cfg->r > 0 && (uint32_t)cfg->r > cfg->n_val) {
 		snprintf(err, errlen, "r = %" PRId32 " is more than n_val = %" PRIu32,
 			 cfg->r, cfg->n_val);

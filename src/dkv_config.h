@@ -150,6 +150,8 @@ typedef enum dkv_config_sync {
 	X(request_timeout,  DURATION, "5s",             1, 3600000,    "default time a request may take before it fails") \
 	X(output_buffer_limit, SIZE,  "64M",            65536, 1u << 30, "unsent reply bytes a connection may hold before it is closed") \
 	X(write_timeout,    DURATION, "30s",            1, 3600000,    "how long a connection with unsent replies may accept no byte before it is closed") \
+	X(http_listen,      STR,      "",               0, 300,        "HOST:PORT of the HTTP face, loopback only, or off (empty: listen's host if loopback, else 127.0.0.1, and listen's port + 1000)") \
+	X(http_timeout,     DURATION, "10s",            1, 3600000,    "how long an HTTP client may take to send a request, and to take its answer") \
 	X(vclock_max,       UINT,     "32",             4, 256,        "version vector entries kept per object before the oldest are pruned") \
 	X(probe_interval,   DURATION, "1s",             10, 600000,    "how often a node probes one other member for liveness") \
 	X(probe_timeout,    DURATION, "500ms",          5, 600000,     "how long a direct probe waits for its answer before asking others to probe") \
@@ -271,6 +273,15 @@ int dkv_config_from_cmdline(dkv_config *cfg, int argc, char *const argv[],
 
 /* Check the rules that tie keys together.  0 or DKV_EINVAL with a reason. */
 int dkv_config_check(const dkv_config *cfg, char *err, size_t errlen);
+
+/* The address the HTTP face listens on, into out: http_listen when set
+ * ("" for off), else listen's host when it is a loopback address
+ * (127.0.0.0/8, ::1, localhost), or 127.0.0.1, with listen's port plus
+ * 1000 (minus 1000 past 65535): 127.0.0.1:7070 -> 127.0.0.1:8070.  0, or
+ * DKV_EINVAL with the reason in err (not HOST:PORT, or an address that is
+ * not loopback). */
+int dkv_config_http_listen(const dkv_config *cfg, char *out, size_t outlen, char *err,
+			   size_t errlen);
 
 /* The number of replicas a QUORUM value stands for with n_val replicas. */
 uint32_t dkv_config_quorum(int32_t q, uint32_t n_val);

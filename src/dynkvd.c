@@ -18,6 +18,7 @@
 
 #include "dkv_config.h"
 #include "error.h"
+#include "http.h"
 #include "log.h"
 #include "net.h"
 #include "node.h"
@@ -33,6 +34,7 @@ typedef struct daemon_state {
 	dkv_log *log;
 	net *nt;
 	node *nd;
+	http_face *ht;             /* the HTTP face (http.h) */
 	int signals;               /* SIGTERM/SIGINT received */
 	bool fatal;                /* true iff the node asked to stop (node_fatal_fn) */
 	uint64_t drain_deadline;   /* monotonic ms */
@@ -86,6 +88,15 @@ static uint64_t now_ms(daemon_state *d)
 	return w->ops->now_ms(w);
 }
 
+/* Shutting down, first step: no new connection or request, on any face. */
+static void stop_serving(daemon_state *d)
+{
+	net_stop_accepting(d->nt);
+	node_drain(d->nd);
+	if (d->ht != NULL)
+		http_drain(d->ht);
+}
+
 static void drain_cb(evutil_socket_t fd, short what, void *arg)
 {
 	daemon_state *d = arg;
@@ -116,8 +127,7 @@ static void stop_cb(evutil_socket_t sig, short what, void *arg)
 	dkv_log_msg(d->log, DKV_LOG_INFO,
 		    "%s: shutting down (no new connections or requests; %zu in flight)",
 		    strsignal((int)sig), node_inflight(d->nd));
-	net_stop_accepting(d->nt);
-	node_drain(d->nd);
+	stop_serving(d);
 	/* In-flight requests end by their own deadline at the latest. */
 	d->drain_deadline = now_ms(d) + d->cfg.request_timeout + 1000;
 	evtimer_add(d->drain_ev, &tv);
@@ -135,8 +145,7 @@ static void fatal_cb(void *arg, const char *msg)
 	d->fatal = true;
 	dkv_log_msg(d->log, DKV_LOG_ERROR, "stopping: this node cannot join its cluster "
 		    "(the error above says why)");
-	net_stop_accepting(d->nt);
-	node_drain(d->nd);
+	stop_serving(d);
 	/* let the answers already queued (a join's error) reach their clients */
 	struct timeval now = { 0, 0 };
 
@@ -155,8 +164,7 @@ static void left_cb(void *arg)
 		return;   /* stopping already */
 	dkv_log_msg(d->log, DKV_LOG_INFO, "left the cluster: stopping (exit status 0); its data "
 		    "directory may be deleted, or the node brought back with `dynkv-admin join`");
-	net_stop_accepting(d->nt);
-	node_drain(d->nd);
+	stop_serving(d);
 	d->drain_deadline = now_ms(d) + d->cfg.request_timeout + 1000;
 	evtimer_add(d->drain_ev, &now);
 }
@@ -219,7 +227,7 @@ int main(int argc, char **argv)
 	dkv_log_config lc;
 	struct event *sig_term = NULL, *sig_int = NULL, *sig_hup = NULL;
 	struct event_config *ecfg;
-	char err[8192];
+	char err[8192], haddr[320];
 	bool check;
 	int rc, status = 0;
 
@@ -320,6 +328,14 @@ int main(int argc, char **argv)
 		status = rc == DKV_EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
 		goto out;
 	}
+	rc = dkv_config_http_listen(&d.cfg, haddr, sizeof(haddr), err, sizeof(err));
+	if (rc == 0 && haddr[0] != '\0')   /* not off */
+		rc = http_open(&d.ht, d.base, &d.cfg, d.log, d.nt, d.nd, err, sizeof(err));
+	if (rc != 0) {
+		dkv_log_msg(d.log, DKV_LOG_ERROR, "%s", err);
+		status = rc == DKV_EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
+		goto out;
+	}
 	node_on_fatal(d.nd, fatal_cb, &d);
 	node_on_left(d.nd, left_cb, &d);
 	rc = node_start(d.nd, err, sizeof(err));
@@ -335,9 +351,11 @@ int main(int argc, char **argv)
 		node_stats_get(d.nd, &st);
 		dkv_config_get(&d.cfg, "sync", sync, sizeof(sync));
 		dkv_log_msg(d.log, DKV_LOG_INFO,
-			    "dynkvd %s: node %s listening on %s, data in %s "
+			    "dynkvd %s: node %s listening on %s (HTTP on %s), data in %s "
 			    "(ring_size %u, n_val %u, sync %s)",
-			    PACKAGE_VERSION, node_id(d.nd), d.cfg.listen, d.cfg.data_dir,
+			    PACKAGE_VERSION, node_id(d.nd), d.cfg.listen,
+			    d.ht != NULL ? http_address(d.ht) : "nothing: http_listen is off",
+			    d.cfg.data_dir,
 			    st.ring_size, st.n_val, sync);
 	}
 	if (event_base_dispatch(d.base) < 0) {
@@ -363,6 +381,9 @@ out:
 		}
 		d.nd = NULL;
 	}
+	/* after the node: what it answered while closing reaches the HTTP
+	 * clients; what never got an answer gets a 503 */
+	http_close(d.ht);
 	if (sig_term)
 		event_free(sig_term);
 	if (sig_int)

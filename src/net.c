@@ -501,12 +501,24 @@ static void w_timer_cancel(world *w, world_timer *t)
 	free(t);
 }
 
+void net_set_local(net *nt, net_local_fn fn, void *ctx)
+{
+	nt->local_fn = fn;
+	nt->local_ctx = ctx;
+}
+
 static void w_reply(world *w, uint64_t client, const void *frame, size_t len)
 {
 	net *nt = (net *)w;
-	conn *c = conn_find(nt, client);
+	conn *c;
 	struct evbuffer *out;
 
+	if (client & NET_LOCAL_BIT) {
+		if (nt->local_fn != NULL)
+			nt->local_fn(nt->local_ctx, client, frame, len);
+		return;
+	}
+	c = conn_find(nt, client);
 	if (c == NULL || c->dead)
 		return;   /* the client has gone */
 	if (c->inflight > 0)

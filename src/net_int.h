@@ -25,10 +25,11 @@
 #define NET_SCRATCH 65536
 
 /* Connection generations run 1..NET_GEN_MAX and wrap, so that an id,
- * generation << 32 | slot, is below 2^63 (world.h: bit 63 is the node's)
- * and is not reused before 2^31 - 1 more connections: by then the slot's
- * old connection is long gone, and so are replies meant for it. */
-#define NET_GEN_MAX 0x7fffffffu
+ * generation << 32 | slot, is below 2^62 (world.h: bit 63 is the node's;
+ * bit 62 is NET_LOCAL_BIT, the in-process faces') and is not reused before
+ * 2^30 - 1 more connections: by then the slot's old connection is long
+ * gone, and so are replies meant for it. */
+#define NET_GEN_MAX 0x3fffffffu
 
 typedef struct conn {
 	uint64_t id;               /* (generation << 32) | slot */
@@ -154,6 +155,8 @@ struct net {
 	uint8_t *scratch;          /* NET_SCRATCH bytes: datagrams, discarded peer bytes */
 
 	/* the background pool (net.h, THE POOL); mu guards the queues and counts */
+	net_local_fn local_fn;     /* replies to NET_LOCAL_BIT ids (net_set_local) */
+	void *local_ctx;
 	pthread_t threads[NET_POOL_THREADS + NET_POOL_WORK];   /* sync threads, then work threads */
 	int nthreads;              /* started */
 	pthread_mutex_t mu;

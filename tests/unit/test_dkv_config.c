@@ -629,6 +629,78 @@ Test(config, check_cross_field)
 	dkv_config_free(&cfg);
 }
 
+/* The HTTP face's address: http_listen when set (checked as HOST:PORT),
+ * else listen's host when it is loopback, or 127.0.0.1, and listen's port
+ * plus 1000 (minus 1000 past 65535). */
+Test(config, http_listen_default_and_check)
+{
+	static const struct {
+		const char *listen, *http, *want;
+	} cases[] = {
+		{ "127.0.0.1:7070", "", "127.0.0.1:8070" },
+		{ "127.0.0.9:7071", "", "127.0.0.9:8071" },
+		{ "localhost:7070", "", "localhost:8070" },
+		{ "[::1]:7070", "", "[::1]:8070" },
+		{ "10.0.0.5:7070", "", "127.0.0.1:8070" },
+		{ "0.0.0.0:7070", "", "127.0.0.1:8070" },
+		{ "[::]:7070", "", "127.0.0.1:8070" },
+		{ "db1.example:7070", "", "127.0.0.1:8070" },
+		{ "127.0.0.1:64535", "", "127.0.0.1:65535" },
+		{ "127.0.0.1:64536", "", "127.0.0.1:63536" },
+		{ "127.0.0.1:65535", "", "127.0.0.1:64535" },
+		{ "127.0.0.1:1", "", "127.0.0.1:1001" },
+		{ "10.0.0.5:7070", "127.0.0.2:80", "127.0.0.2:80" },
+		{ "10.0.0.5:7070", "localhost:80", "localhost:80" },
+		{ "10.0.0.5:7070", "off", "" },
+	};
+	char out[320];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		dkv_config cfg;
+
+		cr_assert_eq(dkv_config_init(&cfg), 0);
+		cr_assert_eq(dkv_config_set(&cfg, "listen", cases[i].listen, err, sizeof(err)), 0,
+			     "%s", err);
+		cr_assert_eq(dkv_config_set(&cfg, "http_listen", cases[i].http, err, sizeof(err)),
+			     0, "%s", err);
+		cr_expect_eq(dkv_config_http_listen(&cfg, out, sizeof(out), err, sizeof(err)), 0,
+			     "%s", err);
+		cr_expect_str_eq(out, cases[i].want, "listen %s, http_listen \"%s\"",
+				 cases[i].listen, cases[i].http);
+		cr_expect_eq(dkv_config_check(&cfg, err, sizeof(err)), 0, "%s", err);
+		dkv_config_free(&cfg);
+	}
+	/* not HOST:PORT: refused by the check, naming the key */
+	static const char *const bad[] = { "nonsense", "127.0.0.1", "127.0.0.1:0",
+					   "127.0.0.1:65536", ":80", "127.0.0.1:http" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		dkv_config cfg;
+		char want[128];
+
+		cr_assert_eq(dkv_config_init(&cfg), 0);
+		cr_assert_eq(dkv_config_set(&cfg, "http_listen", bad[i], err, sizeof(err)), 0);
+		cr_expect_eq(dkv_config_check(&cfg, err, sizeof(err)), DKV_EINVAL, "%s", bad[i]);
+		snprintf(want, sizeof(want), "http_listen: \"%s\" is not HOST:PORT with a port "
+			 "from 1 to 65535, or off", bad[i]);
+		cr_expect_str_eq(err, want);
+		dkv_config_free(&cfg);
+	}
+	/* an address that is not loopback: refused here already (a name is
+	 * resolved, and refused, when the face starts) */
+	static const char *const wide[] = { "0.0.0.0:80", "10.1.2.3:8080", "[::]:80",
+					    "[2001:db8::1]:80", "128.0.0.1:80" };
+	for (size_t i = 0; i < sizeof(wide) / sizeof(wide[0]); i++) {
+		dkv_config cfg;
+
+		cr_assert_eq(dkv_config_init(&cfg), 0);
+		cr_assert_eq(dkv_config_set(&cfg, "http_listen", wide[i], err, sizeof(err)), 0);
+		cr_expect_eq(dkv_config_check(&cfg, err, sizeof(err)), DKV_EINVAL, "%s", wide[i]);
+		cr_expect(strstr(err, "is not a loopback address; the HTTP face has no "
+				 "authentication yet") != NULL, "%s", err);
+		dkv_config_free(&cfg);
+	}
+}
+
 Test(config, size_suffixes)
 {
 	struct { const char *text; uint64_t want; } ok[] = {

@@ -39,6 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <msgpack.h>
 
@@ -780,23 +781,62 @@ static int client_ping(const side *s, uint64_t id)
 
 /* Regression: ids were (++gen << 32 | slot), so from the 2^31st connection
  * on, gen set bit 63, the node took every request for a forwarded one and
- * its replies went nowhere.  Generations now wrap within 31 bits. */
-Test(net, client_ids_stay_below_2_63_after_2_31_connections)
+ * its replies went nowhere.  Generations now wrap within 30 bits: bit 62
+ * is NET_LOCAL_BIT, the HTTP face's. */
+Test(net, client_ids_stay_below_2_62_after_2_30_connections)
 {
 	int fds[4];
 
 	side_open(&A, false, NULL);
-	A.nt->gen = 0x7ffffffeu;   /* as after 2^31 - 2 connections */
+	A.nt->gen = NET_GEN_MAX - 1;   /* as after 2^30 - 2 connections */
 	for (int i = 0; i < 4; i++)
 		fds[i] = client_ping(&A, (uint64_t)i + 1);
 	cr_assert_lt(A.nt->gen, 4u, "the generation wrapped (it is %u)", A.nt->gen);
 	for (int i = 0; i < 4; i++) {
 		conn *c = A.nt->slots[i];
 
-		cr_assert(c == NULL || c->id < (1ull << 63), "slot %d: id %#llx", i,
+		cr_assert(c == NULL || c->id < NET_LOCAL_BIT, "slot %d: id %#llx", i,
 			  (unsigned long long)c->id);
 		close(fds[i]);
 	}
+}
+
+static uint64_t local_client;
+static size_t local_len, local_calls;
+
+static void local_sink(void *ctx, uint64_t client, const void *frame, size_t len)
+{
+	cr_assert_eq(ctx, &local_calls);
+	cr_assert_not_null(frame);
+	local_client = client;
+	local_len = len;
+	local_calls++;
+}
+
+/* Replies to a NET_LOCAL_BIT id go to the face's function, never to a
+ * connection (even one whose id has the same low bits), and nowhere once
+ * the function is taken away. */
+Test(net, replies_to_local_ids_go_to_the_local_function)
+{
+	world *w;
+	int fd;
+	uint64_t id;
+
+	side_open(&A, false, NULL);
+	w = net_world(A.nt);
+	fd = client_ping(&A, 7);
+	id = A.nt->slots[0]->id;
+	net_set_local(A.nt, local_sink, &local_calls);
+	w->ops->reply(w, NET_LOCAL_BIT | id, "abcde", 5);
+	cr_assert_eq(local_calls, 1);
+	cr_assert_eq(local_client, NET_LOCAL_BIT | id);
+	cr_assert_eq(local_len, 5);
+	cr_assert_eq(evbuffer_get_length(A.nt->slots[0]->out), 0,
+		     "the connection with the same low bits got the reply");
+	net_set_local(A.nt, NULL, NULL);
+	w->ops->reply(w, NET_LOCAL_BIT | 3, "x", 1);
+	cr_assert_eq(local_calls, 1);
+	close(fd);
 }
 
 /* Regression: an oversized frame was answered "frame length 9000019 >
