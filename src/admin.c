@@ -575,6 +575,86 @@ static void admin_status(admin *a, msgpack_packer *pk)
 	msgpack_pack_uint64(pk, st.reap_rounds_failed);
 }
 
+/* metrics: the node's figures in Prometheus's text format (metrics.h), as
+ * {"format": "prometheus 0.0.4", "content_type": ..., "text": ...}. */
+static int admin_metrics(admin *a, msgpack_packer *pk)
+{
+	metrics_snapshot m = { 0 };
+	node_stats st;
+	transfer_stats ts;
+	uint64_t disk = 0, keydir = 0, bytes = 0;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+	int rc;
+
+	a->env.stats(a->env.ctx, &st);
+	transfer_stats_get(a->env.tr, &ts);
+	if (a->env.metrics != NULL)
+		a->env.metrics(a->env.ctx, &m);
+	m.version = PACKAGE_VERSION;
+	m.uptime_seconds = (double)(a->env.w->ops->now_ms(a->env.w) - a->started_ms) / 1000.0;
+	m.forwarded = st.forwarded;
+	m.read_repairs = st.read_repairs;
+	m.errors = st.errors;
+	m.hints_pending = st.hints_pending;
+	m.hints_delivered = st.hints_delivered;
+	m.hints_refused = st.hints_refused;
+	m.aae_exchanges = st.aae_exchanges;
+	m.aae_repaired = st.aae_repaired;
+	m.tombstones_waiting = st.tombstones_waiting;
+	m.tombstones_reaped = st.tombstones_reaped;
+	m.transfers_received = ts.received;
+	m.transfer_merged_bytes = ts.bytes;
+	m.transfer_served_bytes = ts.served_bytes;
+	m.transfers_dropped = ts.dropped;
+	m.transfers_active = ts.active;
+	m.transfers_pending = ts.pending;
+	vnode_stored(a->env.vs, &m.keys, &bytes);
+	vnode_usage(a->env.vs, &disk, &keydir);
+	m.disk_bytes = disk;
+	m.keydir_bytes = keydir;
+	for (uint32_t p = 0; p < a->ring_size; p++) {
+		bitcask *bc = vnode_store_of(a->env.vs, p);
+		bitcask_stats bst;
+
+		m.partitions_held += placement_holds(a->env.pl, p);
+		if (bc == NULL)
+			continue;
+		bitcask_stats_get(bc, &bst, NULL, NULL);
+		m.live_bytes += bst.live_bytes;
+		m.dead_bytes += bst.dead_bytes;
+		m.merges += bst.merges;
+	}
+	m.partitions_open = vnode_open_count(a->env.vs);
+	m.connections = a->env.w->ops->connections ? a->env.w->ops->connections(a->env.w) : 0;
+	for (size_t i = 0; i < cluster_count(a->env.cl); i++) {
+		const member *mb = cluster_at(a->env.cl, i);
+
+		if (mb->status != MEMBER_REMOVED && (int)mb->liveness < METRICS_NLIVENESS)
+			m.members[mb->liveness]++;
+	}
+	m.ring_epochs = (uint32_t)st.ring_epochs;
+	m.ring_size = a->ring_size;
+	m.n_val = a->n_val;
+	if ((f = open_memstream(&text, &len)) == NULL)
+		return -ENOMEM;
+	rc = metrics_render(&m, f);
+	if (fclose(f) != 0 && rc == 0)
+		rc = -ENOMEM;
+	if (rc == 0) {
+		msgpack_pack_map(pk, 3);
+		PKS(pk, "format");
+		PKS(pk, "prometheus 0.0.4");
+		PKS(pk, "content_type");
+		PKS(pk, METRICS_CONTENT_TYPE);
+		PKS(pk, "text");
+		msgpack_pack_str_with_body(pk, text, len);
+	}
+	free(text);
+	return rc;
+}
+
 /* Where a key lives: its partition and preference list (primaries, then
  * fallbacks), with each member's liveness. */
 static void admin_preflist(admin *a, msgpack_packer *pk, const proto_bytes *key)
@@ -782,6 +862,12 @@ void admin_request(admin *a, uint64_t client, const proto_msg *m)
 		admin_ring(a, &pk);
 	else if (strcmp(cmd, "status") == 0 && m->nargs == 0)
 		admin_status(a, &pk);
+	else if (strcmp(cmd, "metrics") == 0 && m->nargs == 0) {
+		if (admin_metrics(a, &pk) != 0) {
+			reply_error(a->env.rp, client, m->id, PROTO_ERR_INTERNAL, "out of memory");
+			goto out;
+		}
+	}
 	else if (strcmp(cmd, "preflist") == 0 && m->nargs == 1 && m->args[0].len > 0)
 		admin_preflist(a, &pk, &m->args[0]);
 	else if (strcmp(cmd, "hints") == 0 && m->nargs == 0)

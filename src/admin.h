@@ -21,6 +21,7 @@
 #include "aae.h"
 #include "handoff.h"
 #include "hist.h"
+#include "metrics.h"
 #include "node.h"
 #include "placement.h"
 #include "proto.h"
@@ -47,6 +48,9 @@ typedef struct admin_env {
 	/* The node's figures for status (node_stats_get), and its latency. */
 	void (*stats)(void *ctx, node_stats *st);
 	const hist *lat;
+	/* The parts of the metrics snapshot (metrics.h) only the node's
+	 * request modules know: requests by result, the latencies, fsyncs. */
+	void (*metrics)(void *ctx, metrics_snapshot *m);
 	void *ctx;
 } admin_env;
 

@@ -1297,6 +1297,22 @@ static int text_message(FILE *f, const mpr *m)
 	return text_rest(f, m, handled);
 }
 
+/* metrics: the text itself, as Prometheus reads it (no other field). */
+static int text_metrics(FILE *f, const mpr *m)
+{
+	const char *t;
+	size_t tl;
+	mpr v;
+
+	if (!find(m, "text", &v) || mpr_str(&v, SIZE_MAX, &t, &tl) != 0) {
+		mpr r = *m;
+
+		return text_block(f, &r, 0, false, NULL, NULL);
+	}
+	fwrite(t, 1, tl, f);
+	return 0;
+}
+
 static int text_top(FILE *f, const mpr *m, const char *command)
 {
 	mpr r = *m;
@@ -1324,6 +1340,8 @@ static int text_top(FILE *f, const mpr *m, const char *command)
 		return text_aae(f, m);
 	if (strcmp(command, "capacity") == 0)
 		return text_capacity(f, m);
+	if (strcmp(command, "metrics") == 0)
+		return text_metrics(f, m);
 	if (strcmp(command, "transfers") == 0) {
 		mpr v;
 

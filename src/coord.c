@@ -109,6 +109,7 @@ struct coord {
 	siphash_key hkey;          /* for comparing replicas' objects */
 	hist *lat;                 /* latency of answered requests, microseconds */
 	coord_stats st;
+	coord_metrics mt;          /* by operation and result (metrics.h) */
 };
 
 int coord_new(coord **out, const coord_env *env)
@@ -122,7 +123,11 @@ int coord_new(coord **out, const coord_env *env)
 	c->inflight.next = c->inflight.prev = &c->inflight;
 	msgpack_sbuffer_init(&c->ob);
 	msgpack_sbuffer_init(&c->pb);
-	if (hist_new(&c->lat) != 0 || siphash_key_random(&c->hkey) != 0) {
+	if (hist_new(&c->lat) != 0 || hist_new(&c->mt.siblings) != 0 ||
+	    hist_new(&c->mt.latency_us[METRICS_GET]) != 0 ||
+	    hist_new(&c->mt.latency_us[METRICS_PUT]) != 0 ||
+	    hist_new(&c->mt.latency_us[METRICS_DELETE]) != 0 ||
+	    siphash_key_random(&c->hkey) != 0) {
 		coord_free(c);
 		return -ENOMEM;
 	}
@@ -137,6 +142,74 @@ static void count_latency(coord *c, uint64_t started_us)
 	hist_record(c->lat, us);
 	if (c->env.cap != NULL)
 		capacity_record(c->env.cap, c->env.w->ops->now_ms(c->env.w), us);
+}
+
+static int op_of(uint32_t type)
+{
+	return type == PROTO_GET ? METRICS_GET : type == PROTO_PUT ? METRICS_PUT : METRICS_DELETE;
+}
+
+/* A request answered to a client of this node: count it by operation and
+ * result (METRICS_RESULT_*), and its latency since started_us (0: none
+ * known).  One forwarded here by another node is counted there, where its
+ * client is, with the result relayed (on_fwdreply). */
+static void count_answer(coord *c, uint64_t client, uint32_t type, int result,
+			 uint64_t started_us)
+{
+	int op = op_of(type);
+
+	if (client & REPLY_REMOTE_BIT)
+		return;
+	if (result >= 0 && result < METRICS_NRESULTS)
+		c->mt.requests[op][result]++;
+	if (started_us != 0)
+		hist_record(c->mt.latency_us[op],
+			    c->env.w->ops->now_us(c->env.w) - started_us);
+}
+
+static int result_of_code(uint32_t code)
+{
+	return code >= 1 && code <= 12 ? METRICS_RESULT_ERR + (int)code - 1 :
+					 METRICS_RESULT_ERR + PROTO_ERR_INTERNAL - 1;
+}
+
+/* An error answer for a request of type `type` that has no req yet. */
+static void m_error(coord *c, uint32_t type, uint64_t client, uint64_t id, uint32_t code,
+		    const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+static void m_error(coord *c, uint32_t type, uint64_t client, uint64_t id, uint32_t code,
+		    const char *fmt, ...)
+{
+	char msg[PROTO_MAX_MESSAGE];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	count_answer(c, client, type, result_of_code(code), 0);
+	reply_error(c->env.rp, client, id, code, "%s", msg);
+}
+
+/* An error answer for request q. */
+static void q_error(coord *c, const req *q, uint32_t code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void q_error(coord *c, const req *q, uint32_t code, const char *fmt, ...)
+{
+	char msg[PROTO_MAX_MESSAGE];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	count_answer(c, q->client, q->type, result_of_code(code), q->started_us);
+	reply_error(c->env.rp, q->client, q->id, code, "%s", msg);
+}
+
+static void q_store_error(coord *c, const req *q, int rc, const char *what)
+{
+	count_answer(c, q->client, q->type,
+		     result_of_code(rc == DKV_ETOOBIG ? PROTO_ERR_TOOBIG : PROTO_ERR_STORAGE),
+		     q->started_us);
+	reply_store_error(c->env.rp, q->client, q->id, rc, what);
 }
 
 static uint32_t outstanding(const req *q)
@@ -220,7 +293,7 @@ int coord_check(const coord *c, char *err, size_t errlen)
 
 /* Resolve one quorum option (0: dflt) against the replicas of a key.
  * Returns false after replying with an error. */
-static bool quorum(coord *c, uint64_t client, uint64_t id, const char *name,
+static bool quorum(coord *c, uint32_t type, uint64_t client, uint64_t id, const char *name,
 		   int32_t opt, int32_t dflt, uint32_t *out)
 {
 	int32_t q = opt != 0 ? opt : dflt;
@@ -231,7 +304,7 @@ static bool quorum(coord *c, uint64_t client, uint64_t id, const char *name,
 	}
 	*out = dkv_config_quorum(q, c->env.n_val);
 	if (*out > c->env.n_val) {
-		reply_error(c->env.rp, client, id, PROTO_ERR_INVALID, "%s=%u exceeds n_val=%u",
+		m_error(c, type, client, id, PROTO_ERR_INVALID, "%s=%u exceeds n_val=%u",
 			    name, *out, c->env.n_val);
 		return false;
 	}
@@ -239,11 +312,11 @@ static bool quorum(coord *c, uint64_t client, uint64_t id, const char *name,
 }
 
 /* The message for a quorum that cannot be met. */
-static void reply_quorum(coord *c, uint64_t client, uint64_t id, const char *name,
+static void reply_quorum(coord *c, uint32_t type, uint64_t client, uint64_t id, const char *name,
 			 uint32_t got, uint32_t need, bool primary, uint32_t reachable,
 			 const char *note)
 {
-	reply_error(c->env.rp, client, id, PROTO_ERR_QUORUM,
+	m_error(c, type, client, id, PROTO_ERR_QUORUM,
 		    "quorum not met: %u of %s=%u %sreplicas answered (%u of n_val=%u replicas "
 		    "reachable)%s", got, name, need, primary ? "primary " : "", reachable,
 		    c->env.n_val, note);
@@ -253,7 +326,9 @@ static void reply_quorum(coord *c, uint64_t client, uint64_t id, const char *nam
 #define NOTHING_WRITTEN "; a replace-mode write reads the key first: nothing was written"
 
 /* Encode a VALUE reply for obj (NULL: not found) into the reply buffer. */
-static int encode_value(coord *c, uint64_t id, const object *obj)
+/* The VALUE answer for obj (NULL: nothing stored); *live gets the number
+ * of live values it carries. */
+static int encode_value(coord *c, uint64_t id, const object *obj, size_t *live)
 {
 	proto_bytes *vals = NULL;
 	size_t nvals = 0;
@@ -284,6 +359,7 @@ static int encode_value(coord *c, uint64_t id, const object *obj)
 	rc = proto_encode_value(reply_buf(c->env.rp), id, nvals > 0, vals, nvals, c->ob.data,
 				c->ob.size, tomb);
 	free(vals);
+	*live = nvals;
 	return rc;
 }
 
@@ -429,13 +505,13 @@ static void read_finish(coord *c, req *q)
 	}
 	shortfall(q, &got, &pgot);
 	if (q->acks == 0 && q->first_err != 0 && q->first_err != DKV_ECLOSED)
-		reply_store_error(c->env.rp, q->client, q->id, q->first_err,
+		q_store_error(c, q, q->first_err,
 				  "read failed" NOTHING_WRITTEN);
 	else if (pgot < q->need_primary)
-		reply_quorum(c, q->client, q->id, "pr", pgot, q->need_primary, true,
+		reply_quorum(c, q->type, q->client, q->id, "pr", pgot, q->need_primary, true,
 			     q->reachable, NOTHING_WRITTEN);
 	else
-		reply_quorum(c, q->client, q->id, "r", got, q->need, false, q->reachable,
+		reply_quorum(c, q->type, q->client, q->id, "r", got, q->need, false, q->reachable,
 			     NOTHING_WRITTEN);
 	req_free(c, q);
 }
@@ -457,10 +533,11 @@ static void req_finish(coord *c, req *q)
 		if (met(q) && q->kind == RQ_WRITE && extend_epochs(c, q))
 			left = outstanding(q);
 		if (met(q)) {
+			size_t live = 1;
 			int rc;
 
 			if (q->kind == RQ_GET)
-				rc = encode_value(c, q->id, q->merged);
+				rc = encode_value(c, q->id, q->merged, &live);
 			else if (q->report)
 				rc = proto_encode_ok_siblings(reply_buf(rp), q->id, q->ctx, q->ctxlen,
 							      q->siblings);
@@ -475,21 +552,25 @@ static void req_finish(coord *c, req *q)
 				else
 					c->st.deletes++;
 				count_latency(c, q->started_us);
+				count_answer(c, q->client, q->type, live > 0 ? METRICS_RESULT_OK :
+					     METRICS_RESULT_NOT_FOUND, q->started_us);
+				if (q->kind == RQ_GET && live > 0)
+					hist_record(c->mt.siblings, live);
 			} else
-				reply_error(rp, q->client, q->id, PROTO_ERR_INTERNAL, "out of memory");
+				q_error(c, q, PROTO_ERR_INTERNAL, "out of memory");
 			q->state = RS_LINGER;
 		} else if (left == 0 && !q->syncing) {
 			uint32_t got, pgot;
 
 			shortfall(q, &got, &pgot);
 			if (q->acks == 0 && q->first_err != 0 && q->first_err != DKV_ECLOSED)
-				reply_store_error(rp, q->client, q->id, q->first_err,
+				q_store_error(c, q, q->first_err,
 						  q->kind == RQ_GET ? "read failed" : "write failed");
 			else if (pgot < q->need_primary)
-				reply_quorum(c, q->client, q->id, q->kind == RQ_GET ? "pr" : "pw",
+				reply_quorum(c, q->type, q->client, q->id, q->kind == RQ_GET ? "pr" : "pw",
 					     pgot, q->need_primary, true, q->reachable, "");
 			else
-				reply_quorum(c, q->client, q->id, q->qname, got, q->need, false,
+				reply_quorum(c, q->type, q->client, q->id, q->qname, got, q->need, false,
 					     q->reachable, "");
 			q->state = RS_LINGER;
 		}
@@ -534,7 +615,7 @@ static void req_timeout(void *arg)
 	if (q->state == RS_READING || q->state == RS_PENDING)
 		log_timeout(c, q);   /* what the client's error is about */
 	if (q->state == RS_READING) {
-		reply_error(c->env.rp, q->client, q->id, PROTO_ERR_TIMEOUT,
+		q_error(c, q, PROTO_ERR_TIMEOUT,
 			    "request timed out after %u ms: %u of r=%u replicas answered" NOTHING_WRITTEN,
 			    q->timeout_ms, q->acks, q->need);
 		req_free(c, q);
@@ -542,11 +623,11 @@ static void req_timeout(void *arg)
 	}
 	if (q->state == RS_PENDING) {
 		if (q->kind == RQ_FWD)
-			reply_error(c->env.rp, q->client, q->id, PROTO_ERR_TIMEOUT,
+			q_error(c, q, PROTO_ERR_TIMEOUT,
 				    "request timed out after %u ms: its coordinator %s did not answer",
 				    q->timeout_ms, q->target);
 		else
-			reply_error(c->env.rp, q->client, q->id, PROTO_ERR_TIMEOUT,
+			q_error(c, q, PROTO_ERR_TIMEOUT,
 				    "request timed out after %u ms: %u of %s=%u replicas answered",
 				    q->timeout_ms, q->acks, q->qname, q->need);
 	}
@@ -714,7 +795,7 @@ static bool plan_slots(coord *c, req *q, uint32_t p, bool write)
 		if (rc == DKV_ENOTFOUND)
 			q->local = UINT32_MAX;   /* a read: no hints held, not found */
 		else if (rc != 0) {
-			reply_store_error(c->env.rp, q->client, q->id, rc,
+			q_store_error(c, q, rc,
 					  "this node stands in for a down replica and cannot keep "
 					  "its hint");
 			req_free(c, q);
@@ -792,7 +873,7 @@ static req *req_start(coord *c, req_kind kind, uint64_t client, const proto_msg 
 	}
 	if (q != NULL)
 		req_free(c, q);
-	reply_error(c->env.rp, client, m->id, PROTO_ERR_INTERNAL, "out of memory");
+	m_error(c, m->type, client, m->id, PROTO_ERR_INTERNAL, "out of memory");
 	return NULL;
 }
 
@@ -801,8 +882,8 @@ void coord_get(coord *c, uint64_t client, const proto_msg *m)
 	uint32_t r, pr;
 	req *q;
 
-	if (!quorum(c, client, m->id, "r", m->opts.r, c->env.cfg->r, &r) ||
-	    !quorum(c, client, m->id, "pr", m->opts.pr, 0, &pr))
+	if (!quorum(c, m->type, client, m->id, "r", m->opts.r, c->env.cfg->r, &r) ||
+	    !quorum(c, m->type, client, m->id, "pr", m->opts.pr, 0, &pr))
 		return;
 	if ((q = req_start(c, RQ_GET, client, m)) == NULL)
 		return;
@@ -864,7 +945,7 @@ static void forward(coord *c, uint64_t client, const proto_msg *m, const void *p
 tried:
 	q = req_new(c, RQ_FWD, client, m->id, m->opts.timeout_ms);
 	if (q == NULL) {
-		reply_error(c->env.rp, client, m->id, PROTO_ERR_INTERNAL, "out of memory");
+		m_error(c, m->type, client, m->id, PROTO_ERR_INTERNAL, "out of memory");
 		return;
 	}
 	q->type = m->type;
@@ -873,7 +954,7 @@ tried:
 	q->timeout_ms += q->timeout_ms / 10 + 100;
 	c->pb.size = 0;
 	if (!req_arm(c, q) || peer_encode_fwd(&c->pb, q->pid, *c->env.self, payload, len) != 0) {
-		reply_error(c->env.rp, client, m->id, PROTO_ERR_INTERNAL, "out of memory");
+		m_error(c, m->type, client, m->id, PROTO_ERR_INTERNAL, "out of memory");
 		req_free(c, q);
 		return;
 	}
@@ -893,14 +974,31 @@ tried:
 		}
 	}
 	if (first == NULL)
-		reply_quorum(c, client, m->id, "w", 0,
+		reply_quorum(c, m->type, client, m->id, "w", 0,
 			     dkv_config_quorum(m->opts.w ? m->opts.w : c->env.cfg->w, c->env.n_val),
 			     false, 0, "");
 	else
-		reply_error(c->env.rp, client, m->id, PROTO_ERR_QUORUM,
+		m_error(c, m->type, client, m->id, PROTO_ERR_QUORUM,
 			    "quorum not met: could not reach %s, the coordinator for this key, "
 			    "nor another", first);
 	req_free(c, q);
+}
+
+/* How the coordinator's answer frame (FWDREPLY's) ended the request. */
+static int relayed_result(coord *c, const void *frame, size_t len)
+{
+	proto_limits lim = { .max_key = c->env.cfg->max_key_size,
+			     .max_value = c->env.cfg->max_value_size };
+	proto_msg m;
+	int result = METRICS_RESULT_ERR + PROTO_ERR_PROTOCOL - 1;
+
+	if (len > PROTO_HEADER_SIZE &&
+	    proto_decode((const uint8_t *)frame + PROTO_HEADER_SIZE, len - PROTO_HEADER_SIZE,
+			 &lim, &m, NULL, 0) == 0) {
+		result = m.type == PROTO_ERROR ? result_of_code(m.code) : METRICS_RESULT_OK;
+		proto_msg_release(&m);
+	}
+	return result;
 }
 
 static void on_fwdreply(coord *c, req *q, const peer_msg *pm)
@@ -909,6 +1007,8 @@ static void on_fwdreply(coord *c, req *q, const peer_msg *pm)
 		return;
 	reply_frame(c->env.rp, q->client, pm->data, pm->datalen);
 	count_latency(c, q->started_us);
+	count_answer(c, q->client, q->type, relayed_result(c, pm->data, pm->datalen),
+		     q->started_us);
 	if (q->type == PROTO_PUT)
 		c->st.puts++;
 	else if (q->type == PROTO_DELETE)
@@ -948,7 +1048,6 @@ static int write_make(coord *c, req *q, const object_vv *ctx, const void *val, s
 		      object **out)
 {
 	uint32_t p = placement_partition(c->env.pl, q->key, q->keylen);
-	reply *rp = c->env.rp;
 	object_vv seen = { 0 };
 	object *obj = NULL;
 	size_t start;
@@ -958,7 +1057,7 @@ static int write_make(coord *c, req *q, const object_vv *ctx, const void *val, s
 	(void)p;
 	rc = local_read(c, q, &obj);
 	if (rc != 0) {
-		reply_store_error(rp, q->client, q->id, rc, "read before write failed");
+		q_store_error(c, q, rc, "read before write failed");
 		return rc;
 	}
 	if (ctx != NULL && object_vv_get(ctx, c->env.actor) >= dotseq_next(c->env.ds)) {
@@ -967,7 +1066,7 @@ static int write_make(coord *c, req *q, const object_vv *ctx, const void *val, s
 		 * our counters.  (One naming a counter this key no longer holds
 		 * is fine: its history may have been reaped.) */
 		object_free(obj);
-		reply_error(rp, q->client, q->id, PROTO_ERR_CONTEXT,
+		q_error(c, q, PROTO_ERR_CONTEXT,
 			    "malformed context: it claims writes this node never made");
 		return DKV_EPROTO;
 	}
@@ -995,7 +1094,7 @@ static int write_make(coord *c, req *q, const object_vv *ctx, const void *val, s
 		if (rc == 0 && (rc = dotseq_take(c->env.ds, dot)) != 0) {
 			object_vv_release(&seen);
 			object_free(obj);
-			reply_store_error(rp, q->client, q->id, rc,
+			q_store_error(c, q, rc,
 					  "cannot record the node's counter sequence (DOTS)");
 			return rc;
 		}
@@ -1008,7 +1107,7 @@ static int write_make(coord *c, req *q, const object_vv *ctx, const void *val, s
 	}
 	if (rc == 0 && object_sibling_count(obj) > c->env.olim.max_siblings) {
 		/* stored, it could never be read back */
-		reply_error(rp, q->client, q->id, PROTO_ERR_TOOBIG,
+		q_error(c, q, PROTO_ERR_TOOBIG,
 			    "too many siblings: this write would make %zu > %zu; resolve them by "
 			    "writing with the context of a read, or in replace mode",
 			    object_sibling_count(obj), c->env.olim.max_siblings);
@@ -1016,7 +1115,7 @@ static int write_make(coord *c, req *q, const object_vv *ctx, const void *val, s
 		return DKV_ETOOBIG;
 	}
 	if (rc == 0 && c->ob.size > c->env.max_object) {
-		reply_error(rp, q->client, q->id, PROTO_ERR_TOOBIG,
+		q_error(c, q, PROTO_ERR_TOOBIG,
 			    "object too large: %zu siblings take %zu bytes > %zu (max_frame less "
 			    "room for the key); resolve the siblings by writing with a context "
 			    "or in replace mode", object_sibling_count(obj), c->ob.size,
@@ -1037,7 +1136,7 @@ static int write_make(coord *c, req *q, const object_vv *ctx, const void *val, s
 	}
 	c->ob.size = start;
 	if (rc != 0) {
-		reply_error(rp, q->client, q->id, PROTO_ERR_INTERNAL, "%s", dkv_strerror(rc));
+		q_error(c, q, PROTO_ERR_INTERNAL, "%s", dkv_strerror(rc));
 		object_free(obj);
 		return rc;
 	}
@@ -1175,7 +1274,7 @@ static void write_apply(coord *c, req *q, const object_vv *ctx, const void *val,
 	 * nothing sent anywhere. */
 	rc = vnode_store(c->env.vs, q->local, q->key, q->keylen, c->ob.data, c->ob.size);
 	if (rc != 0) {
-		reply_store_error(c->env.rp, q->client, q->id, rc,
+		q_store_error(c, q, rc,
 				  "write failed: its coordinator could not store it, and sent it "
 				  "nowhere");
 		req_free(c, q);
@@ -1248,26 +1347,25 @@ void coord_write(coord *c, uint64_t client, const proto_msg *m, const void *payl
 		 size_t len, bool forwarded)
 {
 	placement *pl = c->env.pl;
-	reply *rp = c->env.rp;
 	uint32_t w, pw, r = 0, pr = 0, p = placement_partition(pl, m->key.p, m->key.len);
 	object_vv ctx = { 0 };
 	long coordinator;
 	req *q;
 	int rc;
 
-	if (!quorum(c, client, m->id, "w", m->opts.w, c->env.cfg->w, &w) ||
-	    !quorum(c, client, m->id, "pw", m->opts.pw, 0, &pw))
+	if (!quorum(c, m->type, client, m->id, "w", m->opts.w, c->env.cfg->w, &w) ||
+	    !quorum(c, m->type, client, m->id, "pw", m->opts.pw, 0, &pw))
 		return;
-	if (m->opts.replace && (!quorum(c, client, m->id, "r", m->opts.r, c->env.cfg->r, &r) ||
-				!quorum(c, client, m->id, "pr", m->opts.pr, 0, &pr)))
+	if (m->opts.replace && (!quorum(c, m->type, client, m->id, "r", m->opts.r, c->env.cfg->r, &r) ||
+				!quorum(c, m->type, client, m->id, "pr", m->opts.pr, 0, &pr)))
 		return;
 	coordinator = write_coordinator(c, p);
 	if (coordinator < 0 || !placement_is_self(pl, (uint32_t)coordinator)) {
 		if (!placement_has_ring(pl))
-			reply_error(rp, client, m->id, PROTO_ERR_QUORUM,
+			m_error(c, m->type, client, m->id, PROTO_ERR_QUORUM,
 				    "quorum not met: no valid member in the ring");
 		else if (forwarded)
-			reply_error(rp, client, m->id, PROTO_ERR_QUORUM,
+			m_error(c, m->type, client, m->id, PROTO_ERR_QUORUM,
 				    "quorum not met: %s is not the coordinator of this key in its view "
 				    "of the ring (membership or liveness is changing); retry",
 				    c->env.node_id);
@@ -1277,7 +1375,7 @@ void coord_write(coord *c, uint64_t client, const proto_msg *m, const void *payl
 	}
 	rc = object_context_decode(m->context.p, m->context.len, &c->env.olim, &ctx);
 	if (rc != 0) {
-		reply_error(rp, client, m->id, PROTO_ERR_CONTEXT,
+		m_error(c, m->type, client, m->id, PROTO_ERR_CONTEXT,
 			    "malformed context: %s (send back the context a get returned)",
 			    dkv_strerror(rc));
 		return;
@@ -1298,7 +1396,7 @@ void coord_write(coord *c, uint64_t client, const proto_msg *m, const void *payl
 	/* replace mode: READING first, as a GET with this request's R and PR */
 	q->replace = true;
 	if (m->value.len > 0 && (q->value = malloc(m->value.len)) == NULL) {
-		reply_error(rp, client, m->id, PROTO_ERR_INTERNAL, "out of memory");
+		m_error(c, m->type, client, m->id, PROTO_ERR_INTERNAL, "out of memory");
 		req_free(c, q);
 		return;
 	}
@@ -1359,7 +1457,7 @@ void coord_peer_gone(coord *c, const char *addr)
 		if (q->kind == RQ_FWD) {
 			if (q->target != a)
 				continue;
-			reply_error(c->env.rp, q->client, q->id, PROTO_ERR_TIMEOUT,
+			q_error(c, q, PROTO_ERR_TIMEOUT,
 				    "the coordinator %s failed before answering; the write "
 				    "may or may not have been applied", a);
 			req_free(c, q);
@@ -1372,6 +1470,11 @@ void coord_peer_gone(coord *c, const char *addr)
 				break;
 			}
 	}
+}
+
+const coord_metrics *coord_metrics_get(const coord *c)
+{
+	return &c->mt;
 }
 
 void coord_stats_get(const coord *c, coord_stats *st)
@@ -1393,12 +1496,15 @@ void coord_free(coord *c)
 		req *q = c->inflight.next;
 
 		if (q->state == RS_PENDING || q->state == RS_READING)
-			reply_error(c->env.rp, q->client, q->id, PROTO_ERR_SHUTDOWN,
+			q_error(c, q, PROTO_ERR_SHUTDOWN,
 				    "node is shutting down");
 		q->syncing = false;   /* no batch runs (coord.h) */
 		req_free(c, q);
 	}
 	hist_free(c->lat);
+	hist_free(c->mt.siblings);
+	for (int i = 0; i < METRICS_NOPS; i++)
+		hist_free(c->mt.latency_us[i]);
 	msgpack_sbuffer_destroy(&c->ob);
 	msgpack_sbuffer_destroy(&c->pb);
 	free(c);

@@ -88,6 +88,7 @@
 #include "handoff.h"
 #include "hist.h"
 #include "log.h"
+#include "metrics.h"
 #include "object.h"
 #include "peer.h"
 #include "placement.h"
@@ -144,7 +145,17 @@ void coord_peer_answer(coord *c, const peer_msg *pm);
  * now what waits on it. */
 void coord_peer_gone(coord *c, const char *addr);
 
+/* Requests answered to this node's clients, by operation and result, and
+ * their latency (metrics.h); live values per GET that found some. */
+typedef struct coord_metrics {
+	uint64_t requests[METRICS_NOPS][METRICS_NRESULTS];
+	hist *latency_us[METRICS_NOPS];   /* microseconds */
+	hist *siblings;
+} coord_metrics;
+
 void coord_stats_get(const coord *c, coord_stats *st);
+/* Borrowed for c's life. */
+const coord_metrics *coord_metrics_get(const coord *c);
 /* Request latency in microseconds (borrowed for c's life). */
 const hist *coord_latency(const coord *c);
 

@@ -28,6 +28,8 @@ struct durable {
 	size_t nstores;            /* how many */
 	world_timer *timer;        /* sync = interval */
 	uint64_t batches;          /* completed */
+	uint64_t started_us;       /* when the running batch started */
+	hist *sync_us;             /* batches that synced something: their time */
 };
 
 static void batch_start(durable *d);
@@ -40,6 +42,8 @@ static void batch_done(void *arg, int rc)
 	d->run = NULL;
 	d->running = false;
 	d->batches++;
+	if (d->nstores > 0)
+		hist_record(d->sync_us, d->w->ops->now_us(d->w) - d->started_us);
 	vnode_synced(d->vs);
 	if (rc != 0) {
 		dkv_log_opt(d->log, DKV_LOG_ERROR, "fdatasync of a partition failed: %s",
@@ -81,6 +85,7 @@ static void batch_start(durable *d)
 	d->wait = NULL;
 	d->wait_tail = &d->wait;
 	d->running = true;
+	d->started_us = d->w->ops->now_us(d->w);
 	if (k == 0) {
 		/* Nothing to sync: every append the waiters saw was covered
 		 * by a batch that has ended. */
@@ -126,7 +131,10 @@ int durable_new(durable **out, world *w, vnode_set *vs, uint32_t ring_size, int 
 
 	(void)ring_size;   /* vnode_slots says how many stores a batch can hold */
 	*out = NULL;
-	if (d == NULL || (d->stores = calloc(vnode_slots(vs), sizeof(*d->stores))) == NULL) {
+	if (d == NULL || (d->stores = calloc(vnode_slots(vs), sizeof(*d->stores))) == NULL ||
+	    hist_new(&d->sync_us) != 0) {
+		if (d != NULL)
+			free(d->stores);
 		free(d);
 		return -ENOMEM;
 	}
@@ -155,7 +163,13 @@ void durable_free(durable *d)
 	if (d->timer != NULL)
 		d->w->ops->timer_cancel(d->w, d->timer);
 	free(d->stores);
+	hist_free(d->sync_us);
 	free(d);
+}
+
+const hist *durable_sync_latency(const durable *d)
+{
+	return d->sync_us;
 }
 
 void durable_wait(durable *d, durable_waiter *wt, durable_fn fn, void *arg)

@@ -38,6 +38,7 @@
 
 #include "dkv_config.h"
 #include "log.h"
+#include "hist.h"
 #include "vnode.h"
 #include "world.h"
 
@@ -76,5 +77,8 @@ void durable_quiesce(durable *d);
 bool durable_running(const durable *d);
 /* Batches completed. */
 uint64_t durable_batches(const durable *d);
+/* Microseconds each batch that synced a store took, its fdatasyncs run in
+ * parallel on the sync threads (borrowed for d's life). */
+const hist *durable_sync_latency(const durable *d);
 
 #endif /* DKV_DURABLE_H */

@@ -33,6 +33,7 @@ static const char usage_text[] =
 	"  aae                anti-entropy: each partition's tree and last exchange\n"
 	"  capacity           every member's load and the cluster's verdict: grow,\n"
 	"                     shrink or hold\n"
+	"  metrics            the node's figures in Prometheus's text format\n"
 	"  transfers [pause|resume]\n"
 	"                     partitions this node receives after a change; pause or\n"
 	"                     resume them\n"
@@ -68,6 +69,7 @@ static const struct command {
 	{ "aae", 0, 0, "no argument" },
 	{ "transfers", 0, 1, "nothing, pause or resume" },
 	{ "capacity", 0, 0, "no argument" },
+	{ "metrics", 0, 0, "no argument" },
 	{ "plan", 2, 2, "a change and a node (join ADDR, leave NODE or remove NODE)" },
 	{ "join", 1, 1, "one SEED (HOST:PORT)" },
 	{ "leave", 0, 1, "an optional NODE" },

@@ -22,10 +22,12 @@
 #include "error.h"
 #include "http.h"
 #include "httpcodec.h"
+#include "metrics.h"
+#include "mpr.h"
 #include "proto.h"
 
 /* What a request waits for, and how its answer is made. */
-typedef enum hkind { H_FREE, H_GET, H_HEAD, H_PUT, H_DELETE, H_ADMIN } hkind;
+typedef enum hkind { H_FREE, H_GET, H_HEAD, H_PUT, H_DELETE, H_ADMIN, H_METRICS } hkind;
 
 typedef struct hreq {
 	hkind kind;
@@ -246,6 +248,35 @@ static void answer_info(http_face *h, struct evhttp_request *req, const proto_ms
 	free(json);
 }
 
+/* The admin metrics answer's text ({"format", "content_type", "text"}),
+ * as Prometheus reads it. */
+static void answer_metrics(struct evhttp_request *req, const proto_msg *m)
+{
+	mpr r;
+	uint64_t n;
+	const char *k, *text = NULL;
+	size_t kl, tl = 0;
+
+	mpr_init(&r, m->info.p, m->info.len, DKV_EPROTO);
+	if (mpr_map(&r, &n) == 0)
+		for (uint64_t i = 0; i < n; i++) {
+			if (mpr_str(&r, 64, &k, &kl) != 0)
+				break;
+			if (kl == 4 && memcmp(k, "text", 4) == 0) {
+				if (mpr_str(&r, SIZE_MAX, &text, &tl) != 0)
+					text = NULL;
+				break;
+			}
+			if (mpr_skip(&r, PROTO_MAX_INFO_DEPTH) != 0)
+				break;
+		}
+	if (text == NULL) {
+		answer_text(req, 500, "Internal Server Error", "the node's metrics had no text");
+		return;
+	}
+	answer(req, 200, "OK", METRICS_CONTENT_TYPE, text, tl);
+}
+
 /* --- the node's replies --------------------------------------------------- */
 
 static hreq *slot_of(http_face *h, uint64_t id)
@@ -293,6 +324,8 @@ static void on_reply(void *ctx, uint64_t client, const void *frame, size_t len)
 		answer_error(req, &m);
 	else if (kind == H_ADMIN && m.type == PROTO_INFO)
 		answer_info(h, req, &m);
+	else if (kind == H_METRICS && m.type == PROTO_INFO)
+		answer_metrics(req, &m);
 	else if ((kind == H_GET || kind == H_HEAD) && m.type == PROTO_VALUE)
 		answer_value(req, &m);
 	else if ((kind == H_PUT || kind == H_DELETE) && m.type == PROTO_OK)
@@ -444,7 +477,8 @@ static void kv_request(http_face *h, struct evhttp_request *req, const char *pat
 	submit(h, req, kind);
 }
 
-static void admin_request(http_face *h, struct evhttp_request *req, const char *command)
+static void admin_request(http_face *h, struct evhttp_request *req, const char *command,
+			  hkind kind)
 {
 	uint64_t id;
 
@@ -463,7 +497,7 @@ static void admin_request(http_face *h, struct evhttp_request *req, const char *
 		answer_text(req, 500, "Internal Server Error", "making the request: out of memory");
 		return;
 	}
-	submit(h, req, H_ADMIN);
+	submit(h, req, kind);
 }
 
 static void on_request(struct evhttp_request *req, void *arg)
@@ -501,12 +535,16 @@ static void on_request(struct evhttp_request *req, void *arg)
 	}
 	for (size_t i = 0; admin_paths[i] != NULL; i++)
 		if (strcmp(path + 1, admin_paths[i]) == 0) {
-			admin_request(h, req, admin_paths[i]);
+			admin_request(h, req, admin_paths[i], H_ADMIN);
 			return;
 		}
+	if (strcmp(path, "/metrics") == 0) {
+		admin_request(h, req, "metrics", H_METRICS);
+		return;
+	}
 	answer_text(req, 404, "Not Found",
 		    "no such path: %.200s (dynkv-http(7): /kv/{key}, /members, /ring, /status, "
-		    "/hints, /aae, /transfers, /health, /ping)", path);
+		    "/hints, /aae, /transfers, /metrics, /health, /ping)", path);
 }
 
 /* --- open and close ------------------------------------------------------- */

@@ -369,6 +369,20 @@ static void admin_stats(void *ctx, node_stats *st)
 	node_stats_get(ctx, st);
 }
 
+static void admin_metrics(void *ctx, metrics_snapshot *m)
+{
+	node *n = ctx;
+	const coord_metrics *cm = coord_metrics_get(n->co);
+
+	memcpy(m->requests, cm->requests, sizeof(m->requests));
+	for (int i = 0; i < METRICS_NOPS; i++)
+		m->latency_us[i] = cm->latency_us[i];
+	m->siblings = cm->siblings;
+	m->replica_get_us = replica_get_latency(n->rep);
+	m->replica_put_us = replica_put_latency(n->rep);
+	m->fsync_us = durable_sync_latency(n->dur);
+}
+
 /* Every module below the cluster, once the identity and the ring are known
  * (the stores themselves open in node_start). */
 static int open_modules(node *n, const bcio *io)
@@ -440,7 +454,7 @@ static int open_modules(node *n, const bcio *io)
 	ae = (admin_env){ .w = n->w, .cfg = cfg, .self = self, .node_id = n->ident.node_id,
 			  .cl = n->cl, .pl = n->pl, .vs = n->vs, .ho = n->ho, .ae = n->ae, .tr = n->tr,
 			  .cap = n->cap, .rp = n->rp,
-			  .stats = admin_stats,
+			  .stats = admin_stats, .metrics = admin_metrics,
 			  .lat = coord_latency(n->co), .ctx = n };
 	return admin_new(&n->ad, &ae);
 }

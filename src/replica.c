@@ -20,12 +20,14 @@ typedef struct pending_ack {
 	replica *r;
 	const char *to;        /* interned */
 	uint64_t pid;          /* the coordinator's id */
+	uint64_t started_us;   /* when the RPUT came */
 } pending_ack;
 
 struct replica {
 	replica_env env;
 	msgpack_sbuffer pb;    /* a peer message being built */
 	replica_stats st;
+	hist *get_us, *put_us; /* time to answer RGET, RPUT (its RACK) */
 };
 
 int replica_new(replica **out, const replica_env *env)
@@ -37,6 +39,11 @@ int replica_new(replica **out, const replica_env *env)
 		return -ENOMEM;
 	r->env = *env;
 	msgpack_sbuffer_init(&r->pb);
+	if (hist_new(&r->get_us) != 0 || hist_new(&r->put_us) != 0) {
+		replica_free(r);
+		*out = NULL;
+		return -ENOMEM;
+	}
 	return 0;
 }
 
@@ -45,11 +52,20 @@ void replica_free(replica *r)
 	if (r == NULL)
 		return;
 	msgpack_sbuffer_destroy(&r->pb);
+	hist_free(r->get_us);
+	hist_free(r->put_us);
 	free(r);
 }
 
-static void send_rack(replica *r, const char *to, uint64_t pid, uint32_t code)
+static uint64_t now_us(const replica *r)
 {
+	return r->env.w->ops->now_us(r->env.w);
+}
+
+static void send_rack(replica *r, const char *to, uint64_t pid, uint32_t code,
+		      uint64_t started_us)
+{
+	hist_record(r->put_us, now_us(r) - started_us);
 	r->pb.size = 0;
 	if (peer_encode_rack(&r->pb, pid, *r->env.self, code) == 0)
 		(void)r->env.w->ops->send(r->env.w, to, r->pb.data, r->pb.size);
@@ -72,6 +88,7 @@ void replica_rget(replica *r, const peer_msg *pm)
 	void *val = NULL;
 	size_t vlen = 0;
 	uint32_t code = 0;
+	uint64_t t0 = now_us(r);
 	int rc;
 
 	if (pm->keylen > r->env.cfg->max_key_size)
@@ -86,6 +103,7 @@ void replica_rget(replica *r, const peer_msg *pm)
 		(void)r->env.w->ops->send(r->env.w, pm->from, r->pb.data, r->pb.size);
 	free(val);
 	r->st.reads++;
+	hist_record(r->get_us, now_us(r) - t0);
 }
 
 static void ack_synced(void *arg, int rc)
@@ -93,7 +111,7 @@ static void ack_synced(void *arg, int rc)
 	pending_ack *a = arg;
 
 	a->r->st.acks_waiting--;
-	send_rack(a->r, a->to, a->pid, rc == 0 ? 0 : PROTO_ERR_STORAGE);
+	send_rack(a->r, a->to, a->pid, rc == 0 ? 0 : PROTO_ERR_STORAGE, a->started_us);
 	free(a);
 }
 
@@ -103,6 +121,7 @@ void replica_rput(replica *r, const peer_msg *pm)
 	bool wrote;
 	const char *from;
 	uint32_t p = 0;
+	uint64_t t0 = now_us(r);
 	int rc;
 
 	if (pm->keylen > r->env.cfg->max_key_size)
@@ -132,13 +151,14 @@ void replica_rput(replica *r, const peer_msg *pm)
 			a->r = r;
 			a->to = from;
 			a->pid = pm->id;
+			a->started_us = t0;
 			r->st.acks_waiting++;
 			durable_wait(r->env.dur, &a->wt, ack_synced, a);
 			return;
 		}
 		rc = -ENOMEM;
 	}
-	send_rack(r, pm->from, pm->id, rc == 0 ? 0 : proto_error_from_dkv(rc));
+	send_rack(r, pm->from, pm->id, rc == 0 ? 0 : proto_error_from_dkv(rc), t0);
 }
 
 int replica_push(replica *r, const char *to, uint64_t pid, const void *key, size_t klen,
@@ -156,4 +176,14 @@ int replica_push(replica *r, const char *to, uint64_t pid, const void *key, size
 void replica_stats_get(const replica *r, replica_stats *st)
 {
 	*st = r->st;
+}
+
+const hist *replica_get_latency(const replica *r)
+{
+	return r->get_us;
+}
+
+const hist *replica_put_latency(const replica *r)
+{
+	return r->put_us;
 }

@@ -24,6 +24,7 @@
 #include "dkv_config.h"
 #include "durable.h"
 #include "handoff.h"
+#include "hist.h"
 #include "log.h"
 #include "object.h"
 #include "peer.h"
@@ -68,5 +69,10 @@ int replica_push(replica *r, const char *to, uint64_t pid, const void *key, size
 		 const void *enc, size_t len, bool want_ack, const char *owner);
 
 void replica_stats_get(const replica *r, replica_stats *st);
+/* Microseconds from an RGET's arrival to its RVALUE, and from an RPUT's
+ * to its RACK (sync = always: after the durability batch), for
+ * acknowledged RPUTs (borrowed for r's life). */
+const hist *replica_get_latency(const replica *r);
+const hist *replica_put_latency(const replica *r);
 
 #endif /* DKV_REPLICA_H */

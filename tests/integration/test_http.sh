@@ -18,20 +18,7 @@ for n in n2 n3; do
 done
 h1=127.0.0.1:$((port_n1 + 1000))
 h2=127.0.0.1:$((port_n2 + 1000))
-ring_settled() {
-	local r
-	r=$("$ADMIN" --host "127.0.0.1:$port_n1" --json ring 2>/dev/null) || return 1
-	[[ $r == *'"settled":true'* && $(grep -o '"replicas"' <<<"$r" | wc -l) == 3 ]]
-}
-wait_for() {   # wait_for COMMAND SECONDS
-	local i
-	for ((i = 0; i < $2 * 10; i++)); do
-		eval "$1" && return 0
-		sleep 0.1
-	done
-	return 1
-}
-wait_for ring_settled 30 || bail "the 3 nodes did not settle"
+wait_for "ring_settled n1 n2 n3" 30 || bail "the 3 nodes did not settle"
 check "each node serves HTTP on its port + 1000 (the default)" \
 	grep -q "http: listening on $h1" "$tmp/n1.log"
 
