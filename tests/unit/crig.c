@@ -469,6 +469,34 @@ uint64_t crig_admin_u64(crig *r, size_t i, const char *cmd, const char *name)
 	return n;
 }
 
+uint64_t crig_metric(crig *r, size_t i, const char *series)
+{
+	msgpack_zone z;
+	msgpack_object o;
+	const msgpack_object *f;
+	size_t sl = strlen(series);
+	uint64_t v = 0;
+	bool found = false;
+
+	msgpack_zone_init(&z, 65536);
+	cr_assert(admin(r, i, "metrics", &z, &o, NULL), "metrics at node %zu", i);
+	f = field(&o, "text");
+	cr_assert(f != NULL && f->type == MSGPACK_OBJECT_STR, "no text in metrics");
+	for (const char *p = f->via.str.ptr, *end = p + f->via.str.size; p < end && !found;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t ll = nl != NULL ? (size_t)(nl - p) : (size_t)(end - p);
+
+		if (ll > sl + 1 && memcmp(p, series, sl) == 0 && p[sl] == ' ') {
+			v = strtoull(p + sl + 1, NULL, 10);
+			found = true;
+		}
+		p += ll + 1;
+	}
+	msgpack_zone_destroy(&z);
+	cr_assert(found, "no series %s in node %zu's metrics", series, i);
+	return v;
+}
+
 void crig_wait_liveness(crig *r, size_t who, const char *want)
 {
 	char buf[16];

@@ -105,6 +105,9 @@ uint32_t crig_write(crig *r, size_t i, const char *key, const char *val, const p
 		    uint32_t *code);
 /* A number field of an admin command's answer at node i. */
 uint64_t crig_admin_u64(crig *r, size_t i, const char *cmd, const char *name);
+/* The value of one series (`name{labels}` as printed) of node i's metrics
+ * (metrics.h), as an integer; the test fails when it is not there. */
+uint64_t crig_metric(crig *r, size_t i, const char *series);
 /* Run until every other open node sees node `who` with liveness want. */
 void crig_wait_liveness(crig *r, size_t who, const char *want);
 /* Node `who` crashes; run until the others see it down. */

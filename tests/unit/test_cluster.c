@@ -50,6 +50,53 @@ Test(cluster, three_nodes_converge_and_serve_any_key_from_any_node)
 	crig_fini(&r);
 }
 
+/* The metrics (metrics.h) count each answer on the node whose client was
+ * answered, by operation and result: puts through node 0, hits and misses
+ * through node 1, nothing through node 2; replica work shows where it ran;
+ * a write that cannot meet its quorum counts as quorum. */
+Test(cluster, metrics_count_each_answer_on_the_node_its_client_asked)
+{
+	crig r;
+	uint32_t code = 0;
+	char key[32], val[32];
+
+	crig_init(&r, 3, sim_seed_env("metrics", 5), "none");
+	converge_ms(&r, 10000);
+	for (int k = 0; k < 10; k++) {
+		snprintf(key, sizeof(key), "key-%d", k);
+		snprintf(val, sizeof(val), "value-%d", k);
+		cr_assert_eq(put(&r, 0, key, val, 2, NULL, 0, &code), PROTO_OK, "put %s", key);
+	}
+	for (int k = 0; k < 4; k++) {
+		snprintf(key, sizeof(key), "key-%d", k);
+		snprintf(val, sizeof(val), "value-%d", k);
+		cr_assert_eq(get_is(&r, 1, key, val, 2), 1);
+	}
+	for (int k = 0; k < 3; k++) {
+		snprintf(key, sizeof(key), "missing-%d", k);
+		cr_assert_eq(get_is(&r, 1, key, NULL, 2), 1);
+	}
+	cr_assert_eq(crig_metric(&r, 0, "dynkv_requests_total{op=\"put\",result=\"ok\"}"), 10);
+	cr_assert_eq(crig_metric(&r, 1, "dynkv_requests_total{op=\"put\",result=\"ok\"}"), 0);
+	cr_assert_eq(crig_metric(&r, 1, "dynkv_requests_total{op=\"get\",result=\"ok\"}"), 4);
+	cr_assert_eq(crig_metric(&r, 1, "dynkv_requests_total{op=\"get\",result=\"not_found\"}"),
+		     3);
+	cr_assert_eq(crig_metric(&r, 2, "dynkv_requests_total{op=\"get\",result=\"ok\"}"), 0);
+	cr_assert_eq(crig_metric(&r, 1, "dynkv_request_duration_seconds_count{op=\"get\"}"), 7);
+	cr_assert_eq(crig_metric(&r, 1, "dynkv_siblings_per_read_count"), 4);
+	cr_assert_eq(crig_metric(&r, 1, "dynkv_siblings_per_read_bucket{le=\"1\"}"), 4);
+	cr_assert_geq(crig_metric(&r, 1, "dynkv_replica_request_duration_seconds_count{op=\"put\"}"),
+		      10, "node 1 acknowledged the replica writes of 10 puts with w=2");
+	cr_assert_eq(crig_metric(&r, 0, "dynkv_members{liveness=\"up\"}"), 3);
+	crig_crash(&r, 1);
+	crig_crash(&r, 2);
+	cr_assert_eq(put(&r, 0, "key-x", "x", 2, NULL, 0, &code), PROTO_ERROR);
+	cr_assert_eq(code, PROTO_ERR_QUORUM);
+	cr_assert_eq(crig_metric(&r, 0, "dynkv_requests_total{op=\"put\",result=\"quorum\"}"), 1);
+	cr_assert_eq(crig_metric(&r, 0, "dynkv_members{liveness=\"down\"}"), 2);
+	crig_fini(&r);
+}
+
 Test(cluster, five_nodes_converge_under_loss_and_keep_every_acknowledged_write)
 {
 	uint64_t seed = sim_seed_env("five_nodes_lossy", (uint64_t)time(NULL));
