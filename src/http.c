@@ -25,6 +25,7 @@
 #include "metrics.h"
 #include "mpr.h"
 #include "proto.h"
+#include "ui_page.h"
 
 /* What a request waits for, and how its answer is made. */
 typedef enum hkind { H_FREE, H_GET, H_HEAD, H_PUT, H_DELETE, H_ADMIN, H_METRICS } hkind;
@@ -500,6 +501,29 @@ static void admin_request(http_face *h, struct evhttp_request *req, const char *
 	submit(h, req, kind);
 }
 
+/* The page for people (ui_page.h) at /ui, and / sent there.  Inline
+ * script and style are its own; it may fetch only from this node. */
+static void ui_request(struct evhttp_request *req, const char *path)
+{
+	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET &&
+	    evhttp_request_get_command(req) != EVHTTP_REQ_HEAD) {
+		not_allowed(req, "GET, HEAD", path);
+		return;
+	}
+	if (path[1] == '\0') {
+		evhttp_add_header(out, "Location", "/ui");
+		answer_text(req, 302, "Found", "the page is at /ui");
+		return;
+	}
+	evhttp_add_header(out, "Cache-Control", "no-cache");
+	evhttp_add_header(out, "Content-Security-Policy",
+			  "default-src 'self'; script-src 'unsafe-inline' 'self'; "
+			  "style-src 'unsafe-inline' 'self'; connect-src 'self'; img-src 'self' data:");
+	answer(req, 200, "OK", "text/html; charset=utf-8", dkv_ui_page, dkv_ui_page_len);
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
 	http_face *h = arg;
@@ -542,9 +566,13 @@ static void on_request(struct evhttp_request *req, void *arg)
 		admin_request(h, req, "metrics", H_METRICS);
 		return;
 	}
+	if (strcmp(path, "/ui") == 0 || strcmp(path, "/") == 0) {
+		ui_request(req, path);
+		return;
+	}
 	answer_text(req, 404, "Not Found",
 		    "no such path: %.200s (dynkv-http(7): /kv/{key}, /members, /ring, /status, "
-		    "/hints, /aae, /transfers, /metrics, /health, /ping)", path);
+		    "/hints, /aae, /transfers, /metrics, /ui, /health, /ping)", path);
 }
 
 /* --- open and close ------------------------------------------------------- */

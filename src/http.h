@@ -17,6 +17,8 @@
  *   GET /members /ring /status /hints /aae /transfers
  *                              the node's admin answer as JSON, the same as
  *                              dynkv-admin --json
+ *   GET /ui                    the page for people (ui_page.h); / sends
+ *                              there (302)
  *   GET /health                200 while the node serves, 503 and why not
  *   GET /ping                  200 "OK"
  *

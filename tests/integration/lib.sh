@@ -5,6 +5,8 @@
 #                                        with data in $tmp/NAME; sets
 #                                        port_NAME and pid_NAME; waits until
 #                                        it answers
+#   start_cluster3 [DYNKVD OPTIONS...]   n1, then n2 and n3 seeded by it;
+#                                        waits until they settle on one ring
 #   stop_node NAME                       SIGTERM, wait; sets status_NAME
 #   kill_node NAME                       SIGKILL, wait
 #   dkv NAME ARGS...                     the dynkv command against NAME
@@ -130,6 +132,17 @@ start_node() {
 		return 1
 	done
 	return 1
+}
+
+# n1, n2 and n3 with OPTIONS, n2 and n3 joining n1, settled on one ring
+# within 30 s, or bail out: start_cluster3 [DYNKVD OPTIONS...]
+start_cluster3() {
+	local n
+	start_node n1 "$@" || bail "n1 did not start"
+	for n in n2 n3; do
+		start_node "$n" "$@" --seeds "127.0.0.1:$port_n1" || bail "$n did not start"
+	done
+	wait_for "ring_settled n1 n2 n3" 30 || bail "the 3 nodes did not settle"
 }
 
 # Restart NAME on its old port with new options.

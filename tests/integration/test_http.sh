@@ -12,13 +12,9 @@
 command -v curl >/dev/null || bail "curl is needed (apt-get install curl)"
 opts=(--probe-interval 200ms --probe-timeout 100ms --suspect-timeout 1s --ring-size 64
       --max-value-size 16k --http-timeout 1s)
-start_node n1 "${opts[@]}" || bail "n1 did not start"
-for n in n2 n3; do
-	start_node "$n" "${opts[@]}" --seeds "127.0.0.1:$port_n1" || bail "$n did not start"
-done
+start_cluster3 "${opts[@]}"
 h1=127.0.0.1:$((port_n1 + 1000))
 h2=127.0.0.1:$((port_n2 + 1000))
-wait_for "ring_settled n1 n2 n3" 30 || bail "the 3 nodes did not settle"
 check "each node serves HTTP on its port + 1000 (the default)" \
 	grep -q "http: listening on $h1" "$tmp/n1.log"
 

@@ -33,11 +33,7 @@ for f in sys.argv[1:]:
 print(*out)' "$@"
 }
 
-start_node n1 "${opts[@]}" || bail "n1 did not start"
-for n in n2 n3; do
-	start_node "$n" "${opts[@]}" --seeds "127.0.0.1:$port_n1" || bail "$n did not start"
-done
-wait_for "ring_settled n1 n2 n3" 30 || bail "the 3 nodes did not settle"
+start_cluster3 "${opts[@]}"
 ok "3 nodes settled on one ring epoch"
 
 # Data: NKEYS keys of 4 KiB by the bench (every key put once, W=all), and
