@@ -151,7 +151,8 @@ typedef enum dkv_config_sync {
 	X(output_buffer_limit, SIZE,  "64M",            65536, 1u << 30, "unsent reply bytes a connection may hold before it is closed") \
 	X(write_timeout,    DURATION, "30s",            1, 3600000,    "how long a connection with unsent replies may accept no byte before it is closed") \
 	X(http_listen,      STR,      "",               0, 300,        "HOST:PORT of the HTTP face, loopback only, or off (empty: listen's host if loopback, else 127.0.0.1, and listen's port + 1000)") \
-	X(http_timeout,     DURATION, "10s",            1, 3600000,    "how long an HTTP client may take to send a request, and to take its answer") \
+	X(http_timeout,     DURATION, "10s",            1, 3600000,    "how long an HTTP client may stay silent while it sends a request or takes its answer") \
+	X(http_max_connections, UINT, "1024",           1, 100000,     "most HTTP connections served at once; a request on one more is answered 503") \
 	X(vclock_max,       UINT,     "32",             4, 256,        "version vector entries kept per object before the oldest are pruned") \
 	X(probe_interval,   DURATION, "1s",             10, 600000,    "how often a node probes one other member for liveness") \
 	X(probe_timeout,    DURATION, "500ms",          5, 600000,     "how long a direct probe waits for its answer before asking others to probe") \

@@ -48,6 +48,11 @@ struct http_face {
 	uint32_t nfree;
 	uint32_t gen;
 	bool draining;
+	/* the connections that sent a request, to count them against
+	 * http_max_connections: a set of pointers (open addressing, linear
+	 * probing, 2^k slots, at most half full) */
+	struct evhttp_connection **conns;
+	uint32_t conns_mask, nconns;
 	msgpack_sbuffer sb;          /* the frame being made */
 	char addr[300];
 	uint8_t key[65536];          /* the key being decoded */
@@ -372,6 +377,81 @@ static uint64_t make_id(http_face *h, struct evhttp_request *req)
 	return h->slots[slot].id;
 }
 
+/* --- connections ---------------------------------------------------------- */
+
+static uint32_t conn_hash(const http_face *h, const struct evhttp_connection *c)
+{
+	uint64_t x = (uint64_t)(uintptr_t)c;
+
+	x ^= x >> 33;
+	x *= UINT64_C(0xff51afd7ed558ccd);
+	x ^= x >> 33;
+	return (uint32_t)x & h->conns_mask;
+}
+
+/* The slot of c in the set, or of the empty one where it would go. */
+static uint32_t conn_slot(const http_face *h, const struct evhttp_connection *c)
+{
+	uint32_t i = conn_hash(h, c);
+
+	while (h->conns[i] != NULL && h->conns[i] != c)
+		i = (i + 1) & h->conns_mask;
+	return i;
+}
+
+/* evhttp's close callback: c is gone; take it out (backward-shift
+ * deletion keeps every probe run whole). */
+static void conn_closed(struct evhttp_connection *c, void *arg)
+{
+	http_face *h = arg;
+	uint32_t i = conn_slot(h, c), j = i;
+
+	if (h->conns[i] == NULL)
+		return;
+	h->conns[i] = NULL;
+	h->nconns--;
+	for (;;) {
+		uint32_t k;
+
+		j = (j + 1) & h->conns_mask;
+		if (h->conns[j] == NULL)
+			return;
+		k = conn_hash(h, h->conns[j]);
+		/* move j's entry into the hole i unless its home k lies in (i, j] */
+		if (i <= j ? (k <= i || k > j) : (k <= i && k > j)) {
+			h->conns[i] = h->conns[j];
+			h->conns[j] = NULL;
+			i = j;
+		}
+	}
+}
+
+/* True iff req's connection may be served: it is counted already, or
+ * there is room for it (then it is counted from now until it closes);
+ * else req is answered 503 and its connection closed after. */
+static bool conn_admit(http_face *h, struct evhttp_request *req)
+{
+	struct evhttp_connection *c = evhttp_request_get_connection(req);
+	uint32_t i;
+
+	if (c == NULL)
+		return true;
+	i = conn_slot(h, c);
+	if (h->conns[i] == c)
+		return true;
+	if (h->nconns >= h->cfg->http_max_connections) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+		answer_text(req, 503, "Service Unavailable",
+			    "%u HTTP connections are open already (http_max_connections)",
+			    h->nconns);
+		return false;
+	}
+	h->conns[i] = c;
+	h->nconns++;
+	evhttp_connection_set_closecb(c, conn_closed, h);
+	return true;
+}
+
 /* --- requests ------------------------------------------------------------- */
 
 static const char *method_name(enum evhttp_cmd_type t)
@@ -532,6 +612,8 @@ static void on_request(struct evhttp_request *req, void *arg)
 	const char *query = uri != NULL ? evhttp_uri_get_query(uri) : NULL;
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
 
+	if (!conn_admit(h, req))
+		return;
 	if (path == NULL || path[0] != '/') {
 		answer_text(req, 400, "Bad Request", "the request's path is not an absolute path");
 		return;
@@ -605,6 +687,16 @@ static int loopback_only(const char *host, bool *yes, char *why, size_t whylen)
 	return 0;
 }
 
+/* Slots for a set of at most max connections kept at most half full. */
+static size_t conns_size(uint32_t max)
+{
+	size_t n = 16;
+
+	while (n < 2 * (size_t)max + 2)
+		n *= 2;
+	return n;
+}
+
 int http_open(http_face **out, struct event_base *base, const dkv_config *cfg, dkv_log *log,
 	      net *nt, node *nd, char *err, size_t errlen)
 {
@@ -635,6 +727,7 @@ int http_open(http_face **out, struct event_base *base, const dkv_config *cfg, d
 	if ((h = calloc(1, sizeof(*h))) == NULL ||
 	    (h->slots = calloc(HTTP_MAX_PENDING, sizeof(*h->slots))) == NULL ||
 	    (h->free_slots = calloc(HTTP_MAX_PENDING, sizeof(*h->free_slots))) == NULL ||
+	    (h->conns = calloc(conns_size(cfg->http_max_connections), sizeof(*h->conns))) == NULL ||
 	    (h->eh = evhttp_new(base)) == NULL) {
 		http_close(h);
 		snprintf(err, errlen, "http_listen %s: out of memory", la);
@@ -645,6 +738,7 @@ int http_open(http_face **out, struct event_base *base, const dkv_config *cfg, d
 	h->log = log;
 	h->nt = nt;
 	h->nd = nd;
+	h->conns_mask = (uint32_t)conns_size(cfg->http_max_connections) - 1;
 	msgpack_sbuffer_init(&h->sb);
 	for (uint32_t i = 0; i < HTTP_MAX_PENDING; i++)
 		h->free_slots[h->nfree++] = HTTP_MAX_PENDING - 1 - i;
@@ -701,5 +795,6 @@ void http_close(http_face *h)
 	msgpack_sbuffer_destroy(&h->sb);
 	free(h->slots);
 	free(h->free_slots);
+	free(h->conns);
 	free(h);
 }

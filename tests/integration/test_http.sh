@@ -194,6 +194,52 @@ check "... leaves n1 running and serving (once the two are back)" \
 	wait_for '[[ $(curl -s "http://$h1/kv/plain") == plain ]]' 10
 check "n1 is still alive" kill -0 "$pid_n1"
 
+# --- the connection limit ------------------------------------------------------------------
+start_node lim --n-val 1 --http-max-connections 2 || bail "a node with http_max_connections 2 did not start"
+check "http_max_connections: two kept-alive connections are served, a third is refused, a closed one frees its place, and 40 more come and go" \
+	python3 - "$((port_lim + 1000))" <<'EOF'
+import socket, sys, time
+port = int(sys.argv[1])
+def conn():
+    return socket.create_connection(("127.0.0.1", port), timeout=5)
+def ask(s):
+    """GET /ping on s: the status line and the body."""
+    s.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+    out = b""
+    while b"\r\n\r\n" not in out:
+        b = s.recv(4096)
+        if not b:
+            return "", b""
+        out += b
+    head, body = out.split(b"\r\n\r\n", 1)
+    n = [int(l.split(b":")[1]) for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")][0]
+    while len(body) < n:
+        body += s.recv(4096)
+    return head.split(b"\r\n")[0].decode(), body
+def served_on_a_new_connection():
+    for _ in range(50):       # the node hears of a close a moment after it
+        d = conn()
+        line, _ = ask(d)
+        if line == "HTTP/1.1 200 OK":
+            return d
+        d.close()
+        time.sleep(0.05)
+    raise AssertionError("no new connection served")
+a, b = conn(), conn()
+assert ask(a)[0] == "HTTP/1.1 200 OK", "first"
+assert ask(b)[0] == "HTTP/1.1 200 OK", "second"
+c = conn()
+line, body = ask(c)
+assert line == "HTTP/1.1 503 Service Unavailable", line
+assert b"2 HTTP connections are open already (http_max_connections)" in body, body
+c.close()
+a.close()
+for _ in range(40):           # each counted, then uncounted at its close
+    served_on_a_new_connection().close()
+assert ask(b)[0] == "HTTP/1.1 200 OK", "the kept one"
+EOF
+stop_node lim
+
 # --- the address -------------------------------------------------------------------------
 "$DYNKVD" --data-dir "$tmp/wide" --listen "127.0.0.1:$(free_port)" --http-listen 0.0.0.0:8999 \
 	>"$tmp/wide.log" 2>&1 </dev/null
