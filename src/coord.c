@@ -67,6 +67,7 @@ typedef struct req {
 	uint32_t need_primary;     /* of them from primaries (PW or PR) */
 	bool replace;              /* WRITE: true iff replace mode (READING first) */
 	bool report;               /* WRITE: true iff the OK carries the sibling count */
+	bool stamps;               /* GET: true iff the VALUE carries timestamps */
 	uint32_t w, pw;            /* WRITE: its W and PW (need while READING is R) */
 	uint32_t siblings;         /* WRITE: live siblings of the version written */
 	uint32_t asked;            /* replicas asked */
@@ -328,9 +329,10 @@ static void reply_quorum(coord *c, uint32_t type, uint64_t client, uint64_t id, 
 /* Encode a VALUE reply for obj (NULL: not found) into the reply buffer. */
 /* The VALUE answer for obj (NULL: nothing stored); *live gets the number
  * of live values it carries. */
-static int encode_value(coord *c, uint64_t id, const object *obj, size_t *live)
+static int encode_value(coord *c, uint64_t id, const object *obj, bool stamps, size_t *live)
 {
 	proto_bytes *vals = NULL;
+	uint64_t *ts = NULL;
 	size_t nvals = 0;
 	uint64_t tomb = 0;
 	int rc;
@@ -340,8 +342,10 @@ static int encode_value(coord *c, uint64_t id, const object *obj, size_t *live)
 		size_t ns = object_sibling_count(obj);
 
 		vals = calloc(ns ? ns : 1, sizeof(*vals));
-		if (vals == NULL || object_context_encode(obj, &c->ob) != 0) {
+		ts = calloc(ns ? ns : 1, sizeof(*ts));
+		if (vals == NULL || ts == NULL || object_context_encode(obj, &c->ob) != 0) {
 			free(vals);
+			free(ts);
 			return -ENOMEM;
 		}
 		for (size_t i = 0; i < ns; i++) {
@@ -353,12 +357,16 @@ static int encode_value(coord *c, uint64_t id, const object *obj, size_t *live)
 			}
 			vals[nvals].p = s->value;
 			vals[nvals].len = s->value_len;
+			ts[nvals] = s->timestamp;
 			nvals++;
 		}
 	}
-	rc = proto_encode_value(reply_buf(c->env.rp), id, nvals > 0, vals, nvals, c->ob.data,
-				c->ob.size, tomb);
+	if (stamps && ts == NULL && (ts = calloc(1, sizeof(*ts))) == NULL)
+		return -ENOMEM;
+	rc = proto_encode_value_stamps(reply_buf(c->env.rp), id, nvals > 0, vals,
+				       stamps ? ts : NULL, nvals, c->ob.data, c->ob.size, tomb);
 	free(vals);
+	free(ts);
 	*live = nvals;
 	return rc;
 }
@@ -537,7 +545,7 @@ static void req_finish(coord *c, req *q)
 			int rc;
 
 			if (q->kind == RQ_GET)
-				rc = encode_value(c, q->id, q->merged, &live);
+				rc = encode_value(c, q->id, q->merged, q->stamps, &live);
 			else if (q->report)
 				rc = proto_encode_ok_siblings(reply_buf(rp), q->id, q->ctx, q->ctxlen,
 							      q->siblings);
@@ -888,6 +896,7 @@ void coord_get(coord *c, uint64_t client, const proto_msg *m)
 	if ((q = req_start(c, RQ_GET, client, m)) == NULL)
 		return;
 	q->qname = "r";
+	q->stamps = m->opts.stamps;
 	q->need = r > pr ? r : pr;
 	q->need_primary = pr;
 	read_start(c, q);

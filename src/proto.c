@@ -183,6 +183,8 @@ static int rd_opts(mpr *r, uint32_t type, proto_opts *o, char *err, size_t errle
 			rc = rd_flag(r, &o->replace, "replace", err, errlen);
 		else if (type != PROTO_GET && IS("siblings"))
 			rc = rd_flag(r, &o->siblings, "siblings", err, errlen);
+		else if (type == PROTO_GET && IS("stamps"))
+			rc = rd_flag(r, &o->stamps, "stamps", err, errlen);
 		else
 			return fail(DKV_EINVAL, err, errlen, "unknown option \"%s\"",
 				    printable(k, klen > 64 ? 64 : klen, shown, sizeof(shown)));
@@ -336,7 +338,7 @@ static int rd_admin(mpr *r, proto_msg *m, char *err, size_t errlen)
 
 static int rd_body(mpr *r, const proto_limits *lim, proto_msg *m, char *err, size_t errlen)
 {
-	uint64_t n;
+	uint64_t n, nel;
 	int rc;
 
 	switch (m->type) {
@@ -394,8 +396,9 @@ static int rd_body(mpr *r, const proto_limits *lim, proto_msg *m, char *err, siz
 		return 0;
 	}
 	case PROTO_VALUE:
-		if (mpr_array(r, &n) != 0 || n != 4)
-			return fail(DKV_EPROTO, err, errlen, "VALUE body is not an array of 4");
+		if (mpr_array(r, &n) != 0 || (n != 4 && n != 5))
+			return fail(DKV_EPROTO, err, errlen, "VALUE body is not an array of 4 or 5");
+		nel = n;
 		if (mpr_bool(r, &m->found) != 0)
 			return fail(DKV_EPROTO, err, errlen, "VALUE found is not a bool");
 		if (mpr_array(r, &n) != 0)
@@ -419,6 +422,17 @@ static int rd_body(mpr *r, const proto_limits *lim, proto_msg *m, char *err, siz
 			return rc;
 		if (mpr_uint(r, &m->tombstones) != 0)
 			return fail(DKV_EPROTO, err, errlen, "VALUE tombstones is not a uint");
+		if (nel == 5) {
+			if (mpr_array(r, &n) != 0 || n != m->nvalues)
+				return fail(DKV_EPROTO, err, errlen,
+					    "VALUE stamps is not an array of one uint per value");
+			if ((m->stamps = calloc(n ? (size_t)n : 1, sizeof(*m->stamps))) == NULL)
+				return -ENOMEM;
+			for (uint64_t i = 0; i < n; i++)
+				if (mpr_uint(r, &m->stamps[i]) != 0)
+					return fail(DKV_EPROTO, err, errlen,
+						    "VALUE stamp is not a uint");
+		}
 		return 0;
 	case PROTO_ADMIN:
 		return rd_admin(r, m, err, errlen);
@@ -509,6 +523,7 @@ int proto_decode(const void *payload, size_t len, const proto_limits *lim,
 void proto_msg_release(proto_msg *m)
 {
 	free(m->values);
+	free(m->stamps);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -573,7 +588,7 @@ static int pack_opts(msgpack_packer *pk, const proto_opts *o)
 	if (o == NULL)
 		o = &none;
 	n = (o->r != 0) + (o->w != 0) + (o->pr != 0) + (o->pw != 0) + (o->timeout_ms != 0) +
-	    o->replace + o->siblings;
+	    o->replace + o->siblings + o->stamps;
 	if (msgpack_pack_map(pk, n) != 0)
 		return -1;
 #define OPT(name, v, packint) \
@@ -587,6 +602,7 @@ static int pack_opts(msgpack_packer *pk, const proto_opts *o)
 	OPT("timeout_ms", o->timeout_ms, msgpack_pack_uint32)
 	OPT("replace", (uint8_t)o->replace, msgpack_pack_uint8)
 	OPT("siblings", (uint8_t)o->siblings, msgpack_pack_uint8)
+	OPT("stamps", (uint8_t)o->stamps, msgpack_pack_uint8)
 #undef OPT
 	return 0;
 }
@@ -706,6 +722,14 @@ int proto_encode_value(msgpack_sbuffer *sb, uint64_t id, bool found,
 		       const proto_bytes *values, size_t nvalues,
 		       const void *ctx, size_t ctxlen, uint64_t tombstones)
 {
+	return proto_encode_value_stamps(sb, id, found, values, NULL, nvalues, ctx, ctxlen,
+					 tombstones);
+}
+
+int proto_encode_value_stamps(msgpack_sbuffer *sb, uint64_t id, bool found,
+			      const proto_bytes *values, const uint64_t *stamps, size_t nvalues,
+			      const void *ctx, size_t ctxlen, uint64_t tombstones)
+{
 	msgpack_packer pk;
 	size_t start;
 
@@ -713,13 +737,18 @@ int proto_encode_value(msgpack_sbuffer *sb, uint64_t id, bool found,
 		return DKV_ETOOBIG;   /* no decoder would accept it */
 	if (begin(sb, &pk, &start, PROTO_VALUE, id) != 0)
 		return -ENOMEM;
-	PK(msgpack_pack_array(&pk, 4));
+	PK(msgpack_pack_array(&pk, stamps != NULL ? 5 : 4));
 	PK(found ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk));
 	PK(msgpack_pack_array(&pk, nvalues));
 	for (size_t i = 0; i < nvalues; i++)
 		PK(pack_bin(&pk, values[i].p, values[i].len));
 	PK(pack_ctx(&pk, ctx, ctxlen));
 	PK(msgpack_pack_uint64(&pk, tombstones));
+	if (stamps != NULL) {
+		PK(msgpack_pack_array(&pk, nvalues));
+		for (size_t i = 0; i < nvalues; i++)
+			PK(msgpack_pack_uint64(&pk, stamps[i]));
+	}
 	return finish(sb, start);
 nomem:
 	sb->size = start;
@@ -821,8 +850,9 @@ int proto_encode_msg(msgpack_sbuffer *sb, const proto_msg *m)
 	case PROTO_PING:
 		return proto_encode_ping(sb, m->id);
 	case PROTO_VALUE:
-		return proto_encode_value(sb, m->id, m->found, m->values, m->nvalues, m->context.p,
-					  m->context.len, m->tombstones);
+		return proto_encode_value_stamps(sb, m->id, m->found, m->values, m->stamps,
+						 m->nvalues, m->context.p, m->context.len,
+						 m->tombstones);
 	case PROTO_OK:
 		return encode_ok(sb, m->id, m->context.p, m->context.len, m->has_siblings,
 				 m->siblings);

@@ -25,6 +25,7 @@
  *   PING    nil
  *   ADMIN   [command, args]
  *   VALUE   [found, values, context, tombstones]    reply to GET
+ *           or [found, values, context, tombstones, stamps] when asked
  *   OK      context  or  [context, siblings]        reply to PUT, DELETE
  *   PONG    nil                                     reply to PING
  *   ERROR   [code, message]                         reply to anything
@@ -54,6 +55,9 @@
  *                the write produced holds at its coordinator: 1 after a
  *                put that superseded everything, more beside concurrent
  *                writes; sent only when the request asked ("siblings": 1)
+ *   stamps       array of uint, one per value: the time of the write that
+ *                made it, in ms since 1970 by its coordinator's clock; sent
+ *                only when the GET asked ("stamps": 1, a GET option)
  *   found        bool: false when the key has no value (never written, or
  *                every sibling is a tombstone)
  *   values       array of bin: the live siblings, in dot order
@@ -151,6 +155,8 @@ typedef struct proto_opts {
 	                         * supersede what was read) */
 	bool siblings;          /* PUT, DELETE: true iff the OK is to carry the
 	                         * sibling count */
+	bool stamps;            /* GET: true iff the VALUE is to carry each
+	                         * value's timestamp */
 } proto_opts;
 
 /* A byte string borrowed from a payload. */
@@ -172,6 +178,7 @@ typedef struct proto_msg {
 	proto_bytes *values;    /* VALUE: nvalues live siblings */
 	size_t nvalues;
 	uint64_t tombstones;    /* VALUE */
+	uint64_t *stamps;       /* VALUE: nvalues timestamps, or NULL (not asked) */
 	bool has_siblings;      /* OK: true iff it is the [context, siblings] form */
 	uint32_t siblings;      /* OK: live siblings of the written object */
 	uint32_t code;          /* ERROR */
@@ -234,6 +241,11 @@ int proto_encode_ping(msgpack_sbuffer *sb, uint64_t id);
 int proto_encode_value(msgpack_sbuffer *sb, uint64_t id, bool found,
 		       const proto_bytes *values, size_t nvalues,
 		       const void *ctx, size_t ctxlen, uint64_t tombstones);
+/* VALUE with each value's timestamp (stamps: nvalues of them; NULL: the
+ * form without, as proto_encode_value). */
+int proto_encode_value_stamps(msgpack_sbuffer *sb, uint64_t id, bool found,
+			      const proto_bytes *values, const uint64_t *stamps, size_t nvalues,
+			      const void *ctx, size_t ctxlen, uint64_t tombstones);
 int proto_encode_ok(msgpack_sbuffer *sb, uint64_t id, const void *ctx, size_t ctxlen);
 /* OK in its second form, [context, siblings]: for a request that asked
  * for it ("siblings": 1). */
