@@ -23,8 +23,9 @@ jobs=${VALGRIND_JOBS:-$(nproc 2>/dev/null || echo 1)}
 
 # One suite; its verdict ("ok", or the failure's details) in its log dir.
 run_one() {
-	local t=$1 name rc bad
+	local t=$1 name rc bad start
 	name=$(basename "$t")
+	start=$SECONDS
 	DKV_VALGRIND=1 valgrind --trace-children=yes --trace-children-skip='/usr/bin/*,/bin/*' --leak-check=full --show-leak-kinds=definite,indirect \
 		--errors-for-leak-kinds=definite,indirect --track-fds=no \
 		--log-file="$logs/$name/vg.%p" "$t" -j1 >"$logs/$name/out" 2>&1
@@ -33,18 +34,36 @@ run_one() {
 		"$logs/$name"/vg.* 2>/dev/null)
 	if [ $rc -ne 0 ] || [ -n "$bad" ]; then
 		{
-			echo "valgrind: $name ... FAILED (exit $rc)"
+			echo "valgrind: $name ... FAILED (exit $rc, $((SECONDS - start)) s)"
 			tail -5 "$logs/$name/out"
 			for f in $bad; do sed -n '1,60p' "$f"; done
 		} >"$logs/$name/verdict"
 		return 1
 	fi
-	echo "valgrind: $name ... ok" >"$logs/$name/verdict"
+	echo "valgrind: $name ... ok ($((SECONDS - start)) s)" >"$logs/$name/verdict"
 }
+
+# The longest suites first (their times under valgrind on a 2-CPU machine,
+# most first): started last, one of them would run alone at the end while
+# the other CPU idles.  Any suite not named keeps its place after them.
+heavy="test_cli_programs test_dkv_config test_proto test_client test_bitcask_fault
+	test_object test_keydir test_mpr test_record"
+order=()
+for h in $heavy; do
+	for t in "$@"; do
+		[ "$(basename "$t")" = "$h" ] && order+=("$t")
+	done
+done
+for t in "$@"; do
+	case " $(echo $heavy) " in
+	*" $(basename "$t") "*) ;;
+	*) order+=("$t") ;;
+	esac
+done
 
 status=0
 running=0
-for t in "$@"; do
+for t in "${order[@]}"; do
 	mkdir -p "$logs/$(basename "$t")"
 	if [ "$running" -ge "$jobs" ]; then
 		wait -n || status=1
