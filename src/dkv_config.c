@@ -5,10 +5,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "dkv_config.h"
@@ -710,8 +712,11 @@ uint32_t dkv_config_quorum(int32_t q, uint32_t n_val)
 	}
 }
 
-int dkv_config_http_listen(const dkv_config *cfg, char *out, size_t outlen, char *err,
-			   size_t errlen)
+/* The address a face listens on: value ("off", HOST:PORT, or empty for
+ * listen's loopback host, else 127.0.0.1, at listen's port + delta). */
+static int face_listen(const dkv_config *cfg, const char *key, const char *value,
+		       const char *what, const char *page, unsigned delta, char *out,
+		       size_t outlen, char *err, size_t errlen)
 {
 	char host[256];
 	uint16_t port;
@@ -719,27 +724,26 @@ int dkv_config_http_listen(const dkv_config *cfg, char *out, size_t outlen, char
 	struct in6_addr a6;
 	bool loop;
 
-	if (strcmp(cfg->http_listen, "off") == 0) {
+	if (strcmp(value, "off") == 0) {
 		snprintf(out, outlen, "%s", "");
 		return 0;
 	}
-	if (cfg->http_listen[0] != '\0') {
-		if (dkv_config_hostport(cfg->http_listen, strlen(cfg->http_listen), host,
-					sizeof(host), &port) != 0) {
-			snprintf(err, errlen, "http_listen: \"%s\" is not HOST:PORT with a port from 1 "
-				 "to 65535, or off", cfg->http_listen);
+	if (value[0] != '\0') {
+		if (dkv_config_hostport(value, strlen(value), host, sizeof(host), &port) != 0) {
+			snprintf(err, errlen, "%s: \"%s\" is not HOST:PORT with a port from 1 "
+				 "to 65535, or off", key, value);
 			return DKV_EINVAL;
 		}
 		/* an address given as such must be loopback; a name is resolved
 		 * (and refused the same way) when the face starts */
 		if ((inet_pton(AF_INET, host, &a4) == 1 && (ntohl(a4.s_addr) >> 24) != 127) ||
 		    (inet_pton(AF_INET6, host, &a6) == 1 && !IN6_IS_ADDR_LOOPBACK(&a6))) {
-			snprintf(err, errlen, "http_listen: %s is not a loopback address; the HTTP face "
+			snprintf(err, errlen, "%s: %s is not a loopback address; the %s face "
 				 "has no authentication yet, so it serves only this machine (127.0.0.0/8 "
-				 "or ::1; dynkv-http(7))", cfg->http_listen);
+				 "or ::1; %s)", key, value, what, page);
 			return DKV_EINVAL;
 		}
-		snprintf(out, outlen, "%s", cfg->http_listen);
+		snprintf(out, outlen, "%s", value);
 		return 0;
 	}
 	if (dkv_config_hostport(cfg->listen, strlen(cfg->listen), host, sizeof(host), &port) != 0) {
@@ -749,7 +753,7 @@ int dkv_config_http_listen(const dkv_config *cfg, char *out, size_t outlen, char
 	loop = strcmp(host, "localhost") == 0 ||
 	       (inet_pton(AF_INET, host, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127) ||
 	       (inet_pton(AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6));
-	port = port > 65535 - 1000 ? (uint16_t)(port - 1000) : (uint16_t)(port + 1000);
+	port = port > 65535 - delta ? (uint16_t)(port - delta) : (uint16_t)(port + delta);
 	if (!loop)
 		snprintf(out, outlen, "127.0.0.1:%u", (unsigned)port);
 	else if (strchr(host, ':') != NULL)
@@ -759,12 +763,83 @@ int dkv_config_http_listen(const dkv_config *cfg, char *out, size_t outlen, char
 	return 0;
 }
 
+int dkv_config_loopback_only(const char *host, bool *yes, char *why, size_t whylen)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *res, *a;
+	int rc = getaddrinfo(host, NULL, &hints, &res);
+
+	if (rc != 0) {
+		snprintf(why, whylen, "%s", gai_strerror(rc));
+		return DKV_EINVAL;
+	}
+	*yes = true;
+	for (a = res; a != NULL; a = a->ai_next) {
+		if (a->ai_family == AF_INET) {
+			const struct sockaddr_in *s = (const struct sockaddr_in *)a->ai_addr;
+
+			*yes = *yes && (ntohl(s->sin_addr.s_addr) >> 24) == 127;
+		} else if (a->ai_family == AF_INET6) {
+			const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)a->ai_addr;
+
+			*yes = *yes && IN6_IS_ADDR_LOOPBACK(&s->sin6_addr);
+		} else {
+			*yes = false;
+		}
+	}
+	freeaddrinfo(res);
+	return 0;
+}
+
+int dkv_config_face_address(const char *key, const char *la, const char *what,
+			    const char *page, char *host, size_t hostlen, uint16_t *port,
+			    char *err, size_t errlen)
+{
+	char why[256];
+	bool loop = false;
+
+	if (dkv_config_hostport(la, strlen(la), host, hostlen, port) != 0) {
+		snprintf(err, errlen, "%s %s: not HOST:PORT", key, la);
+		return DKV_EINVAL;
+	}
+	if (dkv_config_loopback_only(host, &loop, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "%s %s: %s", key, la, why);
+		return DKV_EINVAL;
+	}
+	if (!loop) {
+		snprintf(err, errlen, "%s %s: not a loopback address; the %s face has no "
+			 "authentication yet, so it serves only this machine (127.0.0.0/8 or "
+			 "::1; %s)", key, la, what, page);
+		return DKV_EINVAL;
+	}
+	return 0;
+}
+
+int dkv_config_http_listen(const dkv_config *cfg, char *out, size_t outlen, char *err,
+			   size_t errlen)
+{
+	return face_listen(cfg, "http_listen", cfg->http_listen, "HTTP", "dynkv-http(7)", 1000,
+			   out, outlen, err, errlen);
+}
+
+int dkv_config_resp_listen(const dkv_config *cfg, char *out, size_t outlen, char *err,
+			   size_t errlen)
+{
+	return face_listen(cfg, "resp_listen", cfg->resp_listen, "Redis protocol",
+			   "dynkv-resp(7)", 2000, out, outlen, err, errlen);
+}
+
 int dkv_config_check(const dkv_config *cfg, char *err, size_t errlen)
 {
 	char http[320];
 
-	if (dkv_config_http_listen(cfg, http, sizeof(http), err, errlen) != 0)
+	if (dkv_config_http_listen(cfg, http, sizeof(http), err, errlen) != 0 ||
+	    dkv_config_resp_listen(cfg, http, sizeof(http), err, errlen) != 0)
 		return DKV_EINVAL;
+	if (strcmp(cfg->resp_siblings, "error") != 0 && strcmp(cfg->resp_siblings, "newest") != 0) {
+		snprintf(err, errlen, "resp_siblings: \"%s\" is neither error nor newest",
+			 cfg->resp_siblings);
+		return DKV_EINVAL;
+	}
 	if (cfg->r > 0 && (uint32_t)cfg->r > cfg->n_val) {
 		snprintf(err, errlen, "r = %" PRId32 " is more than n_val = %" PRIu32,
 			 cfg->r, cfg->n_val);

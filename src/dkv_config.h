@@ -153,6 +153,9 @@ typedef enum dkv_config_sync {
 	X(http_listen,      STR,      "",               0, 300,        "HOST:PORT of the HTTP face, loopback only, or off (empty: listen's host if loopback, else 127.0.0.1, and listen's port + 1000)") \
 	X(http_timeout,     DURATION, "10s",            1, 3600000,    "how long an HTTP client may stay silent while it sends a request or takes its answer") \
 	X(http_max_connections, UINT, "1024",           1, 100000,     "most HTTP connections served at once; a request on one more is answered 503") \
+	X(resp_listen,      STR,      "",               0, 300,        "HOST:PORT of the Redis protocol face, loopback only, or off (empty: listen's host if loopback, else 127.0.0.1, and listen's port + 2000)") \
+	X(resp_max_connections, UINT, "1024",           1, 100000,     "most Redis protocol connections served at once; one more is told so and closed") \
+	X(resp_siblings,    STR,      "error",          1, 16,         "what a plain Redis GET of a key with concurrent values answers: error (naming DYNKV.GET) or newest (the value its coordinator's clock wrote last)") \
 	X(vclock_max,       UINT,     "32",             4, 256,        "version vector entries kept per object before the oldest are pruned") \
 	X(probe_interval,   DURATION, "1s",             10, 600000,    "how often a node probes one other member for liveness") \
 	X(probe_timeout,    DURATION, "500ms",          5, 600000,     "how long a direct probe waits for its answer before asking others to probe") \
@@ -283,6 +286,24 @@ int dkv_config_check(const dkv_config *cfg, char *err, size_t errlen);
  * not loopback). */
 int dkv_config_http_listen(const dkv_config *cfg, char *out, size_t outlen, char *err,
 			   size_t errlen);
+/* The same for the Redis protocol face: resp_listen, or listen's port
+ * plus 2000 (127.0.0.1:7070 -> 127.0.0.1:9070). */
+int dkv_config_resp_listen(const dkv_config *cfg, char *out, size_t outlen, char *err,
+			   size_t errlen);
+
+/* *yes = true iff host (a name or an address) resolves only to loopback
+ * addresses (127.0.0.0/8, ::1).  0, or DKV_EINVAL with the resolver's
+ * reason in why. */
+int dkv_config_loopback_only(const char *host, bool *yes, char *why, size_t whylen);
+
+/* A face's address la (from dkv_config_http_listen or _resp_listen, for
+ * key), split into host and port, with host resolved and refused unless
+ * it names loopback addresses only.  0, or DKV_EINVAL with the reason in
+ * err ("resp_listen 10.0.0.1:9070: not a loopback address; the Redis
+ * protocol face has no authentication yet, ..."). */
+int dkv_config_face_address(const char *key, const char *la, const char *what,
+			    const char *page, char *host, size_t hostlen, uint16_t *port,
+			    char *err, size_t errlen);
 
 /* The number of replicas a QUORUM value stands for with n_val replicas. */
 uint32_t dkv_config_quorum(int32_t q, uint32_t n_val);

@@ -19,6 +19,7 @@
 #include "dkv_config.h"
 #include "error.h"
 #include "http.h"
+#include "resp.h"
 #include "log.h"
 #include "net.h"
 #include "node.h"
@@ -35,6 +36,7 @@ typedef struct daemon_state {
 	net *nt;
 	node *nd;
 	http_face *ht;             /* the HTTP face (http.h) */
+	resp_face *rs;             /* the Redis protocol face (resp.h) */
 	int signals;               /* SIGTERM/SIGINT received */
 	bool fatal;                /* true iff the node asked to stop (node_fatal_fn) */
 	uint64_t drain_deadline;   /* monotonic ms */
@@ -95,6 +97,8 @@ static void stop_serving(daemon_state *d)
 	node_drain(d->nd);
 	if (d->ht != NULL)
 		http_drain(d->ht);
+	if (d->rs != NULL)
+		resp_drain(d->rs);
 }
 
 static void drain_cb(evutil_socket_t fd, short what, void *arg)
@@ -104,7 +108,8 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if ((node_inflight(d->nd) == 0 && net_pending_output(d->nt) == 0) ||
+	if ((node_inflight(d->nd) == 0 && net_pending_output(d->nt) == 0 &&
+	     (d->rs == NULL || (resp_pending(d->rs) == 0 && resp_pending_output(d->rs) == 0))) ||
 	    now_ms(d) >= d->drain_deadline) {
 		event_base_loopbreak(d->base);
 		return;
@@ -331,6 +336,10 @@ int main(int argc, char **argv)
 	rc = dkv_config_http_listen(&d.cfg, haddr, sizeof(haddr), err, sizeof(err));
 	if (rc == 0 && haddr[0] != '\0')   /* not off */
 		rc = http_open(&d.ht, d.base, &d.cfg, d.log, d.nt, d.nd, err, sizeof(err));
+	if (rc == 0)
+		rc = dkv_config_resp_listen(&d.cfg, haddr, sizeof(haddr), err, sizeof(err));
+	if (rc == 0 && haddr[0] != '\0')   /* not off */
+		rc = resp_open(&d.rs, d.base, &d.cfg, d.log, d.nt, d.nd, err, sizeof(err));
 	if (rc != 0) {
 		dkv_log_msg(d.log, DKV_LOG_ERROR, "%s", err);
 		status = rc == DKV_EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
@@ -351,10 +360,11 @@ int main(int argc, char **argv)
 		node_stats_get(d.nd, &st);
 		dkv_config_get(&d.cfg, "sync", sync, sizeof(sync));
 		dkv_log_msg(d.log, DKV_LOG_INFO,
-			    "dynkvd %s: node %s listening on %s (HTTP on %s), data in %s "
-			    "(ring_size %u, n_val %u, sync %s)",
+			    "dynkvd %s: node %s listening on %s (HTTP on %s, Redis protocol on %s), "
+			    "data in %s (ring_size %u, n_val %u, sync %s)",
 			    PACKAGE_VERSION, node_id(d.nd), d.cfg.listen,
 			    d.ht != NULL ? http_address(d.ht) : "nothing: http_listen is off",
+			    d.rs != NULL ? resp_address(d.rs) : "nothing: resp_listen is off",
 			    d.cfg.data_dir,
 			    st.ring_size, st.n_val, sync);
 	}
@@ -384,6 +394,7 @@ out:
 	/* after the node: what it answered while closing reaches the HTTP
 	 * clients; what never got an answer gets a 503 */
 	http_close(d.ht);
+	resp_close(d.rs);
 	if (sig_term)
 		event_free(sig_term);
 	if (sig_int)

@@ -5,7 +5,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <netdb.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -32,7 +31,7 @@ typedef enum hkind { H_FREE, H_GET, H_HEAD, H_PUT, H_DELETE, H_ADMIN, H_METRICS 
 
 typedef struct hreq {
 	hkind kind;
-	uint64_t id;                 /* NET_LOCAL_BIT | gen << 32 | slot */
+	uint64_t id;                 /* NET_LOCAL_BIT | face | gen << 32 | slot */
 	struct evhttp_request *req;
 } hreq;
 
@@ -54,7 +53,7 @@ struct http_face {
 	struct evhttp_connection **conns;
 	uint32_t conns_mask, nconns;
 	msgpack_sbuffer sb;          /* the frame being made */
-	char addr[300];
+	char addr[320];
 	uint8_t key[65536];          /* the key being decoded */
 	uint8_t ctx[8192];           /* the context being decoded */
 };
@@ -372,8 +371,9 @@ static uint64_t make_id(http_face *h, struct evhttp_request *req)
 		return 0;
 	}
 	slot = h->free_slots[h->nfree - 1];
-	h->gen = h->gen >= 0x3fffffffu ? 1 : h->gen + 1;
-	h->slots[slot].id = NET_LOCAL_BIT | (uint64_t)h->gen << 32 | slot;
+	h->gen = h->gen >= 0x1fffffffu ? 1 : h->gen + 1;
+	h->slots[slot].id = NET_LOCAL_BIT | NET_LOCAL_FACE(NET_LOCAL_HTTP) |
+			    (uint64_t)h->gen << 32 | slot;
 	return h->slots[slot].id;
 }
 
@@ -659,34 +659,6 @@ static void on_request(struct evhttp_request *req, void *arg)
 
 /* --- open and close ------------------------------------------------------- */
 
-/* True iff host names only loopback addresses (127.0.0.0/8, ::1). */
-static int loopback_only(const char *host, bool *yes, char *why, size_t whylen)
-{
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *res, *a;
-	int rc = getaddrinfo(host, NULL, &hints, &res);
-
-	if (rc != 0) {
-		snprintf(why, whylen, "%s", gai_strerror(rc));
-		return DKV_EINVAL;
-	}
-	*yes = true;
-	for (a = res; a != NULL; a = a->ai_next) {
-		if (a->ai_family == AF_INET) {
-			const struct sockaddr_in *s = (const struct sockaddr_in *)a->ai_addr;
-
-			*yes = *yes && (ntohl(s->sin_addr.s_addr) >> 24) == 127;
-		} else if (a->ai_family == AF_INET6) {
-			const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)a->ai_addr;
-
-			*yes = *yes && IN6_IS_ADDR_LOOPBACK(&s->sin6_addr);
-		} else {
-			*yes = false;
-		}
-	}
-	freeaddrinfo(res);
-	return 0;
-}
-
 /* Slots for a set of at most max connections kept at most half full. */
 static size_t conns_size(uint32_t max)
 {
@@ -700,9 +672,8 @@ static size_t conns_size(uint32_t max)
 int http_open(http_face **out, struct event_base *base, const dkv_config *cfg, dkv_log *log,
 	      net *nt, node *nd, char *err, size_t errlen)
 {
-	char la[320], host[256], why[256];
+	char la[320], host[256];
 	uint16_t port;
-	bool loop = false;
 	struct timeval tv;
 	http_face *h;
 	int rc;
@@ -710,20 +681,9 @@ int http_open(http_face **out, struct event_base *base, const dkv_config *cfg, d
 	*out = NULL;
 	if ((rc = dkv_config_http_listen(cfg, la, sizeof(la), err, errlen)) != 0)
 		return rc;
-	if (dkv_config_hostport(la, strlen(la), host, sizeof(host), &port) != 0) {
-		snprintf(err, errlen, "http_listen %s: not HOST:PORT", la);
-		return DKV_EINVAL;
-	}
-	if ((rc = loopback_only(host, &loop, why, sizeof(why))) != 0) {
-		snprintf(err, errlen, "http_listen %s: %s", la, why);
+	if ((rc = dkv_config_face_address("http_listen", la, "HTTP", "dynkv-http(7)", host,
+					  sizeof(host), &port, err, errlen)) != 0)
 		return rc;
-	}
-	if (!loop) {
-		snprintf(err, errlen, "http_listen %s: not a loopback address; the HTTP face has "
-			 "no authentication yet, so it serves only this machine (127.0.0.0/8 or "
-			 "::1; dynkv-http(7))", la);
-		return DKV_EINVAL;
-	}
 	if ((h = calloc(1, sizeof(*h))) == NULL ||
 	    (h->slots = calloc(HTTP_MAX_PENDING, sizeof(*h->slots))) == NULL ||
 	    (h->free_slots = calloc(HTTP_MAX_PENDING, sizeof(*h->free_slots))) == NULL ||
@@ -759,7 +719,7 @@ int http_open(http_face **out, struct event_base *base, const dkv_config *cfg, d
 		return rc;
 	}
 	snprintf(h->addr, sizeof(h->addr), "%s", la);
-	net_set_local(nt, on_reply, h);
+	net_set_local(nt, NET_LOCAL_HTTP, on_reply, h);
 	logh(h, DKV_LOG_INFO, "listening on %s", la);
 	*out = h;
 	return 0;
@@ -785,7 +745,7 @@ void http_close(http_face *h)
 	if (h == NULL)
 		return;
 	if (h->nt != NULL)
-		net_set_local(h->nt, NULL, NULL);
+		net_set_local(h->nt, NET_LOCAL_HTTP, NULL, NULL);
 	for (uint32_t i = 0; h->slots != NULL && i < HTTP_MAX_PENDING; i++)
 		if (h->slots[i].kind != H_FREE && h->slots[i].req != NULL)
 			answer_text(h->slots[i].req, 503, "Service Unavailable",

@@ -501,10 +501,12 @@ static void w_timer_cancel(world *w, world_timer *t)
 	free(t);
 }
 
-void net_set_local(net *nt, net_local_fn fn, void *ctx)
+void net_set_local(net *nt, unsigned face, net_local_fn fn, void *ctx)
 {
-	nt->local_fn = fn;
-	nt->local_ctx = ctx;
+	if (face >= NET_LOCAL_FACES)
+		return;
+	nt->local_fn[face] = fn;
+	nt->local_ctx[face] = ctx;
 }
 
 static void w_reply(world *w, uint64_t client, const void *frame, size_t len)
@@ -514,8 +516,10 @@ static void w_reply(world *w, uint64_t client, const void *frame, size_t len)
 	struct evbuffer *out;
 
 	if (client & NET_LOCAL_BIT) {
-		if (nt->local_fn != NULL)
-			nt->local_fn(nt->local_ctx, client, frame, len);
+		unsigned face = (unsigned)(client >> 61) & 1u;
+
+		if (nt->local_fn[face] != NULL)
+			nt->local_fn[face](nt->local_ctx[face], client, frame, len);
 		return;
 	}
 	c = conn_find(nt, client);

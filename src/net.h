@@ -154,14 +154,20 @@ int net_start(net *nt, struct node *nd, char *err, size_t errlen);
  * may still need its peers. */
 void net_stop_accepting(net *nt);
 /* Client ids with NET_LOCAL_BIT set belong to an in-process face (the
- * HTTP face, http.h) that hands the node requests itself: their replies go
- * to the function set here, never to a connection.  The face picks the
- * ids (below 2^63, bit 62 set); replies for a face that is gone, or to an
- * id it no longer knows, are its business to drop. */
+ * HTTP face, http.h; the Redis protocol face, resp.h) that hands the node
+ * requests itself: their replies go to the function set here for the
+ * face, never to a connection.  Bit 61 says which face (NET_LOCAL_FACE);
+ * a face picks the rest of its ids (below 2^61); replies for a face that
+ * is gone, or to an id it no longer knows, are its business to drop. */
 #define NET_LOCAL_BIT (UINT64_C(1) << 62)
+#define NET_LOCAL_FACES 2u
+#define NET_LOCAL_FACE(face) ((uint64_t)(face) << 61)
+#define NET_LOCAL_HTTP 0u
+#define NET_LOCAL_RESP 1u
 typedef void (*net_local_fn)(void *ctx, uint64_t client, const void *frame, size_t len);
-/* Send replies to local ids to fn(ctx, ...) (fn NULL: drop them). */
-void net_set_local(net *nt, net_local_fn fn, void *ctx);
+/* Send replies to the local ids of face (NET_LOCAL_HTTP, NET_LOCAL_RESP)
+ * to fn(ctx, ...) (fn NULL: drop them). */
+void net_set_local(net *nt, unsigned face, net_local_fn fn, void *ctx);
 /* Unsent bytes over every connection: replies, and frames to peers. */
 size_t net_pending_output(const net *nt);
 /* Open connections: accepted ones and outbound peer ones (connecting or

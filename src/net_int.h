@@ -155,8 +155,9 @@ struct net {
 	uint8_t *scratch;          /* NET_SCRATCH bytes: datagrams, discarded peer bytes */
 
 	/* the background pool (net.h, THE POOL); mu guards the queues and counts */
-	net_local_fn local_fn;     /* replies to NET_LOCAL_BIT ids (net_set_local) */
-	void *local_ctx;
+	net_local_fn local_fn[NET_LOCAL_FACES];   /* replies to NET_LOCAL_BIT ids,
+						   * by face (net_set_local) */
+	void *local_ctx[NET_LOCAL_FACES];
 	pthread_t threads[NET_POOL_THREADS + NET_POOL_WORK];   /* sync threads, then work threads */
 	int nthreads;              /* started */
 	pthread_mutex_t mu;

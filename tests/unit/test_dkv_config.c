@@ -701,6 +701,67 @@ Test(config, http_listen_default_and_check)
 	}
 }
 
+/* The Redis protocol face's address: the same rules as http_listen's,
+ * at listen's port plus 2000; resp_siblings is error or newest. */
+Test(config, resp_listen_and_siblings)
+{
+	static const struct {
+		const char *listen, *resp, *want;
+	} cases[] = {
+		{ "127.0.0.1:7070", "", "127.0.0.1:9070" },
+		{ "[::1]:7070", "", "[::1]:9070" },
+		{ "10.0.0.5:7070", "", "127.0.0.1:9070" },
+		{ "127.0.0.1:63535", "", "127.0.0.1:65535" },
+		{ "127.0.0.1:65535", "", "127.0.0.1:63535" },
+		{ "10.0.0.5:7070", "127.0.0.3:6379", "127.0.0.3:6379" },
+		{ "10.0.0.5:7070", "off", "" },
+	};
+	char out[320];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		dkv_config cfg;
+
+		cr_assert_eq(dkv_config_init(&cfg), 0);
+		cr_assert_eq(dkv_config_set(&cfg, "listen", cases[i].listen, err, sizeof(err)), 0);
+		cr_assert_eq(dkv_config_set(&cfg, "resp_listen", cases[i].resp, err, sizeof(err)),
+			     0, "%s", err);
+		cr_expect_eq(dkv_config_resp_listen(&cfg, out, sizeof(out), err, sizeof(err)), 0,
+			     "%s", err);
+		cr_expect_str_eq(out, cases[i].want, "listen %s, resp_listen \"%s\"",
+				 cases[i].listen, cases[i].resp);
+		cr_expect_eq(dkv_config_check(&cfg, err, sizeof(err)), 0, "%s", err);
+		dkv_config_free(&cfg);
+	}
+	static const char *const bad[] = { "nonsense", "127.0.0.1:0", "10.1.2.3:6379" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		dkv_config cfg;
+
+		cr_assert_eq(dkv_config_init(&cfg), 0);
+		cr_assert_eq(dkv_config_set(&cfg, "resp_listen", bad[i], err, sizeof(err)), 0);
+		cr_expect_eq(dkv_config_check(&cfg, err, sizeof(err)), DKV_EINVAL, "%s", bad[i]);
+		cr_expect(strncmp(err, "resp_listen: ", 13) == 0, "%s", err);
+		if (i == 2)
+			cr_expect(strstr(err, "not a loopback address; the Redis protocol face has "
+					 "no authentication yet") != NULL, "%s", err);
+		dkv_config_free(&cfg);
+	}
+	static const struct {
+		const char *v;
+		int rc;
+	} sib[] = { { "error", 0 }, { "newest", 0 }, { "Newest", DKV_EINVAL },
+		    { "oldest", DKV_EINVAL } };
+	for (size_t i = 0; i < sizeof(sib) / sizeof(sib[0]); i++) {
+		dkv_config cfg;
+
+		cr_assert_eq(dkv_config_init(&cfg), 0);
+		cr_assert_eq(dkv_config_set(&cfg, "resp_siblings", sib[i].v, err, sizeof(err)), 0);
+		cr_expect_eq(dkv_config_check(&cfg, err, sizeof(err)), sib[i].rc, "%s", sib[i].v);
+		if (sib[i].rc != 0)
+			cr_expect(strstr(err, "is neither error nor newest") != NULL, "%s", err);
+		dkv_config_free(&cfg);
+	}
+}
+
 Test(config, size_suffixes)
 {
 	struct { const char *text; uint64_t want; } ok[] = {

@@ -826,15 +826,18 @@ Test(net, replies_to_local_ids_go_to_the_local_function)
 	w = net_world(A.nt);
 	fd = client_ping(&A, 7);
 	id = A.nt->slots[0]->id;
-	net_set_local(A.nt, local_sink, &local_calls);
-	w->ops->reply(w, NET_LOCAL_BIT | id, "abcde", 5);
+	net_set_local(A.nt, NET_LOCAL_RESP, local_sink, &local_calls);
+	w->ops->reply(w, NET_LOCAL_BIT | NET_LOCAL_FACE(NET_LOCAL_RESP) | id, "abcde", 5);
 	cr_assert_eq(local_calls, 1);
-	cr_assert_eq(local_client, NET_LOCAL_BIT | id);
+	cr_assert_eq(local_client, NET_LOCAL_BIT | NET_LOCAL_FACE(NET_LOCAL_RESP) | id);
 	cr_assert_eq(local_len, 5);
 	cr_assert_eq(evbuffer_get_length(A.nt->slots[0]->out), 0,
 		     "the connection with the same low bits got the reply");
-	net_set_local(A.nt, NULL, NULL);
-	w->ops->reply(w, NET_LOCAL_BIT | 3, "x", 1);
+	/* the other face's ids are not this face's */
+	w->ops->reply(w, NET_LOCAL_BIT | NET_LOCAL_FACE(NET_LOCAL_HTTP) | id, "abcde", 5);
+	cr_assert_eq(local_calls, 1);
+	net_set_local(A.nt, NET_LOCAL_RESP, NULL, NULL);
+	w->ops->reply(w, NET_LOCAL_BIT | NET_LOCAL_FACE(NET_LOCAL_RESP) | 3, "x", 1);
 	cr_assert_eq(local_calls, 1);
 	close(fd);
 }
