@@ -318,7 +318,7 @@ static bool old_tombstone(const sender *s, const void *val, size_t vlen)
 	object_limits_init(&lim);
 	if (object_decode(val, vlen, &lim, &obj) != 0)
 		return false;
-	old = object_is_deleted(obj) && object_newest(obj) < s->old_before;
+	old = object_deleted_time(obj) != 0 && object_deleted_time(obj) < s->old_before;
 	object_free(obj);
 	return old;
 }

@@ -68,6 +68,7 @@ typedef struct req {
 	bool replace;              /* WRITE: true iff replace mode (READING first) */
 	bool report;               /* WRITE: true iff the OK carries the sibling count */
 	bool stamps;               /* GET: true iff the VALUE carries timestamps */
+	uint64_t ttl_ms;           /* PUT: the value's time to live (0: none) */
 	uint32_t w, pw;            /* WRITE: its W and PW (need while READING is R) */
 	uint32_t siblings;         /* WRITE: live siblings of the version written */
 	uint32_t asked;            /* replicas asked */
@@ -326,48 +327,43 @@ static void reply_quorum(coord *c, uint32_t type, uint64_t client, uint64_t id, 
 /* What a replace-mode write that failed while READING adds to its error. */
 #define NOTHING_WRITTEN "; a replace-mode write reads the key first: nothing was written"
 
-/* Encode a VALUE reply for obj (NULL: not found) into the reply buffer. */
 /* The VALUE answer for obj (NULL: nothing stored); *live gets the number
- * of live values it carries. */
+ * of live values it carries.  A value whose expiry has come (by this
+ * node's clock) is not one of them: it reads, and counts, as a tombstone. */
 static int encode_value(coord *c, uint64_t id, const object *obj, bool stamps, size_t *live)
 {
-	proto_bytes *vals = NULL;
-	uint64_t *ts = NULL;
+	size_t ns = obj != NULL ? object_sibling_count(obj) : 0;
+	proto_bytes *vals = calloc(ns ? ns : 1, sizeof(*vals));
+	uint64_t *ts = calloc(ns ? ns : 1, sizeof(*ts)), *ex = calloc(ns ? ns : 1, sizeof(*ex));
+	uint64_t now = c->env.w->ops->wall_ms(c->env.w), tomb = 0;
 	size_t nvals = 0;
-	uint64_t tomb = 0;
-	int rc;
+	int rc = -ENOMEM;
 
 	c->ob.size = 0;
-	if (obj != NULL) {
-		size_t ns = object_sibling_count(obj);
+	if (vals == NULL || ts == NULL || ex == NULL ||
+	    (obj != NULL && object_context_encode(obj, &c->ob) != 0))
+		goto out;
+	for (size_t i = 0; i < ns; i++) {
+		const object_sibling *s = object_sibling_at(obj, i);
 
-		vals = calloc(ns ? ns : 1, sizeof(*vals));
-		ts = calloc(ns ? ns : 1, sizeof(*ts));
-		if (vals == NULL || ts == NULL || object_context_encode(obj, &c->ob) != 0) {
-			free(vals);
-			free(ts);
-			return -ENOMEM;
+		if (s->tombstone || object_sibling_expired(s, now)) {
+			tomb++;
+			continue;
 		}
-		for (size_t i = 0; i < ns; i++) {
-			const object_sibling *s = object_sibling_at(obj, i);
-
-			if (s->tombstone) {
-				tomb++;
-				continue;
-			}
-			vals[nvals].p = s->value;
-			vals[nvals].len = s->value_len;
-			ts[nvals] = s->timestamp;
-			nvals++;
-		}
+		vals[nvals].p = s->value;
+		vals[nvals].len = s->value_len;
+		ts[nvals] = s->timestamp;
+		ex[nvals] = s->expires;
+		nvals++;
 	}
-	if (stamps && ts == NULL && (ts = calloc(1, sizeof(*ts))) == NULL)
-		return -ENOMEM;
 	rc = proto_encode_value_stamps(reply_buf(c->env.rp), id, nvals > 0, vals,
-				       stamps ? ts : NULL, nvals, c->ob.data, c->ob.size, tomb);
+				       stamps ? ts : NULL, stamps ? ex : NULL, nvals, c->ob.data,
+				       c->ob.size, tomb);
+	*live = nvals;
+out:
 	free(vals);
 	free(ts);
-	*live = nvals;
+	free(ex);
 	return rc;
 }
 
@@ -1039,13 +1035,16 @@ static void write_synced(void *arg, int rc)
 	slot_done(c, q, 0, rc);
 }
 
-/* Live siblings of obj (its tombstones left out). */
-static uint32_t live_siblings(const object *obj)
+/* Live siblings of obj at now (its tombstones and expired values left out). */
+static uint32_t live_siblings(const object *obj, uint64_t now)
 {
 	uint32_t n = 0;
 
-	for (size_t i = 0; i < object_sibling_count(obj); i++)
-		n += !object_sibling_at(obj, i)->tombstone;
+	for (size_t i = 0; i < object_sibling_count(obj); i++) {
+		const object_sibling *s = object_sibling_at(obj, i);
+
+		n += !s->tombstone && !object_sibling_expired(s, now);
+	}
 	return n;
 }
 
@@ -1098,8 +1097,9 @@ static int write_make(coord *c, req *q, const object_vv *ctx, const void *val, s
 
 		uint64_t dot = 0;
 
-		rc = object_write_at(obj, c->env.actor, dotseq_next(c->env.ds), ctx,
-				     q->type != PROTO_PUT, val, vlen, now, &dot);
+		rc = object_write_expiring(obj, c->env.actor, dotseq_next(c->env.ds), ctx,
+					   q->type != PROTO_PUT, val, vlen, now,
+					   q->ttl_ms != 0 ? now + q->ttl_ms : 0, &dot);
 		if (rc == 0 && (rc = dotseq_take(c->env.ds, dot)) != 0) {
 			object_vv_release(&seen);
 			object_free(obj);
@@ -1141,7 +1141,7 @@ static int write_make(coord *c, req *q, const object_vv *ctx, const void *val, s
 	if (rc == 0) {
 		q->ctxlen = c->ob.size - start;
 		memcpy(q->ctx, c->ob.data + start, q->ctxlen);
-		q->siblings = live_siblings(obj);
+		q->siblings = live_siblings(obj, c->env.w->ops->wall_ms(c->env.w));
 	}
 	c->ob.size = start;
 	if (rc != 0) {
@@ -1396,6 +1396,7 @@ void coord_write(coord *c, uint64_t client, const proto_msg *m, const void *payl
 	q->w = w;
 	q->pw = pw;
 	q->report = m->opts.siblings;
+	q->ttl_ms = m->opts.ttl_ms;
 	if (!m->opts.replace) {
 		if (plan_slots(c, q, p, true))
 			write_apply(c, q, &ctx, m->value.p, m->value.len);

@@ -28,6 +28,7 @@
 static const char usage_text[] =
 	"usage: dynkv [--host HOST:PORT] [--json] [-q] [-r R] [-w W] [--pr PR] [--pw PW]\n"
 	"             [--timeout MS] [--connect-timeout MS] [--context CTX | --sibling]\n"
+	"             [--ttl SECS]\n"
 	"             COMMAND\n"
 	"commands:\n"
 	"  get KEY            print the value(s) of KEY\n"
@@ -54,13 +55,15 @@ static const char help_text[] =
 	"  -c, --context CTX          context (from a get) for put and del: replace what\n"
 	"                             that get saw, not what is there now\n"
 	"      --sibling              put: a blind write, kept beside what is there\n"
+	"      --ttl SECS             put: the value expires SECS seconds after the write\n"
+	"                             (1..3153600000, 100 years); a get then finds nothing\n"
 	"  -h, --help                 this help\n"
 	"  -V, --version              the version\n"
 	"An option that does not apply to the command is a usage error.\n"
 	"Use -- before a KEY or VALUE that begins with '-'.\n"
 	CLI_EXIT_HELP;
 
-enum { OPT_PR = 256, OPT_PW, OPT_CONNECT_TIMEOUT, OPT_SIBLING };
+enum { OPT_PR = 256, OPT_PW, OPT_CONNECT_TIMEOUT, OPT_SIBLING, OPT_TTL };
 
 typedef struct cli {
 	const char *host;               /* HOST:PORT to connect to */
@@ -312,6 +315,21 @@ static int parse_quorum(const char *opt, const char *s)
 	return q;
 }
 
+/* --ttl SECS: 1 second to 100 years, as ms. */
+static uint64_t parse_ttl(const char *s)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (*s < '0' || *s > '9' || *end != '\0' || errno != 0 || v < 1 ||
+	    v > DYNKV_TTL_MAX_MS / 1000)
+		cli_usage(&prog, "--ttl: \"%s\" is not a number of seconds 1..%llu", s,
+			  DYNKV_TTL_MAX_MS / 1000);
+	return (uint64_t)v * 1000u;
+}
+
 static void parse_args(cli *o, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -324,6 +342,7 @@ static void parse_args(cli *o, int argc, char **argv)
 		{ "connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
 		{ "context", required_argument, NULL, 'c' },
 		{ "sibling", no_argument, NULL, OPT_SIBLING },
+		{ "ttl", required_argument, NULL, OPT_TTL },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -337,6 +356,7 @@ static void parse_args(cli *o, int argc, char **argv)
 		case 'j': o->json = true; break;
 		case 'q': o->quiet = true; break;
 		case OPT_SIBLING: o->sibling = true; break;
+		case OPT_TTL: o->opts.ttl_ms = parse_ttl(optarg); break;
 		case 'r': o->opts.r = parse_quorum("-r", optarg); break;
 		case 'w': o->opts.w = parse_quorum("-w", optarg); break;
 		case OPT_PR: o->opts.pr = parse_quorum("--pr", optarg); break;
@@ -363,11 +383,11 @@ static void parse_args(cli *o, int argc, char **argv)
  * An option that does not apply to cmd is a usage error rather than
  * silently ignored:
  *
- *            -r --pr   -w --pw   -c        --sibling
- *   get      yes       no        no        no
- *   put      yes (*)   yes       yes (**)  yes (**)
- *   del      yes (*)   yes       yes       no
- *   ping     no        no        no        no
+ *            -r --pr   -w --pw   -c        --sibling  --ttl
+ *   get      yes       no        no        no         no
+ *   put      yes (*)   yes       yes (**)  yes (**)   yes
+ *   del      yes (*)   yes       yes       no         no
+ *   ping     no        no        no        no         no
  *
  * (*) the R and PR of the read that replace mode makes first: so not with
  *     -c or --sibling, which write without that read.
@@ -386,6 +406,8 @@ static void check_applies(const cli *o, const char *cmd)
 		cli_usage(&prog, "--context is for put and del, not %s", cmd);
 	if (o->sibling && strcmp(cmd, "put") != 0)
 		cli_usage(&prog, "--sibling is for put, not %s", cmd);
+	if (o->opts.ttl_ms && strcmp(cmd, "put") != 0)
+		cli_usage(&prog, "--ttl is for put, not %s", cmd);
 	if (o->sibling && o->ctxlen > 0)
 		cli_usage(&prog, "--sibling and --context exclude each other: a put replaces "
 			  "what its context saw, or nothing");

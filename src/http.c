@@ -511,6 +511,11 @@ static void kv_request(http_face *h, struct evhttp_request *req, const char *pat
 		answer_text(req, 400, "Bad Request", "%s", err);
 		return;
 	}
+	if (o.ttl_ms != 0 && cmd != EVHTTP_REQ_PUT) {
+		answer_text(req, 400, "Bad Request", "parameter ttl: only a PUT writes a value "
+			    "that can expire");
+		return;
+	}
 	if (hctx != NULL && (cmd == EVHTTP_REQ_PUT || cmd == EVHTTP_REQ_DELETE)) {
 		size_t hl = strlen(hctx);
 

@@ -171,9 +171,11 @@ int http_quorum_word(const char *s, size_t len, int32_t *q)
 }
 
 /* The parameters, in the order of the fields of proto_opts they set. */
-static const char *const param_names[] = { "r", "w", "pr", "pw", "timeout" };
+static const char *const param_names[] = { "r", "w", "pr", "pw", "timeout", "ttl" };
 #define NPARAMS   (sizeof(param_names) / sizeof(param_names[0]))
 #define P_TIMEOUT 4u
+#define P_TTL     5u
+#define TTL_MAX_S ((uint32_t)(PROTO_MAX_TTL_MS / 1000))
 
 static int param_index(const uint8_t *name, size_t len)
 {
@@ -188,6 +190,8 @@ static const char *allowed(size_t i, char *buf, size_t len)
 {
 	if (i == P_TIMEOUT)
 		snprintf(buf, len, "milliseconds 1..%u", HTTP_TIMEOUT_MAX_MS);
+	else if (i == P_TTL)
+		snprintf(buf, len, "seconds 1..%u", TTL_MAX_S);
 	else
 		snprintf(buf, len, "1..%d, one, quorum, all or default", DKV_CONFIG_N_MAX);
 	return buf;
@@ -200,6 +204,14 @@ static bool set_param(proto_opts *o, size_t i, const uint8_t *v, size_t len)
 
 	if (i == P_TIMEOUT)
 		return parse_count(v, len, HTTP_TIMEOUT_MAX_MS, &o->timeout_ms);
+	if (i == P_TTL) {
+		uint32_t s;
+
+		if (!parse_count(v, len, TTL_MAX_S, &s))
+			return false;
+		o->ttl_ms = (uint64_t)s * 1000u;
+		return true;
+	}
 	return http_quorum_word((const char *)v, len, fields[i]) == 0;
 }
 
@@ -234,7 +246,7 @@ static int one_param(const uint8_t *q, size_t b, size_t e, uint8_t *buf, proto_o
 			    shown(sv, q + b, nend - b), b + bad);
 	if ((i = param_index(buf, nlen)) < 0)
 		return fail(DKV_EINVAL, err, errlen,
-			    "unknown parameter \"%s\" (known: r, w, pr, pw, timeout)",
+			    "unknown parameter \"%s\" (known: r, w, pr, pw, timeout, ttl)",
 			    shown(sv, buf, nlen));
 	name = param_names[i];
 	if (seen[i])

@@ -100,7 +100,8 @@ int http_quorum_word(const char *s, size_t len, int32_t *q);
 
 /*
  * Parse the query string of /kv/{key} (the bytes after '?', without the
- * '?'; query may be NULL iff len is 0) into o->r, w, pr, pw and timeout_ms.
+ * '?'; query may be NULL iff len is 0) into o->r, w, pr, pw, timeout_ms and
+ * ttl_ms (the parameter ttl is in seconds, 1 to 100 years).
  * A field whose parameter the query does not name keeps its value, and so
  * do o->replace and o->siblings: zero *o first for "all defaults".  0, or
  * DKV_EINVAL with the reason in err and *o unchanged.

@@ -1,7 +1,8 @@
 #include "config.h"
 /*
- * object.c -- dotted version vector sets: operations and the version-1
- * encoding described in object.h.
+ * object.c -- dotted version vector sets: operations and the encodings
+ * (version 1, and version 2 for objects with an expiring sibling)
+ * described in object.h.
  *
  * Every mutation builds its new arrays first and swaps them in only when
  * nothing can fail any more, so a failed call leaves the object as it was.
@@ -279,6 +280,36 @@ bool object_is_deleted(const object *obj)
 	return true;
 }
 
+bool object_sibling_expired(const object_sibling *s, uint64_t now)
+{
+	return s->expires != 0 && s->expires <= now;
+}
+
+uint64_t object_deleted_time(const object *obj)
+{
+	uint64_t t = 0;
+
+	for (size_t i = 0; i < obj->nsibs; i++) {
+		const object_sibling *s = &obj->sibs[i];
+		uint64_t d = s->tombstone ? s->timestamp : s->expires;
+
+		if (!s->tombstone && s->expires == 0)
+			return 0;   /* a value that time never deletes */
+		if (d > t)
+			t = d;
+	}
+	return t;
+}
+
+/* True iff some sibling has an expiry: the object encodes as version 2. */
+static bool has_expiry(const object *obj)
+{
+	for (size_t i = 0; i < obj->nsibs; i++)
+		if (obj->sibs[i].expires != 0)
+			return true;
+	return false;
+}
+
 /* Order of dots: by actor, then counter. */
 static int dot_cmp(const object_sibling *x, const object_sibling *y)
 {
@@ -289,10 +320,10 @@ static int dot_cmp(const object_sibling *x, const object_sibling *y)
 	return 0;
 }
 
-/* The common part of put and delete. */
-static int object_write(object *obj, uint64_t actor, uint64_t floor, const object_vv *ctx,
-			bool tombstone, const void *value, size_t len, uint64_t timestamp,
-			uint64_t *dot)
+/* Every write (put, delete, with or without an expiry) comes here. */
+int object_write_expiring(object *obj, uint64_t actor, uint64_t floor, const object_vv *ctx,
+			  bool tombstone, const void *value, size_t len, uint64_t timestamp,
+			  uint64_t expires, uint64_t *dot)
 {
 	uint64_t c = object_vv_get(&obj->vv, actor);
 	uint64_t cc = object_vv_get(ctx, actor);
@@ -302,6 +333,8 @@ static int object_write(object *obj, uint64_t actor, uint64_t floor, const objec
 	bool found, placed = false;
 	int rc;
 
+	if (tombstone && expires != 0)
+		return DKV_EINVAL;   /* a tombstone is deleted already */
 	if (cc > c)
 		c = cc;
 	if (c == UINT64_MAX)
@@ -315,6 +348,7 @@ static int object_write(object *obj, uint64_t actor, uint64_t floor, const objec
 	nsib.actor = actor;
 	nsib.counter = c;
 	nsib.timestamp = timestamp;
+	nsib.expires = expires;
 	nsib.tombstone = tombstone;
 	nsib.value = NULL;
 	nsib.value_len = tombstone ? 0 : len;
@@ -386,23 +420,26 @@ out_free_value:
 int object_put(object *obj, uint64_t actor, const object_vv *ctx,
 	       const void *value, size_t len, uint64_t timestamp)
 {
-	return object_write(obj, actor, 0, ctx, false, value, len, timestamp, NULL);
+	return object_write_expiring(obj, actor, 0, ctx, false, value, len, timestamp, 0, NULL);
 }
 
 int object_delete(object *obj, uint64_t actor, const object_vv *ctx, uint64_t timestamp)
 {
-	return object_write(obj, actor, 0, ctx, true, NULL, 0, timestamp, NULL);
+	return object_write_expiring(obj, actor, 0, ctx, true, NULL, 0, timestamp, 0, NULL);
 }
 
 int object_write_at(object *obj, uint64_t actor, uint64_t floor, const object_vv *ctx,
 		    bool tombstone, const void *value, size_t len, uint64_t timestamp,
 		    uint64_t *dot)
 {
-	return object_write(obj, actor, floor, ctx, tombstone, value, len, timestamp, dot);
+	return object_write_expiring(obj, actor, floor, ctx, tombstone, value, len, timestamp,
+				     0, dot);
 }
 
 /* Order of two siblings with the same dot (only forged input has such
- * pairs): by tombstone, timestamp, then value bytes; > 0 iff x wins. */
+ * pairs): by tombstone, timestamp, expires, then value bytes; > 0 iff x
+ * wins.  0 only for equal contents: a total order, so merge keeps its
+ * laws whichever side holds which. */
 static int sib_content_cmp(const object_sibling *x, const object_sibling *y)
 {
 	size_t m;
@@ -412,6 +449,8 @@ static int sib_content_cmp(const object_sibling *x, const object_sibling *y)
 		return x->tombstone ? 1 : -1;
 	if (x->timestamp != y->timestamp)
 		return x->timestamp > y->timestamp ? 1 : -1;
+	if (x->expires != y->expires)
+		return x->expires > y->expires ? 1 : -1;
 	m = x->value_len < y->value_len ? x->value_len : y->value_len;
 	c = m ? memcmp(x->value, y->value, m) : 0;
 	if (c != 0)
@@ -576,6 +615,10 @@ int object_check(const object *obj, char *err, size_t errlen)
 			snprintf(err, errlen, "tombstone %zu has a value", i);
 			return -1;
 		}
+		if (s->tombstone && s->expires != 0) {
+			snprintf(err, errlen, "tombstone %zu has an expiry", i);
+			return -1;
+		}
 		if (s->value_len > 0 && s->value == NULL) {
 			snprintf(err, errlen, "sibling %zu has a length but no bytes", i);
 			return -1;
@@ -601,9 +644,36 @@ static int pack_vv(msgpack_packer *pk, const object_vv *vv)
 	return 0;
 }
 
-/* Appends to sbuf; on failure cut sbuf back to where it was. */
+/* Elements of a sibling's array in an object of format `version`. */
+static uint64_t sib_elems(uint64_t version)
+{
+	return version == OBJECT_FORMAT_VERSION_EXPIRY ? 5 : 4;
+}
+
+/* [actor, counter, timestamp, value] and, in version 2, expires. */
+static int pack_sibling(msgpack_packer *pk, const object_sibling *s, uint64_t version)
+{
+	PK(msgpack_pack_array(pk, sib_elems(version)));
+	PK(msgpack_pack_uint64(pk, s->actor));
+	PK(msgpack_pack_uint64(pk, s->counter));
+	PK(msgpack_pack_uint64(pk, s->timestamp));
+	if (s->tombstone) {
+		PK(msgpack_pack_nil(pk));
+	} else {
+		PK(msgpack_pack_bin(pk, s->value_len));
+		PK(msgpack_pack_bin_body(pk, s->value, s->value_len));
+	}
+	if (version == OBJECT_FORMAT_VERSION_EXPIRY)
+		PK(msgpack_pack_uint64(pk, s->expires));
+	return 0;
+}
+
+/* Appends to sbuf; on failure cut sbuf back to where it was.  The version
+ * follows from the content (2 iff a sibling expires), so the encoding
+ * stays canonical. */
 int object_encode(const object *obj, msgpack_sbuffer *sbuf)
 {
+	uint64_t version = has_expiry(obj) ? OBJECT_FORMAT_VERSION_EXPIRY : OBJECT_FORMAT_VERSION;
 	size_t start = sbuf->size;
 	msgpack_packer pk;
 	int rc;
@@ -611,25 +681,13 @@ int object_encode(const object *obj, msgpack_sbuffer *sbuf)
 	msgpack_packer_init(&pk, sbuf, msgpack_sbuffer_write);
 	rc = msgpack_pack_array(&pk, 3) != 0 ? -ENOMEM : 0;
 	if (rc == 0)
-		rc = msgpack_pack_uint8(&pk, OBJECT_FORMAT_VERSION) != 0 ? -ENOMEM : 0;
+		rc = msgpack_pack_uint64(&pk, version) != 0 ? -ENOMEM : 0;
 	if (rc == 0)
 		rc = pack_vv(&pk, &obj->vv);
 	if (rc == 0)
 		rc = msgpack_pack_array(&pk, obj->nsibs) != 0 ? -ENOMEM : 0;
-	for (size_t i = 0; rc == 0 && i < obj->nsibs; i++) {
-		const object_sibling *s = &obj->sibs[i];
-
-		if (msgpack_pack_array(&pk, 4) != 0 ||
-		    msgpack_pack_uint64(&pk, s->actor) != 0 ||
-		    msgpack_pack_uint64(&pk, s->counter) != 0 ||
-		    msgpack_pack_uint64(&pk, s->timestamp) != 0)
-			rc = -ENOMEM;
-		else if (s->tombstone)
-			rc = msgpack_pack_nil(&pk) != 0 ? -ENOMEM : 0;
-		else if (msgpack_pack_bin(&pk, s->value_len) != 0 ||
-			 msgpack_pack_bin_body(&pk, s->value, s->value_len) != 0)
-			rc = -ENOMEM;
-	}
+	for (size_t i = 0; rc == 0 && i < obj->nsibs; i++)
+		rc = pack_sibling(&pk, &obj->sibs[i], version);
 	if (rc != 0)
 		sbuf->size = start;
 	return rc;
@@ -654,14 +712,15 @@ int object_context_encode(const object *obj, msgpack_sbuffer *sbuf)
 
 /* --- decoding ------------------------------------------------------------- */
 
-/* The smallest encodings: [a, c, t] is 4 bytes, [a, c, t, nil] 5. */
-#define MIN_ENTRY_BYTES   4u
-#define MIN_SIBLING_BYTES 5u
+/* The smallest encodings: [a, c, t] is 4 bytes; a sibling is one byte
+ * per element (nil for the value) and one for its array header: [a, c, t,
+ * nil] 5 bytes, [a, c, t, nil, e] 6. */
+#define MIN_ENTRY_BYTES 4u
 
-/* Read `[ version, ...` and check the version; *n gets the outer length. */
-static int rd_header(mpr *r, uint64_t *n)
+/* Read `[ version, ...` with 1 <= version <= max_version (else
+ * DKV_EVERSION); *n gets the outer length. */
+static int rd_header(mpr *r, uint64_t max_version, uint64_t *n, uint64_t *version)
 {
-	uint64_t version;
 	int rc;
 
 	rc = mpr_array(r, n);
@@ -669,10 +728,10 @@ static int rd_header(mpr *r, uint64_t *n)
 		return rc;
 	if (*n < 1)
 		return r->bad;
-	rc = mpr_uint(r, &version);
+	rc = mpr_uint(r, version);
 	if (rc != 0)
 		return rc;
-	if (version != OBJECT_FORMAT_VERSION)
+	if (*version < OBJECT_FORMAT_VERSION || *version > max_version)
 		return DKV_EVERSION;
 	return 0;
 }
@@ -716,12 +775,37 @@ static int rd_vv(mpr *r, size_t max_entries, object_vv *vv)
 	return 0;
 }
 
-static int decode_body(mpr *r, const object_limits *lim, object *o)
+/* Read one sibling of an object of format `version` into *s (dot,
+ * timestamp, tombstone, expires); its value bytes are left in the input,
+ * *val borrowing them.  Only the shape is checked here. */
+static int rd_sibling(mpr *r, uint64_t version, size_t max_value, object_sibling *s,
+		      const uint8_t **val, size_t *len)
 {
-	uint64_t n, m;
+	uint64_t m;
 	int rc;
 
-	if ((rc = rd_header(r, &n)) != 0)
+	s->expires = 0;
+	if ((rc = mpr_array(r, &m)) != 0)
+		return rc;
+	if (m != sib_elems(version))
+		return r->bad;
+	if ((rc = mpr_uint(r, &s->actor)) != 0 ||
+	    (rc = mpr_uint(r, &s->counter)) != 0 ||
+	    (rc = mpr_uint(r, &s->timestamp)) != 0 ||
+	    (rc = mpr_bin_or_nil(r, max_value, &s->tombstone, val, len)) != 0)
+		return rc;
+	if (version == OBJECT_FORMAT_VERSION_EXPIRY && (rc = mpr_uint(r, &s->expires)) != 0)
+		return rc;
+	return 0;
+}
+
+static int decode_body(mpr *r, const object_limits *lim, object *o)
+{
+	uint64_t n, version;
+	bool expiring = false;
+	int rc;
+
+	if ((rc = rd_header(r, OBJECT_FORMAT_VERSION_EXPIRY, &n, &version)) != 0)
 		return rc;
 	if (n != 3)
 		return r->bad;
@@ -729,7 +813,7 @@ static int decode_body(mpr *r, const object_limits *lim, object *o)
 		return rc;
 	if ((rc = mpr_array(r, &n)) != 0)
 		return rc;
-	if (n > mpr_left(r) / MIN_SIBLING_BYTES)
+	if (n > mpr_left(r) / (sib_elems(version) + 1))
 		return r->bad;
 	if (n > lim->max_siblings)
 		return DKV_ETOOBIG;
@@ -743,17 +827,8 @@ static int decode_body(mpr *r, const object_limits *lim, object *o)
 		object_sibling *s = &o->sibs[i];
 		const uint8_t *val;
 		size_t len;
-		bool nil;
 
-		if ((rc = mpr_array(r, &m)) != 0)
-			return rc;
-		if (m != 4)
-			return r->bad;
-		if ((rc = mpr_uint(r, &s->actor)) != 0 ||
-		    (rc = mpr_uint(r, &s->counter)) != 0 ||
-		    (rc = mpr_uint(r, &s->timestamp)) != 0)
-			return rc;
-		if ((rc = mpr_bin_or_nil(r, lim->max_value, &nil, &val, &len)) != 0)
+		if ((rc = rd_sibling(r, version, lim->max_value, s, &val, &len)) != 0)
 			return rc;
 		if (s->counter == 0)
 			return r->bad;
@@ -761,7 +836,9 @@ static int decode_body(mpr *r, const object_limits *lim, object *o)
 			return r->bad;   /* unsorted or duplicate dot */
 		if (!object_vv_covers(&o->vv, s->actor, s->counter))
 			return r->bad;
-		s->tombstone = nil;
+		if (s->tombstone && s->expires != 0)
+			return r->bad;
+		expiring |= s->expires != 0;
 		if (len > 0) {
 			s->value = malloc(len);
 			if (s->value == NULL)
@@ -773,6 +850,8 @@ static int decode_body(mpr *r, const object_limits *lim, object *o)
 	}
 	if (mpr_left(r) != 0)
 		return r->bad;   /* trailing bytes */
+	if (version == OBJECT_FORMAT_VERSION_EXPIRY && !expiring)
+		return r->bad;   /* not canonical: version 1 encodes it */
 	return 0;
 }
 
@@ -803,11 +882,12 @@ int object_decode(const void *buf, size_t len, const object_limits *lim, object 
 
 bool object_has_value(const void *buf, size_t len)
 {
-	uint64_t n, m, u;
+	uint64_t n, m, u, version;
 	mpr r;
 
 	mpr_init(&r, buf, len, DKV_ECORRUPT);
-	if (rd_header(&r, &n) != 0 || n != 3 || mpr_array(&r, &n) != 0)
+	if (rd_header(&r, OBJECT_FORMAT_VERSION_EXPIRY, &n, &version) != 0 || n != 3 ||
+	    mpr_array(&r, &n) != 0)
 		return false;
 	for (uint64_t i = 0; i < n; i++)   /* the vector: [actor, counter, time] */
 		if (mpr_array(&r, &m) != 0 || m != 3 || mpr_uint(&r, &u) != 0 ||
@@ -816,16 +896,14 @@ bool object_has_value(const void *buf, size_t len)
 	if (mpr_array(&r, &n) != 0)
 		return false;
 	for (uint64_t i = 0; i < n; i++) {
+		object_sibling s;
 		const uint8_t *val;
 		size_t vl;
-		bool nil;
 
-		if (mpr_array(&r, &m) != 0 || m != 4 || mpr_uint(&r, &u) != 0 ||
-		    mpr_uint(&r, &u) != 0 || mpr_uint(&r, &u) != 0 ||
-		    mpr_bin_or_nil(&r, SIZE_MAX, &nil, &val, &vl) != 0)
+		if (rd_sibling(&r, version, SIZE_MAX, &s, &val, &vl) != 0)
 			return false;
-		if (!nil)
-			return true;
+		if (!s.tombstone && s.expires == 0)
+			return true;   /* a value time never deletes */
 	}
 	return false;
 }
@@ -835,7 +913,7 @@ int object_context_decode(const void *buf, size_t len, const object_limits *lim,
 {
 	object_limits dflt;
 	mpr r;
-	uint64_t n;
+	uint64_t n, version;
 	int rc;
 
 	object_vv_release(vv);
@@ -846,7 +924,7 @@ int object_context_decode(const void *buf, size_t len, const object_limits *lim,
 		object_limits_init(&dflt);
 		lim = &dflt;
 	}
-	rc = rd_header(&r, &n);
+	rc = rd_header(&r, OBJECT_FORMAT_VERSION, &n, &version);
 	if (rc == 0 && n != 2)
 		rc = r.bad;
 	if (rc == 0)

@@ -140,6 +140,24 @@ static int rd_flag(mpr *r, bool *flag, const char *name, char *err, size_t errle
 	return 0;
 }
 
+/* An array of exactly n uints into a new *out (VALUE's stamps, expires). */
+static int rd_uints(mpr *r, size_t n, uint64_t **out, const char *name, char *err,
+		    size_t errlen)
+{
+	uint64_t k;
+
+	if (mpr_array(r, &k) != 0 || k != n)
+		return fail(DKV_EPROTO, err, errlen, "VALUE %s is not an array of one uint per value",
+			    name);
+	if ((*out = calloc(n ? n : 1, sizeof(**out))) == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (mpr_uint(r, &(*out)[i]) != 0)
+			return fail(DKV_EPROTO, err, errlen, "VALUE %s: element %zu is not a uint",
+				    name, i);
+	return 0;
+}
+
 /* The options of a request of type (GET, PUT or DELETE). */
 static int rd_opts(mpr *r, uint32_t type, proto_opts *o, char *err, size_t errlen)
 {
@@ -185,6 +203,20 @@ static int rd_opts(mpr *r, uint32_t type, proto_opts *o, char *err, size_t errle
 			rc = rd_flag(r, &o->siblings, "siblings", err, errlen);
 		else if (type == PROTO_GET && IS("stamps"))
 			rc = rd_flag(r, &o->stamps, "stamps", err, errlen);
+		else if (type == PROTO_PUT && IS("ttl_ms")) {
+			uint64_t t;
+
+			if (mpr_uint(r, &t) != 0)
+				return fail(DKV_EPROTO, err, errlen,
+					    "option ttl_ms: not an unsigned integer");
+			if (t == 0 || t > PROTO_MAX_TTL_MS)
+				return fail(DKV_EINVAL, err, errlen,
+					    "option ttl_ms: %llu is not 1 to %llu (100 years)",
+					    (unsigned long long)t,
+					    (unsigned long long)PROTO_MAX_TTL_MS);
+			o->ttl_ms = t;
+			rc = 0;
+		}
 		else
 			return fail(DKV_EINVAL, err, errlen, "unknown option \"%s\"",
 				    printable(k, klen > 64 ? 64 : klen, shown, sizeof(shown)));
@@ -396,8 +428,8 @@ static int rd_body(mpr *r, const proto_limits *lim, proto_msg *m, char *err, siz
 		return 0;
 	}
 	case PROTO_VALUE:
-		if (mpr_array(r, &n) != 0 || (n != 4 && n != 5))
-			return fail(DKV_EPROTO, err, errlen, "VALUE body is not an array of 4 or 5");
+		if (mpr_array(r, &n) != 0 || (n != 4 && n != 6))
+			return fail(DKV_EPROTO, err, errlen, "VALUE body is not an array of 4 or 6");
 		nel = n;
 		if (mpr_bool(r, &m->found) != 0)
 			return fail(DKV_EPROTO, err, errlen, "VALUE found is not a bool");
@@ -422,16 +454,10 @@ static int rd_body(mpr *r, const proto_limits *lim, proto_msg *m, char *err, siz
 			return rc;
 		if (mpr_uint(r, &m->tombstones) != 0)
 			return fail(DKV_EPROTO, err, errlen, "VALUE tombstones is not a uint");
-		if (nel == 5) {
-			if (mpr_array(r, &n) != 0 || n != m->nvalues)
-				return fail(DKV_EPROTO, err, errlen,
-					    "VALUE stamps is not an array of one uint per value");
-			if ((m->stamps = calloc(n ? (size_t)n : 1, sizeof(*m->stamps))) == NULL)
-				return -ENOMEM;
-			for (uint64_t i = 0; i < n; i++)
-				if (mpr_uint(r, &m->stamps[i]) != 0)
-					return fail(DKV_EPROTO, err, errlen,
-						    "VALUE stamp is not a uint");
+		if (nel == 6) {
+			if ((rc = rd_uints(r, m->nvalues, &m->stamps, "stamps", err, errlen)) != 0 ||
+			    (rc = rd_uints(r, m->nvalues, &m->expires, "expires", err, errlen)) != 0)
+				return rc;
 		}
 		return 0;
 	case PROTO_ADMIN:
@@ -524,6 +550,7 @@ void proto_msg_release(proto_msg *m)
 {
 	free(m->values);
 	free(m->stamps);
+	free(m->expires);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -588,7 +615,7 @@ static int pack_opts(msgpack_packer *pk, const proto_opts *o)
 	if (o == NULL)
 		o = &none;
 	n = (o->r != 0) + (o->w != 0) + (o->pr != 0) + (o->pw != 0) + (o->timeout_ms != 0) +
-	    o->replace + o->siblings + o->stamps;
+	    o->replace + o->siblings + o->stamps + (o->ttl_ms != 0);
 	if (msgpack_pack_map(pk, n) != 0)
 		return -1;
 #define OPT(name, v, packint) \
@@ -603,6 +630,7 @@ static int pack_opts(msgpack_packer *pk, const proto_opts *o)
 	OPT("replace", (uint8_t)o->replace, msgpack_pack_uint8)
 	OPT("siblings", (uint8_t)o->siblings, msgpack_pack_uint8)
 	OPT("stamps", (uint8_t)o->stamps, msgpack_pack_uint8)
+	OPT("ttl_ms", o->ttl_ms, msgpack_pack_uint64)
 #undef OPT
 	return 0;
 }
@@ -722,13 +750,14 @@ int proto_encode_value(msgpack_sbuffer *sb, uint64_t id, bool found,
 		       const proto_bytes *values, size_t nvalues,
 		       const void *ctx, size_t ctxlen, uint64_t tombstones)
 {
-	return proto_encode_value_stamps(sb, id, found, values, NULL, nvalues, ctx, ctxlen,
+	return proto_encode_value_stamps(sb, id, found, values, NULL, NULL, nvalues, ctx, ctxlen,
 					 tombstones);
 }
 
 int proto_encode_value_stamps(msgpack_sbuffer *sb, uint64_t id, bool found,
-			      const proto_bytes *values, const uint64_t *stamps, size_t nvalues,
-			      const void *ctx, size_t ctxlen, uint64_t tombstones)
+			      const proto_bytes *values, const uint64_t *stamps,
+			      const uint64_t *expires, size_t nvalues, const void *ctx,
+			      size_t ctxlen, uint64_t tombstones)
 {
 	msgpack_packer pk;
 	size_t start;
@@ -737,7 +766,9 @@ int proto_encode_value_stamps(msgpack_sbuffer *sb, uint64_t id, bool found,
 		return DKV_ETOOBIG;   /* no decoder would accept it */
 	if (begin(sb, &pk, &start, PROTO_VALUE, id) != 0)
 		return -ENOMEM;
-	PK(msgpack_pack_array(&pk, stamps != NULL ? 5 : 4));
+	if ((stamps == NULL) != (expires == NULL))
+		return DKV_EINVAL;
+	PK(msgpack_pack_array(&pk, stamps != NULL ? 6 : 4));
 	PK(found ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk));
 	PK(msgpack_pack_array(&pk, nvalues));
 	for (size_t i = 0; i < nvalues; i++)
@@ -748,6 +779,9 @@ int proto_encode_value_stamps(msgpack_sbuffer *sb, uint64_t id, bool found,
 		PK(msgpack_pack_array(&pk, nvalues));
 		for (size_t i = 0; i < nvalues; i++)
 			PK(msgpack_pack_uint64(&pk, stamps[i]));
+		PK(msgpack_pack_array(&pk, nvalues));
+		for (size_t i = 0; i < nvalues; i++)
+			PK(msgpack_pack_uint64(&pk, expires[i]));
 	}
 	return finish(sb, start);
 nomem:
@@ -851,7 +885,7 @@ int proto_encode_msg(msgpack_sbuffer *sb, const proto_msg *m)
 		return proto_encode_ping(sb, m->id);
 	case PROTO_VALUE:
 		return proto_encode_value_stamps(sb, m->id, m->found, m->values, m->stamps,
-						 m->nvalues, m->context.p, m->context.len,
+						 m->expires, m->nvalues, m->context.p, m->context.len,
 						 m->tombstones);
 	case PROTO_OK:
 		return encode_ok(sb, m->id, m->context.p, m->context.len, m->has_siblings,

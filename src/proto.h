@@ -25,7 +25,7 @@
  *   PING    nil
  *   ADMIN   [command, args]
  *   VALUE   [found, values, context, tombstones]    reply to GET
- *           or [found, values, context, tombstones, stamps] when asked
+ *           or [found, values, context, tombstones, stamps, expires] when asked
  *   OK      context  or  [context, siblings]        reply to PUT, DELETE
  *   PONG    nil                                     reply to PING
  *   ERROR   [code, message]                         reply to anything
@@ -47,7 +47,10 @@
  *                r and pr and writes with the context of that read merged
  *                with its own copy (a blind write that supersedes what is
  *                there; refused with a non-empty context); "siblings": 0
- *                or 1, 1 = answer with the second form of OK.  Absent or
+ *                or 1, 1 = answer with the second form of OK.  PUT only:
+ *                "ttl_ms": 1..PROTO_MAX_TTL_MS, the value expires that
+ *                long after the write (by the coordinator's clock).  GET
+ *                only: "stamps": 0 or 1.  Absent or
  *                0: the frame means what it meant before these options
  *                existed (a node that predates them refuses them as
  *                unknown, never ignores them)
@@ -58,6 +61,10 @@
  *   stamps       array of uint, one per value: the time of the write that
  *                made it, in ms since 1970 by its coordinator's clock; sent
  *                only when the GET asked ("stamps": 1, a GET option)
+ *   expires      array of uint, one per value, sent with stamps: when the
+ *                value expires (ms since 1970; 0: never).  A value whose
+ *                time has come is not among the values (it reads as a
+ *                tombstone and counts as one)
  *   found        bool: false when the key has no value (never written, or
  *                every sibling is a tombstone)
  *   values       array of bin: the live siblings, in dot order
@@ -101,6 +108,7 @@
 #define PROTO_MAX_COMMAND 32u           /* longest ADMIN command */
 #define PROTO_MAX_ARGS    8u            /* most ADMIN arguments */
 #define PROTO_MAX_ARG     1024u         /* longest ADMIN argument */
+#define PROTO_MAX_TTL_MS  UINT64_C(3153600000000)   /* 100 years */
 /* Deepest nesting of containers in an INFO map, the map included.  The
  * deepest admin schema needs 4 (ring: map > partitions array > partition
  * map > preflist array); 16 leaves room for more, and bounds the
@@ -156,7 +164,9 @@ typedef struct proto_opts {
 	bool siblings;          /* PUT, DELETE: true iff the OK is to carry the
 	                         * sibling count */
 	bool stamps;            /* GET: true iff the VALUE is to carry each
-	                         * value's timestamp */
+	                         * value's timestamp and expiry */
+	uint64_t ttl_ms;        /* PUT: the value expires this long after its
+	                         * write (0: never; at most PROTO_MAX_TTL_MS) */
 } proto_opts;
 
 /* A byte string borrowed from a payload. */
@@ -179,6 +189,7 @@ typedef struct proto_msg {
 	size_t nvalues;
 	uint64_t tombstones;    /* VALUE */
 	uint64_t *stamps;       /* VALUE: nvalues timestamps, or NULL (not asked) */
+	uint64_t *expires;      /* VALUE: nvalues expiries (0: none), with stamps */
 	bool has_siblings;      /* OK: true iff it is the [context, siblings] form */
 	uint32_t siblings;      /* OK: live siblings of the written object */
 	uint32_t code;          /* ERROR */
@@ -241,11 +252,12 @@ int proto_encode_ping(msgpack_sbuffer *sb, uint64_t id);
 int proto_encode_value(msgpack_sbuffer *sb, uint64_t id, bool found,
 		       const proto_bytes *values, size_t nvalues,
 		       const void *ctx, size_t ctxlen, uint64_t tombstones);
-/* VALUE with each value's timestamp (stamps: nvalues of them; NULL: the
- * form without, as proto_encode_value). */
+/* VALUE with each value's timestamp and expiry (nvalues of each; both
+ * NULL: the form without, as proto_encode_value; one NULL: DKV_EINVAL). */
 int proto_encode_value_stamps(msgpack_sbuffer *sb, uint64_t id, bool found,
-			      const proto_bytes *values, const uint64_t *stamps, size_t nvalues,
-			      const void *ctx, size_t ctxlen, uint64_t tombstones);
+			      const proto_bytes *values, const uint64_t *stamps,
+			      const uint64_t *expires, size_t nvalues, const void *ctx,
+			      size_t ctxlen, uint64_t tombstones);
 int proto_encode_ok(msgpack_sbuffer *sb, uint64_t id, const void *ctx, size_t ctxlen);
 /* OK in its second form, [context, siblings]: for a request that asked
  * for it ("siblings": 1). */

@@ -95,7 +95,9 @@ static bool leads(const reaper *r, uint32_t p)
 	return np > 0 && placement_is_self(r->env.pl, list[0]);
 }
 
-/* The deletion time of an encoded object if it is a tombstone, else 0. */
+/* The deletion time of an encoded object if it is a tombstone, or a
+ * value that expires (then perhaps in the future: a candidate due later),
+ * else 0. */
 static uint64_t tombstone_time(const void *obj, size_t len, const object_limits *lim)
 {
 	object *o = NULL;
@@ -105,10 +107,9 @@ static uint64_t tombstone_time(const void *obj, size_t len, const object_limits 
 		return 0;   /* nearly every object stored: no decode */
 	if (object_decode(obj, len, lim, &o) != 0)
 		return 0;
-	if (object_sibling_count(o) > 0 && object_is_deleted(o))
-		t = object_newest(o);
+	t = object_deleted_time(o);
 	object_free(o);
-	return t ? t : 0;
+	return t;
 }
 
 static void cand_drop(plist *pl, size_t i)

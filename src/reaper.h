@@ -9,7 +9,10 @@
  * that still holds an older value bring the key back.  A tombstone is
  * removed (reaped) from storage only when
  *   1. tombstone_grace has passed since the delete (its newest sibling's
- *      timestamp, the coordinator's wall clock);
+ *      timestamp, the coordinator's wall clock);  a value written with a
+ *      time to live is a tombstone from its expiry on (object.h,
+ *      object_deleted_time: every sibling a tombstone or expired), and a
+ *      candidate from its write, due at its expiry plus the grace;
  *   2. every primary of the key holds that same tombstone (the same
  *      object hash), or nothing for the key (already reaped there);
  *   3. no member holds a hint of the key (handoff.h), and every valid

@@ -44,21 +44,33 @@ typedef enum ckind {
 	C_MGET,      /* MGET key... */
 	C_EXISTS,    /* EXISTS key... */
 	C_SET,       /* SET key value: a replace-mode put */
-	C_SETGET,    /* SET key value GET: read, then put with the read's context */
+	C_SETGET,    /* SET key value GET|KEEPTTL: read, then put with the read's context */
 	C_MSET,      /* MSET key value...: replace-mode puts */
 	C_DEL,       /* DEL key...: read, then delete with the read's context */
 	C_DGET,      /* DYNKV.GET key */
 	C_DPUT,      /* DYNKV.PUT key value context */
 	C_DDEL,      /* DYNKV.DEL key context */
+	C_TTL,       /* TTL, PTTL key: a read */
+	C_EXPIRE,    /* EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT, PERSIST key: read,
+		      * then write the value read with its new expiry */
 } ckind;
+
+/* EXPIRE's conditions (Redis 7). */
+#define EXP_NX 1u   /* only if the key has no expiry */
+#define EXP_XX 2u   /* only if it has one */
+#define EXP_GT 4u   /* only if the new one is later (none is never) */
+#define EXP_LT 8u   /* only if the new one is sooner (none is never) */
 
 /* One key of a command: one node request at a time. */
 typedef struct rsub {
 	uint8_t *key, *val, *ctx;   /* owned copies (val, ctx: writes) */
 	size_t klen, vlen, ctxlen;
 	uint32_t slot;              /* its request's slot while it waits, else NO_SLOT */
-	bool reading;               /* SETGET, DEL: the read has not been answered */
+	bool reading;               /* SETGET, DEL, EXPIRE: the read has not been
+				     * answered */
 	bool found;                 /* the read found a value */
+	bool del;                   /* the write after the read is a delete */
+	uint64_t ttl_ms;            /* the write's time to live (0: none) */
 	resp_out out;               /* its part of the reply */
 } rsub;
 
@@ -73,7 +85,14 @@ struct rcom {
 	bool writes;                /* it writes its keys (the conflict rule) */
 	bool done;                  /* out holds the whole reply */
 	bool close_after;           /* QUIT, or a protocol error: close once sent */
-	long long count;            /* DEL, EXISTS */
+	long long count;            /* DEL, EXISTS, EXPIRE */
+	uint64_t ttl_ms;            /* SET, SETGET: EX/PX/EXAT/PXAT (0: none) */
+	bool get;                   /* SETGET: GET (answer the old value) */
+	bool keepttl;               /* SETGET: KEEPTTL (keep the old expiry) */
+	bool ms;                    /* TTL: in milliseconds (PTTL) */
+	bool persist;               /* EXPIRE: PERSIST (take the expiry off) */
+	unsigned cond;              /* EXPIRE: EXP_* */
+	int64_t at_ms;              /* EXPIRE: the new expiry, ms since 1970 */
 	resp_out out;
 };
 
@@ -357,35 +376,62 @@ static void siblings_error(resp_out *o, size_t n)
 		   "with the context to resolve them (dynkv-resp(7))", n);
 }
 
+/* The value a plain read means in a VALUE reply: 1 and its index in
+ * *pick (the one value, or the newest sibling when resp_siblings =
+ * newest); 0 for none; -1 for siblings, and their error in o. */
+static int pick_value(resp_face *f, resp_out *o, const proto_msg *m, size_t *pick)
+{
+	*pick = 0;
+	if (!m->found || m->nvalues == 0)
+		return 0;
+	if (m->nvalues > 1) {
+		if (!f->newest || m->stamps == NULL) {
+			siblings_error(o, m->nvalues);
+			return -1;
+		}
+		for (size_t i = 1; i < m->nvalues; i++)   /* ties: the later dot */
+			if (m->stamps[i] >= m->stamps[*pick])
+				*pick = i;
+	}
+	return 1;
+}
+
+/* The expiry of the value picked (0: none). */
+static uint64_t picked_expiry(const proto_msg *m, size_t pick)
+{
+	return m->expires != NULL && pick < m->nvalues ? m->expires[pick] : 0;
+}
+
 /* The value a plain read answers for a VALUE reply: nil, the one value,
  * the newest sibling (resp_siblings = newest), or the siblings error. */
 static void plain_value(resp_face *f, resp_out *o, int proto, const proto_msg *m)
 {
-	size_t pick = 0;
+	size_t pick;
+	int rc = pick_value(f, o, m, &pick);
 
-	if (!m->found || m->nvalues == 0) {
+	if (rc == 0)
 		resp_null(o, proto);
-		return;
-	}
-	if (m->nvalues > 1) {
-		if (!f->newest || m->stamps == NULL) {
-			siblings_error(o, m->nvalues);
-			return;
-		}
-		for (size_t i = 1; i < m->nvalues; i++)   /* ties: the later dot */
-			if (m->stamps[i] >= m->stamps[pick])
-				pick = i;
-	}
-	resp_bulk(o, m->values[pick].p, m->values[pick].len);
+	else if (rc > 0)
+		resp_bulk(o, m->values[pick].p, m->values[pick].len);
+}
+
+/* The wall clock, ms since 1970 (the clock the node stamps writes with). */
+static uint64_t wall_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
 }
 
 /* DYNKV.GET's reply: {values: [...], context: bytes, tombstones: n,
- * timestamps: [...]} (a map in RESP3, a flat array in RESP2). */
+ * timestamps: [...], expires: [...]} (a map in RESP3, a flat array in
+ * RESP2). */
 static void dget_reply(resp_out *o, int proto, const proto_msg *m)
 {
 	size_t n = m->found ? m->nvalues : 0;
 
-	resp_map(o, 4, proto);
+	resp_map(o, 5, proto);
 	resp_bulk(o, "values", 6);
 	resp_array(o, n);
 	for (size_t i = 0; i < n; i++)
@@ -398,6 +444,10 @@ static void dget_reply(resp_out *o, int proto, const proto_msg *m)
 	resp_array(o, n);
 	for (size_t i = 0; i < n; i++)
 		resp_int(o, m->stamps != NULL ? (long long)m->stamps[i] : 0);
+	resp_bulk(o, "expires", 7);
+	resp_array(o, n);
+	for (size_t i = 0; i < n; i++)
+		resp_int(o, m->expires != NULL ? (long long)m->expires[i] : 0);
 }
 
 /* DYNKV.PUT's and DYNKV.DEL's reply: {context: bytes, siblings: n}. */
@@ -424,6 +474,7 @@ static void cmd_finish(resp_face *f, rcom *cmd)
 	case C_EXISTS:
 	case C_DEL:
 	case C_MSET:
+	case C_EXPIRE:
 		/* the first error, if any, else the count (MSET: OK) */
 		for (size_t i = 0; i < cmd->nsub; i++)
 			if (cmd->subs[i].out.len > 0) {
@@ -467,7 +518,8 @@ static int read_request(resp_face *f, const rcom *cmd, const rsub *s, uint64_t i
 			proto_opts *o)
 {
 	o->w = o->pw = 0;   /* a GET takes no write quorums */
-	o->stamps = f->newest || cmd->kind == C_DGET;
+	o->stamps = f->newest || (cmd->kind != C_GET && cmd->kind != C_MGET &&
+				  cmd->kind != C_EXISTS);
 	return proto_encode_get(&f->sb, id, s->key, s->klen, o);
 }
 
@@ -494,6 +546,7 @@ static bool sub_send(resp_face *f, rcom *cmd, uint32_t i)
 	case C_SET:
 	case C_MSET:
 		o.replace = true;
+		o.ttl_ms = cmd->ttl_ms;
 		rc = proto_encode_put(&f->sb, id, s->key, s->klen, s->val, s->vlen, NULL, 0, &o);
 		break;
 	case C_DPUT:
@@ -507,8 +560,10 @@ static bool sub_send(resp_face *f, rcom *cmd, uint32_t i)
 		break;
 	case C_SETGET:
 	case C_DEL:
-		if (!s->reading) {
-			rc = cmd->kind == C_DEL
+	case C_EXPIRE:
+		if (!s->reading) {   /* the write, with what the read returned */
+			o.ttl_ms = s->ttl_ms;
+			rc = s->del
 				? proto_encode_delete(&f->sb, id, s->key, s->klen, s->ctx, s->ctxlen, &o)
 				: proto_encode_put(&f->sb, id, s->key, s->klen, s->val, s->vlen, s->ctx,
 						   s->ctxlen, &o);
@@ -532,6 +587,89 @@ static bool sub_send(resp_face *f, rcom *cmd, uint32_t i)
 	return true;
 }
 
+/* TTL's and PTTL's reply: -2 for no value, -1 for no expiry, else the
+ * time left (seconds rounded as Redis does, or ms). */
+static void ttl_reply(resp_face *f, const rcom *cmd, resp_out *o, const proto_msg *m)
+{
+	size_t pick;
+	int rc = pick_value(f, o, m, &pick);
+	uint64_t e = rc > 0 ? picked_expiry(m, pick) : 0, now = wall_ms();
+
+	if (rc < 0)
+		return;
+	if (rc == 0 || (e != 0 && e <= now))
+		resp_int(o, -2);
+	else if (e == 0)
+		resp_int(o, -1);
+	else
+		resp_int(o, cmd->ms ? (long long)(e - now) : (long long)((e - now + 500) / 1000));
+}
+
+/* Keep len bytes of p in *dst (freed first).  False when out of memory. */
+static bool keep(uint8_t **dst, size_t *dlen, const void *p, size_t len)
+{
+	free(*dst);
+	*dst = NULL;
+	*dlen = 0;
+	if (len == 0)
+		return true;
+	if ((*dst = malloc(len)) == NULL)
+		return false;
+	memcpy(*dst, p, len);
+	*dlen = len;
+	return true;
+}
+
+/* The read of a read-then-write command (SET ... GET|KEEPTTL, DEL, the
+ * expiry commands) is in: true when the write is to follow (s has its
+ * context, value, ttl and kind), false when the sub is answered. */
+static bool rmw_read(resp_face *f, rcom *cmd, rsub *s, const proto_msg *m)
+{
+	resp_out *o = &s->out;
+	uint64_t now = wall_ms(), cur;
+	size_t pick = 0;
+	int rc;
+
+	if (!keep(&s->ctx, &s->ctxlen, m->context.p, m->context.len)) {
+		resp_error(o, "ERR out of memory");
+		return false;
+	}
+	s->found = m->found && m->nvalues > 0;
+	switch (cmd->kind) {
+	case C_DEL:   /* nothing there, not even a tombstone: nothing to do */
+		s->del = true;
+		return s->found || m->context.len > 0;
+	case C_SETGET:
+		rc = pick_value(f, o, m, &pick);
+		if (rc < 0)
+			return false;   /* siblings: nothing written */
+		if (cmd->get)
+			plain_value(f, o, cmd->proto, m);
+		cur = rc > 0 ? picked_expiry(m, pick) : 0;
+		/* an expiry the read found live but this clock calls past: 1 ms,
+		 * never 0 (which is "never expires") */
+		s->ttl_ms = !cmd->keepttl ? cmd->ttl_ms : cur == 0 ? 0 : cur > now ? cur - now : 1;
+		return true;
+	default:   /* C_EXPIRE */
+		rc = pick_value(f, o, m, &pick);
+		if (rc < 0)
+			return false;
+		cur = rc > 0 ? picked_expiry(m, pick) : 0;
+		if (rc == 0 || (cmd->persist && cur == 0) ||
+		    ((cmd->cond & EXP_NX) && cur != 0) || ((cmd->cond & EXP_XX) && cur == 0) ||
+		    ((cmd->cond & EXP_GT) && (cur == 0 || (uint64_t)cmd->at_ms <= cur)) ||
+		    ((cmd->cond & EXP_LT) && cur != 0 && (uint64_t)cmd->at_ms >= cur))
+			return false;   /* the count stays 0 */
+		if (!keep(&s->val, &s->vlen, m->values[pick].p, m->values[pick].len)) {
+			resp_error(o, "ERR out of memory");
+			return false;
+		}
+		s->del = !cmd->persist && cmd->at_ms <= (int64_t)now;
+		s->ttl_ms = cmd->persist || s->del ? 0 : (uint64_t)cmd->at_ms - now;
+		return true;
+	}
+}
+
 /* What the answer m to sub i of cmd means; true iff the sub is done
  * (false: it sent its next request). */
 static bool sub_answer(resp_face *f, rcom *cmd, uint32_t i, const proto_msg *m)
@@ -540,6 +678,7 @@ static bool sub_answer(resp_face *f, rcom *cmd, uint32_t i, const proto_msg *m)
 	resp_out *o = &s->out;
 
 	if (m->type == PROTO_ERROR) {
+		resp_out_reset(o);   /* SET ... GET may hold the old value already */
 		node_error(o, m);
 		return true;
 	}
@@ -574,31 +713,25 @@ static bool sub_answer(resp_face *f, rcom *cmd, uint32_t i, const proto_msg *m)
 			break;
 		dput_reply(o, cmd->proto, m);
 		return true;
+	case C_TTL:
+		if (m->type != PROTO_VALUE)
+			break;
+		ttl_reply(f, cmd, o, m);
+		return true;
 	case C_SETGET:
 	case C_DEL:
+	case C_EXPIRE:
 		if (s->reading && m->type == PROTO_VALUE) {
-			/* the read: keep its context, answer its value, write */
-			if (m->context.len > 0 && (s->ctx = malloc(m->context.len)) == NULL) {
-				resp_error(o, "ERR out of memory");
-				return true;
-			}
-			if (m->context.len > 0)
-				memcpy(s->ctx, m->context.p, m->context.len);
-			s->ctxlen = m->context.len;
-			s->found = m->found && m->nvalues > 0;
-			if (cmd->kind == C_SETGET) {
-				plain_value(f, o, cmd->proto, m);
-				if (o->len > 0 && o->p[0] == '-')
-					return true;   /* siblings: nothing written */
-			} else if (!s->found && m->context.len == 0) {
-				return true;   /* nothing there, not even a tombstone */
-			}
+			if (!rmw_read(f, cmd, s, m))
+				return true;   /* answered: nothing to write */
 			s->reading = false;
 			return !sub_send(f, cmd, i);
 		}
 		if (!s->reading && m->type == PROTO_OK) {
-			if (cmd->kind == C_DEL && s->found)
+			if ((cmd->kind == C_DEL && s->found) || cmd->kind == C_EXPIRE)
 				cmd->count++;
+			if (cmd->kind == C_SETGET && !cmd->get)
+				resp_simple(o, "OK");
 			return true;
 		}
 		break;
@@ -669,7 +802,8 @@ static void cmd_start(resp_face *f, rconn *c, rcom *cmd)
 	c->inflight++;
 	cmd->waiting = cmd->nsub + 1;   /* +1: no answer finishes it while it starts */
 	for (uint32_t i = 0; i < cmd->nsub; i++) {
-		cmd->subs[i].reading = cmd->kind == C_SETGET || cmd->kind == C_DEL;
+		cmd->subs[i].reading = cmd->kind == C_SETGET || cmd->kind == C_DEL ||
+				       cmd->kind == C_EXPIRE;
 		if (!sub_send(f, cmd, i))
 			cmd->waiting--;
 	}
@@ -1106,7 +1240,7 @@ static void keys_cmd(rconn *c, ckind kind, const resp_arg *argv, size_t argc, si
 	}
 	cmd->nsub = k;
 	cmd->writes = kind == C_MSET || kind == C_DEL || kind == C_SET || kind == C_SETGET ||
-		      kind == C_DPUT || kind == C_DDEL;
+		      kind == C_DPUT || kind == C_DDEL || kind == C_EXPIRE;
 	*out = cmd;
 	return;
 nomem:
@@ -1137,34 +1271,164 @@ static void h_mset(resp_face *f, rconn *c, const resp_arg *argv, size_t argc, rc
 	keys_cmd(c, C_MSET, argv, argc, 1, 2, out);
 }
 
+/* Redis's number argument: a long long, else its error in *out. */
+static bool number_arg(rconn *c, const resp_arg *a, long long *v, rcom **out)
+{
+	if (resp_ll(a->p, a->len, v) == 0)
+		return true;
+	if ((*out = local_cmd(c)) != NULL)
+		resp_error(&(*out)->out, "ERR value is not an integer or out of range");
+	return false;
+}
+
+/* ms (since 1970 when at, else from now) as a time to live within
+ * 1..PROTO_MAX_TTL_MS: an absolute time already past is 1 ms (written,
+ * and expired at once).  False for a time outside 100 years. */
+static bool ttl_of(long long v, bool at, uint64_t now, uint64_t *ttl)
+{
+	if (at) {
+		if (v <= 0 || (uint64_t)v > now + PROTO_MAX_TTL_MS)
+			return false;
+		*ttl = (uint64_t)v > now ? (uint64_t)v - now : 1;
+		return true;
+	}
+	if (v <= 0 || (uint64_t)v > PROTO_MAX_TTL_MS)
+		return false;
+	*ttl = (uint64_t)v;
+	return true;
+}
+
 static void h_set(resp_face *f, rconn *c, const resp_arg *argv, size_t argc, rcom **out)
 {
-	bool get = false;
+	bool get = false, keepttl = false, nx = false;
+	int unit = 0;   /* 1 EX, 2 PX, 3 EXAT, 4 PXAT */
+	long long v = 0;
+	uint64_t ttl = 0;
+	const char *why = NULL;
 
 	(void)f;
-	for (size_t i = 3; i < argc; i++) {
-		const char *why = NULL;
+	for (size_t i = 3; i < argc && why == NULL; i++) {
+		static const char *const units[] = { "ex", "px", "exat", "pxat" };
+		int u = 0;
 
+		for (int k = 0; k < 4; k++)
+			if (arg_is(&argv[i], units[k]))
+				u = k + 1;
 		if (arg_is(&argv[i], "get")) {
 			get = true;
-			continue;
-		}
-		if (arg_is(&argv[i], "nx") || arg_is(&argv[i], "xx"))
-			why = "ERR SET NX and XX need an atomic read-and-write, which a leaderless "
-			      "store has not: read with DYNKV.GET and write with DYNKV.PUT and the "
-			      "context instead (dynkv-resp(7))";
-		else if (arg_is(&argv[i], "ex") || arg_is(&argv[i], "px") ||
-			 arg_is(&argv[i], "exat") || arg_is(&argv[i], "pxat") ||
-			 arg_is(&argv[i], "keepttl"))
-			why = "ERR SET EX, PX, EXAT, PXAT and KEEPTTL: this dynkv has no expiry yet "
-			      "(dynkv-resp(7) BUGS)";
-		else
+		} else if (arg_is(&argv[i], "keepttl") && unit == 0) {
+			keepttl = true;
+		} else if (arg_is(&argv[i], "nx") || arg_is(&argv[i], "xx")) {
+			nx = true;
+		} else if (u != 0 && unit == 0 && !keepttl && i + 1 < argc) {
+			unit = u;
+			if (!number_arg(c, &argv[++i], &v, out))
+				return;
+		} else {
 			why = "ERR syntax error";
+		}
+	}
+	if (why == NULL && nx)
+		why = "ERR SET NX and XX need an atomic read-and-write, which a leaderless "
+		      "store has not: read with DYNKV.GET and write with DYNKV.PUT and the "
+		      "context instead (dynkv-resp(7))";
+	/* (seconds past 2^42 are past any time to live: no overflow below) */
+	if (why == NULL && unit != 0 &&
+	    ((unit % 2 == 1 && v > (1LL << 42)) ||
+	     !ttl_of(unit % 2 == 1 ? v * 1000 : v, unit >= 3, wall_ms(), &ttl)))
+		why = "ERR invalid expire time in 'set' command";
+	if (why != NULL) {
 		if ((*out = local_cmd(c)) != NULL)
 			resp_error(&(*out)->out, "%s", why);
 		return;
 	}
-	keys_cmd(c, get ? C_SETGET : C_SET, argv, 3, 1, 2, out);
+	keys_cmd(c, get || keepttl ? C_SETGET : C_SET, argv, 3, 1, 2, out);
+	if (*out != NULL && (*out)->kind != C_LOCAL) {
+		(*out)->ttl_ms = ttl;
+		(*out)->get = get;
+		(*out)->keepttl = keepttl;
+	}
+}
+
+/* EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT key n [NX|XX|GT|LT]; PERSIST key. */
+static void h_expire(resp_face *f, rconn *c, const resp_arg *argv, size_t argc, rcom **out)
+{
+	bool persist = arg_is(&argv[0], "persist");
+	bool ms = arg_is(&argv[0], "pexpire") || arg_is(&argv[0], "pexpireat");
+	bool at = arg_is(&argv[0], "expireat") || arg_is(&argv[0], "pexpireat");
+	static const char *const conds[] = { "nx", "xx", "gt", "lt" };
+	unsigned cond = 0;
+	long long v = 0;
+	uint64_t now = wall_ms();
+	int64_t at_ms = 0;
+	const char *why = NULL;
+	bool bad = false;
+
+	(void)f;
+	if (persist && argc != 2) {
+		if ((*out = local_cmd(c)) != NULL)
+			wrong_args(&(*out)->out, "persist");
+		return;
+	}
+	if (!persist) {
+		if (!number_arg(c, &argv[2], &v, out))
+			return;
+		for (size_t i = 3; i < argc; i++) {
+			unsigned k = 0;
+
+			while (k < 4 && !arg_is(&argv[i], conds[k]))
+				k++;
+			if (k == 4) {
+				if ((*out = local_cmd(c)) != NULL)
+					resp_error(&(*out)->out, "ERR Unsupported option %.*s",
+						   (int)(argv[i].len > 64 ? 64 : argv[i].len),
+						   (const char *)argv[i].p);
+				return;
+			}
+			cond |= 1u << k;
+		}
+		if ((cond & EXP_NX) && (cond & (EXP_XX | EXP_GT | EXP_LT)))
+			why = "ERR NX and XX, GT or LT options at the same time are not compatible";
+		else if ((cond & EXP_GT) && (cond & EXP_LT))
+			why = "ERR GT and LT options at the same time are not compatible";
+		/* the new expiry in ms since 1970, at most 100 years ahead (seconds
+		 * past 2^42 are past that: no overflow) */
+		if (!ms && (v > (1LL << 42) || v < -(1LL << 42)))
+			bad = true;
+		else if (!ms)
+			v *= 1000;
+		if (!bad && !at && (v > (long long)PROTO_MAX_TTL_MS || v < -(long long)PROTO_MAX_TTL_MS))
+			bad = true;
+		at_ms = at ? (int64_t)v : (int64_t)now + v;
+		if (!bad && at_ms > (int64_t)(now + PROTO_MAX_TTL_MS))
+			bad = true;
+	}
+	if (why == NULL && bad) {
+		if ((*out = local_cmd(c)) != NULL)
+			resp_error(&(*out)->out, "ERR invalid expire time in '%s' command",
+				   ms ? (at ? "pexpireat" : "pexpire") : at ? "expireat" : "expire");
+		return;
+	}
+	if (why != NULL) {
+		if ((*out = local_cmd(c)) != NULL)
+			resp_error(&(*out)->out, "%s", why);
+		return;
+	}
+	keys_cmd(c, C_EXPIRE, argv, 2, 1, 1, out);
+	if (*out != NULL && (*out)->kind != C_LOCAL) {
+		(*out)->persist = persist;
+		(*out)->cond = cond;
+		(*out)->at_ms = at_ms;
+	}
+}
+
+/* TTL, PTTL key. */
+static void h_ttl(resp_face *f, rconn *c, const resp_arg *argv, size_t argc, rcom **out)
+{
+	(void)f;
+	keys_cmd(c, C_TTL, argv, argc, 1, 1, out);
+	if (*out != NULL && (*out)->kind != C_LOCAL)
+		(*out)->ms = arg_is(&argv[0], "pttl");
 }
 
 static void h_dquorum(resp_face *f, rconn *c, const resp_arg *argv, size_t argc, rcom **out)
@@ -1227,15 +1491,22 @@ static const rspec commands[] = {
 	{ "dynkv.quorum", -3, 0, 0, 0, "dynkv", "Sets the connection's R W [PR PW]", h_dquorum },
 	{ "echo", 2, 0, 0, 0, "connection", "Returns the given string", h_echo },
 	{ "exists", -2, 1, -1, 1, "generic", "Counts the keys that exist", h_keys },
+	{ "expire", -3, 1, 1, 1, "generic", "Sets a key's time to live in seconds", h_expire },
+	{ "expireat", -3, 1, 1, 1, "generic", "Sets a key's expiry as a Unix time", h_expire },
 	{ "get", 2, 1, 1, 1, "string", "Returns the value of a key", h_keys },
 	{ "hello", -1, 0, 0, 0, "connection", "Handshakes: RESP2 or RESP3", h_hello },
 	{ "info", -1, 0, 0, 0, "server", "Server, clients and dynkv sections", h_info },
 	{ "mget", -2, 1, -1, 1, "string", "Returns the values of keys", h_keys },
 	{ "mset", -3, 1, -1, 2, "string", "Sets keys (each a replace-mode put; not atomic)", h_mset },
+	{ "persist", 2, 1, 1, 1, "generic", "Takes a key's expiry off", h_expire },
+	{ "pexpire", -3, 1, 1, 1, "generic", "Sets a key's time to live in ms", h_expire },
+	{ "pexpireat", -3, 1, 1, 1, "generic", "Sets a key's expiry as a Unix time in ms", h_expire },
+	{ "pttl", 2, 1, 1, 1, "generic", "A key's time to live in ms", h_ttl },
 	{ "ping", -1, 0, 0, 0, "connection", "Returns PONG", h_ping },
 	{ "quit", -1, 0, 0, 0, "connection", "Closes the connection", h_quit },
 	{ "select", 2, 0, 0, 0, "connection", "Database 0 only", h_select },
 	{ "set", -3, 1, 1, 1, "string", "Sets a key (a replace-mode put)", h_set },
+	{ "ttl", 2, 1, 1, 1, "generic", "A key's time to live in seconds", h_ttl },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 

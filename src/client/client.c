@@ -493,7 +493,11 @@ static int conv_opts(dynkv *c, const dynkv_opts *o, proto_opts *po)
 	po->pr = o->pr;
 	po->pw = o->pw;
 	po->timeout_ms = o->timeout_ms;
+	if (o->ttl_ms > DYNKV_TTL_MAX_MS)
+		return seterr(c, DYNKV_EARG, "option ttl_ms: %llu > %llu (100 years)",
+			      (unsigned long long)o->ttl_ms, DYNKV_TTL_MAX_MS);
 	po->replace = o->replace;
+	po->ttl_ms = o->ttl_ms;
 	return 0;
 }
 
@@ -791,6 +795,8 @@ int dynkv_get(dynkv *c, const void *key, size_t klen, const dynkv_opts *opts,
 		return rc;
 	if (po.replace)
 		return seterr(c, DYNKV_EARG, "replace is for put and delete, not get");
+	if (po.ttl_ms)
+		return seterr(c, DYNKV_EARG, "ttl_ms is for put, not get");
 	id = c->next_id++;
 	if ((rc = encoded(c, proto_encode_get(&c->sb, id, key, klen, &po))) != 0)
 		return rc;
@@ -840,6 +846,8 @@ int dynkv_delete(dynkv *c, const void *key, size_t klen, const void *ctx, size_t
 		memset(res, 0, sizeof(*res));
 	if ((rc = begin(c, key, klen, ctx, ctxlen, opts, &po, &deadline)) != 0)
 		return rc;
+	if (po.ttl_ms)
+		return seterr(c, DYNKV_EARG, "ttl_ms is for put, not delete");
 	po.siblings = true;
 	id = c->next_id++;
 	rc = proto_encode_delete(&c->sb, id, key, klen, ctx, ctxlen, &po);

@@ -177,6 +177,7 @@ bool dynkv_is_server_error(int rc);
 #define DYNKV_ALL      (-3)     /* all n_val replicas */
 #define DYNKV_N_MAX    16       /* the largest count a node accepts */
 #define DYNKV_TIMEOUT_MAX 3600000u  /* the longest timeout_ms a node accepts */
+#define DYNKV_TTL_MAX_MS 3153600000000ull  /* the longest ttl_ms: 100 years */
 
 /* Per-request options; an all-zero struct (or NULL) asks for the node's
  * defaults.  Values out of range fail with DYNKV_EARG before anything is
@@ -189,6 +190,8 @@ typedef struct dynkv_opts {
 	unsigned timeout_ms;    /* the node's time limit, 1..3600000; 0 = default */
 	bool replace;           /* put, delete: true iff replace mode (REPLACE MODE
 				 * above); r and pr are then its read's */
+	uint64_t ttl_ms;        /* put: the value expires this long after the
+				 * write, 1..DYNKV_TTL_MAX_MS; 0 = never */
 } dynkv_opts;
 
 /* Parse a quorum word: "one", "quorum", "all", "default" (0) or a decimal

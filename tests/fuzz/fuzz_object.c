@@ -13,8 +13,10 @@
  *   - a put with its own context leaves exactly one sibling, the new one,
  *     and a delete then leaves one tombstone (the context covers everything
  *     the object holds);
- *   - pruning to one entry keeps every sibling;
- *   - its context round-trips to its vector.
+ *   - pruning to one entry keeps every sibling (expiries included);
+ *   - its context round-trips to its vector;
+ *   - object_has_value() says yes only if some value never expires
+ *     (object_deleted_time() is 0).
  * A broken property abort()s, which libFuzzer reports as a crash.
  *
  * Build (the lead wires it into tests/fuzz/Makefile.inc):
@@ -111,7 +113,8 @@ static void check_object(const object *o)
 		const object_sibling *x = object_sibling_at(c, i), *y = object_sibling_at(o, i);
 
 		CHECK(x->actor == y->actor && x->counter == y->counter &&
-		      x->timestamp == y->timestamp && x->tombstone == y->tombstone &&
+		      x->timestamp == y->timestamp && x->expires == y->expires &&
+		      x->tombstone == y->tombstone &&
 		      x->value_len == y->value_len &&
 		      (x->value_len == 0 || memcmp(x->value, y->value, x->value_len) == 0));
 	}
@@ -141,6 +144,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(rc == DKV_ETOOBIG);
 	if (rc2 == 0)
 		check_object(o2);
+	if (rc2 == 0 && object_has_value(data, size))
+		CHECK(!object_is_deleted(o2) && object_deleted_time(o2) == 0);
 
 	rc = object_context_decode(data, size, NULL, &vv);
 	CHECK(rc == 0 || rc == DKV_EPROTO || rc == DKV_ETOOBIG || rc == DKV_EVERSION);

@@ -324,22 +324,71 @@ def auth():
 check("AUTH says dynkv has no authentication yet", auth)
 
 
-def set_nx_ex():
-    for args in (("x", "1", "NX"), ("x", "1", "EX", "10"), ("x", "1", "BOGUS")):
+def set_nx_bad():
+    cases = ((("x", "1", "NX"), "DYNKV.PUT"), (("x", "1", "BOGUS"), "syntax error"),
+             (("x", "1", "EX", "0"), "invalid expire time in 'set' command"),
+             (("x", "1", "EX", "ten"), "value is not an integer or out of range"),
+             (("x", "1", "EX", "1", "PX", "1"), "syntax error"))
+    for args, want in cases:
         try:
             r1.execute_command("SET", *args)
         except redis.ResponseError as e:
-            if args[2] == "NX":
-                assert "DYNKV.PUT" in str(e), str(e)
-            elif args[2] == "EX":
-                assert "expiry" in str(e), str(e)
-            else:
-                assert str(e) == "syntax error", str(e)
+            assert want in str(e), (args, str(e))
             continue
         return "%r accepted" % (args,)
 
 
-check("SET NX, EX and a bad option: clear errors", set_nx_ex)
+check("SET NX, a bad option, a bad or doubled expiry: clear errors", set_nx_bad)
+
+# --- expiry ----------------------------------------------------------------
+
+
+def expiry_set_ex():
+    assert r1.set("ex1", "v", ex=100) is True
+    assert 99 <= r2.ttl("ex1") <= 100, r2.ttl("ex1")
+    assert 99000 <= r2.pttl("ex1") <= 100000, r2.pttl("ex1")
+    assert r1.set("ex2", "v", px=300) is True
+    assert r2.get("ex2") == b"v"
+    time.sleep(0.5)
+    assert r2.get("ex2") is None and r1.exists("ex2") == 0 and r1.ttl("ex2") == -2
+    assert r1.mget(["ex1", "ex2"]) == [b"v", None]
+
+
+check("SET EX/PX: TTL and PTTL through another node; gone once it passes", expiry_set_ex)
+
+
+def expiry_commands():
+    r1.set("ex3", "v")
+    assert r2.ttl("ex3") == -1 and r2.ttl("ex-none") == -2
+    assert r1.expire("ex3", 50) is True and 49 <= r2.ttl("ex3") <= 50
+    assert r1.pexpire("ex3", 80000) is True and 79 <= r2.ttl("ex3") <= 80
+    assert r1.expire("ex3", 10, nx=True) is False, "NX with an expiry"
+    assert r1.expire("ex3", 90, gt=True) is True and 89 <= r2.ttl("ex3") <= 90
+    assert r1.expire("ex3", 95, lt=True) is False
+    assert r1.persist("ex3") is True and r2.ttl("ex3") == -1 and r2.get("ex3") == b"v"
+    assert r1.persist("ex3") is False
+    assert r1.expire("ex-none", 10) is False
+    at = int(time.time()) + 60
+    assert r1.expireat("ex3", at) is True and 58 <= r2.ttl("ex3") <= 60
+    assert r1.set("ex3", "w", keepttl=True) is True and 58 <= r2.ttl("ex3") <= 60
+    assert r2.get("ex3") == b"w"
+    assert r1.set("ex3", "x") is True and r2.ttl("ex3") == -1, "a SET takes the expiry off"
+    assert r1.expire("ex3", -1) is True and r2.get("ex3") is None, "a past expiry deletes"
+
+
+check("EXPIRE, PEXPIRE, EXPIREAT with NX/GT/LT, PERSIST, KEEPTTL, SET clearing it",
+      expiry_commands)
+
+
+def expiry_dyn():
+    r1.set("ex4", "v", ex=30)
+    res = r2.execute_command("DYNKV.GET", "ex4")
+    d = dict(zip(res[0::2], res[1::2]))
+    now = time.time() * 1000
+    assert len(d[b"expires"]) == 1 and 28000 < d[b"expires"][0] - now <= 30500, d
+
+
+check("DYNKV.GET shows the expiry (ms since 1970)", expiry_dyn)
 
 
 def too_big():

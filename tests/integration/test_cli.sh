@@ -170,6 +170,22 @@ check "r=all on a lone n_val 3 node exits 3 too" test $st -eq 3
 check "... and --json reports the error" grep -q '"error"' <<<"$out"
 check "w=one still works there" dkv q -w one --sibling put k v
 check "... and with -r one in replace mode" dkv q -w one -r one put k v2
+# A time to live: found until it passes, then not found (exit 4).
+dkv a put ttlkey soon --ttl 1 >/dev/null 2>&1
+check "put --ttl 1, then get: the value" test "$(dkv a get ttlkey 2>/dev/null)" = soon
+sleep 1.3
+dkv a get ttlkey >/dev/null 2>&1
+st=$?
+check "... and after the second: not found, exit 4 (got $st)" test $st -eq 4
+dkv a get ttlkey --ttl 5 >/dev/null 2>"$tmp/ttl.err"
+st=$?
+check "--ttl on a get is a usage error (exit $st)" test $st -eq 2 -a \
+	"$(grep -c -- '--ttl is for put, not get' "$tmp/ttl.err")" = 1
+dkv a put ttlkey v --ttl 0 >/dev/null 2>"$tmp/ttl.err"
+st=$?
+check "--ttl 0 is a usage error (exit $st)" test $st -eq 2 -a \
+	"$(grep -c 'is not a number of seconds 1..3153600000' "$tmp/ttl.err")" = 1
+
 stop_node q
 
 # --- persistence ------------------------------------------------------------

@@ -259,6 +259,16 @@ check "... nothing listens on its port + 1000" \
 check "--check refuses an http_listen that is not HOST:PORT" \
 	bash -c '! "$1" --check --http-listen nonsense >/dev/null 2>&1' _ "$DYNKVD"
 
+# --- a time to live ------------------------------------------------------------
+check "PUT ?ttl=1: 204" test "$(req -X PUT --data-binary soon "http://$h1/kv/ttl-key?ttl=1")" = 204
+check "... readable at once" test "$(req "http://$h1/kv/ttl-key")" = 200
+sleep 1.3
+check "... and 404 once the second has passed" test "$(req "http://$h1/kv/ttl-key")" = 404
+check "ttl on a GET: 400 saying it is for a PUT" \
+	test "$(req "http://$h1/kv/ttl-key?ttl=5")" = 400 -a \
+	"$(cat "$tmp/body")" = "parameter ttl: only a PUT writes a value that can expire"
+check "ttl=0: 400" test "$(req -X PUT -d x "http://$h1/kv/ttl-key?ttl=0")" = 400
+
 stop_node n1
 check "n1 stops cleanly with the HTTP face (status $status_n1)" test "$status_n1" = 0
 finish

@@ -363,6 +363,27 @@ Test(client, replace_with_a_context_or_on_a_get_is_refused_before_sending)
 	dynkv_close(c);
 }
 
+/* ttl_ms: sent on a put, refused past 100 years and on a get or delete. */
+Test(client, a_time_to_live_is_for_puts)
+{
+	dynkv *c = conn();
+	dynkv_opts o = { .ttl_ms = DYNKV_TTL_MAX_MS };
+	dynkv_result r = {0};
+
+	cr_assert_eq(dynkv_put(c, "t", 1, "v", 1, NULL, 0, &o, NULL), 0);
+	cr_assert_eq(F.last_opts.ttl_ms, DYNKV_TTL_MAX_MS);
+	o.ttl_ms = DYNKV_TTL_MAX_MS + 1;
+	cr_assert_eq(dynkv_put(c, "t", 1, "v", 1, NULL, 0, &o, NULL), DYNKV_EARG);
+	cr_assert_str_eq(dynkv_errmsg(c), "option ttl_ms: 3153600000001 > 3153600000000 (100 years)");
+	o.ttl_ms = 5;
+	cr_assert_eq(dynkv_get(c, "t", 1, &o, &r), DYNKV_EARG);
+	cr_assert_str_eq(dynkv_errmsg(c), "ttl_ms is for put, not get");
+	cr_assert_eq(dynkv_delete(c, "t", 1, NULL, 0, &o, NULL), DYNKV_EARG);
+	cr_assert_str_eq(dynkv_errmsg(c), "ttl_ms is for put, not delete");
+	cr_assert_eq(nreq(), 1, "only the good put was sent");
+	dynkv_close(c);
+}
+
 Test(client, bad_options_are_refused_before_sending)
 {
 	dynkv *c = conn();

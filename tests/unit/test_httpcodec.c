@@ -337,11 +337,11 @@ Test(kv_query, names_and_values_are_percent_decoded)
 	query_is("p%77=%31%36", 0, 0, 0, 16, 0);
 	query_is("timeout=%31%30%30", 0, 0, 0, 0, 100);
 	/* '=' encoded is part of the name; '&' encoded is part of the value */
-	query_fails("r%3D1", "unknown parameter \"r=1\" (known: r, w, pr, pw, timeout)");
+	query_fails("r%3D1", "unknown parameter \"r=1\" (known: r, w, pr, pw, timeout, ttl)");
 	query_fails("r=1%26w=2", "parameter r: \"1&w=2\" is not 1..16, one, quorum, all or default");
 	/* '+' is a space */
 	query_fails("r=+1", "parameter r: \" 1\" is not 1..16, one, quorum, all or default");
-	query_fails("r+=1", "unknown parameter \"r \" (known: r, w, pr, pw, timeout)");
+	query_fails("r+=1", "unknown parameter \"r \" (known: r, w, pr, pw, timeout, ttl)");
 	/* a second '=' belongs to the value */
 	query_fails("r=1=2", "parameter r: \"1=2\" is not 1..16, one, quorum, all or default");
 }
@@ -393,6 +393,33 @@ Test(kv_query, timeout_bounds)
 	query_is("timeout=1", 0, 0, 0, 0, 1);
 }
 
+/* ttl: seconds, 1 to 100 years, into ttl_ms. */
+Test(kv_query, ttl_bounds)
+{
+	static const char *const bad[] = { "0", "3153600001", "-1", "01", "1s", "1.5",
+					   "4294967296", "" };
+	proto_opts o;
+	char q[64], want[160], err[256];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(q, sizeof(q), "ttl=%s", bad[i]);
+		if (bad[i][0] == '\0')
+			snprintf(want, sizeof(want),
+				 "parameter ttl: empty value (want seconds 1..3153600000)");
+		else
+			snprintf(want, sizeof(want),
+				 "parameter ttl: \"%s\" is not seconds 1..3153600000", bad[i]);
+		query_fails(q, want);
+	}
+	memset(&o, 0, sizeof(o));
+	cr_assert_eq(query("ttl=3153600000&r=2", &o, err), 0, "%s", err);
+	cr_assert_eq(o.ttl_ms, UINT64_C(3153600000000));
+	cr_assert_eq(o.r, 2);
+	memset(&o, 0, sizeof(o));
+	cr_assert_eq(query("ttl=1", &o, err), 0, "%s", err);
+	cr_assert_eq(o.ttl_ms, 1000);
+}
+
 Test(kv_query, truncated_and_missing_values)
 {
 	query_fails("r", "parameter r: no '=' and value (want 1..16, one, quorum, all or default)");
@@ -407,18 +434,18 @@ Test(kv_query, unknown_names_and_case)
 {
 	char q[64], want[128];
 
-	query_fails("x=1", "unknown parameter \"x\" (known: r, w, pr, pw, timeout)");
-	query_fails("R=1", "unknown parameter \"R\" (known: r, w, pr, pw, timeout)");
-	query_fails("Timeout=1", "unknown parameter \"Timeout\" (known: r, w, pr, pw, timeout)");
-	query_fails("timeout_ms=1", "unknown parameter \"timeout_ms\" (known: r, w, pr, pw, timeout)");
-	query_fails("=1", "unknown parameter \"\" (known: r, w, pr, pw, timeout)");
-	query_fails("r=1&replace=1", "unknown parameter \"replace\" (known: r, w, pr, pw, timeout)");
+	query_fails("x=1", "unknown parameter \"x\" (known: r, w, pr, pw, timeout, ttl)");
+	query_fails("R=1", "unknown parameter \"R\" (known: r, w, pr, pw, timeout, ttl)");
+	query_fails("Timeout=1", "unknown parameter \"Timeout\" (known: r, w, pr, pw, timeout, ttl)");
+	query_fails("timeout_ms=1", "unknown parameter \"timeout_ms\" (known: r, w, pr, pw, timeout, ttl)");
+	query_fails("=1", "unknown parameter \"\" (known: r, w, pr, pw, timeout, ttl)");
+	query_fails("r=1&replace=1", "unknown parameter \"replace\" (known: r, w, pr, pw, timeout, ttl)");
 	/* unknown bytes are shown escaped, and a long name cut */
 	query_fails("%00%22%5C%FF=1",
-		    "unknown parameter \"\\x00\\x22\\x5c\\xff\" (known: r, w, pr, pw, timeout)");
+		    "unknown parameter \"\\x00\\x22\\x5c\\xff\" (known: r, w, pr, pw, timeout, ttl)");
 	memset(q, 'a', 50);
 	strcpy(q + 50, "=1");
-	snprintf(want, sizeof(want), "unknown parameter \"%.40s...\" (known: r, w, pr, pw, timeout)",
+	snprintf(want, sizeof(want), "unknown parameter \"%.40s...\" (known: r, w, pr, pw, timeout, ttl)",
 		 q);
 	query_fails(q, want);
 }

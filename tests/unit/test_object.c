@@ -5,8 +5,9 @@
  * merged or empty contexts, random pairwise merges, optional pruning)
  * checked against a record of every write kept outside the objects; the
  * merge laws on canonical encodings; golden bytes pinning the version-1
- * format; and the decoder on truncations, corruptions, garbage and
- * container bombs.
+ * format and the version-2 one (objects with expiring siblings); the time
+ * to live queries; and the decoder on truncations, corruptions, garbage
+ * and container bombs.
  *
  * Inputs to the decoder are copied into buffers of exactly their length so
  * that an overread is caught when built with -fsanitize=address.
@@ -109,6 +110,42 @@ static void check(const object *o)
 	cr_assert_eq(object_check(o, err, sizeof err), 0, "object_check: %s", err);
 }
 
+/* o through its encoding: the decoded object, which must pass the checks
+ * and encode as o does; caller frees with object_free(). */
+static object *round_trip(const object *o)
+{
+	bytes b = enc(o);
+	object *d = NULL;
+
+	cr_assert_eq(decode_exact(b.p, b.n, NULL, &d), 0);
+	check(d);
+	cr_assert(same_enc(d, o));
+	free(b.p);
+	return d;
+}
+
+/* A new object, merge(a, b); caller frees with object_free(). */
+static object *merge_of(const object *a, const object *b)
+{
+	object *m;
+
+	cr_assert_eq(object_clone(a, &m), 0);
+	cr_assert_eq(object_merge(m, b), 0);
+	check(m);
+	return m;
+}
+
+/* merge(a, b), checked equal to merge(b, a) (`seed` names the case in a
+ * failure); caller frees with object_free(). */
+static object *merged(const object *a, const object *b, uint64_t seed)
+{
+	object *ab = merge_of(a, b), *ba = merge_of(b, a);
+
+	cr_assert(same_enc(ab, ba), "seed %llu: merge not commutative", (unsigned long long)seed);
+	object_free(ba);
+	return ab;
+}
+
 /* The context a get would return, through its encoding, as a client would
  * hand it back. */
 static void read_ctx(const object *o, object_vv *vv)
@@ -124,6 +161,15 @@ static void read_ctx(const object *o, object_vv *vv)
 static void put_s(object *o, uint64_t actor, const object_vv *ctx, const char *v, uint64_t ts)
 {
 	cr_assert_eq(object_put(o, actor, ctx, v, strlen(v), ts), 0);
+	check(o);
+}
+
+/* A blind or context put of v by actor that expires at `expires`. */
+static void put_exp(object *o, uint64_t actor, const object_vv *ctx, const char *v, uint64_t ts,
+		    uint64_t expires)
+{
+	cr_assert_eq(object_write_expiring(o, actor, 0, ctx, false, v, strlen(v), ts, expires,
+					   NULL), 0);
 	check(o);
 }
 
@@ -328,7 +374,7 @@ Test(object, empty_value_is_not_a_tombstone)
 
 Test(object, concurrent_delete_and_put_keep_the_put)
 {
-	object r1 = { 0 }, *r2, *m1, *m2;
+	object r1 = { 0 }, *r2, *m1;
 	object_vv ctx = { 0 };
 
 	put_s(&r1, 1, NULL, "x", 1);
@@ -336,12 +382,7 @@ Test(object, concurrent_delete_and_put_keep_the_put)
 	read_ctx(&r1, &ctx);
 	cr_assert_eq(object_delete(&r1, 1, &ctx, 2), 0);   /* delete x on r1 */
 	put_s(r2, 2, &ctx, "y", 3);                         /* replace x on r2 */
-	cr_assert_eq(object_clone(&r1, &m1), 0);
-	cr_assert_eq(object_merge(m1, r2), 0);
-	cr_assert_eq(object_clone(r2, &m2), 0);
-	cr_assert_eq(object_merge(m2, &r1), 0);
-	check(m1);
-	cr_assert(same_enc(m1, m2));
+	m1 = merged(&r1, r2, 0);
 	cr_assert_eq(object_sibling_count(m1), 2);
 	cr_assert(has_value(m1, "y"));
 	cr_assert_not(has_value(m1, "x"));
@@ -351,7 +392,6 @@ Test(object, concurrent_delete_and_put_keep_the_put)
 	object_release(&r1);
 	object_free(r2);
 	object_free(m1);
-	object_free(m2);
 }
 
 Test(object, merge_drops_what_the_other_side_superseded)
@@ -398,21 +438,77 @@ Test(object, merge_of_one_dot_with_two_contents_is_symmetric)
 {
 	/* Only forged input has this; the greater content must win on both
 	 * orders, so the laws hold even then. */
-	object a = { 0 }, b = { 0 }, *x, *y;
+	object a = { 0 }, b = { 0 }, *x;
 
 	put_s(&a, 1, NULL, "aaa", 1);
 	put_s(&b, 1, NULL, "bbb", 1);
-	cr_assert_eq(object_clone(&a, &x), 0);
-	cr_assert_eq(object_merge(x, &b), 0);
-	cr_assert_eq(object_clone(&b, &y), 0);
-	cr_assert_eq(object_merge(y, &a), 0);
-	cr_assert(same_enc(x, y));
+	x = merged(&a, &b, 0);
 	cr_assert_eq(object_sibling_count(x), 1);
 	cr_assert(has_value(x, "bbb"));
 	object_release(&a);
 	object_release(&b);
 	object_free(x);
-	object_free(y);
+}
+
+/* Merge is commutative, associative and idempotent on a, b and c (checked
+ * on canonical encodings), and the merge of all three round-trips through
+ * its encoding.  `seed` names the case in a failure. */
+static void check_merge_laws(const object *a, const object *b, const object *c, uint64_t seed)
+{
+	object *ab = merged(a, b, seed), *bc = merged(b, c, seed);
+	object *ab_c = merged(ab, c, seed), *a_bc = merged(a, bc, seed), *aa = merge_of(a, a);
+
+	cr_assert(same_enc(ab_c, a_bc), "seed %llu: merge not associative",
+		  (unsigned long long)seed);
+	cr_assert(same_enc(aa, a), "seed %llu: merge not idempotent", (unsigned long long)seed);
+	object_free(round_trip(ab_c));
+	object_free(ab);
+	object_free(ab_c);
+	object_free(bc);
+	object_free(a_bc);
+	object_free(aa);
+}
+
+/* A small object of independent history: its dots collide with those of
+ * another such object with other contents (tombstone or not, timestamp,
+ * expiry, bytes), which only forged input gives. */
+static void make_forged(object *o, uint64_t *rs)
+{
+	static const char *vals[] = { "", "a", "b", "ab" };
+	int writes = 1 + (int)rng_below(rs, 4);
+
+	for (int i = 0; i < writes; i++) {
+		uint64_t actor = 1 + rng_below(rs, 2), ts = rng_below(rs, 3);
+		uint64_t expires = rng_below(rs, 2) ? 0 : 1 + rng_below(rs, 3);
+		const char *v = vals[rng_below(rs, 4)];
+		bool tomb = rng_below(rs, 4) == 0;
+		object_vv ctx = { 0 };
+
+		if (rng_below(rs, 2))
+			read_ctx(o, &ctx);
+		cr_assert_eq(object_write_expiring(o, actor, 0, &ctx, tomb, v, strlen(v), ts,
+						   tomb ? 0 : expires, NULL), 0);
+		object_vv_release(&ctx);
+	}
+	check(o);
+}
+
+Test(object, merge_laws_hold_for_forged_dot_collisions)
+{
+	uint64_t rs = 0xf0263d;
+	unsigned reps = test_reps(20000, 2000);
+
+	for (unsigned i = 0; i < reps; i++) {
+		object a = { 0 }, b = { 0 }, c = { 0 };
+
+		make_forged(&a, &rs);
+		make_forged(&b, &rs);
+		make_forged(&c, &rs);
+		check_merge_laws(&a, &b, &c, i);
+		object_release(&a);
+		object_release(&b);
+		object_release(&c);
+	}
 }
 
 Test(object, vv_set_get_covers_merge)
@@ -453,12 +549,15 @@ Test(object, clone_is_deep_and_equal)
 
 	put_s(&o, 1, NULL, "hello", 1);
 	cr_assert_eq(object_delete(&o, 2, NULL, 2), 0);
+	put_exp(&o, 3, NULL, "brief", 3, 4);
 	cr_assert_eq(object_clone(&o, &c), 0);
 	cr_assert(same_enc(&o, c));
 	cr_assert_neq(object_sibling_at(c, 0)->value, object_sibling_at(&o, 0)->value);
 	object_release(&o);
 	check(c);
 	cr_assert(has_value(c, "hello"));
+	cr_assert_eq(object_sibling_at(c, 0)->expires, 0);
+	cr_assert_eq(object_sibling_at(c, 2)->expires, 4);
 	object_free(c);
 }
 
@@ -553,6 +652,7 @@ Test(object, prune_makes_a_false_sibling_never_loses_one)
 typedef struct wrec {
 	uint64_t actor, counter;   /* the dot it got */
 	bool tomb;                 /* a delete */
+	uint64_t expires;          /* its expiry (0: none; always for a delete) */
 	char val[32];              /* its unique value */
 	object_vv ctx;             /* the context it was given */
 } wrec;
@@ -603,6 +703,7 @@ static void check_replica(const hist *h, const object *o, bool exact)
 
 		cr_assert_not_null(w, "seed %llu: sibling of no write", (unsigned long long)h->seed);
 		cr_assert_eq(s->tombstone, w->tomb, "seed %llu", (unsigned long long)h->seed);
+		cr_assert_eq(s->expires, w->expires, "seed %llu", (unsigned long long)h->seed);
 		if (!w->tomb)
 			cr_assert(s->value_len == strlen(w->val) &&
 				  memcmp(s->value, w->val, s->value_len) == 0,
@@ -714,6 +815,10 @@ static size_t run_history(uint64_t seed, size_t vclock_max, bool laws)
 			pick_ctx(h, &rs, &w->ctx);
 			w->actor = h->actor[r];
 			w->tomb = op == 4;
+			/* A third of the puts expire, so the laws meet version 2
+			 * objects and same-dot content that differs in expires
+			 * would show. */
+			w->expires = !w->tomb && rng_below(&rs, 3) == 0 ? ts + 1 + rng_below(&rs, 50) : 0;
 			expect = object_vv_get(&o->vv, w->actor);
 			before = object_vv_get(&w->ctx, w->actor);
 			if (before > expect)
@@ -723,6 +828,10 @@ static size_t run_history(uint64_t seed, size_t vclock_max, bool laws)
 				 (unsigned long long)(seed & 0xffff));
 			if (w->tomb)
 				cr_assert_eq(object_delete(o, w->actor, &w->ctx, ts), 0);
+			else if (w->expires != 0)
+				cr_assert_eq(object_write_expiring(o, w->actor, 0, &w->ctx, false,
+								   w->val, strlen(w->val), ts,
+								   w->expires, NULL), 0);
 			else
 				cr_assert_eq(object_put(o, w->actor, &w->ctx, w->val,
 							strlen(w->val), ts), 0);
@@ -756,41 +865,8 @@ static size_t run_history(uint64_t seed, size_t vclock_max, bool laws)
 			const object *a = h->snap[rng_below(&rs, (uint32_t)h->nsnap)];
 			const object *b = h->snap[rng_below(&rs, (uint32_t)h->nsnap)];
 			const object *c = h->snap[rng_below(&rs, (uint32_t)h->nsnap)];
-			object *ab, *ba, *ab_c, *bc, *a_bc, *aa, *dec;
-			bytes e;
 
-			cr_assert_eq(object_clone(a, &ab), 0);
-			cr_assert_eq(object_merge(ab, b), 0);
-			cr_assert_eq(object_clone(b, &ba), 0);
-			cr_assert_eq(object_merge(ba, a), 0);
-			cr_assert(same_enc(ab, ba), "seed %llu: merge not commutative",
-				  (unsigned long long)seed);
-			cr_assert_eq(object_clone(ab, &ab_c), 0);
-			cr_assert_eq(object_merge(ab_c, c), 0);
-			cr_assert_eq(object_clone(b, &bc), 0);
-			cr_assert_eq(object_merge(bc, c), 0);
-			cr_assert_eq(object_clone(a, &a_bc), 0);
-			cr_assert_eq(object_merge(a_bc, bc), 0);
-			cr_assert(same_enc(ab_c, a_bc), "seed %llu: merge not associative",
-				  (unsigned long long)seed);
-			cr_assert_eq(object_clone(a, &aa), 0);
-			cr_assert_eq(object_merge(aa, a), 0);
-			cr_assert(same_enc(aa, a), "seed %llu: merge not idempotent",
-				  (unsigned long long)seed);
-			check(ab_c);
-			/* And the encoding round-trips. */
-			e = enc(ab_c);
-			cr_assert_eq(decode_exact(e.p, e.n, NULL, &dec), 0, "seed %llu",
-				     (unsigned long long)seed);
-			cr_assert(same_enc(dec, ab_c));
-			free(e.p);
-			object_free(dec);
-			object_free(ab);
-			object_free(ba);
-			object_free(ab_c);
-			object_free(bc);
-			object_free(a_bc);
-			object_free(aa);
+			check_merge_laws(a, b, c, seed);
 		}
 	}
 
@@ -839,18 +915,21 @@ static size_t run_history(uint64_t seed, size_t vclock_max, bool laws)
 
 Test(object, random_histories_lose_no_write_and_merge_obeys_the_laws)
 {
-	for (uint64_t i = 0; i < 3000; i++)
+	unsigned n = test_reps(3000, 300);
+
+	for (uint64_t i = 0; i < n; i++)
 		run_history(UINT64_C(0x0b7ec7) * 1000003 + i, 0, true);
 }
 
 Test(object, random_histories_with_pruning_lose_no_write)
 {
+	unsigned n = test_reps(2000, 200);
 	size_t pruned = 0;
 
-	for (uint64_t i = 0; i < 2000; i++)
+	for (uint64_t i = 0; i < n; i++)
 		pruned += run_history(UINT64_C(0x9a11e) * 7919 + i, 1 + (size_t)(i % 3), false);
 	/* The histories did prune, often. */
-	cr_assert_gt(pruned, 1000, "only %zu entries pruned", pruned);
+	cr_assert_gt(pruned, n / 2, "only %zu entries pruned", pruned);
 }
 
 /* --- encoding: golden bytes and round trips ------------------------------ */
@@ -868,42 +947,80 @@ static const uint8_t golden_ctx[] = {
 	0x92, 0x93, 0x01, 0x02, 0x64, 0x93, 0x02, 0x01, 0xcc, 0xc8,
 };
 
-static void make_golden(object *o)
+/* The same with "hi" expiring at 1000: the version-2 example in object.h. */
+static const uint8_t golden_obj_v2[] = {
+	0x93, 0x02,
+	0x92, 0x93, 0x01, 0x02, 0x64, 0x93, 0x02, 0x01, 0xcc, 0xc8,
+	0x92, 0x95, 0x01, 0x02, 0x64, 0xc4, 0x02, 0x68, 0x69, 0xcd, 0x03, 0xe8,
+	      0x95, 0x02, 0x01, 0xcc, 0xc8, 0xc0, 0x00,
+};
+
+/* The golden object, its "hi" expiring at hi_expires (0: never). */
+static void make_golden_expiring(object *o, uint64_t hi_expires)
 {
 	object_vv ctx = { 0 };
 
 	put_s(o, 1, NULL, "x", 50);
 	read_ctx(o, &ctx);
-	put_s(o, 1, &ctx, "hi", 100);
+	put_exp(o, 1, &ctx, "hi", 100, hi_expires);
 	cr_assert_eq(object_delete(o, 2, NULL, 200), 0);
 	object_vv_release(&ctx);
 }
 
-Test(object, golden_bytes)
+static void make_golden(object *o)
+{
+	make_golden_expiring(o, 0);
+}
+
+/* Build the golden object with "hi" expiring at hi_expires; check that
+ * it encodes to want (n bytes) and its context to golden_ctx (expiries do
+ * not change contexts), and that want decodes to an equal object, which
+ * is returned (caller frees with object_free()). */
+static object *check_golden(uint64_t hi_expires, const uint8_t *want, size_t n)
 {
 	object o = { 0 }, *d;
 	msgpack_sbuffer sb;
 	bytes b;
 
-	make_golden(&o);
+	make_golden_expiring(&o, hi_expires);
 	b = enc(&o);
-	cr_assert_eq(b.n, sizeof golden_obj);
-	cr_assert_arr_eq(b.p, golden_obj, sizeof golden_obj);
+	cr_assert_eq(b.n, n);
+	cr_assert_arr_eq(b.p, want, n);
 	msgpack_sbuffer_init(&sb);
 	cr_assert_eq(object_context_encode(&o, &sb), 0);
 	cr_assert_eq(sb.size, sizeof golden_ctx);
 	cr_assert_arr_eq(sb.data, golden_ctx, sizeof golden_ctx);
 	msgpack_sbuffer_destroy(&sb);
 
-	cr_assert_eq(decode_exact(golden_obj, sizeof golden_obj, NULL, &d), 0);
+	cr_assert_eq(decode_exact(want, n, NULL, &d), 0);
+	check(d);
+	cr_assert(same_enc(d, &o));
 	cr_assert_eq(object_sibling_count(d), 2);
 	cr_assert(has_value(d, "hi"));
 	cr_assert(object_sibling_at(d, 1)->tombstone);
 	cr_assert_eq(object_sibling_at(d, 1)->timestamp, 200);
-	cr_assert(same_enc(d, &o));
 	free(b.p);
-	object_free(d);
 	object_release(&o);
+	return d;
+}
+
+Test(object, golden_bytes)
+{
+	object *d = check_golden(0, golden_obj, sizeof golden_obj);
+
+	cr_assert_eq(object_sibling_at(d, 0)->expires, 0);
+	cr_assert_eq(object_deleted_time(d), 0);
+	object_free(d);
+}
+
+Test(object, golden_bytes_of_an_expiring_object)
+{
+	object *d = check_golden(1000, golden_obj_v2, sizeof golden_obj_v2);
+
+	cr_assert_eq(object_sibling_at(d, 0)->expires, 1000);
+	cr_assert_eq(object_sibling_at(d, 1)->expires, 0);
+	cr_assert_eq(object_deleted_time(d), 1000);
+	object_free(d);
 }
 
 Test(object, round_trip_of_large_integers_and_values)
@@ -911,7 +1028,6 @@ Test(object, round_trip_of_large_integers_and_values)
 	object o = { 0 }, *d;
 	object_vv ctx = { 0 };
 	uint8_t *big = malloc(70000);
-	bytes b;
 
 	cr_assert_not_null(big);
 	for (size_t i = 0; i < 70000; i++)
@@ -922,9 +1038,7 @@ Test(object, round_trip_of_large_integers_and_values)
 	cr_assert_eq(object_put(&o, 0, NULL, big, 200, 0), 0);
 	cr_assert_eq(object_put(&o, 1u << 20, NULL, big, 65535, 1u << 31), 0);
 	check(&o);
-	b = enc(&o);
-	cr_assert_eq(decode_exact(b.p, b.n, NULL, &d), 0);
-	cr_assert(same_enc(d, &o));
+	d = round_trip(&o);
 	cr_assert_eq(object_sibling_at(d, 0)->counter, 301);
 	cr_assert_eq(object_sibling_at(d, 2)->value_len, 70000);
 	cr_assert_arr_eq(object_sibling_at(d, 2)->value, big, 70000);
@@ -932,7 +1046,6 @@ Test(object, round_trip_of_large_integers_and_values)
 	cr_assert_eq(object_vv_set(&ctx, 5, UINT64_MAX, 1), 0);
 	cr_assert_eq(object_put(d, 5, &ctx, "x", 1, 1), DKV_EINVAL);
 	cr_assert(same_enc(d, &o));
-	free(b.p);
 	free(big);
 	object_free(d);
 	object_vv_release(&ctx);
@@ -952,6 +1065,177 @@ Test(object, context_round_trip_and_empty_context)
 	cr_assert_arr_eq(vv.entries, o.vv.entries, vv.n * sizeof(vv.entries[0]));
 	object_vv_release(&vv);
 	object_release(&o);
+}
+
+/* --- time to live ------------------------------------------------------- */
+
+Test(object, write_expiring_keeps_the_expiry_on_its_sibling_only)
+{
+	object o = { 0 }, *before;
+	object_vv ctx = { 0 };
+	uint64_t dot = 0;
+
+	cr_assert_eq(object_write_expiring(&o, 1, 0, NULL, false, "x", 1, 10, 1000, &dot), 0);
+	check(&o);
+	cr_assert_eq(dot, 1);
+	cr_assert_eq(object_sibling_at(&o, 0)->expires, 1000);
+	cr_assert_eq(object_sibling_at(&o, 0)->timestamp, 10);
+	put_s(&o, 2, NULL, "y", 11);               /* a blind write: a sibling */
+	cr_assert_eq(object_sibling_count(&o), 2);
+	cr_assert_eq(object_sibling_at(&o, 0)->expires, 1000);
+	cr_assert_eq(object_sibling_at(&o, 1)->expires, 0);
+	/* With a read's context it drops both, expiring or not; floor holds. */
+	read_ctx(&o, &ctx);
+	cr_assert_eq(object_write_expiring(&o, 1, 40, &ctx, false, "z", 1, 12, 2000, &dot), 0);
+	check(&o);
+	cr_assert_eq(dot, 40);
+	cr_assert_eq(object_sibling_count(&o), 1);
+	cr_assert(has_value(&o, "z"));
+	cr_assert_eq(object_sibling_at(&o, 0)->expires, 2000);
+	cr_assert_eq(object_sibling_at(&o, 0)->counter, 40);
+	/* A tombstone never expires: refused, object and *dot unchanged. */
+	cr_assert_eq(object_clone(&o, &before), 0);
+	dot = 7;
+	cr_assert_eq(object_write_expiring(&o, 1, 0, NULL, true, NULL, 0, 13, 5, &dot), DKV_EINVAL);
+	cr_assert_eq(dot, 7);
+	cr_assert(same_enc(&o, before));
+	/* A delete with the context supersedes the expiring value. */
+	object_vv_release(&ctx);
+	read_ctx(&o, &ctx);
+	cr_assert_eq(object_write_expiring(&o, 3, 0, &ctx, true, NULL, 0, 14, 0, NULL), 0);
+	check(&o);
+	cr_assert_eq(object_sibling_count(&o), 1);
+	cr_assert(object_sibling_at(&o, 0)->tombstone);
+	cr_assert_eq(object_sibling_at(&o, 0)->expires, 0);
+	object_free(before);
+	object_vv_release(&ctx);
+	object_release(&o);
+}
+
+Test(object, expiring_objects_round_trip_and_go_back_to_version_1)
+{
+	object o = { 0 }, *d;
+	object_vv ctx = { 0 };
+	bytes b;
+
+	put_s(&o, 5, NULL, "forever", 10);
+	put_exp(&o, UINT64_MAX, NULL, "soon", 11, 12);
+	put_exp(&o, 1u << 20, NULL, "", 13, UINT64_MAX);
+	cr_assert_eq(object_delete(&o, 300, NULL, 14), 0);
+	b = enc(&o);
+	cr_assert_eq(b.p[1], OBJECT_FORMAT_VERSION_EXPIRY);
+	free(b.p);
+	d = round_trip(&o);
+	for (size_t i = 0; i < object_sibling_count(&o); i++) {
+		const object_sibling *x = object_sibling_at(&o, i), *y = object_sibling_at(d, i);
+
+		cr_assert_eq(x->expires, y->expires, "sibling %zu", i);
+		cr_assert_eq(x->tombstone, y->tombstone, "sibling %zu", i);
+	}
+	object_free(d);
+	/* A write that supersedes every expiring sibling makes the object
+	 * version 1 again: the same bytes as if no expiry had ever been. */
+	read_ctx(&o, &ctx);
+	put_s(&o, 5, &ctx, "after", 20);
+	b = enc(&o);
+	cr_assert_eq(b.p[1], OBJECT_FORMAT_VERSION);
+	cr_assert_eq(b.p[b.n - 11], 0x94, "a sibling of four elements");
+	free(b.p);
+	object_vv_release(&ctx);
+	object_release(&o);
+}
+
+Test(object, check_refuses_a_tombstone_with_an_expiry)
+{
+	object o = { 0 };
+	char err[160];
+
+	cr_assert_eq(object_delete(&o, 1, NULL, 1), 0);
+	o.sibs[0].expires = 2;   /* what no function makes */
+	cr_assert_eq(object_check(&o, err, sizeof err), -1);
+	cr_assert(strstr(err, "expiry") != NULL, "%s", err);
+	o.sibs[0].expires = 0;
+	check(&o);
+	object_release(&o);
+}
+
+Test(object, deleted_time_is_when_every_sibling_is_gone)
+{
+	object o = { 0 };
+	object_vv ctx = { 0 };
+
+	cr_assert_eq(object_deleted_time(&o), 0, "no sibling");
+	/* Tombstones only: the newest, as object_newest. */
+	cr_assert_eq(object_delete(&o, 1, NULL, 9), 0);
+	cr_assert_eq(object_delete(&o, 2, NULL, 5), 0);
+	cr_assert_eq(object_deleted_time(&o), 9);
+	cr_assert_eq(object_deleted_time(&o), object_newest(&o));
+	object_release(&o);
+	/* Values that all expire: the last expiry, though not deleted yet. */
+	put_exp(&o, 1, NULL, "a", 10, 100);
+	put_exp(&o, 2, NULL, "b", 20, 300);
+	cr_assert_eq(object_deleted_time(&o), 300);
+	cr_assert_not(object_is_deleted(&o));
+	/* A tombstone later than every expiry; then one earlier. */
+	cr_assert_eq(object_delete(&o, 3, NULL, 500), 0);
+	cr_assert_eq(object_deleted_time(&o), 500);
+	cr_assert_eq(object_newest(&o), 500);
+	object_release(&o);
+	put_exp(&o, 1, NULL, "a", 10, 300);
+	cr_assert_eq(object_delete(&o, 3, NULL, 200), 0);
+	cr_assert_eq(object_deleted_time(&o), 300);
+	cr_assert_eq(object_newest(&o), 200);
+	/* One value that never expires: never deleted by time. */
+	put_s(&o, 4, NULL, "c", 30);
+	cr_assert_eq(object_deleted_time(&o), 0);
+	/* ... until a write with a read's context supersedes it. */
+	read_ctx(&o, &ctx);
+	put_exp(&o, 4, &ctx, "d", 40, 50);
+	cr_assert_eq(object_deleted_time(&o), 50);
+	object_vv_release(&ctx);
+	object_release(&o);
+}
+
+Test(object, sibling_expired_at_and_after_its_expiry)
+{
+	object_sibling s = { .actor = 1, .counter = 1, .timestamp = 10 };
+
+	cr_assert_not(object_sibling_expired(&s, 0), "expires 0: never");
+	cr_assert_not(object_sibling_expired(&s, UINT64_MAX));
+	s.expires = 100;
+	cr_assert_not(object_sibling_expired(&s, 0));
+	cr_assert_not(object_sibling_expired(&s, 99));
+	cr_assert(object_sibling_expired(&s, 100));
+	cr_assert(object_sibling_expired(&s, 101));
+	s.expires = 1;
+	cr_assert_not(object_sibling_expired(&s, 0));
+	cr_assert(object_sibling_expired(&s, 1));
+	s.expires = UINT64_MAX;
+	cr_assert_not(object_sibling_expired(&s, UINT64_MAX - 1));
+	cr_assert(object_sibling_expired(&s, UINT64_MAX));
+	s.expires = 0;
+	s.tombstone = true;
+	cr_assert_not(object_sibling_expired(&s, UINT64_MAX), "a tombstone");
+}
+
+Test(object, merge_of_one_dot_differing_in_expiry_is_symmetric)
+{
+	object a = { 0 }, b = { 0 }, *x;
+
+	put_exp(&a, 1, NULL, "v", 1, 5);
+	put_exp(&b, 1, NULL, "v", 1, 7);
+	x = merged(&a, &b, 0);
+	cr_assert_eq(object_sibling_count(x), 1);
+	cr_assert_eq(object_sibling_at(x, 0)->expires, 7);
+	object_free(x);
+	/* An expiry against none: the expiry is the greater content. */
+	object_release(&b);
+	put_s(&b, 1, NULL, "v", 1);
+	x = merged(&a, &b, 0);
+	cr_assert_eq(object_sibling_at(x, 0)->expires, 5);
+	object_release(&a);
+	object_release(&b);
+	object_free(x);
 }
 
 /* --- decoder: malformed input -------------------------------------------- */
@@ -979,7 +1263,8 @@ Test(object, decoder_refuses_wrong_shapes)
 	object_limits_init(&lim);
 	cr_assert_eq(dec_rc(NULL, 0, NULL), DKV_ECORRUPT);
 	cr_assert_eq(DEC(NULL, 0x93, 0x01, 0x90, 0x90), 0);
-	cr_assert_eq(DEC(NULL, 0x93, 0x02, 0x90, 0x90), DKV_EVERSION);
+	cr_assert_eq(DEC(NULL, 0x93, 0x03, 0x90, 0x90), DKV_EVERSION);
+	cr_assert_eq(DEC(NULL, 0x93, 0x00, 0x90, 0x90), DKV_EVERSION);
 	cr_assert_eq(DEC(NULL, 0x91, 0xcf, 0, 0, 0, 0, 0, 0, 0, 0), DKV_EVERSION);
 	cr_assert_eq(DEC(NULL, 0x94, 0x01, 0x90, 0x90, 0x90), DKV_ECORRUPT);   /* 4 elements */
 	cr_assert_eq(DEC(NULL, 0x92, 0x01, 0x90), DKV_ECORRUPT);
@@ -1028,6 +1313,51 @@ Test(object, decoder_refuses_wrong_shapes)
 			 0xdd, 0, 0, 0, 1, 0x94, 0x01, 0x02, 0x00, 0xc6, 0, 0, 0, 1, 0x7a), 0);
 }
 
+Test(object, decoder_reads_version_2_only_in_its_canonical_shape)
+{
+	/* a good version-2 one-sibling object: value "" expiring at 5 */
+	cr_assert_eq(DEC(NULL, 0x93, 0x02, 0x91, 0x93, 0x01, 0x02, 0x00,
+			 0x91, 0x95, 0x01, 0x02, 0x00, 0xc4, 0x00, 0x05), 0);
+	/* ... and with a tombstone of expires 0 next to it */
+	cr_assert_eq(DEC(NULL, 0x93, 0x02, 0x92, 0x93, 0x01, 0x02, 0x00, 0x93, 0x02, 0x01, 0x00,
+			 0x92, 0x95, 0x01, 0x02, 0x00, 0xc4, 0x00, 0x05,
+			 0x95, 0x02, 0x01, 0x00, 0xc0, 0x00), 0);
+	/* wide forms of expires are accepted */
+	cr_assert_eq(DEC(NULL, 0x93, 0x02, 0x91, 0x93, 0x01, 0x02, 0x00,
+			 0x91, 0x95, 0x01, 0x02, 0x00, 0xc4, 0x00, 0xcf, 0, 0, 0, 0, 0, 0, 0, 5), 0);
+	/* version 2 with no expiry at all: not canonical */
+	cr_assert_eq(DEC(NULL, 0x93, 0x02, 0x90, 0x90), DKV_ECORRUPT);
+	cr_assert_eq(DEC(NULL, 0x93, 0x02, 0x91, 0x93, 0x01, 0x02, 0x00,
+			 0x91, 0x95, 0x01, 0x02, 0x00, 0xc4, 0x00, 0x00), DKV_ECORRUPT);
+	/* a tombstone with an expiry, alone and next to an expiring value */
+	cr_assert_eq(DEC(NULL, 0x93, 0x02, 0x91, 0x93, 0x01, 0x02, 0x00,
+			 0x91, 0x95, 0x01, 0x02, 0x00, 0xc0, 0x05), DKV_ECORRUPT);
+	cr_assert_eq(DEC(NULL, 0x93, 0x02, 0x92, 0x93, 0x01, 0x02, 0x00, 0x93, 0x02, 0x01, 0x00,
+			 0x92, 0x95, 0x01, 0x02, 0x00, 0xc4, 0x00, 0x05,
+			 0x95, 0x02, 0x01, 0x00, 0xc0, 0x05), DKV_ECORRUPT);
+	/* a version-2 sibling of 4 elements, a version-1 sibling of 5 */
+	cr_assert_eq(DEC(NULL, 0x93, 0x02, 0x91, 0x93, 0x01, 0x02, 0x00,
+			 0x91, 0x94, 0x01, 0x02, 0x00, 0xc4, 0x00), DKV_ECORRUPT);
+	cr_assert_eq(DEC(NULL, 0x93, 0x01, 0x91, 0x93, 0x01, 0x02, 0x00,
+			 0x91, 0x95, 0x01, 0x02, 0x00, 0xc4, 0x00, 0x05), DKV_ECORRUPT);
+	cr_assert_eq(DEC(NULL, 0x93, 0x01, 0x91, 0x93, 0x01, 0x02, 0x00,
+			 0x91, 0x95, 0x01, 0x02, 0x00, 0xc4, 0x00, 0x00), DKV_ECORRUPT);
+	/* version 2 mixing both shapes */
+	cr_assert_eq(DEC(NULL, 0x93, 0x02, 0x92, 0x93, 0x01, 0x02, 0x00, 0x93, 0x02, 0x01, 0x00,
+			 0x92, 0x95, 0x01, 0x02, 0x00, 0xc4, 0x00, 0x05,
+			 0x94, 0x02, 0x01, 0x00, 0xc0), DKV_ECORRUPT);
+	/* expires as nil, as a str, as a negative number */
+	cr_assert_eq(DEC(NULL, 0x93, 0x02, 0x91, 0x93, 0x01, 0x02, 0x00,
+			 0x91, 0x95, 0x01, 0x02, 0x00, 0xc4, 0x00, 0xc0), DKV_ECORRUPT);
+	cr_assert_eq(DEC(NULL, 0x93, 0x02, 0x91, 0x93, 0x01, 0x02, 0x00,
+			 0x91, 0x95, 0x01, 0x02, 0x00, 0xc4, 0x00, 0xa1, 0x35), DKV_ECORRUPT);
+	cr_assert_eq(DEC(NULL, 0x93, 0x02, 0x91, 0x93, 0x01, 0x02, 0x00,
+			 0x91, 0x95, 0x01, 0x02, 0x00, 0xc4, 0x00, 0xff), DKV_ECORRUPT);
+	/* every truncation of the golden version-2 object */
+	for (size_t len = 0; len < sizeof golden_obj_v2; len++)
+		cr_assert_eq(dec_rc(golden_obj_v2, len, NULL), DKV_ECORRUPT, "cut at %zu", len);
+}
+
 Test(object, decoder_enforces_limits)
 {
 	object_limits lim;
@@ -1071,6 +1401,15 @@ static int sample_objects(bytes *out, int max)
 	out[n++] = enc(&o);
 	object_release(&o);
 	out[n++] = enc(&o);
+	/* version 2: an expiring value, one that never expires, a tombstone */
+	put_exp(&o, 1, NULL, "ttl", 10, 70000);
+	put_s(&o, 2, NULL, "kept", 11);
+	cr_assert_eq(object_delete(&o, 3, NULL, 12), 0);
+	out[n++] = enc(&o);
+	object_release(&o);
+	make_golden_expiring(&o, 1000);
+	out[n++] = enc(&o);
+	object_release(&o);
 	cr_assert(n <= max);
 	return n;
 }
@@ -1101,7 +1440,7 @@ Test(object, decoder_survives_every_single_byte_corruption)
 		cr_assert_not_null(buf);
 		for (size_t pos = 0; pos < s[k].n; pos++) {
 			for (int v = 0; v < 256; v++) {
-				object *o = NULL, *d = NULL;
+				object *o = NULL;
 				int rc;
 
 				memcpy(buf, s[k].p, s[k].n);
@@ -1117,14 +1456,7 @@ Test(object, decoder_survives_every_single_byte_corruption)
 				 * round-trips. */
 				accepted++;
 				check(o);
-				{
-					bytes e = enc(o);
-
-					cr_assert_eq(decode_exact(e.p, e.n, NULL, &d), 0);
-					cr_assert(same_enc(o, d));
-					free(e.p);
-				}
-				object_free(d);
+				object_free(round_trip(o));
 				object_free(o);
 			}
 		}
@@ -1138,11 +1470,13 @@ Test(object, decoder_survives_every_single_byte_corruption)
 Test(object, decoder_survives_random_garbage)
 {
 	uint64_t rs = 0x6a5ba9e;
-	static const uint8_t likely[] = { 0x90, 0x91, 0x93, 0x94, 0x01, 0x02, 0xc0, 0xc4,
+	static const uint8_t likely[] = { 0x90, 0x91, 0x93, 0x94, 0x95, 0x01, 0x02, 0xc0, 0xc4,
 					  0xcc, 0xcf, 0xdc, 0xdd, 0xc6, 0x00, 0x7f, 0xff };
 	uint8_t buf[64];
 
-	for (int i = 0; i < 200000; i++) {
+	unsigned reps = test_reps(200000, 20000);
+
+	for (unsigned i = 0; i < reps; i++) {
 		size_t len = rng_below(&rs, sizeof buf + 1);
 		object *o = NULL;
 		object_vv vv = { 0 };
@@ -1154,7 +1488,7 @@ Test(object, decoder_survives_random_garbage)
 		if (len > 0 && rng_below(&rs, 2))
 			buf[0] = 0x93;
 		if (len > 1 && rng_below(&rs, 2))
-			buf[1] = 0x01;
+			buf[1] = 0x01 + (i & 1);   /* version 1 or 2 */
 		rc = decode_exact(buf, len, NULL, &o);
 		cr_assert(rc == 0 || rc == DKV_ECORRUPT || rc == DKV_EVERSION ||
 			  rc == DKV_ETOOBIG, "rc %d", rc);
@@ -1183,6 +1517,8 @@ Test(object, decoder_refuses_container_bombs_quickly)
 		cr_assert_eq(DEC(NULL, 0x93, 0x01, 0x90, 0xdd, 0xff, 0xff, 0xff, 0xff),
 			     DKV_ECORRUPT);
 		cr_assert_eq(DEC(NULL, 0x93, 0x01, 0x90, 0xdc, 0xff, 0xff), DKV_ECORRUPT);
+		cr_assert_eq(DEC(NULL, 0x93, 0x02, 0x90, 0xdd, 0xff, 0xff, 0xff, 0xff),
+			     DKV_ECORRUPT);
 		cr_assert_eq(DEC(NULL, 0x93, 0x01, 0x91, 0xdd, 0xff, 0xff, 0xff, 0xff), DKV_ECORRUPT);
 		/* a bin 32 declaring 4 GiB */
 		cr_assert_eq(DEC(NULL, 0x93, 0x01, 0x91, 0x93, 0x01, 0x01, 0x01,
@@ -1235,18 +1571,30 @@ Test(object, context_decoder_refuses_malformed_contexts)
 }
 
 /* object_has_value may say "maybe" for a live object, never "yes" for a
- * deleted one or bytes that do not decode to a live one: checked for
- * sample objects, each of their truncations, every single-byte change,
- * and random garbage. */
+ * deleted one, one that time will delete, or bytes that do not decode to a
+ * live one: checked for sample objects, each of their truncations, every
+ * single-byte change, and random garbage. */
 static void has_value_is_sound(const uint8_t *p, size_t n)
 {
 	object *o = NULL;
 
 	if (!object_has_value(p, n))
 		return;
-	if (object_decode(p, n, NULL, &o) == 0)
+	if (object_decode(p, n, NULL, &o) == 0) {
 		cr_assert_not(object_is_deleted(o), "a deleted object said to have a value");
+		cr_assert_eq(object_deleted_time(o), 0, "an expiring object said to have a value");
+	}
 	object_free(o);
+}
+
+/* object_has_value of o's encoding. */
+static bool enc_has_value(const object *o)
+{
+	bytes b = enc(o);
+	bool v = object_has_value(b.p, b.n);
+
+	free(b.p);
+	return v;
 }
 
 Test(object, has_value_says_yes_only_for_a_live_object)
@@ -1267,6 +1615,18 @@ Test(object, has_value_says_yes_only_for_a_live_object)
 	none = enc(&o);
 	cr_assert_not(object_has_value(none.p, none.n), "no sibling");
 	cr_assert_not(object_has_value(NULL, 0));
+	/* Version 2: a value with an expiry is "maybe", so is one with a
+	 * tombstone; a value without one among expiring ones is "yes". */
+	put_exp(&o, 1, NULL, "a", 10, 100);
+	cr_assert_not(enc_has_value(&o), "an expiring value");
+	cr_assert_eq(object_delete(&o, 2, NULL, 11), 0);
+	cr_assert_not(enc_has_value(&o), "an expiring value and a tombstone");
+	put_s(&o, 3, NULL, "b", 12);
+	put_exp(&o, 4, NULL, "c", 13, 200);
+	cr_assert(enc_has_value(&o), "a value without expiry among expiring ones");
+	object_release(&o);
+	cr_assert(object_has_value(golden_obj, sizeof golden_obj));
+	cr_assert_not(object_has_value(golden_obj_v2, sizeof golden_obj_v2));
 	for (int k = 0; k < n; k++) {
 		uint8_t *b = malloc(s[k].n);
 
@@ -1282,13 +1642,13 @@ Test(object, has_value_says_yes_only_for_a_live_object)
 		free(b);
 		free(s[k].p);
 	}
-	for (int i = 0; i < 100000; i++) {
+	for (unsigned i = 0, reps = test_reps(100000, 10000); i < reps; i++) {
 		size_t len = rng_below(&rs, sizeof buf + 1);
 
 		for (size_t j = 0; j < len; j++)
 			buf[j] = (uint8_t)rng_next(&rs);
 		if (len > 1)
-			buf[0] = 0x93, buf[1] = 0x01;
+			buf[0] = 0x93, buf[1] = 0x01 + (i & 1);
 		has_value_is_sound(buf, len);
 	}
 	free(live.p);

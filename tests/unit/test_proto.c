@@ -101,6 +101,9 @@ static void assert_msg_eq(const proto_msg *a, const proto_msg *b, const char *wh
 	cr_assert_eq(a->stamps == NULL, b->stamps == NULL, "%s: stamps sent", what);
 	for (size_t i = 0; a->stamps != NULL && i < a->nvalues; i++)
 		cr_assert_eq(a->stamps[i], b->stamps[i], "%s: stamp %zu", what, i);
+	cr_assert_eq(a->opts.ttl_ms, b->opts.ttl_ms, "%s: ttl_ms", what);
+	for (size_t i = 0; a->expires != NULL && i < a->nvalues; i++)
+		cr_assert_eq(a->expires[i], b->expires[i], "%s: expires %zu", what, i);
 	cr_assert_eq(a->has_siblings, b->has_siblings, "%s: OK form", what);
 	cr_assert_eq(a->siblings, b->siblings, "%s: OK siblings", what);
 	cr_assert_eq(a->found, b->found, "%s: found", what);
@@ -1967,46 +1970,73 @@ Test(proto, malformed_ok_second_form)
 Test(proto, value_stamps)
 {
 	proto_bytes vals[2] = { LIT("a"), LIT("") };
-	uint64_t ts[2] = { 1796667183508u, 7 };
+	uint64_t ts[2] = { 1796667183508u, 7 }, ex[2] = { 0, 1796667184508u };
 	proto_msg g = msg(PROTO_GET, 3), v = msg(PROTO_VALUE, 4), n = msg(PROTO_VALUE, 5);
-	/* [1, 64, 4, [true, [a, ""], nil, 0, [1796667183508, 7]]] */
-	static const uint8_t golden[] = { 0x00, 0x00, 0x00, 0x19,
-					  0x94, 0x01, 0x40, 0x04, 0x95, 0xc3, 0x92, 0xc4, 0x01,
+	proto_msg p = msg(PROTO_PUT, 6);
+	/* [1, 64, 4, [true, [a, ""], nil, 0, [1796667183508, 7], [0, 1796667184508]]] */
+	static const uint8_t golden[] = { 0x00, 0x00, 0x00, 0x24,
+					  0x94, 0x01, 0x40, 0x04, 0x96, 0xc3, 0x92, 0xc4, 0x01,
 					  'a', 0xc4, 0x00, 0xc0, 0x00, 0x92, 0xcf, 0x00, 0x00,
-					  0x01, 0xa2, 0x51, 0xb5, 0x91, 0x94, 0x07 };
+					  0x01, 0xa2, 0x51, 0xb5, 0x91, 0x94, 0x07,
+					  0x92, 0x00, 0xcf, 0x00, 0x00, 0x01, 0xa2, 0x51, 0xb5,
+					  0x95, 0x7c };
 	msgpack_sbuffer sb;
 
 	msgpack_sbuffer_init(&sb);
-	cr_assert_eq(proto_encode_value_stamps(&sb, 4, true, vals, ts, 2, NULL, 0, 0), 0);
+	cr_assert_eq(proto_encode_value_stamps(&sb, 4, true, vals, ts, ex, 2, NULL, 0, 0), 0);
 	check_golden(&sb, golden, sizeof golden, "VALUE with stamps");
+	cr_assert_eq(proto_encode_value_stamps(&sb, 4, true, vals, ts, NULL, 2, NULL, 0, 0),
+		     DKV_EINVAL, "stamps without expires");
 	msgpack_sbuffer_destroy(&sb);
 
 	g.key = LIT("k");
 	g.opts.stamps = true;
 	round_trip(&g, &deflim, "GET with stamps");
+	p.key = LIT("k");
+	p.opts.ttl_ms = PROTO_MAX_TTL_MS;
+	round_trip(&p, &deflim, "PUT with a ttl");
 	v.found = true;
 	v.values = vals;
 	v.nvalues = 2;
 	v.stamps = ts;
+	v.expires = ex;
 	round_trip(&v, &deflim, "VALUE with stamps");
 	n.stamps = ts;   /* none of zero values */
+	n.expires = ex;
 	round_trip(&n, &deflim, "a not-found VALUE with stamps");
 
-	/* one stamp per value, each a uint */
-	payload f = P(0x94, 0x01, 0x40, 0x04, 0x95, 0xc3, 0x91, 0xc4, 0x01, 'a', 0xc0, 0x00,
-		      0x92, 0x01, 0x02);
+	/* one stamp and one expiry per value, each a uint */
+	payload f = P(0x94, 0x01, 0x40, 0x04, 0x96, 0xc3, 0x91, 0xc4, 0x01, 'a', 0xc0, 0x00,
+		      0x92, 0x01, 0x02, 0x91, 0x00);
 	expect(&f, &deflim, DKV_EPROTO, 4, PROTO_VALUE,
 	       "VALUE stamps is not an array of one uint per value");
 	free(f.p);
-	f = P(0x94, 0x01, 0x40, 0x04, 0x95, 0xc3, 0x91, 0xc4, 0x01, 'a', 0xc0, 0x00, 0x91, 0xff);
-	expect(&f, &deflim, DKV_EPROTO, 4, PROTO_VALUE, "VALUE stamp is not a uint");
+	f = P(0x94, 0x01, 0x40, 0x04, 0x96, 0xc3, 0x91, 0xc4, 0x01, 'a', 0xc0, 0x00, 0x91, 0xff,
+	      0x91, 0x00);
+	expect(&f, &deflim, DKV_EPROTO, 4, PROTO_VALUE, "VALUE stamps: element 0 is not a uint");
 	free(f.p);
-	f = P(0x94, 0x01, 0x40, 0x04, 0x96, 0xc3, 0x90, 0xc0, 0x00, 0x90, 0x90);
-	expect(&f, &deflim, DKV_EPROTO, 4, PROTO_VALUE, "VALUE body is not an array of 4 or 5");
+	f = P(0x94, 0x01, 0x40, 0x04, 0x96, 0xc3, 0x91, 0xc4, 0x01, 'a', 0xc0, 0x00, 0x91, 0x01,
+	      0x90);
+	expect(&f, &deflim, DKV_EPROTO, 4, PROTO_VALUE,
+	       "VALUE expires is not an array of one uint per value");
+	free(f.p);
+	f = P(0x94, 0x01, 0x40, 0x04, 0x95, 0xc3, 0x90, 0xc0, 0x00, 0x90);
+	expect(&f, &deflim, DKV_EPROTO, 4, PROTO_VALUE, "VALUE body is not an array of 4 or 6");
 	free(f.p);
 	/* a GET option only: on a write it is unknown */
 	PUTO(false, DKV_EINVAL, "unknown option \"stamps\"",
 	     0x81, 0xa6, 's', 't', 'a', 'm', 'p', 's', 0x01);
 	expect_get(GETO(0x81, 0xa6, 's', 't', 'a', 'm', 'p', 's', 0x02), DKV_EINVAL,
 		   "option stamps: 2 is not 0 or 1");
+	/* ttl_ms: a PUT option, 1 to 100 years */
+	PUTO(false, DKV_EINVAL, "option ttl_ms: 0 is not 1 to 3153600000000 (100 years)",
+	     0x81, 0xa6, 't', 't', 'l', '_', 'm', 's', 0x00);
+	PUTO(false, DKV_EINVAL, "option ttl_ms: 3153600000001 is not 1 to 3153600000000 (100 years)",
+	     0x81, 0xa6, 't', 't', 'l', '_', 'm', 's', 0xcf, 0, 0, 0x02, 0xde, 0x41, 0x35,
+	     0x30, 0x01);
+	PUTO(false, DKV_EPROTO, "option ttl_ms: not an unsigned integer",
+	     0x81, 0xa6, 't', 't', 'l', '_', 'm', 's', 0xff);
+	PUTO(false, 0, "", 0x81, 0xa6, 't', 't', 'l', '_', 'm', 's', 0x01);
+	expect_get(GETO(0x81, 0xa6, 't', 't', 'l', '_', 'm', 's', 0x01), DKV_EINVAL,
+		   "unknown option \"ttl_ms\"");
 }

@@ -143,17 +143,46 @@ static size_t occurrences(const char *dir, const char *key)
 	return scan_hits;
 }
 
-static void start(crig *r, size_t n, uint64_t seed)
+/* n nodes whose tombstones may be reaped grace after the delete. */
+static void start_grace(crig *r, size_t n, uint64_t seed, const char *grace)
 {
 	crig_prepare(r, n, seed, "always");
 	for (size_t i = 0; i < n; i++) {
 		set(&r->cfg[i], "ring_size", "64");
-		set(&r->cfg[i], "tombstone_grace", "2");
+		set(&r->cfg[i], "tombstone_grace", grace);
 		set(&r->cfg[i], "aae_interval", "100ms");
 	}
 	for (size_t i = 0; i < n; i++)
 		open_node(r, i);
 	converge_ms(r, 30000);
+}
+
+static void start(crig *r, size_t n, uint64_t seed)
+{
+	start_grace(r, n, seed, "2");
+}
+
+/* The even keys of NKEYS (deleted, or expired) are reaped from every node,
+ * and stay gone -- anti-entropy and restarts do not bring them back --
+ * while the odd ones still read "v". */
+static void reaped_and_gone(crig *r, uint64_t seed)
+{
+	char key[32];
+
+	wait_stored(r, NKEYS / 2, 60000);
+	sim_run_for(r->sim, 10000);
+	for (size_t i = 0; i < 3; i++) {
+		close_node(r, i);
+		open_node(r, i);
+	}
+	converge_ms(r, 30000);
+	sim_run_for(r->sim, 10000);
+	wait_stored(r, NKEYS / 2, 1000);
+	for (int k = 0; k < NKEYS; k++) {
+		key_of(key, sizeof(key), k);
+		cr_assert_eq(get_is(r, (size_t)k % 3, key, k % 2 ? "v" : NULL, 3), 1, "%s (seed %llu)",
+			     key, (unsigned long long)seed);
+	}
 }
 
 Test(reaper, tombstones_are_reaped_everywhere_and_stay_deleted)
@@ -172,21 +201,7 @@ Test(reaper, tombstones_are_reaped_everywhere_and_stay_deleted)
 		cr_assert_eq(wr(&r, (size_t)k % 3, key, NULL, 3), PROTO_OK);
 	}
 	cr_assert_eq(stored(&r, 0), NKEYS, "tombstones are kept during the grace");
-	wait_stored(&r, NKEYS / 2, 60000);
-	/* and stay gone: anti-entropy and restarts do not bring them back */
-	sim_run_for(r.sim, 10000);
-	for (size_t i = 0; i < 3; i++) {
-		close_node(&r, i);
-		open_node(&r, i);
-	}
-	converge_ms(&r, 30000);
-	sim_run_for(r.sim, 10000);
-	wait_stored(&r, NKEYS / 2, 1000);
-	for (int k = 0; k < NKEYS; k++) {
-		key_of(key, sizeof(key), k);
-		cr_assert_eq(get_is(&r, (size_t)k % 3, key, k % 2 ? "v" : NULL, 3), 1, "%s (seed %llu)",
-			     key, (unsigned long long)seed);
-	}
+	reaped_and_gone(&r, seed);
 	/* and gone from the disk once the stores are merged: no value, no
 	 * tombstone of a reaped key is left (its space is reclaimed), while
 	 * every live key is found (the scan sees keys) */
@@ -314,5 +329,79 @@ Test(reaper, kv679_a_late_old_version_does_not_shadow_a_write_after_the_reap)
 	msgpack_sbuffer_destroy(&enc);
 	object_vv_release(&vv);
 	object_free(old);
+	crig_fini(&r);
+}
+
+/* A write with a time to live (opts ttl_ms): a put of val with W=w. */
+static uint32_t wr_ttl(crig *r, size_t i, const char *key, const char *val, int32_t w,
+		       uint64_t ttl_ms)
+{
+	proto_opts o = opts_rw(0, w);
+
+	o.replace = true;
+	o.ttl_ms = ttl_ms;
+	return crig_write(r, i, key, val, &o, NULL);
+}
+
+/* Values written with a time to live read as found until it passes, then
+ * as not found through every node; they stay stored (as tombstones do)
+ * until the reaper removes them, the grace after their expiry, and do not
+ * come back after restarts and anti-entropy.  The keys written without
+ * one stay. */
+Test(reaper, values_that_expire_read_as_gone_then_are_reaped)
+{
+	uint64_t seed = sim_seed_env("reap_ttl", (uint64_t)time(NULL));
+	char key[32];
+	crig r;
+
+	start(&r, 3, seed);
+	for (int k = 0; k < NKEYS; k++) {
+		key_of(key, sizeof(key), k);
+		cr_assert_eq(wr_ttl(&r, (size_t)k % 3, key, "v", 3, k % 2 ? 0 : 3000), PROTO_OK);
+	}
+	for (int k = 0; k < NKEYS; k++) {
+		key_of(key, sizeof(key), k);
+		cr_assert_eq(get_is(&r, (size_t)(k + 1) % 3, key, "v", 2), 1, "%s before its expiry",
+			     key);
+	}
+	sim_run_for(r.sim, 3100);
+	for (int k = 0; k < NKEYS; k++) {
+		key_of(key, sizeof(key), k);
+		for (size_t i = 0; i < 3; i++)
+			cr_assert_eq(get_is(&r, i, key, k % 2 ? "v" : NULL, 1), 1,
+				     "%s through node %zu after the expiry (seed %llu)", key, i,
+				     (unsigned long long)seed);
+	}
+	cr_assert_eq(stored(&r, 0), NKEYS, "expired values are kept during the grace");
+	reaped_and_gone(&r, seed);
+	crig_fini(&r);
+}
+
+/* An expired version still dominates the version it replaced: node 2
+ * misses the write with a time to live and keeps the old value; after
+ * the expiry it comes back, and neither a read through it nor
+ * anti-entropy brings the old value back -- the key reads as not found
+ * everywhere, and node 2 ends up holding the (expired) new version. */
+Test(reaper, an_expired_version_keeps_the_one_it_replaced_dominated)
+{
+	uint64_t seed = sim_seed_env("reap_ttl_old", (uint64_t)time(NULL));
+	crig r;
+
+	start_grace(&r, 3, seed, "3600");   /* no reap in this test */
+	cr_assert_eq(wr(&r, 0, "k", "old", 3), PROTO_OK);
+	close_node(&r, 2);
+	cr_assert_eq(wr_ttl(&r, 0, "k", "new", 2, 1000), PROTO_OK);
+	cr_assert_eq(crig_holding(&r, 2, "k", "new"), 2);
+	sim_run_for(r.sim, 1500);
+	open_node(&r, 2);
+	converge_ms(&r, 30000);
+	cr_assert_eq(get_is(&r, 2, "k", NULL, 3), 1, "a read of all three (seed %llu)",
+		     (unsigned long long)seed);
+	sim_run_for(r.sim, 15000);   /* anti-entropy, read repair */
+	for (size_t i = 0; i < 3; i++)
+		cr_assert_eq(get_is(&r, i, "k", NULL, 1), 1, "through node %zu, R=1 (seed %llu)",
+			     i, (unsigned long long)seed);
+	cr_assert_eq(crig_holding(&r, 3, "k", "old"), 0, "the old value is back somewhere");
+	cr_assert_eq(crig_holding(&r, 3, "k", "new"), 3, "node 2 lacks the expired version");
 	crig_fini(&r);
 }
