@@ -496,10 +496,11 @@ static void kv_request(http_face *h, struct evhttp_request *req, const char *pat
 		not_allowed(req, "GET, HEAD, PUT, DELETE", "/kv/{key}");
 		return;
 	}
-	if ((rc = http_pct_decode(enc, strlen(enc), false, h->key, sizeof(h->key), &klen, err,
-				  sizeof(err))) != 0) {
-		answer_text(req, rc == DKV_ETOOBIG ? 414 : 400,
-			    rc == DKV_ETOOBIG ? "URI Too Long" : "Bad Request", "key: %s", err);
+	/* (the key cannot outgrow h->key: libevent refuses a request line
+	 * past HTTP_MAX_HEADERS first) */
+	if (http_pct_decode(enc, strlen(enc), false, h->key, sizeof(h->key), &klen, err,
+			    sizeof(err)) != 0) {
+		answer_text(req, 400, "Bad Request", "key: %s", err);
 		return;
 	}
 	if (klen == 0) {
@@ -509,6 +510,11 @@ static void kv_request(http_face *h, struct evhttp_request *req, const char *pat
 	memset(&o, 0, sizeof(o));
 	if (http_kv_query(query, query != NULL ? strlen(query) : 0, &o, err, sizeof(err)) != 0) {
 		answer_text(req, 400, "Bad Request", "%s", err);
+		return;
+	}
+	if ((o.w != 0 || o.pw != 0) && (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD)) {
+		answer_text(req, 400, "Bad Request", "parameter %s: a read takes r and pr; w and "
+			    "pw are for PUT and DELETE", o.w != 0 ? "w" : "pw");
 		return;
 	}
 	if (o.ttl_ms != 0 && cmd != EVHTTP_REQ_PUT) {

@@ -47,6 +47,9 @@ check "r=abc: 400 naming r" test "$(req "http://$h1/kv/plain?r=abc")" = 400
 check "... saying what is allowed" grep -q 'parameter r: "abc" is not 1..16, one, quorum, all or default' "$tmp/body"
 check "w=17: 400 naming w" test "$(req -X PUT -d x "http://$h1/kv/plain?w=17")" = 400
 check "... naming w" grep -q 'parameter w' "$tmp/body"
+check "w on a GET: 400 saying a read takes r and pr" \
+	test "$(req "http://$h1/kv/plain?w=2")" = 400 -a \
+	"$(cat "$tmp/body")" = "parameter w: a read takes r and pr; w and pw are for PUT and DELETE"
 check "an unknown parameter: 400 naming it" test "$(req "http://$h1/kv/plain?q=1")" = 400
 check "... naming it" grep -q '"q"\|parameter q\| q' "$tmp/body"
 check "pr=quorum&pw=one&timeout=2000 are taken" \
