@@ -10,6 +10,7 @@ PORT_SMALL: a node of it with resp_max_connections = 4.
 Prints one line per check: "PASS what" or "FAIL what: why"; the shell
 test turns them into TAP.
 """
+import os
 import socket
 import sys
 import threading
@@ -494,12 +495,13 @@ def slow_client():
         t = time.time()
         assert r1.ping() is True
         worst = max(worst, time.time() - t)
-        time.sleep(0.02)
+        time.sleep(0.06)   # 28 bytes: 1.7 s, longer than any bound below
     s.settimeout(5)
     got = s.recv(100)
     s.close()
     assert got == b"$5\r\nslow!\r\n", got
-    assert worst < 0.5, worst
+    # (a loaded machine, or ASan, can stall any one request a little)
+    assert worst < (1.5 if os.environ.get("DKV_SANITIZERS") else 1.0), worst
 
 
 check("a client sending a byte at a time is served; others meanwhile at once", slow_client)
