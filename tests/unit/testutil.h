@@ -5,6 +5,7 @@
 #ifndef DKV_TESTUTIL_H
 #define DKV_TESTUTIL_H
 
+#include <stdbool.h>
 #include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -60,6 +61,17 @@ static inline uint8_t *copy_exact(const void *src, size_t n)
 #define UNDER_ASAN 1
 #endif
 #endif
+
+/* True in a build under AddressSanitizer (its timings are not the
+ * plain build's). */
+static inline bool under_asan(void)
+{
+#ifdef UNDER_ASAN
+	return true;
+#else
+	return false;
+#endif
+}
 
 static inline void cap_address_space(void)
 {
