@@ -74,12 +74,12 @@ import csv, sys
 rows = {}
 for r in csv.reader(open(sys.argv[1])):
     name, p, keys, test, rps = r[0], r[1], r[2], r[3], float(r[4])
-    rows[(name, p, keys, test)] = (rps, r[5:])
+    rows[(name, p, keys, test)] = (rps, r[5:])   # avg, min, p50, p95, p99, max (ms)
 for (name, p, keys, test), (rps, rest) in sorted(rows.items()):
     if name != "dynkv":
         continue
     red = rows.get(("redis", p, keys, test))
     if red:
         print("%-4s %-7s %-16s dynkv %9.0f/s p50 %6s ms p99 %6s ms | redis %9.0f/s p99 %6s ms | %.2f" %
-              (p, keys, test, rps, rest[1], rest[4], red[0], red[1][4], rps / red[0]))
+              (p, keys, test, rps, rest[2], rest[4], red[0], red[1][4], rps / red[0]))
 PY
