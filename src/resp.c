@@ -636,9 +636,10 @@ static bool rmw_read(resp_face *f, rcom *cmd, rsub *s, const proto_msg *m)
 	}
 	s->found = m->found && m->nvalues > 0;
 	switch (cmd->kind) {
-	case C_DEL:   /* nothing there, not even a tombstone: nothing to do */
+	case C_DEL:   /* no live value (never written, deleted, expired): nothing
+		       * to delete, and another tombstone would only cost a write */
 		s->del = true;
-		return s->found || m->context.len > 0;
+		return s->found;
 	case C_SETGET:
 		rc = pick_value(f, o, m, &pick);
 		if (rc < 0)

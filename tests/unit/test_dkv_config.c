@@ -10,6 +10,7 @@
 
 #include "dkv_config.h"
 #include "error.h"
+#include "testutil.h"
 
 static char err[1024];
 
@@ -875,7 +876,7 @@ Test(config, garbage_random_bytes)
 	char *buf = malloc(9000);
 	dkv_config cfg;
 	cr_assert_eq(dkv_config_init(&cfg), 0);
-	for (int iter = 0; iter < 3000; iter++) {
+	for (int iter = 0; iter < (int)test_reps(3000, 300); iter++) {
 		size_t len = rng() % 9000;
 		for (size_t i = 0; i < len; i++)
 			buf[i] = (char)rng();
@@ -901,7 +902,9 @@ Test(config, garbage_config_shaped)
 	char buf[2048];
 	dkv_config cfg;
 	int accepted = 0;
-	for (int iter = 0; iter < 20000; iter++) {
+	const int iters = (int)test_reps(20000, 1000);   /* 111 s under valgrind at 20000 */
+
+	for (int iter = 0; iter < iters; iter++) {
 		size_t len = 0, want = rng() % 200;
 		while (len < want) {
 			const char *a = atoms[rng() % natoms];
@@ -915,7 +918,7 @@ Test(config, garbage_config_shaped)
 		dkv_config_free(&cfg);
 	}
 	/* The generator must reach the accepting paths too. */
-	cr_expect_gt(accepted, 100);
+	cr_expect_gt(accepted, iters / 200);
 }
 
 Test(config, every_truncation_of_a_good_file)
