@@ -334,13 +334,15 @@ static int encode_value(coord *c, uint64_t id, const object *obj, bool stamps, s
 {
 	size_t ns = obj != NULL ? object_sibling_count(obj) : 0;
 	proto_bytes *vals = calloc(ns ? ns : 1, sizeof(*vals));
-	uint64_t *ts = calloc(ns ? ns : 1, sizeof(*ts)), *ex = calloc(ns ? ns : 1, sizeof(*ex));
+	/* timestamps and expiries only for a GET that asked (every GET runs here) */
+	uint64_t *ts = stamps ? calloc(ns ? ns : 1, sizeof(*ts)) : NULL;
+	uint64_t *ex = stamps ? calloc(ns ? ns : 1, sizeof(*ex)) : NULL;
 	uint64_t now = c->env.w->ops->wall_ms(c->env.w), tomb = 0;
 	size_t nvals = 0;
 	int rc = -ENOMEM;
 
 	c->ob.size = 0;
-	if (vals == NULL || ts == NULL || ex == NULL ||
+	if (vals == NULL || (stamps && (ts == NULL || ex == NULL)) ||
 	    (obj != NULL && object_context_encode(obj, &c->ob) != 0))
 		goto out;
 	for (size_t i = 0; i < ns; i++) {
@@ -352,13 +354,14 @@ static int encode_value(coord *c, uint64_t id, const object *obj, bool stamps, s
 		}
 		vals[nvals].p = s->value;
 		vals[nvals].len = s->value_len;
-		ts[nvals] = s->timestamp;
-		ex[nvals] = s->expires;
+		if (stamps) {
+			ts[nvals] = s->timestamp;
+			ex[nvals] = s->expires;
+		}
 		nvals++;
 	}
-	rc = proto_encode_value_stamps(reply_buf(c->env.rp), id, nvals > 0, vals,
-				       stamps ? ts : NULL, stamps ? ex : NULL, nvals, c->ob.data,
-				       c->ob.size, tomb);
+	rc = proto_encode_value_stamps(reply_buf(c->env.rp), id, nvals > 0, vals, ts, ex, nvals,
+				       c->ob.data, c->ob.size, tomb);
 	*live = nvals;
 out:
 	free(vals);
