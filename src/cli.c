@@ -68,7 +68,8 @@ void cli_option_exit(const cli_prog *p, int ch, char **argv)
 		printf("%s %s\n", p->name, PACKAGE_VERSION);
 		exit(EXIT_SUCCESS);
 	case ':':
-		if (optopt != 0)
+		/* (long-only options have values of 256 and up, no letter) */
+		if (optopt > 0 && optopt < 256)
 			cli_usage(p, "option -%c needs an argument", optopt);
 		cli_usage(p, "option %s needs an argument", argv[optind - 1]);
 	default:
@@ -76,7 +77,7 @@ void cli_option_exit(const cli_prog *p, int ch, char **argv)
 	}
 	word = refused_word(argv);
 	if (p->operands == NULL) {
-		if (optopt != 0)
+		if (optopt > 0 && optopt < 256)
 			cli_usage(p, "unknown option -%c in \"%s\"", optopt, word);
 		cli_usage(p, "unknown option %s", word);
 	}

@@ -449,6 +449,23 @@ Test(cli, usage_errors_exit_2)
 	cr_assert_eq(nreq(), 0, "no usage error reaches the node");
 }
 
+/* A long-only option without its argument is named as typed (its
+ * getopt value is past 255: printed as a letter, it came out as junk). */
+Test(cli, a_long_option_missing_its_argument_is_named)
+{
+	static const char *const opts[] = { "--ttl", "--pr", "--pw", "--connect-timeout" };
+
+	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
+		char want[64];
+		run r = cli_run(NULL, 0, "-H", addr, "put", "k", "v", opts[i], NULL);
+
+		snprintf(want, sizeof(want), "dynkv: option %s needs an argument\n", opts[i]);
+		cr_assert_eq(r.status, 2, "%s: status %d", opts[i], r.status);
+		cr_assert(strncmp(r.err, want, strlen(want)) == 0, "%s: %s", opts[i], r.err);
+		run_free(&r);
+	}
+}
+
 Test(cli, missing_key_and_empty_value_differ_by_exit_status)
 {
 	run r = cli_run(NULL, 0, "-H", addr, "put", "empty", "", NULL);
